@@ -1,0 +1,5 @@
+export type { StackLayout } from './layout.ts';
+export { REPO_ROOT, resolveLayout } from './layout.ts';
+export { PrerequisiteError } from './prereqs.ts';
+export type { ServiceStatus, StackEndpoints, UpResult } from './stack.ts';
+export { readEndpoints, stackDown, stackStatus, stackUp } from './stack.ts';

@@ -1,0 +1,60 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/** Repository root: infra/stack/src/ is three levels down. */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+const Port = z.coerce.number().int().min(1024).max(65535);
+
+/**
+ * Where the native stack lives and listens. One git-ignored folder holds every byte it writes,
+ * so `rm -rf .stack` is a full reset. Ports are unusual on purpose: they must not collide with
+ * a developer's own Kafka/Redis on the default ports.
+ */
+const StackEnv = z.object({
+  STACK_DIR: z.string().min(1).default(path.join(REPO_ROOT, '.stack')),
+  STACK_KAFKA_PORT: Port.default(19092),
+  STACK_KAFKA_CONTROLLER_PORT: Port.default(19093),
+  STACK_REGISTRY_PORT: Port.default(18081),
+  STACK_REDIS_PORT: Port.default(16379),
+  STACK_KAFKA_HEAP: z.string().regex(/^\d+[mg]$/).default('768m'),
+  STACK_REGISTRY_HEAP: z.string().regex(/^\d+[mg]$/).default('384m'),
+  STACK_START_TIMEOUT_S: z.coerce.number().int().positive().default(180),
+  KAFKA_BROKERS: z.string().min(1).optional(),
+  SCHEMA_REGISTRY_URL: z.url().optional(),
+  REDIS_URL: z.url().optional(),
+});
+export type StackEnv = z.infer<typeof StackEnv>;
+
+export interface StackLayout {
+  readonly env: StackEnv;
+  readonly dir: string;
+  readonly stateFile: string;
+  readonly kafka: { readonly home: string; readonly lib: string; readonly data: string; readonly logs: string };
+  readonly registry: { readonly home: string; readonly dist: string; readonly data: string; readonly logs: string };
+  readonly redis: { readonly home: string; readonly data: string; readonly logs: string };
+}
+
+/** Parses the stack's environment once; throws a readable error naming each bad variable. */
+export function resolveLayout(source: NodeJS.ProcessEnv = process.env): StackLayout {
+  const parsed = StackEnv.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid stack configuration:\n${lines.join('\n')}`);
+  }
+  const env = parsed.data;
+  const dir = path.resolve(env.STACK_DIR);
+  const sub = (name: string) => {
+    const home = path.join(dir, name);
+    return { home, data: path.join(home, 'data'), logs: path.join(home, 'logs') };
+  };
+  return {
+    env,
+    dir,
+    stateFile: path.join(dir, 'stack.json'),
+    kafka: { ...sub('kafka'), lib: path.join(dir, 'kafka', 'lib') },
+    registry: { ...sub('registry'), dist: path.join(dir, 'registry', 'dist') },
+    redis: sub('redis'),
+  };
+}

@@ -1,0 +1,293 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import type { StackLayout } from './layout.ts';
+import { REPO_ROOT } from './layout.ts';
+import { checkJava, checkMaven, ensureRedis } from './prereqs.ts';
+import { livePid, portOpen, run, startDetached, stopPid, tail, waitFor } from './proc.ts';
+
+export type Log = (msg: string) => void;
+
+/** One locally managed server: how to fetch, start, probe and stop it. */
+export interface LocalService {
+  readonly name: 'kafka' | 'registry' | 'redis';
+  /** Connection string handed to clients. */
+  endpoint(layout: StackLayout): string;
+  /** Fetches binaries if needed and starts the server unless it already runs; waits for health. */
+  ensure(layout: StackLayout, log: Log): Promise<{ pid: number; reused: boolean }>;
+  healthy(layout: StackLayout): Promise<boolean>;
+  pidFile(layout: StackLayout): string;
+  marker(layout: StackLayout): string;
+  logFile(layout: StackLayout): string;
+}
+
+const KAFKA_POM = path.join(REPO_ROOT, 'infra', 'kafka', 'pom.xml');
+const REGISTRY_POM = path.join(REPO_ROOT, 'infra', 'registry', 'pom.xml');
+
+/** Fetches with Maven only when the pom changed since the last fetch, so warm starts stay offline. */
+function fetchOnce(pom: string, stampDir: string, fetch: () => void): void {
+  const stamp = path.join(stampDir, '.fetched-from');
+  const want = readFileSync(pom, 'utf8');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  mkdirSync(stampDir, { recursive: true });
+  fetch();
+  writeFileSync(stamp, want);
+}
+
+function mvn(args: string[], what: string): void {
+  const r = run(checkMaven(), ['-q', '-B', ...args]);
+  if (r.status !== 0) throw new Error(`fetching ${what} with Maven failed:\n${r.out.slice(-4000)}`);
+}
+
+export const kafka: LocalService = {
+  name: 'kafka',
+  endpoint: (l) => `127.0.0.1:${l.env.STACK_KAFKA_PORT}`,
+  pidFile: (l) => path.join(l.kafka.home, 'kafka.pid'),
+  logFile: (l) => path.join(l.kafka.logs, 'server.log'),
+  marker: (l) => l.kafka.lib,
+  async healthy(l) {
+    if (!(await portOpen(l.env.STACK_KAFKA_PORT))) return false;
+    const admin = new Kafka({
+      clientId: 'stack-probe',
+      brokers: [this.endpoint(l)],
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1000,
+      retry: { retries: 0 },
+    }).admin();
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      return cluster.brokers.length > 0;
+    } finally {
+      await admin.disconnect();
+    }
+  },
+  async ensure(l, log) {
+    const existing = livePid(this.pidFile(l), this.marker(l));
+    if (existing !== undefined && (await this.healthy(l).catch(() => false))) return { pid: existing, reused: true };
+    const java = checkJava();
+    fetchOnce(KAFKA_POM, l.kafka.lib, () => {
+      log('kafka: fetching broker jars from Maven Central');
+      mvn(['-f', KAFKA_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${l.kafka.lib}`], 'Kafka');
+    });
+    if (existing === undefined && (await portOpen(l.env.STACK_KAFKA_PORT))) {
+      throw new Error(
+        `port ${l.env.STACK_KAFKA_PORT} is taken by another process; set STACK_KAFKA_PORT or KAFKA_BROKERS`,
+      );
+    }
+    const props = path.join(l.kafka.home, 'server.properties');
+    writeFileSync(props, kafkaProperties(l));
+    if (!existsSync(path.join(l.kafka.data, 'meta.properties'))) {
+      // A KRaft log directory must be formatted once with a cluster id before the first start.
+      const clusterId = randomBytes(16).toString('base64url');
+      const r = run(java.bin, [
+        '-cp',
+        `${l.kafka.lib}/*`,
+        'kafka.tools.StorageTool',
+        'format',
+        '-t',
+        clusterId,
+        '-c',
+        props,
+        '--standalone',
+      ]);
+      if (r.status !== 0) throw new Error(`kafka: formatting storage failed:\n${r.out}`);
+      log(`kafka: formatted KRaft storage (cluster ${clusterId})`);
+    }
+    const pid =
+      existing ??
+      startDetached(
+        'kafka',
+        java.bin,
+        [
+          `-Xms256m`,
+          `-Xmx${l.env.STACK_KAFKA_HEAP}`,
+          '-XX:+UseG1GC',
+          '-XX:MaxGCPauseMillis=20',
+          '-Djava.awt.headless=true',
+          `-Dlog4j2.configurationFile=${path.join(REPO_ROOT, 'infra', 'kafka', 'log4j2.yaml')}`,
+          `-Dkafka.logs.dir=${l.kafka.logs}`,
+          '-cp',
+          `${l.kafka.lib}/*`,
+          'kafka.Kafka',
+          props,
+        ],
+        { cwd: l.kafka.home, logFile: path.join(l.kafka.logs, 'stdout.log'), pidFile: this.pidFile(l) },
+      );
+    await waitFor('kafka', () => this.healthy(l), l.env.STACK_START_TIMEOUT_S * 1000, () =>
+      tail(this.logFile(l)),
+    );
+    return { pid, reused: false };
+  },
+};
+
+function kafkaProperties(l: StackLayout): string {
+  const port = l.env.STACK_KAFKA_PORT;
+  const ctl = l.env.STACK_KAFKA_CONTROLLER_PORT;
+  return `# Written by infra/stack on every start; edit infra/stack/src/services.ts instead.
+# One combined broker+controller (KRaft) on loopback: every internal topic at replication factor 1.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:${ctl}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${ctl}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=${l.kafka.data}
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Topics are provisioned explicitly with their configs; a typo must not create a topic.
+auto.create.topics.enable=false
+delete.topic.enable=true
+# Tests create and join many groups: do not wait for more members that will never come.
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+log.cleaner.threads=1
+log.cleaner.backoff.ms=5000
+message.max.bytes=1048588
+`;
+}
+
+export const registry: LocalService = {
+  name: 'registry',
+  endpoint: (l) => `http://127.0.0.1:${l.env.STACK_REGISTRY_PORT}/apis/ccompat/v7`,
+  pidFile: (l) => path.join(l.registry.home, 'registry.pid'),
+  logFile: (l) => path.join(l.registry.logs, 'registry.log'),
+  marker: (l) => l.registry.dist,
+  async healthy(l) {
+    const base = `http://127.0.0.1:${l.env.STACK_REGISTRY_PORT}`;
+    const ready = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2000) });
+    if (!ready.ok) return false;
+    const subjects = await fetch(`${this.endpoint(l)}/subjects`, { signal: AbortSignal.timeout(2000) });
+    return subjects.ok;
+  },
+  async ensure(l, log) {
+    const existing = livePid(this.pidFile(l), this.marker(l));
+    if (existing !== undefined && (await this.healthy(l).catch(() => false))) return { pid: existing, reused: true };
+    const java = checkJava();
+    const archiveDir = path.join(l.registry.home, 'archive');
+    fetchOnce(REGISTRY_POM, l.registry.dist, () => {
+      log('registry: fetching Apicurio Registry from Maven Central');
+      mvn(['-f', REGISTRY_POM, 'dependency:copy', `-DoutputDirectory=${archiveDir}`], 'Apicurio Registry');
+      const r = run('sh', ['-c', `rm -rf "$1"/* && tar xzf "$2"/*.tar.gz -C "$1"`, 'sh', l.registry.dist, archiveDir]);
+      if (r.status !== 0) throw new Error(`registry: unpacking failed:\n${r.out}`);
+    });
+    if (existing === undefined && (await portOpen(l.env.STACK_REGISTRY_PORT))) {
+      throw new Error(
+        `port ${l.env.STACK_REGISTRY_PORT} is taken by another process; set STACK_REGISTRY_PORT or SCHEMA_REGISTRY_URL`,
+      );
+    }
+    const runner = run('sh', ['-c', `ls "$1"/*-runner.jar`, 'sh', l.registry.dist]).out.trim().split('\n')[0];
+    if (!runner) throw new Error(`registry: no runner jar in ${l.registry.dist}`);
+    mkdirSync(l.registry.data, { recursive: true });
+    const pid =
+      existing ??
+      startDetached(
+        'registry',
+        java.bin,
+        [
+          `-Xmx${l.env.STACK_REGISTRY_HEAP}`,
+          '-XX:+UseSerialGC',
+          '-Djava.awt.headless=true',
+          '-Dquarkus.http.host=127.0.0.1',
+          `-Dquarkus.http.port=${l.env.STACK_REGISTRY_PORT}`,
+          // On-disk H2: schema ids must survive a restart, or every encoded message would orphan.
+          `-Dapicurio.datasource.url=jdbc:h2:file:${path.join(l.registry.data, 'registry')}`,
+          '-Dapicurio.datasource.jdbc.initial-size=2',
+          '-Dapicurio.datasource.jdbc.min-size=2',
+          '-Dapicurio.datasource.jdbc.max-size=16',
+          '-Dapicurio.rest.deletion.artifact.enabled=true',
+          '-Dapicurio.rest.deletion.artifact-version.enabled=true',
+          '-Dapicurio.rest.deletion.group.enabled=true',
+          '-jar',
+          runner,
+        ],
+        { cwd: l.registry.home, logFile: this.logFile(l), pidFile: this.pidFile(l) },
+      );
+    await waitFor('registry', () => this.healthy(l), l.env.STACK_START_TIMEOUT_S * 1000, () =>
+      tail(this.logFile(l)),
+    );
+    return { pid, reused: false };
+  },
+};
+
+export const redis: LocalService = {
+  name: 'redis',
+  endpoint: (l) => `redis://127.0.0.1:${l.env.STACK_REDIS_PORT}`,
+  pidFile: (l) => path.join(l.redis.home, 'redis.pid'),
+  logFile: (l) => path.join(l.redis.logs, 'redis.log'),
+  // redis-server rewrites its process title to "redis-server 127.0.0.1:<port>".
+  marker: (l) => `127.0.0.1:${l.env.STACK_REDIS_PORT}`,
+  healthy: (l) => redisPing(l.env.STACK_REDIS_PORT),
+  async ensure(l, log) {
+    const existing = livePid(this.pidFile(l), this.marker(l));
+    if (existing !== undefined && (await this.healthy(l).catch(() => false))) return { pid: existing, reused: true };
+    const bin = ensureRedis(log);
+    if (existing === undefined && (await portOpen(l.env.STACK_REDIS_PORT))) {
+      throw new Error(`port ${l.env.STACK_REDIS_PORT} is taken by another process; set STACK_REDIS_PORT or REDIS_URL`);
+    }
+    mkdirSync(l.redis.data, { recursive: true });
+    const pid =
+      existing ??
+      startDetached(
+        'redis',
+        bin,
+        [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(l.env.STACK_REDIS_PORT),
+          '--dir',
+          l.redis.data,
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'everysec',
+          '--save',
+          '',
+          '--daemonize',
+          'no',
+          '--protected-mode',
+          'yes',
+        ],
+        { cwd: l.redis.home, logFile: this.logFile(l), pidFile: this.pidFile(l) },
+      );
+    await waitFor('redis', () => this.healthy(l), l.env.STACK_START_TIMEOUT_S * 1000, () => tail(this.logFile(l)));
+    return { pid, reused: false };
+  },
+};
+
+/** Speaks just enough RESP to ask for PONG, so the probe needs no Redis client. */
+function redisPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (d) => done(d.toString().startsWith('+PONG')));
+    socket.once('error', () => done(false));
+  });
+}
+
+export const SERVICES: readonly LocalService[] = [kafka, registry, redis];
+
+export async function stopService(s: LocalService, l: StackLayout): Promise<boolean> {
+  const pid = livePid(s.pidFile(l), s.marker(l));
+  if (pid === undefined) return false;
+  await stopPid(pid);
+  return true;
+}
