@@ -1,0 +1,85 @@
+/**
+ * One error base for the whole project (STYLE.md §6): a closed list of codes, a retriable flag
+ * and the cause. `dispositionOf` is the single exhaustive place that maps an error to what the
+ * pipeline does with the message that caused it.
+ */
+
+export const ERROR_CODES = [
+  // Input that can never succeed: dead-letter it and go on.
+  'message_too_large',
+  'empty_message',
+  'unknown_encoding',
+  'invalid_json',
+  'invalid_avro',
+  'validation_failed',
+  'key_mismatch',
+  // The schema id is unknown and the registry cannot be asked now: pause and retry.
+  'registry_unavailable',
+  'unknown_schema_id',
+  // Infrastructure that will come back: retry without committing.
+  'redis_unavailable',
+  'kafka_unavailable',
+  'stale_write',
+  // Our own bug or a broken deployment: stop, let the orchestrator restart us.
+  'config_invalid',
+  'policy_invalid',
+  'script_failed',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class AssuranceError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; retriable?: boolean; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AssuranceError';
+    this.code = code;
+    this.retriable = options.retriable ?? dispositionOf(code) === 'retry';
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+}
+
+export type Disposition = 'dead_letter' | 'retry' | 'stop';
+
+/** What the pipeline does with a message whose processing failed with `code`. */
+export function dispositionOf(code: ErrorCode): Disposition {
+  switch (code) {
+    case 'message_too_large':
+    case 'empty_message':
+    case 'unknown_encoding':
+    case 'invalid_json':
+    case 'invalid_avro':
+    case 'validation_failed':
+    case 'key_mismatch':
+      return 'dead_letter';
+    case 'registry_unavailable':
+    case 'unknown_schema_id':
+    case 'redis_unavailable':
+    case 'kafka_unavailable':
+    case 'stale_write':
+      return 'retry';
+    case 'config_invalid':
+    case 'policy_invalid':
+    case 'script_failed':
+    case 'internal':
+      return 'stop';
+    default: {
+      const unreachable: never = code;
+      return unreachable;
+    }
+  }
+}
+
+/** Wraps anything thrown into an AssuranceError, keeping the original as cause. */
+export function asAssuranceError(err: unknown, fallback: ErrorCode = 'internal'): AssuranceError {
+  if (err instanceof AssuranceError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new AssuranceError(fallback, message, { cause: err });
+}

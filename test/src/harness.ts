@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { StackEndpoints } from '@assurance/stack';
+import { stackUp } from '@assurance/stack';
+
+/**
+ * Hands tests their endpoints, in this order:
+ *  1. KAFKA_BROKERS, SCHEMA_REGISTRY_URL and REDIS_URL when all are set (CI against a cluster,
+ *     or the values `npm test` exported after starting the stack);
+ *  2. testcontainers, when a container runtime answers (developers with Docker);
+ *  3. the native local stack (infra/stack), started if needed.
+ */
+export async function endpoints(): Promise<StackEndpoints> {
+  const { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL } = process.env;
+  if (KAFKA_BROKERS && SCHEMA_REGISTRY_URL && REDIS_URL) return { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL };
+  if (process.env.TEST_STACK !== 'native' && containerRuntimeReachable()) {
+    const { startContainers } = await import('./containers.ts');
+    return startContainers();
+  }
+  const { endpoints: e } = await stackUp((m) => process.stderr.write(`[stack] ${m}\n`));
+  return e;
+}
+
+/** A Docker-compatible socket exists (testcontainers also honours DOCKER_HOST). */
+function containerRuntimeReachable(): boolean {
+  if (process.env.DOCKER_HOST) return true;
+  return ['/var/run/docker.sock', `${process.env.HOME}/.docker/run/docker.sock`].some((p) => p && existsSync(p));
+}
+
+/** A short random suffix so parallel tests never share topics, groups or key prefixes. */
+export function uniqueName(base: string): string {
+  return `${base}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A fresh Redis key prefix for one test. */
+export function uniquePrefix(): string {
+  return `t${randomBytes(4).toString('hex')}:`;
+}
