@@ -11,7 +11,15 @@ export const ChannelRef = z.string().regex(/^[0-9a-f]{32}$/, 'expected a 32-hex-
 export type ChannelRef = z.infer<typeof ChannelRef>;
 
 /** What a signal is attached to: a channel, the identity itself, or a credential/token reference. */
-export const SignalScope = z.enum(['phone', 'email', 'device', 'sync_account', 'identity', 'credential', 'token']);
+export const SignalScope = z.enum([
+  'phone',
+  'email',
+  'device',
+  'sync_account',
+  'identity',
+  'credential',
+  'token',
+]);
 export type SignalScope = z.infer<typeof SignalScope>;
 
 export const Binding = z.object({
@@ -21,7 +29,10 @@ export const Binding = z.object({
   recovery: z.array(RecoveryMethod).max(16),
   boundAt: z.iso.datetime(),
   /** For a sync account: the channels through which the account itself can be recovered. */
-  recoverableVia: z.array(z.object({ channelType: ChannelType, channelRef: ChannelRef })).max(16).default([]),
+  recoverableVia: z
+    .array(z.object({ channelType: ChannelType, channelRef: ChannelRef }))
+    .max(16)
+    .default([]),
 });
 export type Binding = z.infer<typeof Binding>;
 

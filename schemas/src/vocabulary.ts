@@ -92,3 +92,65 @@ export const SIGNAL_CODES = [
 ] as const;
 export const SignalCode = z.enum(SIGNAL_CODES);
 export type SignalCode = z.infer<typeof SignalCode>;
+
+/*
+ * Event vocabularies of the v1 input topics (BRIEF.md, "Topics (v1)").
+ * Closed on purpose: a value outside these lists is a contract violation and goes to the DLQ,
+ * instead of being guessed at by the policy. Adding a symbol is a BACKWARD-compatible change only for
+ * readers that already know it, so new symbols ship in the consumer before any producer sends them.
+ */
+
+export const LOGIN_OUTCOMES = ['success', 'failure'] as const;
+export const LoginOutcome = z.enum(LOGIN_OUTCOMES);
+export type LoginOutcome = z.infer<typeof LoginOutcome>;
+
+export const DEVICE_CHANGES = ['enrolled', 'removed', 'trust_changed', 'compromised', 'lost'] as const;
+export const DeviceChange = z.enum(DEVICE_CHANGES);
+export type DeviceChange = z.infer<typeof DeviceChange>;
+
+export const SIM_CHANGE_TYPES = ['sim_change', 'port_out', 'esim_transfer', 'number_recycled'] as const;
+export const SimChangeType = z.enum(SIM_CHANGE_TYPES);
+export type SimChangeType = z.infer<typeof SimChangeType>;
+
+export const MAILBOX_CHANGES = [
+  'forwarding_rule_added',
+  'inbox_rule_added',
+  'recovery_changed',
+  'password_changed',
+  'mfa_changed',
+  'delegate_added',
+  'oauth_grant_added',
+  'suspicious_login',
+] as const;
+export const MailboxChange = z.enum(MAILBOX_CHANGES);
+export type MailboxChange = z.infer<typeof MailboxChange>;
+
+export const BINDING_OPS = ['bound', 'unbound'] as const;
+export const BindingOp = z.enum(BINDING_OPS);
+export type BindingOp = z.infer<typeof BindingOp>;
+
+/** Channel types through which a sync account (platform keychain) can itself be recovered. */
+export const RECOVERY_CHANNEL_TYPES = ['phone', 'email'] as const;
+export const RecoveryChannelType = z.enum(RECOVERY_CHANNEL_TYPES);
+export type RecoveryChannelType = z.infer<typeof RecoveryChannelType>;
+
+export const SIGNAL_OPS = ['raise', 'clear'] as const;
+export const SignalOp = z.enum(SIGNAL_OPS);
+export type SignalOp = z.infer<typeof SignalOp>;
+
+/** What a SOC analyst says happened; the policy maps each kind to signal codes. */
+export const SIGNAL_KINDS = [
+  'account_takeover',
+  'sim_swap',
+  'mailbox_compromise',
+  'device_compromise',
+  'credential_leak',
+  'token_theft',
+  'suspicious_activity',
+] as const;
+export const SignalKind = z.enum(SIGNAL_KINDS);
+export type SignalKind = z.infer<typeof SignalKind>;
+
+export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+export const Severity = z.enum(SEVERITIES);
+export type Severity = z.infer<typeof Severity>;
