@@ -13,9 +13,10 @@ export const ERROR_CODES = [
   'invalid_avro',
   'validation_failed',
   'key_mismatch',
-  // The schema id is unknown and the registry cannot be asked now: pause and retry.
-  'registry_unavailable',
+  // The registry answered that this schema id does not exist: the message can never be read.
   'unknown_schema_id',
+  // The schema id is not cached and the registry cannot be asked now: pause and retry.
+  'registry_unavailable',
   // Infrastructure that will come back: retry without committing.
   'redis_unavailable',
   'kafka_unavailable',
@@ -58,9 +59,9 @@ export function dispositionOf(code: ErrorCode): Disposition {
     case 'invalid_avro':
     case 'validation_failed':
     case 'key_mismatch':
+    case 'unknown_schema_id':
       return 'dead_letter';
     case 'registry_unavailable':
-    case 'unknown_schema_id':
     case 'redis_unavailable':
     case 'kafka_unavailable':
     case 'stale_write':

@@ -1,0 +1,55 @@
+import type { Kafka } from 'kafkajs';
+import type { AdminPort, TopicSpec } from './types.ts';
+
+export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
+  const admin = kafka.admin();
+  await admin.connect();
+  return {
+    async ensureTopics(topics: readonly TopicSpec[]) {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.name));
+      if (missing.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({
+            topic: t.name,
+            numPartitions: t.partitions,
+            replicationFactor: t.replicationFactor ?? -1,
+            configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+          })),
+        });
+      }
+      // Existing topics keep their partitions; their configs are brought to what the catalog says.
+      const present = topics.filter((t) => existing.has(t.name) && t.configs && Object.keys(t.configs).length > 0);
+      if (present.length > 0) {
+        await admin.alterConfigs({
+          validateOnly: false,
+          resources: present.map((t) => ({
+            type: 2, // TOPIC
+            name: t.name,
+            configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+          })),
+        });
+      }
+      return { created: missing.map((t) => t.name) };
+    },
+    async deleteTopics(names) {
+      if (names.length > 0) await admin.deleteTopics({ topics: [...names] });
+    },
+    async lag(groupId, topic) {
+      const [committed, latest] = await Promise.all([
+        admin.fetchOffsets({ groupId, topics: [topic] }),
+        admin.fetchTopicOffsets(topic),
+      ]);
+      const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      return latest.map((p) => {
+        const c = byPartition.get(p.partition) ?? -1n;
+        const high = BigInt(p.high);
+        const low = BigInt(p.low);
+        const from = c < 0n ? low : c;
+        return { partition: p.partition, lag: Number(high > from ? high - from : 0n) };
+      });
+    },
+    close: () => admin.disconnect(),
+  };
+}

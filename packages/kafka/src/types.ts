@@ -1,0 +1,89 @@
+/**
+ * The project's own view of Kafka (STYLE.md: kafkajs is in maintenance mode; keep it behind a
+ * small port so the client can be changed in one place). Nothing outside packages/kafka imports
+ * kafkajs.
+ */
+
+export interface InboundMessage {
+  readonly topic: string;
+  readonly partition: number;
+  /** Decimal string: offsets exceed 2^53 in principle. */
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Broker or producer timestamp, ms since epoch. */
+  readonly timestampMs: number;
+}
+
+export interface OutboundMessage {
+  readonly topic: string;
+  readonly key: string | Buffer | null;
+  /** null is a tombstone on a compacted topic. */
+  readonly value: Buffer | string | null;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface ProducerPort {
+  /** Resolves once every message is acknowledged by all in-sync replicas. */
+  send(messages: readonly OutboundMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What a batch handler may do while it works. */
+export interface BatchControl {
+  /** Keep group membership alive during long batches. */
+  heartbeat(): Promise<void>;
+  /** False once the consumer is stopping or the partition was revoked: stop early, commit nothing more. */
+  shouldContinue(): boolean;
+}
+
+/**
+ * A handler's verdict on a batch: how many leading messages are durably done (their offsets may be
+ * committed) and, if it stopped early because of a transient failure, how long to back off before
+ * the rest is redelivered.
+ */
+export interface BatchResult {
+  readonly processed: number;
+  readonly retryAfterMs?: number;
+  readonly reason?: string;
+}
+
+export type BatchHandler = (messages: readonly InboundMessage[], control: BatchControl) => Promise<BatchResult>;
+
+export interface ConsumerOptions {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  readonly fromBeginning?: boolean;
+  /** Partitions processed at the same time (each partition stays sequential). */
+  readonly concurrency?: number;
+  readonly sessionTimeoutMs?: number;
+  readonly maxBytesPerPartition?: number;
+}
+
+export interface ConsumerEvents {
+  onGroupJoin?: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) => void;
+  onCrash?: (error: Error, restarting: boolean) => void;
+  onBatchDone?: (info: { topic: string; partition: number; processed: number; lag: number }) => void;
+}
+
+export interface ConsumerPort {
+  start(handler: BatchHandler): Promise<void>;
+  /** Stops fetching, waits for the batch in flight, commits what it finished, leaves the group. */
+  stop(): Promise<void>;
+}
+
+export interface TopicSpec {
+  readonly name: string;
+  readonly partitions: number;
+  readonly replicationFactor?: number;
+  readonly configs?: Readonly<Record<string, string>>;
+}
+
+export interface AdminPort {
+  ensureTopics(topics: readonly TopicSpec[]): Promise<{ created: string[] }>;
+  deleteTopics(names: readonly string[]): Promise<void>;
+  /** Committed offset lag per partition for a group on a topic. */
+  lag(groupId: string, topic: string): Promise<Array<{ partition: number; lag: number }>>;
+  close(): Promise<void>;
+}
