@@ -79,11 +79,11 @@ describe('channel-signal and channel-bind', () => {
     const s = store();
     const ref = 'b'.repeat(32);
     await s.channelBind(ref, 'early', 'bound', now - HOUR);
-    const r = await s.channelSignal(ref, 'carrier|s1', raise('s1', now, now + HOUR), now);
+    const r = await s.channelSignal(ref, 'carrier|s1', [raise('s1', now, now + HOUR)], now);
     assert.deepEqual(r, { applied: true, identities: ['early'] });
     const late = await s.channelBind(ref, 'late', 'bound', now + 1000);
     assert.equal(late.signals.length, 1);
-    const again = await s.channelSignal(ref, 'carrier|s1', raise('s1', now, now + HOUR), now);
+    const again = await s.channelSignal(ref, 'carrier|s1', [raise('s1', now, now + HOUR)], now);
     assert.equal(again.applied, false);
     assert.deepEqual(again.identities.sort(), ['early', 'late']);
   });
@@ -94,7 +94,7 @@ describe('channel-signal and channel-bind', () => {
     await s.channelBind(ref, 'x', 'bound', now);
     const stale = await s.channelBind(ref, 'x', 'unbound', now - 1000);
     assert.equal(stale.applied, false);
-    const r = await s.channelSignal(ref, 'carrier|s2', raise('s2', now, now + HOUR), now);
+    const r = await s.channelSignal(ref, 'carrier|s2', [raise('s2', now, now + HOUR)], now);
     assert.deepEqual(r.identities, ['x']);
   });
 });

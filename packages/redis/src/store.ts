@@ -6,6 +6,8 @@ import { commandName } from './scripts.ts';
 
 /** A signal as stored (see commands/includes/signal.lua). Tombstones have no `lastRaisedMs`. */
 export interface SignalRecord {
+  /** The field it is stored under (see signalKey). */
+  readonly k: string;
   readonly code: SignalCode;
   readonly scope: SignalScope;
   readonly ref: string | null;
@@ -155,7 +157,7 @@ export class SignalStore {
   async channelSignal(
     channelRef: string,
     eventKey: string,
-    mutation: Mutation,
+    mutations: readonly Mutation[],
     nowMs: number,
   ): Promise<{ applied: boolean; identities: string[] }> {
     const k = this.#keys.channel(channelRef);
@@ -167,7 +169,7 @@ export class SignalStore {
       nowMs,
       this.#opts.dedupeWindowMs,
       this.#opts.stateTtlSeconds,
-      JSON.stringify(mutation),
+      JSON.stringify(mutations),
     )) as Reply[];
     return { applied: r[0] === 1, identities: r.slice(1) as string[] };
   }

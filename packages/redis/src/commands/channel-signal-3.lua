@@ -10,7 +10,7 @@
   ARGV[2] nowMs
   ARGV[3] dedupe window ms
   ARGV[4] ttl seconds for the members and seen keys
-  ARGV[5] mutation JSON { t = upsert_signal | clear_signal, k, code, scope, ref, ... }
+  ARGV[5] mutations JSON array of { t = upsert_signal | clear_signal, k, code, scope, ref, ... }
 
   Returns: { status, identityId... } with status 1 applied, 0 duplicate. On a duplicate the
   identities are still returned, so a redelivered event whose fan-out was cut short completes it.
@@ -26,16 +26,17 @@ local status = 1
 if seen_before(seenKey, ARGV[1], nowMs, windowMs, ttl) then
   status = 0
 else
-  local m = cjson.decode(ARGV[5])
-  local merged, changed
-  if m.t == 'upsert_signal' then
-    merged, changed = merge_raise(redis.call('HGET', signalsKey, m.k), m)
-  elseif m.t == 'clear_signal' then
-    merged, changed = merge_clear(redis.call('HGET', signalsKey, m.k), m.code, m.scope, m.ref, m.occurredAtMs)
-  else
-    return redis.error_reply('ERR_UNKNOWN_MUTATION ' .. tostring(m.t))
+  for _, m in ipairs(cjson.decode(ARGV[5])) do
+    local merged, changed
+    if m.t == 'upsert_signal' then
+      merged, changed = merge_raise(redis.call('HGET', signalsKey, m.k), m)
+    elseif m.t == 'clear_signal' then
+      merged, changed = merge_clear(redis.call('HGET', signalsKey, m.k), m.k, m.code, m.scope, m.ref, m.occurredAtMs)
+    else
+      return redis.error_reply('ERR_UNKNOWN_MUTATION ' .. tostring(m.t))
+    end
+    if changed then redis.call('HSET', signalsKey, m.k, merged) end
   end
-  if changed then redis.call('HSET', signalsKey, m.k, merged) end
   prune_signals(signalsKey, nowMs, windowMs)
   -- Keep the channel's signals as long as the longest of them can still matter.
   local keepMs = windowMs

@@ -36,7 +36,7 @@ for _, m in ipairs(cjson.decode(ARGV[5])) do
     local merged, changed = merge_raise(redis.call('HGET', signalsKey, m.k), m)
     if changed then redis.call('HSET', signalsKey, m.k, merged) end
   elseif m.t == 'clear_signal' then
-    local merged, changed = merge_clear(redis.call('HGET', signalsKey, m.k), m.code, m.scope, m.ref, m.occurredAtMs)
+    local merged, changed = merge_clear(redis.call('HGET', signalsKey, m.k), m.k, m.code, m.scope, m.ref, m.occurredAtMs)
     if changed then redis.call('HSET', signalsKey, m.k, merged) end
   elseif m.t == 'clear_ref' then
     -- The identity stopped using a channel: signals attached to it no longer concern this identity.

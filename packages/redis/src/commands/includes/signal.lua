@@ -1,5 +1,5 @@
 -- Shared: merges one raise or clear into a stored signal record (JSON), order-insensitively.
--- A record is { code, scope, ref, sinceMs, expiresAtMs (-1 = until cleared), sourceEventIds,
+-- A record is { k, code, scope, ref, sinceMs, expiresAtMs (-1 = until cleared), sourceEventIds,
 -- lastRaisedMs, clearedMs?, attributes }. A clear newer than every raise leaves a tombstone so
 -- that a late raise cannot resurrect the signal; a raise newer than the clear reactivates it.
 local MAX_SOURCES = 16
@@ -11,7 +11,7 @@ local function merge_raise(existingJson, m)
     return existingJson, false
   end
   if not s or not s.lastRaisedMs then
-    s = { code = m.code, scope = m.scope, ref = m.ref, sinceMs = m.sinceMs, expiresAtMs = m.expiresAtMs,
+    s = { k = m.k, code = m.code, scope = m.scope, ref = m.ref, sinceMs = m.sinceMs, expiresAtMs = m.expiresAtMs,
           sourceEventIds = { m.eventId }, lastRaisedMs = m.occurredAtMs, attributes = m.attributes }
     return cjson.encode(s), true
   end
@@ -35,7 +35,7 @@ local function merge_raise(existingJson, m)
   return cjson.encode(s), true
 end
 
-local function merge_clear(existingJson, code, scope, ref, occurredAtMs)
+local function merge_clear(existingJson, k, code, scope, ref, occurredAtMs)
   local s
   if existingJson then s = cjson.decode(existingJson) end
   if s and s.lastRaisedMs and s.lastRaisedMs > occurredAtMs then
@@ -44,7 +44,7 @@ local function merge_clear(existingJson, code, scope, ref, occurredAtMs)
   if s and s.clearedMs and s.clearedMs >= occurredAtMs then
     return existingJson, false
   end
-  return cjson.encode({ code = code, scope = scope, ref = ref, clearedMs = occurredAtMs }), true
+  return cjson.encode({ k = k, code = code, scope = scope, ref = ref, clearedMs = occurredAtMs }), true
 end
 
 -- Drops records that can no longer matter: expired signals and tombstones older than the window.

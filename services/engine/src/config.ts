@@ -1,0 +1,58 @@
+import { envDuration, parseConfig } from '@assurance/core';
+import { z } from 'zod';
+
+/**
+ * The engine's whole configuration, parsed once at start from the environment. Types are inferred
+ * from this schema; nothing else reads process.env.
+ */
+export const EngineConfigSchema = z
+  .object({
+    KAFKA_BROKERS: z.string().min(1, 'KAFKA_BROKERS is required, e.g. 127.0.0.1:19092'),
+    SCHEMA_REGISTRY_URL: z.url('SCHEMA_REGISTRY_URL must be a URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7'),
+    REDIS_URL: z.url('REDIS_URL must be a URL, e.g. redis://127.0.0.1:16379'),
+    /** Keys every channel hash; rotating it orphans existing channel state, so treat it as durable. */
+    CHANNEL_HASH_SECRET: z.string().min(16, 'CHANNEL_HASH_SECRET must be at least 16 characters'),
+    REDIS_PREFIX: z
+      .string()
+      .regex(/^[a-z0-9:_-]{1,64}$/i)
+      .default('ra:'),
+    /** Prepended to every topic name (`<ns>.identity.login.v1`): isolates tests and tenants of a cluster. */
+    TOPIC_NAMESPACE: z
+      .string()
+      .regex(/^[a-zA-Z0-9._-]{0,80}$/)
+      .default(''),
+    ENGINE_GROUP_ID: z.string().min(1).default('assurance-engine'),
+    CLIENT_ID: z.string().min(1).default('assurance-engine'),
+    POLICY_FILE: z.string().min(1).optional(),
+    /** Partitions of the internal identity-keyed topic: the unit of parallelism of the decider. */
+    INTERNAL_PARTITIONS: z.coerce.number().int().min(1).max(256).default(6),
+    MAX_MESSAGE_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024)
+      .default(64 * 1024),
+    DEDUPE_WINDOW: envDuration.default(7 * 86_400_000),
+    STATE_TTL: envDuration.default(400 * 86_400_000),
+    SWEEP_INTERVAL: envDuration.default(1000),
+    SWEEP_LEASE: envDuration.default(30_000),
+    RETRY_BACKOFF: envDuration.default(1000),
+    CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.SWEEP_LEASE <= c.SWEEP_INTERVAL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SWEEP_LEASE'],
+        message: 'SWEEP_LEASE must be longer than SWEEP_INTERVAL, or claimed expiries fire twice',
+      });
+    }
+  });
+
+export type EngineConfig = z.infer<typeof EngineConfigSchema>;
+
+export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  return parseConfig(EngineConfigSchema, env);
+}
