@@ -4,7 +4,7 @@ import { isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { digestOf } from './canonical.ts';
 import type { Tier } from './contract.ts';
-import { type PolicyDocument, PolicyDocumentSchema } from './policy-schema.ts';
+import { type DeepReadonly, type PolicyDocument, PolicyDocumentSchema } from './policy-schema.ts';
 
 /** Where the shipped default policy lives. */
 export const defaultPolicyPath: string = fileURLToPath(new URL('../policies/default.yaml', import.meta.url));
@@ -36,12 +36,6 @@ export function formatIssue(source: string, issue: PolicyIssue): string {
   const where = issue.line === undefined ? source : `${source}:${issue.line}`;
   return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
 }
-
-type DeepReadonly<T> = T extends (...args: never[]) => unknown
-  ? T
-  : T extends object
-    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-    : T;
 
 /** A loaded, validated and frozen policy. */
 export type Policy = DeepReadonly<PolicyDocument> & {

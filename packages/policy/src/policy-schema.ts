@@ -261,15 +261,22 @@ function checkUnique(
   });
 }
 
+/** Read-only all the way down: loaded policies are frozen. */
+export type DeepReadonly<T> = T extends (...args: never[]) => unknown
+  ? T
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
 /** A validated, normalized policy document (durations in ms, sets in vocabulary order). */
 export type PolicyDocument = z.output<typeof PolicyDocumentSchema>;
-/** One rule of a {@link PolicyDocument}. */
-export type PolicyRule = PolicyDocument['rules'][number];
+/** One rule of a loaded policy. */
+export type PolicyRule = DeepReadonly<PolicyDocument['rules'][number]>;
 /** A rule's effects. */
 export type RuleEffects = PolicyRule['effects'];
 /** One signal matcher of a rule's `when`. */
 export type SignalMatcher = PolicyRule['when']['matchers'][number];
 /** A tier's baseline requirement. */
-export type TierBaseline = PolicyDocument['tiers']['low'];
+export type TierBaseline = DeepReadonly<PolicyDocument['tiers']['low']>;
 /** A reason code with its texts. */
 export type ReasonEntry = { code: string; admin: string; user: string };

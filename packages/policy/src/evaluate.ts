@@ -1,0 +1,295 @@
+import {
+  type Activation,
+  activationsOf,
+  activeSignals,
+  boundLookup,
+  channelOf,
+  expiryOf,
+} from './activations.ts';
+import {
+  AUTHENTICATORS,
+  type Authenticator,
+  type IdentityState,
+  type Outcome,
+  PHISHING_RESISTANT,
+  RECOVERY_METHODS,
+  type RecoveryMethod,
+  type RiskLevel,
+  TIERS,
+  type Tier,
+  type TierRequirement,
+} from './contract.ts';
+import { FAIL_CLOSED, strictestRequirement } from './fail-closed.ts';
+import type { Policy } from './load.ts';
+import { higherRisk, inOrder, outcomeIndex, sortedUnique, stricterOutcome, tiersFrom } from './order.ts';
+import type { EngineReasonCode, ReasonEntry } from './policy-schema.ts';
+
+/** What the policy says for one identity at one instant. */
+export interface Evaluation {
+  riskLevel: RiskLevel;
+  tiers: Record<Tier, TierRequirement>;
+  /** When this must be re-evaluated: next signal expiry, hold end, or the staleness bound. */
+  validUntil: string;
+  /** Every reason behind the result (rule and engine codes with texts), sorted by code. */
+  reasons: ReasonEntry[];
+}
+
+/** Mutable per-tier accumulator; every operation on it only ever tightens. */
+interface TierWork {
+  floor: Outcome;
+  /** End of each timed or open (`null`) hold placed on this tier. */
+  holds: Array<number | null>;
+  excluded: Map<Authenticator, Set<string>>;
+  recoveryExcluded: Map<RecoveryMethod, Set<string>>;
+  phishingResistant: Set<string>;
+  liveness: boolean;
+  verifiedCallback: boolean;
+  reasons: Set<string>;
+}
+
+function addTo<K>(map: Map<K, Set<string>>, key: K, codes: readonly string[]): void {
+  const set = map.get(key) ?? new Set<string>();
+  for (const code of codes) set.add(code);
+  map.set(key, set);
+}
+
+class Accumulator {
+  readonly tiers = new Map<Tier, TierWork>();
+  readonly reasons = new Map<string, ReasonEntry>();
+  readonly holdEnds: number[] = [];
+  risk: RiskLevel = 'low';
+  private readonly policy: Policy;
+  private readonly state: IdentityState;
+  private readonly nowMs: number;
+
+  constructor(policy: Policy, state: IdentityState, nowMs: number) {
+    this.policy = policy;
+    this.state = state;
+    this.nowMs = nowMs;
+    for (const tier of TIERS) {
+      this.tiers.set(tier, {
+        floor: 'allow',
+        holds: [],
+        excluded: new Map(),
+        recoveryExcluded: new Map(),
+        phishingResistant: new Set(),
+        liveness: false,
+        verifiedCallback: false,
+        reasons: new Set(),
+      });
+    }
+  }
+
+  work(tier: Tier): TierWork {
+    const work = this.tiers.get(tier);
+    if (!work) throw new Error(`unknown tier ${tier}`);
+    return work;
+  }
+
+  engineReason(code: EngineReasonCode): string {
+    this.reasons.set(code, { code, ...this.policy.engineReasons[code] });
+    return code;
+  }
+
+  /** Applies one rule firing to every tier it reaches. */
+  apply(activation: Activation): void {
+    const { rule } = activation;
+    const effects = rule.effects;
+    const codes = rule.reasons.map((reason) => reason.code);
+    for (const reason of rule.reasons) this.reasons.set(reason.code, { ...reason });
+    const touch = (from: Tier, change: (work: TierWork) => void) => {
+      for (const tier of tiersFrom(from)) {
+        const work = this.work(tier);
+        change(work);
+        for (const code of codes) work.reasons.add(code);
+      }
+    };
+
+    const bound = boundLookup(activation, this.state);
+    const authenticators = new Set([
+      ...effects.exclude,
+      ...bound.authenticators(effects.excludeBound),
+      ...bound.recoverableVia(effects.excludeRecoverableVia),
+    ]);
+    const recovery = new Set([...effects.excludeRecovery, ...bound.recovery(effects.excludeRecoveryBound)]);
+    if (authenticators.size > 0 || recovery.size > 0) {
+      touch(effects.excludeFrom, (work) => {
+        for (const a of authenticators) addTo(work.excluded, a, codes);
+        for (const m of recovery) addTo(work.recoveryExcluded, m, codes);
+      });
+    }
+    if (effects.requirePhishingResistant) {
+      touch(effects.requirePhishingResistant, (work) => {
+        for (const code of codes) work.phishingResistant.add(code);
+      });
+    }
+    if (effects.requireLiveness) touch(effects.requireLiveness, (work) => (work.liveness = true));
+    if (effects.requireVerifiedCallback)
+      touch(effects.requireVerifiedCallback, (work) => (work.verifiedCallback = true));
+    if (effects.restrictRecovery) {
+      const allowed = new Set<RecoveryMethod>(effects.restrictRecovery);
+      touch('low', (work) => {
+        for (const m of RECOVERY_METHODS) if (!allowed.has(m)) addTo(work.recoveryExcluded, m, codes);
+      });
+    }
+    if (effects.stepUp)
+      touch(effects.stepUp, (work) => (work.floor = stricterOutcome(work.floor, 'step_up')));
+    if (effects.hold) {
+      let end = activation.end;
+      if (effects.holdFor !== undefined) {
+        const timed = activation.since + effects.holdFor;
+        end = end === null ? timed : Math.min(end, timed);
+      }
+      if (end === null || end > this.nowMs) {
+        if (end !== null) this.holdEnds.push(end);
+        touch(effects.hold, (work) => work.holds.push(end));
+      }
+    }
+    if (effects.deny) touch(effects.deny, (work) => (work.floor = stricterOutcome(work.floor, 'deny')));
+    if (effects.risk) this.risk = higherRisk(this.risk, effects.risk);
+  }
+
+  /** Recovery bound to any channel under an active signal is never a way back in (BRIEF, principles). */
+  taintRecovery(signals: IdentityState['signals']): void {
+    if (!this.state.bindingsKnown) return;
+    const keys = new Set(signals.map(channelOf).map((c) => (c ? `${c.type}:${c.ref}` : '')));
+    const tainted = new Set<RecoveryMethod>();
+    for (const b of this.state.bindings) {
+      if (keys.has(`${b.channelType}:${b.channelRef}`)) for (const m of b.recovery) tainted.add(m);
+    }
+    if (tainted.size === 0) return;
+    const code = this.engineReason('recovery.channel_under_suspicion');
+    for (const tier of TIERS) {
+      const work = this.work(tier);
+      for (const m of tainted) addTo(work.recoveryExcluded, m, [code]);
+      work.reasons.add(code);
+    }
+  }
+
+  /** Turns a tier's accumulated effects into the contract's `TierRequirement`. */
+  finish(tier: Tier): TierRequirement {
+    const baseline = this.policy.tiers[tier];
+    const work = this.work(tier);
+    const requirePhishingResistant = baseline.requirePhishingResistant || work.phishingResistant.size > 0;
+    const acceptable = baseline.authenticators.filter(
+      (a) => !work.excluded.has(a) && (!requirePhishingResistant || PHISHING_RESISTANT.includes(a)),
+    );
+    const enrolled = new Set(this.state.bindings.flatMap((b) => b.authenticators));
+    const enrolledAcceptable = acceptable.filter((a) => enrolled.has(a));
+
+    const excludedAuthenticators = AUTHENTICATORS.filter((a) => !acceptable.includes(a)).map(
+      (authenticator) => {
+        const reasons = new Set(work.excluded.get(authenticator));
+        if (!baseline.authenticators.includes(authenticator)) reasons.add('baseline.not_acceptable');
+        if (requirePhishingResistant && !PHISHING_RESISTANT.includes(authenticator)) {
+          for (const code of work.phishingResistant) reasons.add(code);
+        }
+        return { authenticator, reasons: reasons.size > 0 ? sortedUnique(reasons) : [FAIL_CLOSED] };
+      },
+    );
+
+    // Outcome: the strictest of baseline and rules; a step-up nobody can complete is a hold.
+    const needed = stricterOutcome(baseline.outcome, work.floor);
+    let openHold = needed === 'hold';
+    if (needed === 'step_up') {
+      if (acceptable.length === 0) {
+        work.reasons.add(this.engineReason('hold.no_acceptable_authenticator'));
+        openHold = true;
+      } else if (this.state.bindingsKnown && enrolledAcceptable.length === 0) {
+        work.reasons.add(this.engineReason('hold.none_enrolled'));
+        openHold = true;
+      }
+    }
+    let outcome = needed;
+    if (openHold || work.holds.length > 0) outcome = stricterOutcome(outcome, 'hold');
+    const timedEnds = work.holds.filter((end): end is number => end !== null);
+    const holdUntil =
+      outcome === 'hold' && !openHold && timedEnds.length === work.holds.length && timedEnds.length > 0
+        ? new Date(Math.max(...timedEnds)).toISOString()
+        : undefined;
+
+    const allowed = baseline.recovery.filter((m) => !work.recoveryExcluded.has(m));
+    const recoveryExcluded = RECOVERY_METHODS.filter((m) => !allowed.includes(m)).map((method) => {
+      const reasons = new Set(work.recoveryExcluded.get(method));
+      if (!baseline.recovery.includes(method)) reasons.add('baseline.recovery_not_allowed');
+      return { method, reasons: sortedUnique(reasons) };
+    });
+
+    const acrValues = requirePhishingResistant
+      ? (baseline.acrValuesPhishingResistant ?? baseline.acrValues)
+      : baseline.acrValues;
+    return {
+      outcome,
+      acceptableAuthenticators: inOrder(AUTHENTICATORS, acceptable),
+      excludedAuthenticators,
+      requirePhishingResistant,
+      requireLiveness: baseline.requireLiveness || work.liveness,
+      requireVerifiedCallback: baseline.requireVerifiedCallback || work.verifiedCallback,
+      recovery: { allowed: inOrder(RECOVERY_METHODS, allowed), excluded: recoveryExcluded },
+      ...(holdUntil === undefined ? {} : { holdUntil }),
+      ...(this.state.bindingsKnown
+        ? { enrolledAcceptable: inOrder(AUTHENTICATORS, enrolledAcceptable) }
+        : {}),
+      acrValues: [...acrValues],
+      maxAge: baseline.maxAge,
+      reasons: sortedUnique(work.reasons),
+    };
+  }
+}
+
+function evaluateUnsafe(policy: Policy, state: IdentityState, now: Date): Evaluation {
+  const nowMs = now.getTime();
+  if (Number.isNaN(nowMs)) throw new RangeError('invalid evaluation time');
+  const signals = activeSignals(state.signals, nowMs);
+  const acc = new Accumulator(policy, state, nowMs);
+  for (const rule of policy.rules) {
+    for (const activation of activationsOf(rule, signals, nowMs)) acc.apply(activation);
+  }
+  acc.taintRecovery(signals);
+  const tiers = Object.fromEntries(TIERS.map((tier) => [tier, acc.finish(tier)])) as Record<
+    Tier,
+    TierRequirement
+  >;
+
+  const horizon = [nowMs + policy.evaluation.stalenessMs, ...acc.holdEnds];
+  for (const signal of signals) {
+    const expiry = expiryOf(signal);
+    if (expiry !== null) horizon.push(expiry);
+  }
+  const validUntil = new Date(Math.min(...horizon.filter((t) => t > nowMs))).toISOString();
+  const reasons = [...acc.reasons.values()].sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+  return { riskLevel: acc.risk, tiers, validUntil, reasons };
+}
+
+/**
+ * The evaluation of `policy` over `state` at `now`: pure and deterministic (input order of signals
+ * and bindings does not matter; signals with `expiresAt <= now` are ignored).
+ *
+ * Never throws: if anything unexpected happens every tier gets {@link strictestRequirement}.
+ */
+export function evaluate(policy: Policy, state: IdentityState, now: Date): Evaluation {
+  try {
+    return evaluateUnsafe(policy, state, now);
+  } catch {
+    return failClosedEvaluation(policy, now);
+  }
+}
+
+/** Every tier at its strictest; re-evaluate at the staleness bound (or at once if `now` is unusable). */
+export function failClosedEvaluation(policy: Policy, now: Date): Evaluation {
+  const tiers = Object.fromEntries(TIERS.map((tier) => [tier, strictestRequirement(policy, tier)])) as Record<
+    Tier,
+    TierRequirement
+  >;
+  const nowMs = now.getTime();
+  const stalenessMs = policy?.evaluation?.stalenessMs ?? 0;
+  const validUntil = new Date(Number.isNaN(nowMs) ? 0 : nowMs + stalenessMs).toISOString();
+  const text = policy?.engineReasons?.[FAIL_CLOSED] ?? {
+    admin: 'Evaluation failed; the strictest requirement applies.',
+    user: 'This action is temporarily unavailable.',
+  };
+  return { riskLevel: 'critical', tiers, validUntil, reasons: [{ code: FAIL_CLOSED, ...text }] };
+}
+
+/** Outcome rank, re-exported for callers comparing requirements. */
+export { outcomeIndex };
