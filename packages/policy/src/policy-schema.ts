@@ -154,7 +154,11 @@ const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0
 /** The whole policy document, with cross-field checks. */
 export const PolicyDocumentSchema = z
   .strictObject({
-    version: z.string({ error: 'version must be a string such as "1.2.0"' }).regex(SEMVER, 'expected semver'),
+    version: z
+      .string({
+        error: (issue) => (issue.input === undefined ? 'is required' : 'expected a string such as "1.2.0"'),
+      })
+      .regex(SEMVER, 'expected semver'),
     description: z.string().max(2000).optional(),
     evaluation: z.strictObject({
       /** Longest a decision stays valid without any signal expiring. */
@@ -191,11 +195,12 @@ function checkTiers(tiers: Record<(typeof TIERS)[number], Tiers>, ctx: z.Refinem
   TIERS.forEach((tier, index) => {
     const t = tiers[tier];
     if (t.requirePhishingResistant) {
-      t.authenticators.forEach((a, i) => {
+      // No index in the path: sets come out in vocabulary order, not in the order written.
+      t.authenticators.forEach((a) => {
         if (!PHISHING_RESISTANT.includes(a)) {
           ctx.addIssue({
             code: 'custom',
-            path: ['tiers', tier, 'authenticators', i],
+            path: ['tiers', tier, 'authenticators'],
             message: `"${a}" is not phishing-resistant but requirePhishingResistant is true`,
           });
         }

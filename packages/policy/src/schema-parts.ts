@@ -18,7 +18,7 @@ import { parseDuration } from './durations.ts';
 function named<const T extends readonly [string, ...string[]]>(values: T, what: string) {
   return z.enum(values, {
     error: (issue) =>
-      issue.input === undefined ? `${what} is required` : `unknown ${what} ${JSON.stringify(issue.input)}`,
+      issue.input === undefined ? 'is required' : `unknown ${what} ${JSON.stringify(issue.input)}`,
   });
 }
 
@@ -61,18 +61,20 @@ export const RecoverySet = setOf(RecoveryName, RECOVERY_METHODS);
 const DURATION_HINT = 'expected a duration such as 10m, 72h or 14d';
 
 /** A positive duration (`10m`, `72h`, `14d`) parsed into milliseconds. */
-export const Duration = z.string({ error: DURATION_HINT }).transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) {
-    ctx.issues.push({
-      code: 'custom',
-      message: `invalid duration ${JSON.stringify(text)}: ${DURATION_HINT}`,
-      input: text,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const Duration = z
+  .string({ error: (issue) => (issue.input === undefined ? 'is required' : DURATION_HINT) })
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms <= 0) {
+      ctx.issues.push({
+        code: 'custom',
+        message: `invalid duration ${JSON.stringify(text)}: ${DURATION_HINT}`,
+        input: text,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 /** A positive whole count such as a threshold. */
 export const Count = z.int({ error: 'expected a whole number' }).min(1).max(10_000);

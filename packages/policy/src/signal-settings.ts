@@ -9,10 +9,12 @@ import { AuthenticatorSet, Count, Duration, setOf } from './schema-parts.ts';
  */
 
 const SimChangeName = z.enum(SIM_CHANGE_TYPES, {
-  error: (issue) => `unknown SIM change type ${JSON.stringify(issue.input)}`,
+  error: (issue) =>
+    issue.input === undefined ? 'is required' : `unknown SIM change type ${JSON.stringify(issue.input)}`,
 });
 const DeviceChangeName = z.enum(DEVICE_CHANGES, {
-  error: (issue) => `unknown device change ${JSON.stringify(issue.input)}`,
+  error: (issue) =>
+    issue.input === undefined ? 'is required' : `unknown device change ${JSON.stringify(issue.input)}`,
 });
 
 /**
@@ -22,7 +24,9 @@ const DeviceChangeName = z.enum(DEVICE_CHANGES, {
 export const MAILBOX_CHANGE_MODES = ['always', 'external_or_unknown', 'external_only', 'ignore'] as const;
 const MailboxMode = z.enum(MAILBOX_CHANGE_MODES, {
   error: (issue) =>
-    `unknown mode ${JSON.stringify(issue.input)}: expected always, external_or_unknown, external_only or ignore`,
+    issue.input === undefined
+      ? 'is required'
+      : `unknown mode ${JSON.stringify(issue.input)}: expected always, external_or_unknown, external_only or ignore`,
 });
 
 /** Every mailbox change type needs an explicit decision (an exhaustive record). */
