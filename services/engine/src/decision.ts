@@ -1,0 +1,89 @@
+import type { Evaluation, Policy } from '@assurance/policy';
+import type { ActiveSignal, AuditRecord, Decision, IdentityState, Trigger } from '@assurance/schemas';
+
+/**
+ * Pure assembly of decisions and audit records from a policy evaluation. Whether a decision
+ * "changed" ignores computedAt, validUntil, sequence and trigger (BRIEF: published only when the
+ * decision changes), so re-deciding an unchanged identity publishes nothing.
+ */
+
+function sortedSignals(signals: readonly ActiveSignal[]): ActiveSignal[] {
+  return [...signals]
+    .map((s) => ({ ...s, sourceEventIds: [...s.sourceEventIds].sort() }))
+    .sort((a, b) =>
+      `${a.code}|${a.scope}|${a.ref ?? ''}|${a.since}`.localeCompare(`${b.code}|${b.scope}|${b.ref ?? ''}|${b.since}`),
+    );
+}
+
+export function buildDecision(args: {
+  policy: Policy;
+  state: IdentityState;
+  evaluation: Evaluation;
+  sequence: number;
+  trigger: Trigger;
+  now: Date;
+}): Decision {
+  const { policy, state, evaluation, sequence, trigger, now } = args;
+  return {
+    identityId: state.identityId,
+    tenantId: state.tenantId,
+    sequence,
+    policyVersion: policy.version,
+    policyDigest: policy.digest,
+    computedAt: now.toISOString(),
+    validUntil: evaluation.validUntil,
+    riskLevel: evaluation.riskLevel,
+    tiers: evaluation.tiers,
+    signals: sortedSignals(state.signals),
+    bindingsKnown: state.bindingsKnown,
+    trigger,
+  };
+}
+
+/** The part of a decision whose change is worth publishing. */
+export function materialOf(d: Decision): string {
+  return JSON.stringify({
+    tenantId: d.tenantId,
+    policyDigest: d.policyDigest,
+    riskLevel: d.riskLevel,
+    tiers: d.tiers,
+    signals: d.signals.map((s) => ({ code: s.code, scope: s.scope, ref: s.ref, since: s.since, expiresAt: s.expiresAt })),
+    bindingsKnown: d.bindingsKnown,
+  });
+}
+
+export function buildAudit(before: Decision | null, after: Decision, evaluation: Evaluation, now: Date): AuditRecord {
+  return {
+    identityId: after.identityId,
+    tenantId: after.tenantId,
+    sequence: after.sequence,
+    before,
+    after,
+    reasons: evaluation.reasons.map((r) => ({ code: r.code, admin: r.admin, user: r.user })),
+    trigger: after.trigger,
+    policyVersion: after.policyVersion,
+    policyDigest: after.policyDigest,
+    recordedAt: now.toISOString(),
+  };
+}
+
+/**
+ * When the identity must be decided again without any event: the earliest future signal expiry or
+ * hold end. The staleness bound in validUntil is for readers, not a reason to re-decide.
+ */
+export function nextRedecisionMs(d: Decision, nowMs: number): number | null {
+  let next = Number.POSITIVE_INFINITY;
+  for (const s of d.signals) {
+    if (s.expiresAt) {
+      const t = Date.parse(s.expiresAt);
+      if (t > nowMs && t < next) next = t;
+    }
+  }
+  for (const tier of Object.values(d.tiers)) {
+    if (tier.holdUntil) {
+      const t = Date.parse(tier.holdUntil);
+      if (t > nowMs && t < next) next = t;
+    }
+  }
+  return Number.isFinite(next) ? next : null;
+}

@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The engine's own Prometheus registry (never the global one). Labels are bounded: topic names,
+ * closed error codes, tiers, outcomes, risk levels. Never an identity, channel or address.
+ */
+export function createEngineMetrics(registry: Registry = new Registry()) {
+  collectDefaultMetrics({ register: registry, prefix: 'assurance_engine_' });
+  return {
+    registry,
+    consumed: new Counter({
+      name: 'assurance_events_consumed_total',
+      help: 'Input events consumed, by topic and result (ok, dead_letter)',
+      labelNames: ['topic', 'result'] as const,
+      registers: [registry],
+    }),
+    decoded: new Counter({
+      name: 'assurance_events_decoded_total',
+      help: 'Input events decoded, by topic and encoding (registry-avro, json)',
+      labelNames: ['topic', 'encoding'] as const,
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'assurance_dead_letters_total',
+      help: 'Messages sent to the dead-letter topic, by source topic and error class',
+      labelNames: ['topic', 'error'] as const,
+      registers: [registry],
+    }),
+    dedupeHits: new Counter({
+      name: 'assurance_dedupe_hits_total',
+      help: 'Events already applied to an identity (redelivery or duplicate publication)',
+      registers: [registry],
+    }),
+    fanout: new Histogram({
+      name: 'assurance_channel_fanout_identities',
+      help: 'Identities a channel event reached',
+      buckets: [0, 1, 2, 5, 10, 50, 100],
+      registers: [registry],
+    }),
+    decisions: new Counter({
+      name: 'assurance_decisions_published_total',
+      help: 'Decisions published, by risk level',
+      labelNames: ['risk'] as const,
+      registers: [registry],
+    }),
+    tierOutcomes: new Counter({
+      name: 'assurance_decision_tier_outcomes_total',
+      help: 'Tier outcomes in published decisions, by tier and outcome',
+      labelNames: ['tier', 'outcome'] as const,
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'assurance_event_to_decision_seconds',
+      help: 'From the router receiving an event to its decision being acknowledged by Kafka',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    lag: new Gauge({
+      name: 'assurance_consumer_lag',
+      help: 'Messages behind the high watermark after the last batch, by stage, topic and partition',
+      labelNames: ['stage', 'topic', 'partition'] as const,
+      registers: [registry],
+    }),
+    expiryBacklog: new Gauge({
+      name: 'assurance_expiry_backlog',
+      help: 'Identities whose signal expiry is due and not yet re-decided',
+      registers: [registry],
+    }),
+    failures: new Counter({
+      name: 'assurance_processing_retries_total',
+      help: 'Batches stopped early for a transient failure, by stage and error class',
+      labelNames: ['stage', 'error'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type EngineMetrics = ReturnType<typeof createEngineMetrics>;

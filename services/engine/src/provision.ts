@@ -1,0 +1,52 @@
+import type { AdminPort, RegistryCodec, TopicSpec } from '@assurance/kafka';
+import { TOPICS } from '@assurance/schemas';
+import type { TopicNames, TopicRole } from './topics.ts';
+import { BASE_TOPICS } from './topics.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface ProvisionResult {
+  readonly topics: number;
+  readonly created: string[];
+  readonly subjects: Record<string, number>;
+}
+
+/**
+ * Creates every v1 topic with its partitions and configs (catalog in schemas/src/topics.ts), the
+ * internal identity-keyed topic, and registers each value schema under `<topic>-value` with
+ * BACKWARD compatibility. Idempotent: run by `stack:up` and by every engine at start.
+ */
+export async function provision(args: {
+  admin: AdminPort;
+  codec: RegistryCodec;
+  topics: TopicNames;
+  internalPartitions: number;
+  replicationFactor?: number;
+}): Promise<ProvisionResult> {
+  const specs: TopicSpec[] = [];
+  const subjects: Array<{ subject: string; avro: object }> = [];
+  for (const role of Object.keys(BASE_TOPICS) as TopicRole[]) {
+    const name = args.topics[role];
+    if (role === 'identityEvents') {
+      specs.push({
+        name,
+        partitions: args.internalPartitions,
+        ...(args.replicationFactor ? { replicationFactor: args.replicationFactor } : {}),
+        configs: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * DAY_MS) },
+      });
+      continue;
+    }
+    const entry = TOPICS[BASE_TOPICS[role]];
+    specs.push({
+      name,
+      partitions: entry.partitions,
+      ...(args.replicationFactor ? { replicationFactor: args.replicationFactor } : {}),
+      configs: { ...entry.configs },
+    });
+    if (entry.avro) subjects.push({ subject: `${name}-value`, avro: entry.avro as object });
+  }
+  const { created } = await args.admin.ensureTopics(specs);
+  const ids: Record<string, number> = {};
+  for (const s of subjects) ids[s.subject] = await args.codec.register(s.subject, s.avro);
+  return { topics: specs.length, created, subjects: ids };
+}
