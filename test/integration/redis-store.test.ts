@@ -128,22 +128,32 @@ describe('sweep', () => {
 });
 
 describe('login-observe', () => {
-  test('counts failures in the window and learns devices only from successes', async () => {
+  test('counts failures per kind in their windows and learns devices only from successes', async () => {
     const s = store();
-    const base = { windowMs: 10 * 60_000, deviceId: 'dev1', network: 'FR|3215' };
+    const base = {
+      memoryMs: 30 * 24 * HOUR,
+      windows: { mfa_fail: 10 * 60_000, fail: HOUR },
+      deviceId: 'dev1',
+      network: 'FR|3215',
+    };
+    const first = await s.observeLogin('l', { ...base, eventKey: 'src|ok0', occurredAtMs: now - HOUR / 2, record: [], success: true });
+    assert.equal(first.newDevice, null, 'no history: a first login is not an anomaly');
     for (let i = 0; i < 3; i++) {
       const r = await s.observeLogin('l', {
         ...base,
+        deviceId: 'dev2',
         eventKey: `src|f${i}`,
         occurredAtMs: now + i * 1000,
-        kinds: ['push_fail', 'fail'],
+        record: ['mfa_fail', 'fail'],
         success: false,
       });
-      assert.equal(r.counts.push_fail, i + 1);
+      assert.equal(r.counts.mfa_fail, i + 1);
       assert.equal(r.newDevice, true);
     }
-    await s.observeLogin('l', { ...base, eventKey: 'src|ok', occurredAtMs: now + 5000, kinds: [], success: true });
-    const r = await s.observeLogin('l', { ...base, eventKey: 'src|ok2', occurredAtMs: now + 6000, kinds: [], success: true });
+    const later = await s.observeLogin('l', { ...base, eventKey: 'src|late', occurredAtMs: now + 11 * 60_000, record: [], success: false });
+    assert.equal(later.counts.mfa_fail, 0, 'outside the 10-minute window');
+    assert.equal(later.counts.fail, 3, 'inside the one-hour window');
+    const r = await s.observeLogin('l', { ...base, eventKey: 'src|ok2', occurredAtMs: now + 12 * 60_000, record: [], success: true });
     assert.equal(r.newDevice, false);
     assert.equal(r.newNetwork, false);
   });

@@ -13,7 +13,6 @@ export async function createProducer(kafka: Kafka): Promise<ProducerPort> {
     maxInFlightRequests: 5,
     // Murmur2 like the Java client, so other producers keyed the same way land on the same partition.
     createPartitioner: Partitioners.DefaultPartitioner,
-    retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5000 },
   });
   await producer.connect();
   return {

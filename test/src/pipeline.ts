@@ -1,0 +1,159 @@
+import { EventEmitter, once } from 'node:events';
+import type { Logger } from '@assurance/core';
+import { createLogger } from '@assurance/core';
+import type { Engine, EngineConfig, TopicNames } from '@assurance/engine';
+import { EngineConfigSchema, startEngine, topicNames } from '@assurance/engine';
+import type { ProducerPort } from '@assurance/kafka';
+import { createAdmin, createConsumer, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
+import type { Decision } from '@assurance/schemas';
+import { endpoints, uniqueName, uniquePrefix } from './harness.ts';
+
+export const TEST_SECRET = 'test-channel-hash-secret-0123456789';
+
+/** Config for an engine isolated from every other test: its own topics, groups and Redis keys. */
+export async function isolatedConfig(overrides: Record<string, string> = {}): Promise<EngineConfig> {
+  const e = await endpoints();
+  return EngineConfigSchema.parse({
+    ...e,
+    CHANNEL_HASH_SECRET: TEST_SECRET,
+    TOPIC_NAMESPACE: uniqueName('t'),
+    ENGINE_GROUP_ID: uniqueName('g'),
+    REDIS_PREFIX: uniquePrefix(),
+    INTERNAL_PARTITIONS: '3',
+    SWEEP_INTERVAL: '200ms',
+    SWEEP_LEASE: '5s',
+    RETRY_BACKOFF: '300ms',
+    METRICS_PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...overrides,
+  });
+}
+
+/**
+ * Reads the decisions topic of one namespace from the beginning and lets tests wait for a decision
+ * that matches, listening for messages rather than sleeping.
+ */
+export class DecisionWatcher {
+  readonly decisions: Decision[] = [];
+  readonly #events = new EventEmitter();
+  #stop: (() => Promise<void>) | undefined;
+
+  static async start(config: EngineConfig, logger: Logger): Promise<DecisionWatcher> {
+    const w = new DecisionWatcher();
+    const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'test-watcher', logger });
+    const consumer = createConsumer(
+      kafka,
+      { groupId: uniqueName('watch'), topics: [topicNames(config.TOPIC_NAMESPACE).decisions], fromBeginning: true },
+      logger,
+    );
+    await consumer.start(async (messages) => {
+      for (const m of messages) {
+        if (!m.value) continue;
+        const d = JSON.parse(m.value.toString('utf8')) as Decision;
+        w.decisions.push(d);
+        w.#events.emit('decision', d);
+      }
+      return { processed: messages.length };
+    });
+    w.#stop = () => consumer.stop();
+    return w;
+  }
+
+  /** The first decision (already seen or still to come) for `identityId` that satisfies `match`. */
+  async waitFor(identityId: string, match: (d: Decision) => boolean, timeoutMs = 30_000): Promise<Decision> {
+    const hit = this.decisions.find((d) => d.identityId === identityId && match(d));
+    if (hit) return hit;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutMs);
+    try {
+      for (;;) {
+        const [d] = (await once(this.#events, 'decision', { signal: ac.signal })) as [Decision];
+        if (d.identityId === identityId && match(d)) return d;
+      }
+    } catch (err) {
+      if (ac.signal.aborted) {
+        const seen = this.forIdentity(identityId).map((d) => `#${d.sequence} ${d.riskLevel}`);
+        throw new Error(`no matching decision for ${identityId} within ${timeoutMs} ms; saw: ${seen.join(', ') || 'none'}`);
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  forIdentity(identityId: string): Decision[] {
+    return this.decisions.filter((d) => d.identityId === identityId);
+  }
+
+  async stop(): Promise<void> {
+    await this.#stop?.();
+  }
+}
+
+/** Sends test events as plain JSON or in the registry wire format (Avro, `<topic>-value`). */
+export class EventProducer {
+  readonly topics: TopicNames;
+  readonly codec: RegistryCodec;
+  readonly #producer: ProducerPort;
+
+  private constructor(topics: TopicNames, codec: RegistryCodec, producer: ProducerPort) {
+    this.topics = topics;
+    this.codec = codec;
+    this.#producer = producer;
+  }
+
+  static async start(config: EngineConfig, logger: Logger): Promise<EventProducer> {
+    const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'test-producer', logger });
+    return new EventProducer(
+      topicNames(config.TOPIC_NAMESPACE),
+      new RegistryCodec({ url: config.SCHEMA_REGISTRY_URL }),
+      await createProducer(kafka),
+    );
+  }
+
+  async send(topic: string, key: string, value: unknown, encoding: 'json' | 'avro' = 'json'): Promise<void> {
+    const bytes = encoding === 'avro' ? await this.codec.encode(`${topic}-value`, value) : Buffer.from(JSON.stringify(value));
+    await this.#producer.send([{ topic, key, value: bytes }]);
+  }
+
+  async sendRaw(topic: string, key: string | null, value: Buffer | string): Promise<void> {
+    await this.#producer.send([{ topic, key, value }]);
+  }
+
+  close(): Promise<void> {
+    return this.#producer.close();
+  }
+}
+
+/** An engine, a producer and a decision watcher on one isolated namespace. */
+export async function startPipeline(overrides: Record<string, string> = {}) {
+  const config = await isolatedConfig(overrides);
+  const logger = createLogger('test', config.LOG_LEVEL);
+  const engine: Engine = await startEngine(config, logger);
+  const [producer, watcher] = await Promise.all([EventProducer.start(config, logger), DecisionWatcher.start(config, logger)]);
+  return {
+    config,
+    engine,
+    producer,
+    watcher,
+    topics: engine.topics,
+    async stop() {
+      await Promise.all([watcher.stop(), producer.close()]);
+      await engine.stop();
+      const admin = await createAdmin(createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'test-cleanup', logger }));
+      await admin.deleteTopics(Object.values(engine.topics)).catch(() => {});
+      await admin.close();
+    },
+  };
+}
+
+let seq = 0;
+/** A fresh envelope: unique eventId, `occurredAt` now (or offset), a test source. */
+export function envelope(offsetMs = 0) {
+  seq += 1;
+  return {
+    eventId: `evt-${Date.now().toString(36)}-${seq}`,
+    occurredAt: new Date(Date.now() + offsetMs).toISOString(),
+    source: 'test',
+  };
+}
