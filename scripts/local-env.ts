@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { StackEndpoints } from '@assurance/stack';
+import { resolveLayout, stackUp } from '@assurance/stack';
+
+/**
+ * The environment `npm start`, `npm run serve` and `npm test` run the engine with: the stack's
+ * endpoints (started if needed, or taken from KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL) and
+ * a channel-hash secret kept in the stack folder, so hashes stay stable across restarts.
+ * A real deployment sets CHANNEL_HASH_SECRET itself.
+ */
+export async function localEnvironment(log: (m: string) => void): Promise<StackEndpoints & { CHANNEL_HASH_SECRET: string }> {
+  const t0 = Date.now();
+  const { endpoints, services } = await stackUp(log);
+  for (const s of services) log(`${s.name.padEnd(9)} ${s.state.padEnd(8)} ${s.where}`);
+  log(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return { ...endpoints, CHANNEL_HASH_SECRET: process.env.CHANNEL_HASH_SECRET ?? localSecret() };
+}
+
+function localSecret(): string {
+  const layout = resolveLayout();
+  const file = path.join(layout.dir, 'channel-hash-secret');
+  if (!existsSync(file)) {
+    mkdirSync(layout.dir, { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+  }
+  return readFileSync(file, 'utf8').trim();
+}
