@@ -83,13 +83,14 @@ export function activationsOf(
       .filter((signal) => matches(matcher, signal))
       .map((signal) => ({ rule, signals: [signal], since: sinceOf(signal, nowMs), end: expiryOf(signal) }));
   }
-  // allOf: true from the moment the last matcher first matched, until the first matcher runs out.
+  // allOf: lasts until the first matcher runs out of signals. `since` is the latest contributing
+  // signal, so a fresh signal renews a timed hold and an older one never shortens it (monotonicity).
   const groups = rule.when.matchers.map((matcher) => signals.filter((signal) => matches(matcher, signal)));
   if (groups.some((group) => group.length === 0)) return [];
   let since = Number.NEGATIVE_INFINITY;
   let end: number | null = null;
   for (const group of groups) {
-    since = Math.max(since, Math.min(...group.map((signal) => sinceOf(signal, nowMs))));
+    since = Math.max(since, ...group.map((signal) => sinceOf(signal, nowMs)));
     const ends = group.map(expiryOf);
     const groupEnd = ends.includes(null) ? null : Math.max(...(ends as number[]));
     if (groupEnd !== null) end = end === null ? groupEnd : Math.min(end, groupEnd);

@@ -5,6 +5,8 @@
 import { SignalScope } from '../../../schemas/src/state.ts';
 
 export type { TierRequirement } from '../../../schemas/src/decision.ts';
+/** The contract's zod schema for one tier of a decision (tests check every evaluation against it). */
+export { TierRequirement as TierRequirementSchema } from '../../../schemas/src/decision.ts';
 export type { ActiveSignal, Binding, IdentityState } from '../../../schemas/src/state.ts';
 export type {
   Authenticator,
