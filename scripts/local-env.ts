@@ -10,7 +10,9 @@ import { resolveLayout, stackUp } from '@assurance/stack';
  * a channel-hash secret kept in the stack folder, so hashes stay stable across restarts.
  * A real deployment sets CHANNEL_HASH_SECRET itself.
  */
-export async function localEnvironment(log: (m: string) => void): Promise<StackEndpoints & { CHANNEL_HASH_SECRET: string }> {
+export async function localEnvironment(
+  log: (m: string) => void,
+): Promise<StackEndpoints & { CHANNEL_HASH_SECRET: string }> {
   const t0 = Date.now();
   const { endpoints, services } = await stackUp(log);
   for (const s of services) log(`${s.name.padEnd(9)} ${s.state.padEnd(8)} ${s.where}`);

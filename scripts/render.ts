@@ -21,13 +21,19 @@ export function renderDecision(d: Decision, label = d.identityId): string {
     const accept = t.enrolledAcceptable ?? t.acceptableAuthenticators;
     const parts = [`  ${tier.padEnd(8)} ${outcome}`];
     if (t.outcome === 'step_up') parts.push(`accept ${accept.join(', ') || '—'}`);
-    if (t.outcome === 'hold' || t.outcome === 'deny') parts.push(`recovery ${t.recovery.allowed.join(', ') || 'none'}`);
-    const flags = [t.requirePhishingResistant && 'phishing-resistant', t.requireLiveness && 'liveness', t.requireVerifiedCallback && 'verified callback'].filter(Boolean);
+    if (t.outcome === 'hold' || t.outcome === 'deny')
+      parts.push(`recovery ${t.recovery.allowed.join(', ') || 'none'}`);
+    const flags = [
+      t.requirePhishingResistant && 'phishing-resistant',
+      t.requireLiveness && 'liveness',
+      t.requireVerifiedCallback && 'verified callback',
+    ].filter(Boolean);
     if (flags.length > 0) parts.push(`requires ${flags.join(' + ')}`);
     lines.push(parts.join(' · '));
     // On an allow tier nothing is asked, so exclusions there would only be noise.
     for (const e of t.outcome === 'allow' ? [] : t.excludedAuthenticators) {
-      if (!e.reasons.some((r) => r.startsWith('baseline'))) lines.push(`             ✗ ${e.authenticator} (${e.reasons.join(', ')})`);
+      if (!e.reasons.some((r) => r.startsWith('baseline')))
+        lines.push(`             ✗ ${e.authenticator} (${e.reasons.join(', ')})`);
     }
   }
   return lines.join('\n');

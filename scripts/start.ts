@@ -14,7 +14,11 @@ const say = (m: string) => process.stdout.write(`${m}\n`);
 const note = (m: string) => process.stderr.write(`[start] ${m}\n`);
 
 const env = await localEnvironment(note);
-const config = EngineConfigSchema.parse({ ...process.env, ...env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+const config = EngineConfigSchema.parse({
+  ...process.env,
+  ...env,
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+});
 const logger = createLogger('assurance-engine', config.LOG_LEVEL);
 const engine = await startEngine(config, logger);
 note(`pipeline running (policy ${engine.policy.version}, ${engine.policy.digest.slice(0, 19)}…)`);
@@ -28,7 +32,11 @@ const alice = `alice-${run}`;
 // Show every decision published from now on, for any identity, as it happens.
 const seen: Decision[] = [];
 let onDecision: ((d: Decision) => void) | undefined;
-const watcher = createConsumer(kafka, { groupId: `demo-watch-${run}`, topics: [engine.topics.decisions], fromBeginning: false }, logger);
+const watcher = createConsumer(
+  kafka,
+  { groupId: `demo-watch-${run}`, topics: [engine.topics.decisions], fromBeginning: false },
+  logger,
+);
 await watcher.start(async (messages) => {
   for (const m of messages) {
     if (!m.value) continue;
@@ -41,14 +49,21 @@ await watcher.start(async (messages) => {
 });
 
 let n = 0;
-const envelope = () => ({ eventId: `demo-${run}-${++n}`, occurredAt: new Date().toISOString(), source: 'demo' });
+const envelope = () => ({
+  eventId: `demo-${run}-${++n}`,
+  occurredAt: new Date().toISOString(),
+  source: 'demo',
+});
 const send = async (topic: string, key: string, value: unknown) =>
   producer.send([{ topic, key, value: await codec.encode(`${topic}-value`, value) }]);
 function nextDecision(pred: (d: Decision) => boolean): Promise<Decision> {
   const hit = seen.find((d) => d.identityId === alice && pred(d));
   if (hit) return Promise.resolve(hit);
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('no decision within 30 s: is the pipeline healthy?')), 30_000);
+    const t = setTimeout(
+      () => reject(new Error('no decision within 30 s: is the pipeline healthy?')),
+      30_000,
+    );
     onDecision = (d) => {
       if (d.identityId === alice && pred(d)) {
         clearTimeout(t);
@@ -59,16 +74,35 @@ function nextDecision(pred: (d: Decision) => boolean): Promise<Decision> {
 }
 const step = (title: string) => say(`\n${'─'.repeat(100)}\n▶ ${title}`);
 
-step('alice enrolls: SMS codes on her phone, email codes on her inbox, TOTP and push on her laptop, a synced passkey whose keychain account is recoverable through her inbox');
-const bind = (channel: { type: string; value: string }, authenticators: string[], recovery: string[], extra: object = {}) =>
-  send(engine.topics.channelBinding, alice, { ...envelope(), identityId: alice, op: 'bound', channel, uses: { authenticators, recovery }, ...extra });
+step(
+  'alice enrolls: SMS codes on her phone, email codes on her inbox, TOTP and push on her laptop, a synced passkey whose keychain account is recoverable through her inbox',
+);
+const bind = (
+  channel: { type: string; value: string },
+  authenticators: string[],
+  recovery: string[],
+  extra: object = {},
+) =>
+  send(engine.topics.channelBinding, alice, {
+    ...envelope(),
+    identityId: alice,
+    op: 'bound',
+    channel,
+    uses: { authenticators, recovery },
+    ...extra,
+  });
 await bind({ type: 'phone', value: '+44 7700 900123' }, ['sms_otp', 'voice_otp'], ['sms_code']);
 await bind({ type: 'email', value: 'Alice@Example.org' }, ['email_otp', 'email_link'], ['email_link']);
 await bind({ type: 'device', value: 'laptop-7f3a' }, ['totp', 'push', 'password'], ['backup_codes']);
 await bind({ type: 'sync_account', value: 'keychain:alice' }, ['passkey_synced'], [], {
   recoverableVia: [{ type: 'email', value: 'alice@example.org' }],
 });
-await nextDecision((d) => d.bindingsKnown && d.signals.length === 0 && d.tiers.critical.enrolledAcceptable?.includes('passkey_synced') === true);
+await nextDecision(
+  (d) =>
+    d.bindingsKnown &&
+    d.signals.length === 0 &&
+    d.tiers.critical.enrolledAcceptable?.includes('passkey_synced') === true,
+);
 
 step('the carrier reports a SIM swap on +44 7700 900123 (an attacker ported her number)');
 await send(engine.topics.simSwap, '+447700900123', {
@@ -89,8 +123,12 @@ await send(engine.topics.mailboxChange, 'alice@example.org', {
 });
 await nextDecision((d) => d.signals.some((s) => s.code === 'mailbox_tampered'));
 
-say(`\n${'─'.repeat(100)}\nThe story is over; the pipeline keeps running and prints every new decision. Ctrl-C stops it.`);
-say(`Try: npm run stack:status · produce to ${engine.topics.compromiseSignal} · read ${engine.topics.decisions}`);
+say(
+  `\n${'─'.repeat(100)}\nThe story is over; the pipeline keeps running and prints every new decision. Ctrl-C stops it.`,
+);
+say(
+  `Try: npm run stack:status · produce to ${engine.topics.compromiseSignal} · read ${engine.topics.decisions}`,
+);
 
 let stopping = false;
 const stop = async () => {

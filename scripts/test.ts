@@ -9,15 +9,23 @@ import { globSync } from 'node:fs';
 const unitOnly = process.argv.includes('--unit');
 const log = (m: string) => process.stderr.write(`[test] ${m}\n`);
 
-const unit = globSync(['schemas/src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts']);
-const system = unitOnly ? [] : globSync(['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts']);
+const unit = globSync([
+  'schemas/src/**/*.test.ts',
+  'packages/*/src/**/*.test.ts',
+  'services/*/src/**/*.test.ts',
+]);
+const system = unitOnly
+  ? []
+  : globSync(['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts']);
 
 const env: NodeJS.ProcessEnv = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
 if (system.length > 0) {
   const { endpoints } = await import('../test/src/harness.ts');
   const t0 = Date.now();
   Object.assign(env, await endpoints());
-  log(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${env.KAFKA_BROKERS} ${env.SCHEMA_REGISTRY_URL} ${env.REDIS_URL}`);
+  log(
+    `stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${env.KAFKA_BROKERS} ${env.SCHEMA_REGISTRY_URL} ${env.REDIS_URL}`,
+  );
 }
 
 const files = [...unit, ...system].sort();
@@ -34,5 +42,7 @@ const child = spawn(
   ],
   { stdio: 'inherit', env },
 );
-const code: number = await new Promise((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+const code: number = await new Promise((resolve) =>
+  child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+);
 process.exit(code);

@@ -25,12 +25,21 @@ test('a registry-Avro SIM swap on a bound phone excludes sms_otp with a reason c
     'avro',
   );
   const baseline = await p.watcher.waitFor(identityId, () => true);
-  assert.equal(baseline.tiers.high.excludedAuthenticators.some((e) => e.authenticator === 'sms_otp'), true);
+  assert.equal(
+    baseline.tiers.high.excludedAuthenticators.some((e) => e.authenticator === 'sms_otp'),
+    true,
+  );
 
   await p.producer.send(
     p.topics.simSwap,
     '+33612345678',
-    { ...envelope(), phoneNumber: phone, swappedAt: new Date(Date.now() - 3_600_000).toISOString(), changeType: 'sim_change', carrier: 'Orange' },
+    {
+      ...envelope(),
+      phoneNumber: phone,
+      swappedAt: new Date(Date.now() - 3_600_000).toISOString(),
+      changeType: 'sim_change',
+      carrier: 'Orange',
+    },
     'avro',
   );
   const d = await p.watcher.waitFor(identityId, (x) => x.signals.some((s) => s.code === 'sim_swap'));

@@ -16,7 +16,10 @@ const HOUR = 3_600_000;
 const now = Date.parse('2026-11-28T12:00:00Z');
 
 function store() {
-  return new SignalStore(redis, keySpace(uniquePrefix()), { dedupeWindowMs: 24 * HOUR, stateTtlSeconds: 86_400 });
+  return new SignalStore(redis, keySpace(uniquePrefix()), {
+    dedupeWindowMs: 24 * HOUR,
+    stateTtlSeconds: 86_400,
+  });
 }
 
 function raise(eventId: string, occurredAtMs: number, expiresAtMs: number): Mutation {
@@ -37,8 +40,14 @@ function raise(eventId: string, occurredAtMs: number, expiresAtMs: number): Muta
 describe('identity-apply', () => {
   test('applies an event once and ignores its replay', async () => {
     const s = store();
-    assert.equal(await s.applyIdentity('id-1', 'src|e1', [raise('e1', now - HOUR, now + HOUR)], 't1', now), true);
-    assert.equal(await s.applyIdentity('id-1', 'src|e1', [raise('e1', now - HOUR, now + 5 * HOUR)], 't1', now), false);
+    assert.equal(
+      await s.applyIdentity('id-1', 'src|e1', [raise('e1', now - HOUR, now + HOUR)], 't1', now),
+      true,
+    );
+    assert.equal(
+      await s.applyIdentity('id-1', 'src|e1', [raise('e1', now - HOUR, now + 5 * HOUR)], 't1', now),
+      false,
+    );
     const loaded = await s.loadIdentity('id-1');
     assert.equal(loaded.signals.length, 1);
     assert.equal(loaded.signals[0]?.expiresAtMs, now + HOUR);
@@ -136,7 +145,13 @@ describe('login-observe', () => {
       deviceId: 'dev1',
       network: 'FR|3215',
     };
-    const first = await s.observeLogin('l', { ...base, eventKey: 'src|ok0', occurredAtMs: now - HOUR / 2, record: [], success: true });
+    const first = await s.observeLogin('l', {
+      ...base,
+      eventKey: 'src|ok0',
+      occurredAtMs: now - HOUR / 2,
+      record: [],
+      success: true,
+    });
     assert.equal(first.newDevice, null, 'no history: a first login is not an anomaly');
     for (let i = 0; i < 3; i++) {
       const r = await s.observeLogin('l', {
@@ -150,10 +165,22 @@ describe('login-observe', () => {
       assert.equal(r.counts.mfa_fail, i + 1);
       assert.equal(r.newDevice, true);
     }
-    const later = await s.observeLogin('l', { ...base, eventKey: 'src|late', occurredAtMs: now + 11 * 60_000, record: [], success: false });
+    const later = await s.observeLogin('l', {
+      ...base,
+      eventKey: 'src|late',
+      occurredAtMs: now + 11 * 60_000,
+      record: [],
+      success: false,
+    });
     assert.equal(later.counts.mfa_fail, 0, 'outside the 10-minute window');
     assert.equal(later.counts.fail, 3, 'inside the one-hour window');
-    const r = await s.observeLogin('l', { ...base, eventKey: 'src|ok2', occurredAtMs: now + 12 * 60_000, record: [], success: true });
+    const r = await s.observeLogin('l', {
+      ...base,
+      eventKey: 'src|ok2',
+      occurredAtMs: now + 12 * 60_000,
+      record: [],
+      success: true,
+    });
     assert.equal(r.newDevice, false);
     assert.equal(r.newNetwork, false);
   });

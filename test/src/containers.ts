@@ -29,7 +29,10 @@ export async function startContainers(): Promise<StackEndpoints> {
       .withExposedPorts(8080)
       .withWaitStrategy(Wait.forHttp('/health/ready', 8080))
       .start(),
-    new GenericContainer('redis:7.4').withCommand(['redis-server', '--appendonly', 'yes']).withExposedPorts(6379).start(),
+    new GenericContainer('redis:7.4')
+      .withCommand(['redis-server', '--appendonly', 'yes'])
+      .withExposedPorts(6379)
+      .start(),
   ]);
   void kafka;
   return {

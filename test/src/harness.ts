@@ -12,7 +12,8 @@ import { stackUp } from '@assurance/stack';
  */
 export async function endpoints(): Promise<StackEndpoints> {
   const { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL } = process.env;
-  if (KAFKA_BROKERS && SCHEMA_REGISTRY_URL && REDIS_URL) return { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL };
+  if (KAFKA_BROKERS && SCHEMA_REGISTRY_URL && REDIS_URL)
+    return { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL };
   if (process.env.TEST_STACK !== 'native' && containerRuntimeReachable()) {
     const { startContainers } = await import('./containers.ts');
     return startContainers();
@@ -24,7 +25,9 @@ export async function endpoints(): Promise<StackEndpoints> {
 /** A Docker-compatible socket exists (testcontainers also honours DOCKER_HOST). */
 function containerRuntimeReachable(): boolean {
   if (process.env.DOCKER_HOST) return true;
-  return ['/var/run/docker.sock', `${process.env.HOME}/.docker/run/docker.sock`].some((p) => p && existsSync(p));
+  return ['/var/run/docker.sock', `${process.env.HOME}/.docker/run/docker.sock`].some(
+    (p) => p && existsSync(p),
+  );
 }
 
 /** A short random suffix so parallel tests never share topics, groups or key prefixes. */

@@ -4,7 +4,14 @@ import { createLogger } from '@assurance/core';
 import type { Engine, EngineConfig, TopicNames } from '@assurance/engine';
 import { EngineConfigSchema, startEngine, topicNames } from '@assurance/engine';
 import type { ProducerPort } from '@assurance/kafka';
-import { createAdmin, createConsumer, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
+import {
+  createAdmin,
+  createConsumer,
+  createKafka,
+  createProducer,
+  parseBrokers,
+  RegistryCodec,
+} from '@assurance/kafka';
 import type { Decision } from '@assurance/schemas';
 import { endpoints, uniqueName, uniquePrefix } from './harness.ts';
 
@@ -40,10 +47,18 @@ export class DecisionWatcher {
 
   static async start(config: EngineConfig, logger: Logger): Promise<DecisionWatcher> {
     const w = new DecisionWatcher();
-    const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'test-watcher', logger });
+    const kafka = createKafka({
+      brokers: parseBrokers(config.KAFKA_BROKERS),
+      clientId: 'test-watcher',
+      logger,
+    });
     const consumer = createConsumer(
       kafka,
-      { groupId: uniqueName('watch'), topics: [topicNames(config.TOPIC_NAMESPACE).decisions], fromBeginning: true },
+      {
+        groupId: uniqueName('watch'),
+        topics: [topicNames(config.TOPIC_NAMESPACE).decisions],
+        fromBeginning: true,
+      },
       logger,
     );
     await consumer.start(async (messages) => {
@@ -73,7 +88,9 @@ export class DecisionWatcher {
     } catch (err) {
       if (ac.signal.aborted) {
         const seen = this.forIdentity(identityId).map((d) => `#${d.sequence} ${d.riskLevel}`);
-        throw new Error(`no matching decision for ${identityId} within ${timeoutMs} ms; saw: ${seen.join(', ') || 'none'}`);
+        throw new Error(
+          `no matching decision for ${identityId} within ${timeoutMs} ms; saw: ${seen.join(', ') || 'none'}`,
+        );
       }
       throw err;
     } finally {
@@ -103,7 +120,11 @@ export class EventProducer {
   }
 
   static async start(config: EngineConfig, logger: Logger): Promise<EventProducer> {
-    const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'test-producer', logger });
+    const kafka = createKafka({
+      brokers: parseBrokers(config.KAFKA_BROKERS),
+      clientId: 'test-producer',
+      logger,
+    });
     return new EventProducer(
       topicNames(config.TOPIC_NAMESPACE),
       new RegistryCodec({ url: config.SCHEMA_REGISTRY_URL }),
@@ -112,7 +133,10 @@ export class EventProducer {
   }
 
   async send(topic: string, key: string, value: unknown, encoding: 'json' | 'avro' = 'json'): Promise<void> {
-    const bytes = encoding === 'avro' ? await this.codec.encode(`${topic}-value`, value) : Buffer.from(JSON.stringify(value));
+    const bytes =
+      encoding === 'avro'
+        ? await this.codec.encode(`${topic}-value`, value)
+        : Buffer.from(JSON.stringify(value));
     await this.#producer.send([{ topic, key, value: bytes }]);
   }
 
@@ -130,7 +154,10 @@ export async function startPipeline(overrides: Record<string, string> = {}) {
   const config = await isolatedConfig(overrides);
   const logger = createLogger('test', config.LOG_LEVEL);
   const engine: Engine = await startEngine(config, logger);
-  const [producer, watcher] = await Promise.all([EventProducer.start(config, logger), DecisionWatcher.start(config, logger)]);
+  const [producer, watcher] = await Promise.all([
+    EventProducer.start(config, logger),
+    DecisionWatcher.start(config, logger),
+  ]);
   return {
     config,
     engine,
@@ -140,7 +167,9 @@ export async function startPipeline(overrides: Record<string, string> = {}) {
     async stop() {
       await Promise.all([watcher.stop(), producer.close()]);
       await engine.stop();
-      const admin = await createAdmin(createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'test-cleanup', logger }));
+      const admin = await createAdmin(
+        createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'test-cleanup', logger }),
+      );
       await admin.deleteTopics(Object.values(engine.topics)).catch(() => {});
       await admin.close();
     },

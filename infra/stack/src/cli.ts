@@ -27,7 +27,9 @@ async function main(cmd: string | undefined): Promise<number> {
       const rows = await stackStatus();
       for (const r of rows) {
         const state = r.managed ? (r.pid ? (r.healthy ? 'up' : 'unhealthy') : 'down') : 'external';
-        process.stdout.write(`${r.name.padEnd(9)} ${state.padEnd(10)} ${r.pid ? `pid ${r.pid}`.padEnd(11) : ''.padEnd(11)} ${r.where}\n`);
+        process.stdout.write(
+          `${r.name.padEnd(9)} ${state.padEnd(10)} ${r.pid ? `pid ${r.pid}`.padEnd(11) : ''.padEnd(11)} ${r.where}\n`,
+        );
       }
       return rows.every((r) => r.healthy) ? 0 : 3;
     }

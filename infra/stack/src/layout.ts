@@ -18,8 +18,14 @@ const StackEnv = z.object({
   STACK_KAFKA_CONTROLLER_PORT: Port.default(19093),
   STACK_REGISTRY_PORT: Port.default(18081),
   STACK_REDIS_PORT: Port.default(16379),
-  STACK_KAFKA_HEAP: z.string().regex(/^\d+[mg]$/).default('768m'),
-  STACK_REGISTRY_HEAP: z.string().regex(/^\d+[mg]$/).default('384m'),
+  STACK_KAFKA_HEAP: z
+    .string()
+    .regex(/^\d+[mg]$/)
+    .default('768m'),
+  STACK_REGISTRY_HEAP: z
+    .string()
+    .regex(/^\d+[mg]$/)
+    .default('384m'),
   STACK_START_TIMEOUT_S: z.coerce.number().int().positive().default(180),
   KAFKA_BROKERS: z.string().min(1).optional(),
   SCHEMA_REGISTRY_URL: z.url().optional(),
@@ -31,8 +37,18 @@ export interface StackLayout {
   readonly env: StackEnv;
   readonly dir: string;
   readonly stateFile: string;
-  readonly kafka: { readonly home: string; readonly lib: string; readonly data: string; readonly logs: string };
-  readonly registry: { readonly home: string; readonly dist: string; readonly data: string; readonly logs: string };
+  readonly kafka: {
+    readonly home: string;
+    readonly lib: string;
+    readonly data: string;
+    readonly logs: string;
+  };
+  readonly registry: {
+    readonly home: string;
+    readonly dist: string;
+    readonly data: string;
+    readonly logs: string;
+  };
   readonly redis: { readonly home: string; readonly data: string; readonly logs: string };
 }
 

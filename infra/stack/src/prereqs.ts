@@ -73,11 +73,16 @@ export function ensureRedis(log: (msg: string) => void): string {
   }
   log('redis-server missing: installing Debian package redis-server');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', 'redis-server']]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', 'redis-server'],
+  ]) {
     const r = run('apt-get', args, { env });
-    if (r.status !== 0) throw new PrerequisiteError(`apt-get ${args.join(' ')} failed:\n${r.out.slice(-2000)}`);
+    if (r.status !== 0)
+      throw new PrerequisiteError(`apt-get ${args.join(' ')} failed:\n${r.out.slice(-2000)}`);
   }
   const installed = which('redis-server');
-  if (!installed) throw new PrerequisiteError('redis-server still missing after apt-get install redis-server');
+  if (!installed)
+    throw new PrerequisiteError('redis-server still missing after apt-get install redis-server');
   return installed;
 }

@@ -4,7 +4,11 @@ import net from 'node:net';
 import path from 'node:path';
 
 /** Runs a command to completion; returns its combined output and exit status. */
-export function run(cmd: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+) {
   const r = spawnSync(cmd, args, {
     cwd: opts.cwd,
     env: opts.env ?? process.env,

@@ -66,7 +66,8 @@ export const kafka: LocalService = {
   },
   async ensure(l, log) {
     const existing = livePid(this.pidFile(l), this.marker(l));
-    if (existing !== undefined && (await this.healthy(l).catch(() => false))) return { pid: existing, reused: true };
+    if (existing !== undefined && (await this.healthy(l).catch(() => false)))
+      return { pid: existing, reused: true };
     const java = checkJava();
     fetchOnce(KAFKA_POM, l.kafka.lib, () => {
       log('kafka: fetching broker jars from Maven Central');
@@ -116,8 +117,11 @@ export const kafka: LocalService = {
         ],
         { cwd: l.kafka.home, logFile: path.join(l.kafka.logs, 'stdout.log'), pidFile: this.pidFile(l) },
       );
-    await waitFor('kafka', () => this.healthy(l), l.env.STACK_START_TIMEOUT_S * 1000, () =>
-      tail(this.logFile(l)),
+    await waitFor(
+      'kafka',
+      () => this.healthy(l),
+      l.env.STACK_START_TIMEOUT_S * 1000,
+      () => tail(this.logFile(l)),
     );
     return { pid, reused: false };
   },
@@ -174,13 +178,20 @@ export const registry: LocalService = {
   },
   async ensure(l, log) {
     const existing = livePid(this.pidFile(l), this.marker(l));
-    if (existing !== undefined && (await this.healthy(l).catch(() => false))) return { pid: existing, reused: true };
+    if (existing !== undefined && (await this.healthy(l).catch(() => false)))
+      return { pid: existing, reused: true };
     const java = checkJava();
     const archiveDir = path.join(l.registry.home, 'archive');
     fetchOnce(REGISTRY_POM, l.registry.dist, () => {
       log('registry: fetching Apicurio Registry from Maven Central');
       mvn(['-f', REGISTRY_POM, 'dependency:copy', `-DoutputDirectory=${archiveDir}`], 'Apicurio Registry');
-      const r = run('sh', ['-c', `rm -rf "$1"/* && tar xzf "$2"/*.tar.gz -C "$1"`, 'sh', l.registry.dist, archiveDir]);
+      const r = run('sh', [
+        '-c',
+        `rm -rf "$1"/* && tar xzf "$2"/*.tar.gz -C "$1"`,
+        'sh',
+        l.registry.dist,
+        archiveDir,
+      ]);
       if (r.status !== 0) throw new Error(`registry: unpacking failed:\n${r.out}`);
     });
     if (existing === undefined && (await portOpen(l.env.STACK_REGISTRY_PORT))) {
@@ -215,8 +226,11 @@ export const registry: LocalService = {
         ],
         { cwd: l.registry.home, logFile: this.logFile(l), pidFile: this.pidFile(l) },
       );
-    await waitFor('registry', () => this.healthy(l), l.env.STACK_START_TIMEOUT_S * 1000, () =>
-      tail(this.logFile(l)),
+    await waitFor(
+      'registry',
+      () => this.healthy(l),
+      l.env.STACK_START_TIMEOUT_S * 1000,
+      () => tail(this.logFile(l)),
     );
     return { pid, reused: false };
   },
@@ -232,10 +246,13 @@ export const redis: LocalService = {
   healthy: (l) => redisPing(l.env.STACK_REDIS_PORT),
   async ensure(l, log) {
     const existing = livePid(this.pidFile(l), this.marker(l));
-    if (existing !== undefined && (await this.healthy(l).catch(() => false))) return { pid: existing, reused: true };
+    if (existing !== undefined && (await this.healthy(l).catch(() => false)))
+      return { pid: existing, reused: true };
     const bin = ensureRedis(log);
     if (existing === undefined && (await portOpen(l.env.STACK_REDIS_PORT))) {
-      throw new Error(`port ${l.env.STACK_REDIS_PORT} is taken by another process; set STACK_REDIS_PORT or REDIS_URL`);
+      throw new Error(
+        `port ${l.env.STACK_REDIS_PORT} is taken by another process; set STACK_REDIS_PORT or REDIS_URL`,
+      );
     }
     mkdirSync(l.redis.data, { recursive: true });
     const pid =
@@ -263,7 +280,12 @@ export const redis: LocalService = {
         ],
         { cwd: l.redis.home, logFile: this.logFile(l), pidFile: this.pidFile(l) },
       );
-    await waitFor('redis', () => this.healthy(l), l.env.STACK_START_TIMEOUT_S * 1000, () => tail(this.logFile(l)));
+    await waitFor(
+      'redis',
+      () => this.healthy(l),
+      l.env.STACK_START_TIMEOUT_S * 1000,
+      () => tail(this.logFile(l)),
+    );
     return { pid, reused: false };
   },
 };

@@ -25,7 +25,12 @@ const ENV_OF: Record<LocalService['name'], keyof StackEndpoints> = {
 
 export interface UpResult {
   readonly endpoints: StackEndpoints;
-  readonly services: ReadonlyArray<{ name: string; where: string; state: 'external' | 'reused' | 'started'; ms: number }>;
+  readonly services: ReadonlyArray<{
+    name: string;
+    where: string;
+    state: 'external' | 'reused' | 'started';
+    ms: number;
+  }>;
 }
 
 /**
@@ -39,11 +44,18 @@ export async function stackUp(log: Log = () => {}, layout: StackLayout = resolve
     SERVICES.map(async (s) => {
       const t0 = Date.now();
       const external = layout.env[ENV_OF[s.name]];
-      if (external) return { name: s.name, where: external, state: 'external' as const, ms: 0, pid: undefined };
+      if (external)
+        return { name: s.name, where: external, state: 'external' as const, ms: 0, pid: undefined };
       const { pid, reused } = await s.ensure(layout, log);
       const ms = Date.now() - t0;
       log(`${s.name}: ${reused ? 'already running' : 'started'} (pid ${pid}, ${ms} ms)`);
-      return { name: s.name, where: s.endpoint(layout), state: reused ? ('reused' as const) : ('started' as const), ms, pid };
+      return {
+        name: s.name,
+        where: s.endpoint(layout),
+        state: reused ? ('reused' as const) : ('started' as const),
+        ms,
+        pid,
+      };
     }),
   );
   const where = (name: string) => results.find((r) => r.name === name)?.where ?? '';
@@ -53,7 +65,8 @@ export async function stackUp(log: Log = () => {}, layout: StackLayout = resolve
     REDIS_URL: where('redis'),
   };
   const managed: StackState['managed'] = {};
-  for (const r of results) if (r.pid !== undefined) managed[r.name] = { pid: r.pid, startedAt: new Date().toISOString() };
+  for (const r of results)
+    if (r.pid !== undefined) managed[r.name] = { pid: r.pid, startedAt: new Date().toISOString() };
   writeState(layout, { endpoints, managed });
   return { endpoints, services: results.map(({ pid: _pid, ...rest }) => rest) };
 }
@@ -63,7 +76,10 @@ function writeState(layout: StackLayout, state: StackState): void {
   const env = Object.entries(state.endpoints)
     .map(([k, v]) => `${k}=${v}`)
     .join('\n');
-  writeFileSync(path.join(layout.dir, 'env'), `# Written by npm run stack:up; source it to reach the local stack.\n${env}\n`);
+  writeFileSync(
+    path.join(layout.dir, 'env'),
+    `# Written by npm run stack:up; source it to reach the local stack.\n${env}\n`,
+  );
 }
 
 /** Stops only the servers that `stackUp` started from this stack folder, newest dependants first. */

@@ -21,7 +21,10 @@ export const envList = z.string().transform((s) =>
 export const envDuration = z.string().transform((s, ctx) => {
   const ms = parseDuration(s);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 30s, 10m, 72h or 14d, got "${s}"` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a duration like 500ms, 30s, 10m, 72h or 14d, got "${s}"`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -39,7 +42,10 @@ export function parseDuration(s: string): number | undefined {
  * Parses a process's environment once against its schema. Every problem is reported at once,
  * one line per variable, so a misconfigured deployment fails at start with a readable message.
  */
-export function parseConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+export function parseConfig<S extends z.ZodType>(
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
   const r = schema.safeParse(env);
   if (r.success) return r.data;
   const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);

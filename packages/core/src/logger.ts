@@ -12,6 +12,9 @@ export function createLogger(name: string, level: string = process.env.LOG_LEVEL
     level,
     base: { service: name },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['*.phoneNumber', '*.mailbox', '*.channel.value', '*.subject.value'], censor: '[redacted]' },
+    redact: {
+      paths: ['*.phoneNumber', '*.mailbox', '*.channel.value', '*.subject.value'],
+      censor: '[redacted]',
+    },
   });
 }

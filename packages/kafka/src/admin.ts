@@ -20,7 +20,9 @@ export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
         });
       }
       // Existing topics keep their partitions; their configs are brought to what the catalog says.
-      const present = topics.filter((t) => existing.has(t.name) && t.configs && Object.keys(t.configs).length > 0);
+      const present = topics.filter(
+        (t) => existing.has(t.name) && t.configs && Object.keys(t.configs).length > 0,
+      );
       if (present.length > 0) {
         await admin.alterConfigs({
           validateOnly: false,
@@ -41,7 +43,9 @@ export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
         admin.fetchOffsets({ groupId, topics: [topic] }),
         admin.fetchTopicOffsets(topic),
       ]);
-      const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      const byPartition = new Map(
+        (committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
+      );
       return latest.map((p) => {
         const c = byPartition.get(p.partition) ?? -1n;
         const high = BigInt(p.high);

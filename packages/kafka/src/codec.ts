@@ -54,7 +54,10 @@ export class RegistryCodec {
   async decode(buf: Buffer | null): Promise<Decoded> {
     if (buf === null || buf.length === 0) throw new AssuranceError('empty_message', 'message has no value');
     if (buf.length > this.#max) {
-      throw new AssuranceError('message_too_large', `value is ${buf.length} bytes; the limit is ${this.#max}`);
+      throw new AssuranceError(
+        'message_too_large',
+        `value is ${buf.length} bytes; the limit is ${this.#max}`,
+      );
     }
     if (buf[0] === 0x00) {
       if (buf.length < 6) throw new AssuranceError('invalid_avro', 'wire-format header without payload');
@@ -68,21 +71,36 @@ export class RegistryCodec {
             cause: err,
           });
         }
-        throw new AssuranceError('registry_unavailable', `cannot fetch schema id ${schemaId}: ${(err as Error).message}`, {
-          cause: err,
-        });
+        throw new AssuranceError(
+          'registry_unavailable',
+          `cannot fetch schema id ${schemaId}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       }
       try {
-        return { encoding: 'registry-avro', schemaId, value: avroToPlain(schema.fromBuffer(buf.subarray(5))) };
+        return {
+          encoding: 'registry-avro',
+          schemaId,
+          value: avroToPlain(schema.fromBuffer(buf.subarray(5))),
+        };
       } catch (err) {
-        throw new AssuranceError('invalid_avro', `Avro payload does not match schema ${schemaId}: ${(err as Error).message}`, {
-          cause: err,
-        });
+        throw new AssuranceError(
+          'invalid_avro',
+          `Avro payload does not match schema ${schemaId}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       }
     }
     const text = buf.toString('utf8');
     if (!/^\s*\{/.test(text)) {
-      throw new AssuranceError('unknown_encoding', 'value is neither registry wire format (0x00) nor a JSON object');
+      throw new AssuranceError(
+        'unknown_encoding',
+        'value is neither registry wire format (0x00) nor a JSON object',
+      );
     }
     try {
       return { encoding: 'json', value: JSON.parse(text) as unknown };

@@ -77,13 +77,18 @@ export function createConsumer(
             resolveOffset(last.offset);
             // A revoked partition's offsets belong to its new owner now; committing would be a lie.
             if (!isStale()) {
-              await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+              await consumer.commitOffsets([
+                { topic, partition, offset: (BigInt(last.offset) + 1n).toString() },
+              ]);
             }
           }
           if (done < messages.length && live()) {
             const next = messages[done] as InboundMessage;
             const wait = result.retryAfterMs ?? 1000;
-            log.warn({ topic, partition, offset: next.offset, wait, reason: result.reason }, 'pausing partition to retry');
+            log.warn(
+              { topic, partition, offset: next.offset, wait, reason: result.reason },
+              'pausing partition to retry',
+            );
             const resume = pause();
             consumer.seek({ topic, partition, offset: next.offset });
             const t = setTimeout(() => {

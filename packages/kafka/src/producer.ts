@@ -38,7 +38,9 @@ export async function createProducer(kafka: Kafka): Promise<ProducerPort> {
           })),
         });
       } catch (err) {
-        throw new AssuranceError('kafka_unavailable', `produce failed: ${(err as Error).message}`, { cause: err });
+        throw new AssuranceError('kafka_unavailable', `produce failed: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     },
     close: () => producer.disconnect(),

@@ -49,7 +49,10 @@ export interface BatchResult {
   readonly reason?: string;
 }
 
-export type BatchHandler = (messages: readonly InboundMessage[], control: BatchControl) => Promise<BatchResult>;
+export type BatchHandler = (
+  messages: readonly InboundMessage[],
+  control: BatchControl,
+) => Promise<BatchResult>;
 
 export interface ConsumerOptions {
   readonly groupId: string;

@@ -1,5 +1,5 @@
-import type { ActiveSignal, Binding, SignalCode, SignalScope } from '@assurance/schemas';
 import { AssuranceError } from '@assurance/core';
+import type { ActiveSignal, Binding, SignalCode, SignalScope } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
 import type { KeySpace } from './keys.ts';
 import { commandName } from './scripts.ts';
@@ -33,7 +33,14 @@ export type Mutation =
       occurredAtMs: number;
       attributes: Record<string, string>;
     }
-  | { t: 'clear_signal'; k: string; code: SignalCode; scope: SignalScope; ref: string | null; occurredAtMs: number }
+  | {
+      t: 'clear_signal';
+      k: string;
+      code: SignalCode;
+      scope: SignalScope;
+      ref: string | null;
+      occurredAtMs: number;
+    }
   | { t: 'clear_ref'; ref: string; occurredAtMs: number }
   | { t: 'bind'; ref: string; binding: string; occurredAtMs: number }
   | { t: 'unbind'; ref: string; occurredAtMs: number };
@@ -45,7 +52,8 @@ export function signalKey(code: SignalCode, scope: SignalScope, ref: string | nu
 
 /** Turns a stored record into the contract's ActiveSignal, or undefined if cleared or expired. */
 export function activeSignal(r: SignalRecord, nowMs: number): ActiveSignal | undefined {
-  if (r.lastRaisedMs === undefined || r.sinceMs === undefined || r.expiresAtMs === undefined) return undefined;
+  if (r.lastRaisedMs === undefined || r.sinceMs === undefined || r.expiresAtMs === undefined)
+    return undefined;
   if (r.expiresAtMs !== -1 && r.expiresAtMs <= nowMs) return undefined;
   return {
     code: r.code,
@@ -137,7 +145,7 @@ export class SignalStore {
     const bound: Binding[] = [];
     for (const [ref, v] of Object.entries(bindings)) {
       const m = /^(-?\d+)\|(bound|unbound)\|(.*)$/s.exec(v);
-      if (!m || m[2] !== 'bound') continue;
+      if (m?.[2] !== 'bound') continue;
       const b = JSON.parse(m[3] as string) as Omit<Binding, 'channelRef'>;
       bound.push({ ...b, channelRef: ref });
     }
@@ -190,7 +198,10 @@ export class SignalStore {
       occurredAtMs,
       this.#opts.stateTtlSeconds,
     )) as Reply[];
-    return { applied: r[0] === 1, signals: (r.slice(1) as string[]).map((s) => JSON.parse(s) as SignalRecord) };
+    return {
+      applied: r[0] === 1,
+      signals: (r.slice(1) as string[]).map((s) => JSON.parse(s) as SignalRecord),
+    };
   }
 
   /** Compare-and-set of the decision and its outbox entry; false when the sequence moved. */
@@ -218,8 +229,12 @@ export class SignalStore {
     args: {
       eventKey: string;
       occurredAtMs: number;
-      windowMs: number;
-      kinds: readonly string[];
+      /** How long devices and networks stay known. */
+      memoryMs: number;
+      /** Every counted kind with its window. */
+      windows: Readonly<Record<string, number>>;
+      /** Kinds this attempt adds to. */
+      record: readonly string[];
       deviceId: string | null;
       network: string | null;
       success: boolean;
@@ -232,12 +247,15 @@ export class SignalStore {
       k.networks,
       args.eventKey,
       args.occurredAtMs,
-      args.windowMs,
+      args.memoryMs,
       this.#opts.stateTtlSeconds,
-      args.kinds.join(','),
+      Object.entries(args.windows)
+        .map(([kind, w]) => `${kind}:${w}`)
+        .join(','),
       args.deviceId ?? '',
       args.network ?? '',
       args.success ? '1' : '0',
+      args.record.join(','),
     )) as Reply[];
     const flag = (v: Reply | undefined) => (v === -1 ? null : v === 1);
     const counts: Record<string, number> = {};
@@ -253,7 +271,12 @@ export class SignalStore {
   }
 
   async schedule(identityId: string, dueMs: number | null): Promise<void> {
-    await this.#call('sweep-schedule')(this.#keys.sweepDue, identityId, dueMs ?? -1, this.#opts.stateTtlSeconds);
+    await this.#call('sweep-schedule')(
+      this.#keys.sweepDue,
+      identityId,
+      dueMs ?? -1,
+      this.#opts.stateTtlSeconds,
+    );
   }
 
   async claimDue(nowMs: number, leaseMs: number, limit: number): Promise<string[]> {

@@ -59,10 +59,14 @@ export class Decider {
       let routed: RoutedMessage;
       try {
         routed = JSON.parse(m.value?.toString('utf8') ?? '') as RoutedMessage;
-        if (routed?.v !== 1 || typeof routed.identityId !== 'string') throw new Error('not a v1 routed message');
+        if (routed?.v !== 1 || typeof routed.identityId !== 'string')
+          throw new Error('not a v1 routed message');
       } catch (err) {
         // Only our router writes here: a bad message is a bug, logged loudly and skipped.
-        this.#d.logger.error({ err, partition: m.partition, offset: m.offset }, 'unreadable internal message');
+        this.#d.logger.error(
+          { err, partition: m.partition, offset: m.offset },
+          'unreadable internal message',
+        );
         return;
       }
       const list = groups.get(routed.identityId) ?? [];
@@ -89,11 +93,15 @@ export class Decider {
         ...(r.nextDueMs === undefined ? [] : [this.#d.store.schedule(r.identityId, r.nextDueMs)]),
       ]),
     );
-    for (const r of results) for (const t of r.receivedAt) this.#d.metrics.latency.observe((ackedAt - t) / 1000);
+    for (const r of results)
+      for (const t of r.receivedAt) this.#d.metrics.latency.observe((ackedAt - t) / 1000);
 
     if (error) {
       this.#d.metrics.failures.inc({ stage: 'decider', error: error.code });
-      this.#d.logger.warn({ code: error.code, err: error.message }, 'decider batch stopped early; will retry');
+      this.#d.logger.warn(
+        { code: error.code, err: error.message },
+        'decider batch stopped early; will retry',
+      );
       return { processed, retryAfterMs: this.#d.retryBackoffMs, reason: error.code };
     }
     return { processed };
@@ -117,11 +125,23 @@ export class Decider {
     try {
       loaded = await store.loadIdentity(identityId);
     } catch (err) {
-      return { identityId, out, acks, receivedAt, nextDueMs, failedAt: items[0]?.index ?? 0, error: asAssuranceError(err, 'redis_unavailable') };
+      return {
+        identityId,
+        out,
+        acks,
+        receivedAt,
+        nextDueMs,
+        failedAt: items[0]?.index ?? 0,
+        error: asAssuranceError(err, 'redis_unavailable'),
+      };
     }
     // A decision stored but not acknowledged by Kafka before a crash goes out first.
     if (loaded.outbox && loaded.seq > loaded.published) {
-      const pending = JSON.parse(loaded.outbox) as { sequence: number; decision: Decision; audit: AuditRecord };
+      const pending = JSON.parse(loaded.outbox) as {
+        sequence: number;
+        decision: Decision;
+        audit: AuditRecord;
+      };
       out.push(...this.#messagesFor(pending.decision, pending.audit));
       acks.push(pending.sequence);
     }
@@ -146,7 +166,13 @@ export class Decider {
           const mutations = loginMutations(s, login, seen, routed.trigger.eventId);
           changed = await store.applyIdentity(identityId, routed.eventKey, mutations, routed.tenantId, nowMs);
         } else if (routed.kind === 'apply') {
-          changed = await store.applyIdentity(identityId, routed.eventKey, routed.mutations, routed.tenantId, nowMs);
+          changed = await store.applyIdentity(
+            identityId,
+            routed.eventKey,
+            routed.mutations,
+            routed.tenantId,
+            nowMs,
+          );
         }
         if (!changed) {
           this.#d.metrics.dedupeHits.inc();
@@ -163,7 +189,14 @@ export class Decider {
           evaluation = failClosedEvaluation(policy, now);
         }
         const before = loaded.decision ? (JSON.parse(loaded.decision) as Decision) : null;
-        const candidate = buildDecision({ policy, state, evaluation, sequence: loaded.seq + 1, trigger: routed.trigger, now });
+        const candidate = buildDecision({
+          policy,
+          state,
+          evaluation,
+          sequence: loaded.seq + 1,
+          trigger: routed.trigger,
+          now,
+        });
         if (before && materialOf(before) === materialOf(candidate)) {
           nextDueMs = nextRedecisionMs(before, nowMs);
           continue;
@@ -184,7 +217,15 @@ export class Decider {
           this.#d.metrics.tierOutcomes.inc({ tier, outcome: req.outcome });
         }
       } catch (err) {
-        return { identityId, out, acks, receivedAt, nextDueMs, failedAt: index, error: asAssuranceError(err, 'redis_unavailable') };
+        return {
+          identityId,
+          out,
+          acks,
+          receivedAt,
+          nextDueMs,
+          failedAt: index,
+          error: asAssuranceError(err, 'redis_unavailable'),
+        };
       }
     }
     return { identityId, out, acks, receivedAt, nextDueMs };

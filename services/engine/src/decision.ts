@@ -11,7 +11,9 @@ function sortedSignals(signals: readonly ActiveSignal[]): ActiveSignal[] {
   return [...signals]
     .map((s) => ({ ...s, sourceEventIds: [...s.sourceEventIds].sort() }))
     .sort((a, b) =>
-      `${a.code}|${a.scope}|${a.ref ?? ''}|${a.since}`.localeCompare(`${b.code}|${b.scope}|${b.ref ?? ''}|${b.since}`),
+      `${a.code}|${a.scope}|${a.ref ?? ''}|${a.since}`.localeCompare(
+        `${b.code}|${b.scope}|${b.ref ?? ''}|${b.since}`,
+      ),
     );
 }
 
@@ -47,12 +49,23 @@ export function materialOf(d: Decision): string {
     policyDigest: d.policyDigest,
     riskLevel: d.riskLevel,
     tiers: d.tiers,
-    signals: d.signals.map((s) => ({ code: s.code, scope: s.scope, ref: s.ref, since: s.since, expiresAt: s.expiresAt })),
+    signals: d.signals.map((s) => ({
+      code: s.code,
+      scope: s.scope,
+      ref: s.ref,
+      since: s.since,
+      expiresAt: s.expiresAt,
+    })),
     bindingsKnown: d.bindingsKnown,
   });
 }
 
-export function buildAudit(before: Decision | null, after: Decision, evaluation: Evaluation, now: Date): AuditRecord {
+export function buildAudit(
+  before: Decision | null,
+  after: Decision,
+  evaluation: Evaluation,
+  now: Date,
+): AuditRecord {
   return {
     identityId: after.identityId,
     tenantId: after.tenantId,

@@ -1,4 +1,4 @@
-import type { SignalSettings } from '@assurance/policy';
+import type { Policy } from '@assurance/policy';
 import type { Mutation, SignalRecord } from '@assurance/redis';
 import { signalKey } from '@assurance/redis';
 import type {
@@ -12,6 +12,9 @@ import type {
   SimSwapEvent,
   Trigger,
 } from '@assurance/schemas';
+
+/** The policy's signal settings (lifetimes, windows, thresholds), read-only. */
+type SignalSettings = Policy['signals'];
 
 /**
  * Pure mapping from a validated input event to what the router must do. Keeping it free of I/O
@@ -54,7 +57,14 @@ const ms = (iso: string) => Date.parse(iso);
 
 function upsert(
   ctx: DeriveContext,
-  s: { code: SignalCode; scope: SignalScope; ref: string | null; sinceMs: number; expiresAtMs: number; k?: string },
+  s: {
+    code: SignalCode;
+    scope: SignalScope;
+    ref: string | null;
+    sinceMs: number;
+    expiresAtMs: number;
+    k?: string;
+  },
   attributes: Record<string, string>,
 ): Mutation {
   return {
@@ -77,17 +87,24 @@ function defined(o: Record<string, string | undefined>): Record<string, string> 
 
 export function deriveSimSwap(e: SimSwapEvent, ctx: DeriveContext): Plan {
   const s = ctx.settings.sim_swap;
-  if (!s.changeTypes.includes(e.changeType)) return { kind: 'none', reason: `sim change ${e.changeType} not counted` };
+  if (!s.changeTypes.includes(e.changeType))
+    return { kind: 'none', reason: `sim change ${e.changeType} not counted` };
   const since = ms(e.swappedAt);
   return {
     kind: 'channel',
     channelRef: ctx.hash('phone', e.phoneNumber),
     mutations: [
       upsert(
-      ctx,
-      { code: 'sim_swap', scope: 'phone', ref: ctx.hash('phone', e.phoneNumber), sinceMs: since, expiresAtMs: since + s.windowMs },
-      defined({ changeType: e.changeType, carrier: e.carrier }),
-    ),
+        ctx,
+        {
+          code: 'sim_swap',
+          scope: 'phone',
+          ref: ctx.hash('phone', e.phoneNumber),
+          sinceMs: since,
+          expiresAtMs: since + s.windowMs,
+        },
+        defined({ changeType: e.changeType, carrier: e.carrier }),
+      ),
     ],
   };
 }
@@ -107,10 +124,10 @@ export function deriveMailboxChange(e: MailboxChangeEvent, ctx: DeriveContext): 
     channelRef: ref,
     mutations: [
       upsert(
-      ctx,
-      { code: 'mailbox_tampered', scope: 'email', ref, sinceMs: since, expiresAtMs: since + s.ttlMs },
-      defined({ change: e.change, external: e.external === undefined ? undefined : String(e.external) }),
-    ),
+        ctx,
+        { code: 'mailbox_tampered', scope: 'email', ref, sinceMs: since, expiresAtMs: since + s.ttlMs },
+        defined({ change: e.change, external: e.external === undefined ? undefined : String(e.external) }),
+      ),
     ],
   };
 }
@@ -122,7 +139,10 @@ function bindingJson(e: ChannelBindingEvent, ctx: DeriveContext): string {
     authenticators: [...e.uses.authenticators].sort(),
     recovery: [...e.uses.recovery].sort(),
     boundAt: e.occurredAt,
-    recoverableVia: (e.recoverableVia ?? []).map((c) => ({ channelType: c.type, channelRef: ctx.hash(c.type, c.value) })),
+    recoverableVia: (e.recoverableVia ?? []).map((c) => ({
+      channelType: c.type,
+      channelRef: ctx.hash(c.type, c.value),
+    })),
   });
 }
 
@@ -136,7 +156,14 @@ export function deriveChannelBinding(e: ChannelBindingEvent, ctx: DeriveContext)
           { t: 'unbind', ref, occurredAtMs: at },
           { t: 'clear_ref', ref, occurredAtMs: at },
         ];
-  return { kind: 'binding', identityId: e.identityId, channelRef: ref, op: e.op, occurredAtMs: at, mutations };
+  return {
+    kind: 'binding',
+    identityId: e.identityId,
+    channelRef: ref,
+    op: e.op,
+    occurredAtMs: at,
+    mutations,
+  };
 }
 
 export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
@@ -148,7 +175,13 @@ export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
     hardwareBacked: e.hardwareBacked === undefined ? undefined : String(e.hardwareBacked),
   });
   const binding = (authenticators: readonly string[]) =>
-    JSON.stringify({ channelType: 'device', authenticators: [...authenticators].sort(), recovery: [], boundAt: e.occurredAt, recoverableVia: [] });
+    JSON.stringify({
+      channelType: 'device',
+      authenticators: [...authenticators].sort(),
+      recovery: [],
+      boundAt: e.occurredAt,
+      recoverableVia: [],
+    });
   if (e.change === 'removed') {
     return {
       kind: 'binding',
@@ -166,20 +199,43 @@ export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
   if (e.change === 'enrolled') {
     mutations.push({ t: 'bind', ref, binding: binding(e.authenticators ?? []), occurredAtMs: at });
     mutations.push(
-      upsert(ctx, { code: 'device_new', scope: 'device', ref, sinceMs: at, expiresAtMs: at + ctx.settings.device_new.ttlMs }, attrs),
+      upsert(
+        ctx,
+        {
+          code: 'device_new',
+          scope: 'device',
+          ref,
+          sinceMs: at,
+          expiresAtMs: at + ctx.settings.device_new.ttlMs,
+        },
+        attrs,
+      ),
     );
   }
   if (ctx.settings.device_compromised.changes.includes(e.change)) {
     mutations.push(
       upsert(
         ctx,
-        { code: 'device_compromised', scope: 'device', ref, sinceMs: at, expiresAtMs: at + ctx.settings.device_compromised.ttlMs },
+        {
+          code: 'device_compromised',
+          scope: 'device',
+          ref,
+          sinceMs: at,
+          expiresAtMs: at + ctx.settings.device_compromised.ttlMs,
+        },
         attrs,
       ),
     );
   }
   if (mutations.length === 0) return { kind: 'identity', identityId: e.identityId, mutations };
-  return { kind: 'binding', identityId: e.identityId, channelRef: ref, op: 'bound', occurredAtMs: at, mutations };
+  return {
+    kind: 'binding',
+    identityId: e.identityId,
+    channelRef: ref,
+    op: 'bound',
+    occurredAtMs: at,
+    mutations,
+  };
 }
 
 /** `credential` and `token` subjects name their identity as `<identityId>/<credential id>`. */
@@ -204,7 +260,12 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
     ref,
     occurredAtMs: at,
   });
-  const raiseOf = (code: SignalCode, scope: SignalScope, ref: string | null, defaultTtlMs: number | null): Mutation => {
+  const raiseOf = (
+    code: SignalCode,
+    scope: SignalScope,
+    ref: string | null,
+    defaultTtlMs: number | null,
+  ): Mutation => {
     if (e.op !== 'raise') throw new Error('unreachable');
     const expiresAtMs = e.expiresAt ? ms(e.expiresAt) : defaultTtlMs === null ? -1 : at + defaultTtlMs;
     return upsert(
@@ -225,10 +286,18 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
   const s = ctx.settings;
   switch (type) {
     case 'identity': {
-      const code: SignalCode = e.op === 'raise' && e.kind !== 'account_takeover' ? 'credential_compromised' : 'takeover_confirmed';
+      const code: SignalCode =
+        e.op === 'raise' && e.kind !== 'account_takeover' ? 'credential_compromised' : 'takeover_confirmed';
       const m =
         e.op === 'raise'
-          ? raiseOf(code, 'identity', null, code === 'takeover_confirmed' ? s.takeover_confirmed.ttlMs : s.credential_compromised.defaultTtlMs)
+          ? raiseOf(
+              code,
+              'identity',
+              null,
+              code === 'takeover_confirmed'
+                ? s.takeover_confirmed.ttlMs
+                : s.credential_compromised.defaultTtlMs,
+            )
           : clearOf(code, 'identity', null);
       return { kind: 'identity', identityId: value, mutations: [m, unpoison('identity', null)] };
     }
@@ -236,7 +305,10 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
     case 'email':
     case 'device': {
       const ref = ctx.hash(type, value);
-      const m = e.op === 'raise' ? raiseOf('channel_compromised', type, ref, s.channel_compromised.defaultTtlMs) : clearOf('channel_compromised', type, ref);
+      const m =
+        e.op === 'raise'
+          ? raiseOf('channel_compromised', type, ref, s.channel_compromised.defaultTtlMs)
+          : clearOf('channel_compromised', type, ref);
       return { kind: 'channel', channelRef: ref, mutations: [m, unpoison(type, ref)] };
     }
     case 'credential':
@@ -261,12 +333,22 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
  * A compromise signal we could not read, whose subject we can still tell from its key: the subject
  * fails closed (signal_unreadable) until a valid signal or clear about it arrives.
  */
-export function derivePoisonedSignal(subjectType: string, subjectValue: string, ctx: DeriveContext): Plan | undefined {
+export function derivePoisonedSignal(
+  subjectType: string,
+  subjectValue: string,
+  ctx: DeriveContext,
+): Plan | undefined {
   const nowMs = Date.now();
   const mk = (scope: SignalScope, ref: string | null): Mutation =>
     upsert(
       ctx,
-      { code: 'signal_unreadable', scope, ref, sinceMs: nowMs, expiresAtMs: nowMs + ctx.settings.signal_unreadable.ttlMs },
+      {
+        code: 'signal_unreadable',
+        scope,
+        ref,
+        sinceMs: nowMs,
+        expiresAtMs: nowMs + ctx.settings.signal_unreadable.ttlMs,
+      },
       { reason: 'dead_lettered' },
     );
   const withNow = (m: Mutation): Mutation => (m.t === 'upsert_signal' ? { ...m, occurredAtMs: nowMs } : m);
@@ -302,7 +384,14 @@ export function inheritedMutations(records: readonly SignalRecord[]): Mutation[]
         attributes: r.attributes ?? {},
       });
     } else if (r.clearedMs !== undefined) {
-      out.push({ t: 'clear_signal', k: r.k, code: r.code, scope: r.scope, ref: r.ref, occurredAtMs: r.clearedMs });
+      out.push({
+        t: 'clear_signal',
+        k: r.k,
+        code: r.code,
+        scope: r.scope,
+        ref: r.ref,
+        occurredAtMs: r.clearedMs,
+      });
     }
   }
   return out;

@@ -1,6 +1,13 @@
 import type { Logger } from '@assurance/core';
 import type { ConsumerPort, ProducerPort } from '@assurance/kafka';
-import { createAdmin, createConsumer, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
+import {
+  createAdmin,
+  createConsumer,
+  createKafka,
+  createProducer,
+  parseBrokers,
+  RegistryCodec,
+} from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
 import { channelRef, defineScripts, keySpace, SignalStore } from '@assurance/redis';
@@ -31,11 +38,18 @@ export interface Engine {
  * decider (internal topic → decisions, audit, Redis) and the expiry sweeper. Nothing connects at
  * import time; this function is the only place that does.
  */
-export async function startEngine(config: EngineConfig, logger: Logger, opts: { policy?: Policy } = {}): Promise<Engine> {
+export async function startEngine(
+  config: EngineConfig,
+  logger: Logger,
+  opts: { policy?: Policy } = {},
+): Promise<Engine> {
   const policy = opts.policy ?? loadPolicyFile(config.POLICY_FILE);
   const topics = topicNames(config.TOPIC_NAMESPACE);
   const metrics = createEngineMetrics();
-  logger.info({ policyVersion: policy.version, policyDigest: policy.digest, namespace: config.TOPIC_NAMESPACE }, 'starting engine');
+  logger.info(
+    { policyVersion: policy.version, policyDigest: policy.digest, namespace: config.TOPIC_NAMESPACE },
+    'starting engine',
+  );
 
   const redis = new Redis(config.REDIS_URL, {
     enableAutoPipelining: true,
@@ -51,8 +65,15 @@ export async function startEngine(config: EngineConfig, logger: Logger, opts: { 
     stateTtlSeconds: Math.ceil(config.STATE_TTL / 1000),
   });
 
-  const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: config.CLIENT_ID, logger });
-  const codec = new RegistryCodec({ url: config.SCHEMA_REGISTRY_URL, maxMessageBytes: config.MAX_MESSAGE_BYTES });
+  const kafka = createKafka({
+    brokers: parseBrokers(config.KAFKA_BROKERS),
+    clientId: config.CLIENT_ID,
+    logger,
+  });
+  const codec = new RegistryCodec({
+    url: config.SCHEMA_REGISTRY_URL,
+    maxMessageBytes: config.MAX_MESSAGE_BYTES,
+  });
   const admin = await createAdmin(kafka);
   try {
     const p = await provision({ admin, codec, topics, internalPartitions: config.INTERNAL_PARTITIONS });
@@ -107,7 +128,11 @@ export async function startEngine(config: EngineConfig, logger: Logger, opts: { 
   );
   const deciderConsumer: ConsumerPort = createConsumer(
     kafka,
-    { groupId: `${config.ENGINE_GROUP_ID}.decider`, topics: [topics.identityEvents], concurrency: config.CONSUMER_CONCURRENCY },
+    {
+      groupId: `${config.ENGINE_GROUP_ID}.decider`,
+      topics: [topics.identityEvents],
+      concurrency: config.CONSUMER_CONCURRENCY,
+    },
     logger.child({ stage: 'decider' }),
     events('decider'),
   );

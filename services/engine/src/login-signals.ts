@@ -1,7 +1,10 @@
-import type { SignalSettings } from '@assurance/policy';
+import type { Policy } from '@assurance/policy';
 import type { Mutation } from '@assurance/redis';
 import { signalKey } from '@assurance/redis';
 import type { SignalCode } from '@assurance/schemas';
+
+/** The policy's signal settings (lifetimes, windows, thresholds), read-only. */
+type SignalSettings = Policy['signals'];
 
 /** What the login observation found (see login-observe-3.lua). */
 export interface LoginObservation {
@@ -25,7 +28,8 @@ export function loginWindows(s: SignalSettings): Record<string, number> {
 export function loginKinds(s: SignalSettings, login: LoginFacts): string[] {
   if (login.outcome !== 'failure') return [];
   const kinds = ['fail'];
-  if ((s.mfa_fatigue.authenticators as readonly string[]).includes(login.authenticator)) kinds.push('mfa_fail');
+  if ((s.mfa_fatigue.authenticators as readonly string[]).includes(login.authenticator))
+    kinds.push('mfa_fail');
   return kinds;
 }
 
@@ -55,7 +59,12 @@ export function loginMutations(
   });
   const mfaFails = seen.counts.mfa_fail ?? 0;
   if (login.outcome === 'failure' && mfaFails >= s.mfa_fatigue.threshold) {
-    out.push(raise('mfa_fatigue', s.mfa_fatigue.ttlMs, { failures: String(mfaFails), authenticator: login.authenticator }));
+    out.push(
+      raise('mfa_fatigue', s.mfa_fatigue.ttlMs, {
+        failures: String(mfaFails),
+        authenticator: login.authenticator,
+      }),
+    );
   }
   const fails = seen.counts.fail ?? 0;
   if (login.outcome === 'failure' && fails >= s.repeated_failures.threshold) {

@@ -1,6 +1,12 @@
 import type { Logger } from '@assurance/core';
 import { AssuranceError, asAssuranceError, dispositionOf } from '@assurance/core';
-import type { BatchResult, InboundMessage, OutboundMessage, ProducerPort, RegistryCodec } from '@assurance/kafka';
+import type {
+  BatchResult,
+  InboundMessage,
+  OutboundMessage,
+  ProducerPort,
+  RegistryCodec,
+} from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import type { Mutation, SignalStore } from '@assurance/redis';
 import type { Trigger } from '@assurance/schemas';
@@ -42,8 +48,19 @@ interface Envelope {
 }
 
 type Prepared =
-  | { readonly ok: true; readonly msg: InboundMessage; readonly role: InputRole; readonly plan: Plan; readonly ctx: DeriveContext }
-  | { readonly ok: false; readonly msg: InboundMessage; readonly error: AssuranceError; readonly role: InputRole | undefined };
+  | {
+      readonly ok: true;
+      readonly msg: InboundMessage;
+      readonly role: InputRole;
+      readonly plan: Plan;
+      readonly ctx: DeriveContext;
+    }
+  | {
+      readonly ok: false;
+      readonly msg: InboundMessage;
+      readonly error: AssuranceError;
+      readonly role: InputRole | undefined;
+    };
 
 /** Compromise-signal keys read `<subject type>:<subject value>`. */
 function subjectFromKey(key: Buffer | null): { type: string; value: string } | undefined {
@@ -67,7 +84,11 @@ function plan(role: InputRole, event: unknown, ctx: DeriveContext): Plan {
     case 'compromiseSignal':
       return deriveCompromiseSignal(event as never, ctx);
     case 'login':
-      return { kind: 'login', identityId: (event as { identityId: string }).identityId, event: event as never };
+      return {
+        kind: 'login',
+        identityId: (event as { identityId: string }).identityId,
+        event: event as never,
+      };
     default: {
       const unreachable: never = role;
       throw new Error(`no plan for ${String(unreachable)}`);
@@ -113,7 +134,12 @@ export class Router {
         return { ok: false, msg, role, error: new AssuranceError(err.code, err.message, { cause: err }) };
       }
       if (err instanceof RoutingError) {
-        return { ok: false, msg, role, error: new AssuranceError('validation_failed', err.message, { cause: err }) };
+        return {
+          ok: false,
+          msg,
+          role,
+          error: new AssuranceError('validation_failed', err.message, { cause: err }),
+        };
       }
       return { ok: false, msg, role, error: asAssuranceError(err) };
     }
@@ -155,7 +181,10 @@ export class Router {
       this.#d.metrics.consumed.inc({ topic, result: p.ok ? 'ok' : 'dead_letter' });
     }
     if (stoppedBy) {
-      this.#d.logger.warn({ code: stoppedBy.code, err: stoppedBy.message }, 'router batch stopped early; will retry');
+      this.#d.logger.warn(
+        { code: stoppedBy.code, err: stoppedBy.message },
+        'router batch stopped early; will retry',
+      );
       return { processed, retryAfterMs: this.#d.retryBackoffMs, reason: stoppedBy.code };
     }
     return { processed };
@@ -166,7 +195,13 @@ export class Router {
       const topic = p.role ? BASE_TOPICS[p.role] : p.msg.topic;
       this.#d.metrics.deadLetters.inc({ topic, error: p.error.code });
       this.#d.logger.warn(
-        { topic, partition: p.msg.partition, offset: p.msg.offset, error: p.error.code, reason: p.error.message },
+        {
+          topic,
+          partition: p.msg.partition,
+          offset: p.msg.offset,
+          error: p.error.code,
+          reason: p.error.message,
+        },
         'dead-lettering message',
       );
       const out = [deadLetter(this.#d.topics.dlq, p.msg, p.error)];
@@ -213,7 +248,12 @@ export class Router {
       case 'identity':
         return [apply(p.identityId, p.mutations)];
       case 'channel': {
-        const { identities } = await this.#d.store.channelSignal(p.channelRef, ctx.eventKey, p.mutations, nowMs);
+        const { identities } = await this.#d.store.channelSignal(
+          p.channelRef,
+          ctx.eventKey,
+          p.mutations,
+          nowMs,
+        );
         this.#d.metrics.fanout.observe(identities.length);
         return identities.map((id) => apply(id, p.mutations));
       }

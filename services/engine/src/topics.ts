@@ -19,13 +19,22 @@ export const BASE_TOPICS = {
 export type TopicRole = keyof typeof BASE_TOPICS;
 export type TopicNames = { readonly [K in TopicRole]: string };
 
-export const INPUT_ROLES = ['login', 'device', 'simSwap', 'mailboxChange', 'channelBinding', 'compromiseSignal'] as const;
+export const INPUT_ROLES = [
+  'login',
+  'device',
+  'simSwap',
+  'mailboxChange',
+  'channelBinding',
+  'compromiseSignal',
+] as const;
 export type InputRole = (typeof INPUT_ROLES)[number];
 
 /** Topic names under a namespace (`''` for the real names). */
 export function topicNames(namespace: string): TopicNames {
   const ns = namespace ? `${namespace}.` : '';
-  return Object.fromEntries(Object.entries(BASE_TOPICS).map(([role, name]) => [role, `${ns}${name}`])) as TopicNames;
+  return Object.fromEntries(
+    Object.entries(BASE_TOPICS).map(([role, name]) => [role, `${ns}${name}`]),
+  ) as TopicNames;
 }
 
 /** The role of a (namespaced) topic name, or undefined. */
