@@ -2,21 +2,22 @@
  * The one place this package reaches into the v1 contract (`@assurance/schemas`).
  * Everything else imports vocabulary and types from here, so the import path is a one-line change.
  */
-import { SignalScope } from '../../../schemas/src/state.ts';
+import { SignalScope } from '@assurance/schemas';
 
-export type { TierRequirement } from '../../../schemas/src/decision.ts';
-/** The contract's zod schema for one tier of a decision (tests check every evaluation against it). */
-export { TierRequirement as TierRequirementSchema } from '../../../schemas/src/decision.ts';
-export type { ActiveSignal, Binding, IdentityState } from '../../../schemas/src/state.ts';
 export type {
+  ActiveSignal,
   Authenticator,
+  Binding,
   ChannelType,
+  IdentityState,
   Outcome,
   RecoveryMethod,
   RiskLevel,
   SignalCode,
   Tier,
-} from '../../../schemas/src/vocabulary.ts';
+  TierRequirement,
+} from '@assurance/schemas';
+/** The contract's zod schema for one tier of a decision (tests check every evaluation against it). */
 export {
   AUTHENTICATORS,
   CHANNEL_TYPES,
@@ -30,7 +31,8 @@ export {
   SIGNAL_CODES,
   SIM_CHANGE_TYPES,
   TIERS,
-} from '../../../schemas/src/vocabulary.ts';
+  TierRequirement as TierRequirementSchema,
+} from '@assurance/schemas';
 export type { SignalScope };
 
 /** Scopes a signal may carry, taken from the contract's `SignalScope` enum. */
