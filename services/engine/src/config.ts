@@ -40,7 +40,10 @@ export const EngineConfigSchema = z
     SWEEP_LEASE: envDuration.default(30_000),
     RETRY_BACKOFF: envDuration.default(1000),
     CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
+    /** 0 disables the metrics server. */
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+    /** Loopback by default; containers set 0.0.0.0 so Prometheus can reach it. */
+    METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((c, ctx) => {

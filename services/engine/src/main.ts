@@ -32,7 +32,7 @@ async function main(): Promise<void> {
       res.end();
     }
   });
-  if (config.METRICS_PORT > 0) server.listen(config.METRICS_PORT, '127.0.0.1');
+  if (config.METRICS_PORT > 0) server.listen(config.METRICS_PORT, config.METRICS_HOST);
 
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
