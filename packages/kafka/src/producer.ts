@@ -13,6 +13,8 @@ export async function createProducer(kafka: Kafka): Promise<ProducerPort> {
     maxInFlightRequests: 5,
     // Murmur2 like the Java client, so other producers keyed the same way land on the same partition.
     createPartitioner: Partitioners.DefaultPartitioner,
+    // Idempotence only holds with unbounded retries: a send gives up only when the producer closes.
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
   });
   await producer.connect();
   return {
