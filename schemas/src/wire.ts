@@ -1,4 +1,5 @@
 import avro from 'avsc';
+import { assertAvroBounds } from './avro-guard.ts';
 import { withNow } from './clock.ts';
 import { ContractError, flattenIssues } from './contract-error.ts';
 import { normalizeEmail, normalizePhone, normalizeSubjectValue } from './normalize.ts';
@@ -104,7 +105,10 @@ export function validateEvent<T extends ValueTopicName>(
 type AvroType = ReturnType<typeof avro.Type.forSchema>;
 const readerTypes = new Map<ValueTopicName, AvroType>();
 /** Resolvers per (topic, writer schema); bounded because writer schemas come from outside. */
-const resolvers = new Map<string, { resolver: unknown } | { same: true }>();
+const resolvers = new Map<
+  string,
+  { writer: AvroType; resolver: unknown } | { writer: AvroType; same: true }
+>();
 const RESOLVER_CACHE_MAX = 256;
 
 function readerType(topic: ValueTopicName): AvroType {
@@ -127,7 +131,9 @@ function resolverFor(topic: ValueTopicName, writerSchema: WriterSchema) {
     const reader = readerType(topic);
     try {
       const writer = avro.Type.forSchema(JSON.parse(text) as avro.Schema);
-      entry = writer.equals(reader) ? { same: true } : { resolver: reader.createResolver(writer) };
+      entry = writer.equals(reader)
+        ? { writer, same: true }
+        : { writer, resolver: reader.createResolver(writer) };
     } catch (cause) {
       throw new ContractError('invalid_avro', `writer schema cannot be read as ${topic}`, { cause });
     }
@@ -151,6 +157,7 @@ export function decodeAvroPayload(
   const reader = readerType(topic);
   try {
     const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    assertAvroBounds(entry.writer, buf); // avsc trusts block counts; see avro-guard.ts
     const decoded =
       'same' in entry ? reader.fromBuffer(buf) : reader.fromBuffer(buf, entry.resolver as never);
     return valueSpec(topic).avroCodec.fromAvro(decoded);
