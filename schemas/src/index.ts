@@ -4,6 +4,7 @@
  * decoding helpers for message values.
  */
 export * from './avro.ts';
+export { assertAvroBounds } from './avro-guard.ts';
 export { AVRO_NAMES } from './avro-names.ts';
 export * from './clock.ts';
 export * from './contract-error.ts';
@@ -17,6 +18,7 @@ export * from './events/login.ts';
 export * from './events/mailbox-change.ts';
 export * from './events/sim-swap.ts';
 export * from './fields.ts';
+export * from './fixtures.ts';
 export * from './normalize.ts';
 export * from './state.ts';
 export * from './topics.ts';
