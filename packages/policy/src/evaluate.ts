@@ -21,7 +21,7 @@ import {
 } from './contract.ts';
 import { FAIL_CLOSED, strictestRequirement } from './fail-closed.ts';
 import type { Policy } from './load.ts';
-import { higherRisk, inOrder, outcomeIndex, sortedUnique, stricterOutcome, tiersFrom } from './order.ts';
+import { higherRisk, inOrder, sortedUnique, stricterOutcome, tiersFrom } from './order.ts';
 import type { EngineReasonCode, ReasonEntry } from './policy-schema.ts';
 
 /** What the policy says for one identity at one instant. */
@@ -290,6 +290,3 @@ export function failClosedEvaluation(policy: Policy, now: Date): Evaluation {
   };
   return { riskLevel: 'critical', tiers, validUntil, reasons: [{ code: FAIL_CLOSED, ...text }] };
 }
-
-/** Outcome rank, re-exported for callers comparing requirements. */
-export { outcomeIndex };
