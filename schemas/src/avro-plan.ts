@@ -155,8 +155,3 @@ export function fromAvro(plan: Plan, value: unknown): unknown {
       return value;
   }
 }
-
-/**
- * Compiles a zod object (or discriminated union of objects) into an Avro record schema and the value
- * converters that go with it. Throws if the top level is not record-shaped.
- */

@@ -276,6 +276,10 @@ class Planner {
   }
 }
 
+/**
+ * Compiles a zod object (or discriminated union of objects) into an Avro record schema and the value
+ * converters that go with it. Throws if the top level is not record-shaped.
+ */
 export function compileAvro(schema: ZType, options: AvroOptions): AvroCodec {
   const planner = new Planner(options.names ?? new Map());
   const u = planner.unwrap(schema);
