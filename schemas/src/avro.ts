@@ -286,12 +286,13 @@ export function compileAvro(schema: ZType, options: AvroOptions): AvroCodec {
   const plan = planner.plan({ ...u, named: options.name }, options.name, '');
   if (plan.kind !== 'record') throw new TypeError(`compileAvro: ${options.name} is not record-shaped`);
   const emitted = emitType(plan, new Set()) as AvroRecordSchema;
-  // Key order of the committed .avsc files: type, name, namespace, doc, fields.
+  // `doc` first: in a committed .avsc it is then the first thing a reader sees ("generated, do not
+  // edit"), the nearest JSON gets to a header comment. Key order means nothing to Avro.
   const schemaJson: AvroRecordSchema = {
+    ...(options.doc === undefined ? {} : { doc: options.doc }),
     type: 'record',
     name: emitted.name,
     namespace: options.namespace,
-    ...(options.doc === undefined ? {} : { doc: options.doc }),
     fields: emitted.fields,
   };
   return {
