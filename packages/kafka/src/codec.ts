@@ -1,4 +1,5 @@
 import { AssuranceError } from '@assurance/core';
+import { assertAvroBounds } from '@assurance/schemas';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 
 /** Largest value we accept; anything bigger is dead-lettered unread. */
