@@ -85,7 +85,8 @@ export function normalizeChannelValue(type: ChannelType, raw: string): Normalize
 /**
  * Normalizes a compromise-signal subject value. Identity ids are opaque Kafka keys and kept exactly
  * as sent (trimming them would silently route to a different identity); channels follow
- * {@link normalizeChannelValue}; credential and token references are trimmed.
+ * {@link normalizeChannelValue}; credential and token references are trimmed and must name their
+ * identity as `<identityId>/<reference>`.
  */
 export function normalizeSubjectValue(type: SubjectType, raw: string): Normalized {
   switch (type) {
@@ -98,10 +99,26 @@ export function normalizeSubjectValue(type: SubjectType, raw: string): Normalize
     case 'device':
       return normalizeChannelValue(type, raw);
     case 'credential':
-      return normalizeOpaqueId(raw, 'credential reference');
     case 'token':
-      return normalizeOpaqueId(raw, 'token reference');
+      return normalizeOwnedReference(type, raw);
   }
+}
+
+/**
+ * Credential and token references read `<identityId>/<reference>`: nothing else ties a leaked
+ * credential to the identity whose requirements it must tighten, and a signal that reaches nobody
+ * would be a silent "no signal".
+ */
+function normalizeOwnedReference(type: 'credential' | 'token', raw: string): Normalized {
+  const r = normalizeOpaqueId(raw, `${type} reference`);
+  if (!r.ok) return r;
+  const slash = r.value.indexOf('/');
+  if (slash <= 0 || slash === r.value.length - 1) {
+    return fail(
+      `${type} reference must read "<identityId>/<${type} id>" so it can be routed to its identity`,
+    );
+  }
+  return r;
 }
 
 /** Earliest timestamp the contract accepts: anything older is a producer bug (epoch 0, unset clock). */

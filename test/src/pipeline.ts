@@ -1,9 +1,9 @@
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type { Logger } from '@assurance/core';
 import { createLogger } from '@assurance/core';
 import type { Engine, EngineConfig, TopicNames } from '@assurance/engine';
 import { EngineConfigSchema, startEngine, topicNames } from '@assurance/engine';
-import type { ProducerPort } from '@assurance/kafka';
+import type { InboundMessage, ProducerPort } from '@assurance/kafka';
 import {
   createAdmin,
   createConsumer,
@@ -14,6 +14,7 @@ import {
 } from '@assurance/kafka';
 import type { Decision } from '@assurance/schemas';
 import { endpoints, uniqueName, uniquePrefix } from './harness.ts';
+import { waitForEvent } from './wait.ts';
 
 export const TEST_SECRET = 'test-channel-hash-secret-0123456789';
 
@@ -78,28 +79,68 @@ export class DecisionWatcher {
   async waitFor(identityId: string, match: (d: Decision) => boolean, timeoutMs = 30_000): Promise<Decision> {
     const hit = this.decisions.find((d) => d.identityId === identityId && match(d));
     if (hit) return hit;
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutMs);
-    try {
-      for (;;) {
-        const [d] = (await once(this.#events, 'decision', { signal: ac.signal })) as [Decision];
-        if (d.identityId === identityId && match(d)) return d;
-      }
-    } catch (err) {
-      if (ac.signal.aborted) {
-        const seen = this.forIdentity(identityId).map((d) => `#${d.sequence} ${d.riskLevel}`);
-        throw new Error(
-          `no matching decision for ${identityId} within ${timeoutMs} ms; saw: ${seen.join(', ') || 'none'}`,
-        );
-      }
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
+    return waitForEvent<Decision>(
+      this.#events,
+      'decision',
+      (d) => d.identityId === identityId && match(d),
+      timeoutMs,
+      () =>
+        `a decision for ${identityId}; saw ${
+          this.forIdentity(identityId)
+            .map((d) => `#${d.sequence}`)
+            .join(', ') || 'none'
+        }`,
+    );
   }
 
   forIdentity(identityId: string): Decision[] {
     return this.decisions.filter((d) => d.identityId === identityId);
+  }
+
+  async stop(): Promise<void> {
+    await this.#stop?.();
+  }
+}
+
+/** Collects every message of one topic from the beginning, with event-driven waits. */
+export class TopicCollector {
+  readonly messages: InboundMessage[] = [];
+  readonly #events = new EventEmitter();
+  #stop: (() => Promise<void>) | undefined;
+
+  static async start(config: EngineConfig, logger: Logger, topic: string): Promise<TopicCollector> {
+    const c = new TopicCollector();
+    const kafka = createKafka({
+      brokers: parseBrokers(config.KAFKA_BROKERS),
+      clientId: 'test-collector',
+      logger,
+    });
+    const consumer = createConsumer(
+      kafka,
+      { groupId: uniqueName('collect'), topics: [topic], fromBeginning: true },
+      logger,
+    );
+    await consumer.start(async (messages) => {
+      for (const m of messages) {
+        c.messages.push(m);
+        c.#events.emit('message', m);
+      }
+      return { processed: messages.length };
+    });
+    c.#stop = () => consumer.stop();
+    return c;
+  }
+
+  async waitFor(match: (m: InboundMessage) => boolean, timeoutMs = 30_000): Promise<InboundMessage> {
+    const hit = this.messages.find(match);
+    if (hit) return hit;
+    return waitForEvent<InboundMessage>(
+      this.#events,
+      'message',
+      match,
+      timeoutMs,
+      () => `saw ${this.messages.length}`,
+    );
   }
 
   async stop(): Promise<void> {
@@ -154,18 +195,21 @@ export async function startPipeline(overrides: Record<string, string> = {}) {
   const config = await isolatedConfig(overrides);
   const logger = createLogger('test', config.LOG_LEVEL);
   const engine: Engine = await startEngine(config, logger);
-  const [producer, watcher] = await Promise.all([
+  const [producer, watcher, dlq] = await Promise.all([
     EventProducer.start(config, logger),
     DecisionWatcher.start(config, logger),
+    TopicCollector.start(config, logger, engine.topics.dlq),
   ]);
   return {
     config,
+    logger,
     engine,
     producer,
     watcher,
+    dlq,
     topics: engine.topics,
     async stop() {
-      await Promise.all([watcher.stop(), producer.close()]);
+      await Promise.all([watcher.stop(), producer.close(), dlq.stop()]);
       await engine.stop();
       const admin = await createAdmin(
         createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'test-cleanup', logger }),

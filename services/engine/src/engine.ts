@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Logger } from '@assurance/core';
 import type { ConsumerPort, ProducerPort } from '@assurance/kafka';
 import {
@@ -17,12 +18,19 @@ import { Decider } from './decider.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
 import { provision } from './provision.ts';
+import type { RoutedInfo } from './router.ts';
 import { Router } from './router.ts';
 import { Sweeper } from './sweeper.ts';
 import type { TopicNames } from './topics.ts';
 import { INPUT_ROLES, topicNames } from './topics.ts';
 
+/** Instrumentation events: `routed` (RoutedInfo) once per input message durably handled. */
+export interface EngineEvents {
+  routed: [RoutedInfo];
+}
+
 export interface Engine {
+  readonly events: EventEmitter<EngineEvents>;
   readonly policy: Policy;
   readonly topics: TopicNames;
   readonly metrics: EngineMetrics;
@@ -84,6 +92,7 @@ export async function startEngine(
 
   const producer: ProducerPort = await createProducer(kafka);
   const hash = (kind: string, value: string) => channelRef(config.CHANNEL_HASH_SECRET, kind, value);
+  const events = new EventEmitter<EngineEvents>();
   const router = new Router({
     codec,
     producer,
@@ -94,6 +103,7 @@ export async function startEngine(
     metrics,
     logger: logger.child({ stage: 'router' }),
     retryBackoffMs: config.RETRY_BACKOFF,
+    onRouted: (info) => events.emit('routed', info),
   });
   const decider = new Decider({
     store,
@@ -109,7 +119,7 @@ export async function startEngine(
   const fatal = new Promise<Error>((resolve) => {
     fail = resolve;
   });
-  const events = (stage: string) => ({
+  const consumerEvents = (stage: string) => ({
     onCrash: (error: Error, restarting: boolean) => {
       if (!restarting) fail(error);
     },
@@ -124,7 +134,7 @@ export async function startEngine(
       concurrency: config.CONSUMER_CONCURRENCY,
     },
     logger.child({ stage: 'router' }),
-    events('router'),
+    consumerEvents('router'),
   );
   const deciderConsumer: ConsumerPort = createConsumer(
     kafka,
@@ -134,7 +144,7 @@ export async function startEngine(
       concurrency: config.CONSUMER_CONCURRENCY,
     },
     logger.child({ stage: 'decider' }),
-    events('decider'),
+    consumerEvents('decider'),
   );
   await deciderConsumer.start((messages) => decider.handle(messages));
   await routerConsumer.start((messages) => router.handle(messages));
@@ -151,6 +161,7 @@ export async function startEngine(
 
   let stopping: Promise<void> | undefined;
   return {
+    events,
     policy,
     topics,
     metrics,

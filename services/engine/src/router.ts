@@ -38,6 +38,16 @@ export interface RouterDeps {
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
   readonly retryBackoffMs: number;
+  /** Instrumentation: called once per input message whose processing is durable. */
+  readonly onRouted?: (info: RoutedInfo) => void;
+}
+
+export interface RoutedInfo {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly result: 'ok' | 'dead_letter';
+  readonly error?: string;
 }
 
 interface Envelope {
@@ -178,7 +188,15 @@ export class Router {
     await this.#d.producer.send(out);
     for (const p of prepared.slice(0, processed)) {
       const topic = p.role ? BASE_TOPICS[p.role] : p.msg.topic;
-      this.#d.metrics.consumed.inc({ topic, result: p.ok ? 'ok' : 'dead_letter' });
+      const result = p.ok ? 'ok' : 'dead_letter';
+      this.#d.metrics.consumed.inc({ topic, result });
+      this.#d.onRouted?.({
+        topic: p.msg.topic,
+        partition: p.msg.partition,
+        offset: p.msg.offset,
+        result,
+        ...(p.ok ? {} : { error: p.error.code }),
+      });
     }
     if (stoppedBy) {
       this.#d.logger.warn(
