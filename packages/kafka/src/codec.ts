@@ -81,6 +81,8 @@ export class RegistryCodec {
         );
       }
       try {
+        // avsc trusts block counts: a few bytes claiming 2^31 items would stall the consumer.
+        assertAvroBounds(schema, buf.subarray(5));
         return {
           encoding: 'registry-avro',
           schemaId,
