@@ -1,0 +1,105 @@
+import { type Policy, strictestRequirement, verifyCompletion } from '@assurance/policy';
+import type { Tier } from '@assurance/schemas';
+import { AssuranceClientError } from './errors.ts';
+import type { AnswerSource, CompletedStepUp, RequirementAnswer, VerifyAnswer } from './types.ts';
+
+/**
+ * Pure pieces shared by both transports: argument checks, the fail-closed answer, and verification
+ * of a completion against an answer (degraded answers are never satisfied).
+ */
+
+/** The `missing` code every degraded verification starts with. */
+export const DEGRADED_MISSING = 'degraded';
+
+/** Longest identity id the contract allows (`Decision.identityId`). */
+const IDENTITY_MAX = 200;
+/** Longest action name accepted. */
+const ACTION_MAX = 200;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Rejects arguments no transport could answer for: they are the caller's bug, not an outage.
+ * @throws AssuranceClientError `invalid_request`.
+ */
+export function checkArguments(identityId: unknown, action: unknown): void {
+  if (typeof identityId !== 'string' || identityId.length === 0 || identityId.length > IDENTITY_MAX) {
+    throw new AssuranceClientError('invalid_request', `identityId must be 1..${IDENTITY_MAX} characters`);
+  }
+  if (typeof action !== 'string' || action.length === 0 || action.length > ACTION_MAX) {
+    throw new AssuranceClientError('invalid_request', `action must be 1..${ACTION_MAX} characters`);
+  }
+  if (CONTROL.test(identityId) || CONTROL.test(action)) {
+    throw new AssuranceClientError(
+      'invalid_request',
+      'identityId and action must not contain control characters',
+    );
+  }
+}
+
+/**
+ * The answer given when no trustworthy one is available: the tier the local policy maps the action
+ * to, at its strictest (a hold only in-person recovery lifts), `degraded: true` with `reasons`.
+ */
+export function failClosedAnswer(
+  policy: Policy,
+  source: AnswerSource,
+  identityId: string,
+  action: string,
+  reasons: readonly string[],
+  now: Date,
+): RequirementAnswer {
+  const tier: Tier = policy.tierFor(action);
+  return {
+    identityId,
+    action,
+    tier,
+    requirement: strictestRequirement(policy, tier),
+    degraded: true,
+    degradedReasons: reasons.length > 0 ? [...reasons] : ['upstream_degraded'],
+    sequence: 0,
+    source,
+    riskLevel: 'critical',
+    // Re-read at once: a degraded answer is valid for nothing beyond this call.
+    validUntil: now.toISOString(),
+    policyDigest: policy.digest,
+  };
+}
+
+/**
+ * Checks `completed` against the answer's requirement with the policy's `verifyCompletion`. A
+ * degraded answer is never satisfied, even if what the user did would meet the strictest
+ * requirement: degraded means "we do not know", and the strictest requirement is a hold anyway.
+ */
+export function verifyAgainst(
+  answer: RequirementAnswer,
+  completed: CompletedStepUp,
+  now: Date,
+): VerifyAnswer {
+  const verification = verifyCompletion(answer.requirement, completed, now);
+  if (answer.degraded) {
+    return {
+      ...answer,
+      satisfied: false,
+      missing: [DEGRADED_MISSING, ...verification.missing],
+    };
+  }
+  return { ...answer, satisfied: verification.satisfied, missing: verification.missing };
+}
+
+/**
+ * Merges the API's verdict with the client's own check of the same requirement: satisfied only
+ * when both say so and the answer is not degraded, with the union of what each found missing.
+ * The local check guards against an API answer that contradicts its own requirement.
+ */
+export function mergeVerdicts(
+  answer: RequirementAnswer,
+  remote: { readonly satisfied: boolean; readonly missing: readonly string[] },
+  completed: CompletedStepUp,
+  now: Date,
+): VerifyAnswer {
+  const local = verifyAgainst(answer, completed, now);
+  const missing = [...new Set([...local.missing, ...remote.missing])];
+  const satisfied = remote.satisfied && local.satisfied && missing.length === 0;
+  return { ...answer, satisfied, missing: satisfied ? [] : missing };
+}

@@ -1,0 +1,154 @@
+import { Decision, detectEncoding, parseJsonValue } from '@assurance/schemas';
+
+/**
+ * The in-memory view of the compacted decisions topic: the latest decision per identity, and when
+ * each partition was last known to be fully read. Pure (no Kafka, no clock): the topic client feeds
+ * it messages and catch-up observations.
+ */
+
+/** Largest decision value read (a decision with hundreds of signals is tens of KiB). */
+export const MAX_DECISION_BYTES = 1024 * 1024;
+
+/** The parts of a Kafka message the view needs. */
+export interface ViewMessage {
+  readonly partition: number;
+  readonly key: Buffer | null;
+  /** null is a tombstone: the identity's decision was deleted. */
+  readonly value: Buffer | null;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** What applying one message did, for hooks, metrics and tests. */
+export type ViewUpdate =
+  | { readonly kind: 'applied'; readonly identityId: string; readonly sequence: number }
+  | {
+      /** A sequence lower than or equal to the one held: a republish or a late duplicate, ignored. */
+      readonly kind: 'ignored_stale';
+      readonly identityId: string;
+      readonly sequence: number;
+      readonly current: number;
+    }
+  | { readonly kind: 'tombstone'; readonly identityId: string }
+  | {
+      /** Unreadable or invalid value; the identity (if the key names one) answers degraded until a newer decision. */
+      readonly kind: 'rejected';
+      readonly identityId: string | null;
+      readonly reason:
+        | 'no_key'
+        | 'unsupported_encoding'
+        | 'invalid_json'
+        | 'invalid_decision'
+        | 'key_mismatch';
+    };
+
+/** What the view holds for one identity. */
+export interface ViewEntry {
+  /** The latest valid decision, if any. */
+  readonly decision: Decision | undefined;
+  /** True when a message newer than `decision` could not be read: `decision` may be outdated. */
+  readonly invalid: boolean;
+}
+
+type RejectReason = Extract<ViewUpdate, { kind: 'rejected' }>['reason'];
+
+function parseDecision(
+  value: Buffer,
+): { ok: true; decision: Decision } | { ok: false; reason: RejectReason } {
+  // The engine publishes JSON; a registry-encoded decision would need the registry, which v1 does not use.
+  if (detectEncoding(value) !== 'json') return { ok: false, reason: 'unsupported_encoding' };
+  let raw: Record<string, unknown>;
+  try {
+    raw = parseJsonValue(value, MAX_DECISION_BYTES);
+  } catch {
+    return { ok: false, reason: 'invalid_json' };
+  }
+  const parsed = Decision.safeParse(raw);
+  return parsed.success ? { ok: true, decision: parsed.data } : { ok: false, reason: 'invalid_decision' };
+}
+
+/** The `x-sequence` header the engine sets, when it is a positive integer. */
+function headerSequence(headers: Readonly<Record<string, string>>): number | undefined {
+  const raw = headers['x-sequence'];
+  if (raw === undefined || !/^[1-9]\d{0,15}$/.test(raw)) return undefined;
+  return Number(raw);
+}
+
+/** The latest decision per identity, by `sequence`, plus per-partition catch-up times. */
+export class DecisionView {
+  readonly #decisions = new Map<string, Decision>();
+  readonly #invalid = new Set<string>();
+  readonly #caughtUpAt = new Map<number, number>();
+  #partitions: readonly number[] | undefined;
+
+  /** Identities with a decision. */
+  get size(): number {
+    return this.#decisions.size;
+  }
+
+  /**
+   * Applies one message. A decision replaces the held one only if its `sequence` is higher: the
+   * engine may republish after a crash, and a replayed or duplicated older decision must never
+   * roll the view back.
+   */
+  apply(message: ViewMessage): ViewUpdate {
+    const identityId = message.key?.toString('utf8') ?? '';
+    if (identityId.length === 0) return { kind: 'rejected', identityId: null, reason: 'no_key' };
+    if (message.value === null) {
+      this.#decisions.delete(identityId);
+      this.#invalid.delete(identityId);
+      return { kind: 'tombstone', identityId };
+    }
+    const current = this.#decisions.get(identityId);
+    const parsed = parseDecision(message.value);
+    const reason: RejectReason | undefined = !parsed.ok
+      ? parsed.reason
+      : parsed.decision.identityId !== identityId
+        ? 'key_mismatch'
+        : undefined;
+    if (!parsed.ok || reason !== undefined) {
+      // An unreadable message that says it is older than what we hold cannot hide anything newer.
+      const claimed = headerSequence(message.headers);
+      const older = current !== undefined && claimed !== undefined && claimed <= current.sequence;
+      if (!older) this.#invalid.add(identityId);
+      return { kind: 'rejected', identityId, reason: reason ?? 'invalid_decision' };
+    }
+    const { decision } = parsed;
+    if (current !== undefined && decision.sequence <= current.sequence) {
+      return { kind: 'ignored_stale', identityId, sequence: decision.sequence, current: current.sequence };
+    }
+    this.#decisions.set(identityId, decision);
+    this.#invalid.delete(identityId);
+    return { kind: 'applied', identityId, sequence: decision.sequence };
+  }
+
+  /** What the view holds for `identityId`. */
+  get(identityId: string): ViewEntry {
+    return { decision: this.#decisions.get(identityId), invalid: this.#invalid.has(identityId) };
+  }
+
+  /** The topic's partitions, as the admin client reports them. */
+  setPartitions(partitions: readonly number[]): void {
+    this.#partitions = [...partitions].sort((a, b) => a - b);
+  }
+
+  /** `partition` was fully read (lag 0) as of `atMs`: everything written before then is in the view. */
+  markCaughtUp(partition: number, atMs: number): void {
+    const previous = this.#caughtUpAt.get(partition);
+    if (previous === undefined || atMs > previous) this.#caughtUpAt.set(partition, atMs);
+  }
+
+  /**
+   * The instant up to which the view is known to be complete: the oldest catch-up time over all
+   * partitions, or undefined while the partitions are unknown or one has never been caught up.
+   */
+  completeAsOf(): number | undefined {
+    if (this.#partitions === undefined || this.#partitions.length === 0) return undefined;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const p of this.#partitions) {
+      const at = this.#caughtUpAt.get(p);
+      if (at === undefined) return undefined;
+      oldest = Math.min(oldest, at);
+    }
+    return oldest;
+  }
+}

@@ -1,0 +1,128 @@
+import type { Logger } from '@assurance/core';
+import type { Policy } from '@assurance/policy';
+import type { ViewUpdate } from './decision-view.ts';
+import { AssuranceClientError } from './errors.ts';
+
+/** Options shared by both transports. */
+export interface CommonOptions {
+  /**
+   * The policy that maps actions to tiers and gives the strictest requirement when failing closed
+   * (topic mode also evaluates the baseline and verifies with it). Default: `loadPolicyFile()`, the
+   * shipped default policy. Use the same policy as the engine.
+   */
+  readonly policy?: Policy;
+  /** Clock, for tests. Default: `() => new Date()`. */
+  readonly now?: () => Date;
+}
+
+/** A bearer token, or a function that returns the current one (called per request, so it can rotate). */
+export type TokenSource = string | (() => string | Promise<string>);
+
+/** `mode: 'http'`: ask the assurance HTTP API. */
+export interface HttpClientOptions extends CommonOptions {
+  readonly mode: 'http';
+  /** Base URL of the API, e.g. `https://assurance.internal:8443` (paths `/v1/...` are appended). */
+  readonly baseUrl: string;
+  /** Bearer token with the scope to read assurance and verify. */
+  readonly token: TokenSource;
+  /** Whole-request budget, response body included. Default 2000 ms. */
+  readonly timeoutMs?: number;
+  /** Larger response bodies are treated as garbage. Default 256 KiB. */
+  readonly maxResponseBytes?: number;
+}
+
+/** Something that happened in the topic view, for metrics, logs and tests. */
+export type ViewEvent =
+  | ViewUpdate
+  /** Every partition was read to its end as of `asOfMs` (epoch ms). */
+  | { readonly kind: 'caught_up'; readonly asOfMs: number }
+  /** The view finished its first read of the topic. */
+  | { readonly kind: 'ready' }
+  /** Checking the consumer's lag failed; the view ages until a check succeeds. */
+  | { readonly kind: 'lag_check_failed'; readonly error: Error }
+  /** The consumer crashed; when `restarting` is false the view is dead and every answer degraded. */
+  | { readonly kind: 'consumer_crashed'; readonly error: Error; readonly restarting: boolean };
+
+/** `mode: 'topic'`: keep a local view of the compacted decisions topic. */
+export interface TopicClientOptions extends CommonOptions {
+  readonly mode: 'topic';
+  /** `host:port` list, or one comma-separated string. */
+  readonly brokers: string | readonly string[];
+  /** Topic namespace (tests): the topic is `<namespace>.assurance.decisions.v1`. Default: none. */
+  readonly namespace?: string;
+  /** The full topic name, overriding `namespace`. */
+  readonly topic?: string;
+  /** Answers are degraded once the view has not been caught up for this long. Default 15000 ms. */
+  readonly maxStalenessMs?: number;
+  /** How often the consumer's lag is checked when nothing arrives. Default 1000 ms; keep it well under `maxStalenessMs`. */
+  readonly lagCheckIntervalMs?: number;
+  /** Kafka client id. Default `assurance-client`. */
+  readonly clientId?: string;
+  /**
+   * Prefix of the consumer group. Every client instance joins its own group
+   * (`<prefix>-<random uuid>`) so that it reads the whole topic and every partition.
+   * Default `assurance-client`.
+   */
+  readonly groupIdPrefix?: string;
+  /** A pino logger (from `@assurance/core`). Default: `createLogger('assurance-client', 'warn')`. */
+  readonly logger?: Logger;
+  /** Called for every view event (synchronously; keep it cheap, never throw). */
+  readonly onViewEvent?: (event: ViewEvent) => void;
+}
+
+/** Options of `createAssuranceClient`, discriminated by `mode`. */
+export type AssuranceClientOptions = HttpClientOptions | TopicClientOptions;
+
+/** Defaults, in one place. */
+export const DEFAULTS = {
+  timeoutMs: 2000,
+  maxResponseBytes: 256 * 1024,
+  maxStalenessMs: 15_000,
+  lagCheckIntervalMs: 1000,
+  clientId: 'assurance-client',
+  groupIdPrefix: 'assurance-client',
+} as const;
+
+function invalid(message: string): never {
+  throw new AssuranceClientError('invalid_options', message);
+}
+
+/** A positive integer option within bounds, or its default. */
+export function boundedInt(name: string, value: number | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0 || value > max)
+    invalid(`${name} must be an integer in 1..${max}`);
+  return value;
+}
+
+/** Brokers as a list; at least one `host:port`. */
+export function brokerList(brokers: string | readonly string[]): string[] {
+  const list = (typeof brokers === 'string' ? brokers.split(',') : [...brokers])
+    .map((b) => (typeof b === 'string' ? b.trim() : ''))
+    .filter((b) => b.length > 0);
+  if (list.length === 0) invalid('brokers must name at least one host:port');
+  for (const b of list) if (!/^[^\s:]+:\d{1,5}$/.test(b)) invalid(`broker "${b}" is not host:port`);
+  return list;
+}
+
+/** The API base URL, without a trailing slash; http(s) only, no credentials, query or fragment. */
+export function baseUrlOf(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return invalid(`baseUrl "${raw}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') invalid('baseUrl must be http: or https:');
+  if (url.username || url.password) invalid('baseUrl must not embed credentials; use token');
+  if (url.search || url.hash) invalid('baseUrl must not have a query or fragment');
+  return url.href.replace(/\/+$/, '');
+}
+
+/** Rejects an empty static token at creation rather than on the first call. */
+export function checkToken(token: TokenSource): void {
+  if (typeof token === 'function') return;
+  if (typeof token !== 'string' || token.trim().length === 0)
+    invalid('token must be a non-empty string or a function');
+  if (/[\r\n]/.test(token)) invalid('token must not contain line breaks');
+}

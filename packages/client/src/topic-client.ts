@@ -1,0 +1,312 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@assurance/core';
+import { createLogger } from '@assurance/core';
+import type { AdminPort, ConsumerPort, InboundMessage } from '@assurance/kafka';
+import { createAdmin, createConsumer, createKafka } from '@assurance/kafka';
+import { evaluate, type Policy } from '@assurance/policy';
+import { DECISIONS_TOPIC } from '@assurance/schemas';
+import { checkArguments, failClosedAnswer, verifyAgainst } from './answers.ts';
+import { DecisionView } from './decision-view.ts';
+import { AssuranceClientError } from './errors.ts';
+import { boundedInt, brokerList, DEFAULTS, type TopicClientOptions, type ViewEvent } from './options.ts';
+import type {
+  AssuranceClient,
+  ClientHealth,
+  CompletedStepUp,
+  DegradedReason,
+  RequirementAnswer,
+  VerifyAnswer,
+} from './types.ts';
+
+const HOUR_MS = 3_600_000;
+
+/** The decisions topic under `namespace` (`<ns>.assurance.decisions.v1`), unless `topic` names it. */
+export function decisionsTopicName(namespace?: string, topic?: string): string {
+  if (topic !== undefined) return topic;
+  return namespace ? `${namespace}.${DECISIONS_TOPIC}` : DECISIONS_TOPIC;
+}
+
+/**
+ * Topic mode: a consumer in a group of its own reads the compacted decisions topic from the
+ * beginning and keeps reading; the latest decision per identity lives in a {@link DecisionView}.
+ *
+ * Freshness comes from the group's committed lag, checked with the admin client on a timer and
+ * whenever a batch ends at the high watermark: a partition with lag 0 at the start of a check was
+ * fully read as of then. Offsets are committed only after a batch is in the view, so lag 0 is
+ * proof. When brokers become unreachable or the consumer stops, checks fail or show lag, and the
+ * view ages past `maxStalenessMs`: answers fail closed.
+ */
+export class TopicAssuranceClient implements AssuranceClient {
+  readonly mode = 'topic' as const;
+  readonly topic: string;
+  readonly groupId: string;
+  readonly #policy: Policy;
+  readonly #now: () => Date;
+  readonly #maxStalenessMs: number;
+  readonly #lagCheckIntervalMs: number;
+  readonly #logger: Logger;
+  readonly #onEvent: ((event: ViewEvent) => void) | undefined;
+  readonly #view = new DecisionView();
+  readonly #ready = Promise.withResolvers<void>();
+  readonly #started: Promise<void>;
+  #admin: AdminPort | undefined;
+  #consumer: ConsumerPort | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #isReady = false;
+  #failed = false;
+  #closed = false;
+  #checking: Promise<void> | undefined;
+  #checkAgain = false;
+
+  constructor(options: TopicClientOptions, policy: Policy) {
+    const brokers = brokerList(options.brokers);
+    this.topic = decisionsTopicName(options.namespace, options.topic);
+    if (!/^[A-Za-z0-9._-]{1,249}$/.test(this.topic)) {
+      throw new AssuranceClientError('invalid_options', `"${this.topic}" is not a valid topic name`);
+    }
+    this.#policy = policy;
+    this.#now = options.now ?? (() => new Date());
+    this.#maxStalenessMs = boundedInt(
+      'maxStalenessMs',
+      options.maxStalenessMs,
+      DEFAULTS.maxStalenessMs,
+      HOUR_MS,
+    );
+    this.#lagCheckIntervalMs = boundedInt(
+      'lagCheckIntervalMs',
+      options.lagCheckIntervalMs,
+      DEFAULTS.lagCheckIntervalMs,
+      HOUR_MS,
+    );
+    this.#logger = (options.logger ?? createLogger('assurance-client', 'warn')).child({
+      component: 'assurance-client',
+      topic: this.topic,
+    });
+    this.#onEvent = options.onViewEvent;
+    this.groupId = `${options.groupIdPrefix ?? DEFAULTS.groupIdPrefix}-${randomUUID()}`;
+    // Nobody may be awaiting ready(); a failed start must not become an unhandled rejection.
+    this.#ready.promise.catch(() => {});
+    this.#started = this.#start(brokers, options.clientId ?? DEFAULTS.clientId).catch((error: unknown) => {
+      this.#failed = true;
+      const wrapped = new AssuranceClientError(
+        'bootstrap_failed',
+        `cannot read ${this.topic}: ${(error as Error)?.message ?? String(error)}`,
+        { cause: error },
+      );
+      this.#ready.reject(wrapped);
+      this.#logger.error({ err: (error as Error)?.message }, 'topic view failed to start');
+    });
+  }
+
+  async #start(brokers: string[], clientId: string): Promise<void> {
+    const kafka = createKafka({ brokers, clientId, logger: this.#logger });
+    this.#admin = await createAdmin(kafka);
+    if (this.#closed) return;
+    // The first check learns the partitions and fails fast if the topic does not exist.
+    await this.#checkLag();
+    if (this.#closed) return;
+    this.#consumer = createConsumer(
+      kafka,
+      { groupId: this.groupId, topics: [this.topic], fromBeginning: true },
+      this.#logger,
+      {
+        onBatchDone: ({ lag }) => {
+          // The batch reached the high watermark: its offsets are committed, so a check now proves it.
+          if (lag === 0) this.#scheduleCheck();
+        },
+        onCrash: (error, restarting) => {
+          if (!restarting) this.#failed = true;
+          this.#emit({ kind: 'consumer_crashed', error, restarting });
+        },
+      },
+    );
+    await this.#consumer.start(async (messages) => {
+      this.#applyAll(messages);
+      return { processed: messages.length };
+    });
+    if (this.#closed) return;
+    this.#timer = setInterval(() => this.#scheduleCheck(), this.#lagCheckIntervalMs);
+    this.#timer.unref();
+  }
+
+  #applyAll(messages: readonly InboundMessage[]): void {
+    for (const m of messages) {
+      const update = this.#view.apply(m);
+      if (update.kind === 'rejected') {
+        this.#logger.warn(
+          { partition: m.partition, offset: m.offset, reason: update.reason },
+          'unreadable decision; that identity answers degraded until a newer one arrives',
+        );
+      }
+      this.#emit(update);
+    }
+  }
+
+  #emit(event: ViewEvent): void {
+    if (this.#onEvent === undefined) return;
+    try {
+      this.#onEvent(event);
+    } catch (error) {
+      this.#logger.warn({ err: (error as Error)?.message }, 'onViewEvent threw');
+    }
+  }
+
+  /** Runs a lag check now, or right after the one in flight (checks never overlap). */
+  #scheduleCheck(): void {
+    if (this.#closed) return;
+    if (this.#checking !== undefined) {
+      this.#checkAgain = true;
+      return;
+    }
+    this.#checking = this.#checkLag()
+      .catch((error: unknown) => {
+        const err = error instanceof Error ? error : new Error(String(error));
+        this.#logger.warn({ err: err.message }, 'lag check failed; the view ages');
+        this.#emit({ kind: 'lag_check_failed', error: err });
+      })
+      .finally(() => {
+        this.#checking = undefined;
+        if (this.#checkAgain) {
+          this.#checkAgain = false;
+          this.#scheduleCheck();
+        }
+      });
+  }
+
+  async #checkLag(): Promise<void> {
+    const admin = this.#admin;
+    if (admin === undefined) return;
+    const startedAt = this.#now().getTime();
+    const lags = await admin.lag(this.groupId, this.topic);
+    if (lags.length === 0) throw new Error(`topic ${this.topic} has no partitions`);
+    this.#view.setPartitions(lags.map((l) => l.partition));
+    for (const l of lags) if (l.lag === 0) this.#view.markCaughtUp(l.partition, startedAt);
+    const asOf = this.#view.completeAsOf();
+    if (asOf === undefined) return;
+    this.#emit({ kind: 'caught_up', asOfMs: asOf });
+    if (!this.#isReady) {
+      this.#isReady = true;
+      this.#ready.resolve();
+      this.#emit({ kind: 'ready' });
+    }
+  }
+
+  /** Why answers would be degraded now regardless of the identity (empty when the view is usable). */
+  #viewReasons(nowMs: number): DegradedReason[] {
+    if (this.#failed && !this.#isReady) return ['not_ready'];
+    if (this.#failed) return ['view_failed'];
+    if (!this.#isReady) return ['not_ready'];
+    const asOf = this.#view.completeAsOf();
+    if (asOf === undefined || nowMs - asOf > this.#maxStalenessMs) return ['stale_view'];
+    return [];
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new AssuranceClientError('client_closed', 'the assurance client is closed');
+  }
+
+  #answer(identityId: string, action: string, now: Date): RequirementAnswer {
+    const reasons = this.#viewReasons(now.getTime());
+    if (reasons.length > 0) return failClosedAnswer(this.#policy, 'topic', identityId, action, reasons, now);
+    const entry = this.#view.get(identityId);
+    if (entry.invalid) {
+      return failClosedAnswer(this.#policy, 'topic', identityId, action, ['invalid_decision'], now);
+    }
+    const tier = this.#policy.tierFor(action);
+    const { decision } = entry;
+    if (decision !== undefined) {
+      return {
+        identityId,
+        action,
+        tier,
+        requirement: decision.tiers[tier],
+        degraded: false,
+        degradedReasons: [],
+        sequence: decision.sequence,
+        source: 'topic',
+        riskLevel: decision.riskLevel,
+        validUntil: decision.validUntil,
+        policyDigest: decision.policyDigest,
+      };
+    }
+    // No decision: the engine has never decided this identity, so the policy's baseline applies.
+    const baseline = evaluate(
+      this.#policy,
+      { identityId, tenantId: null, bindingsKnown: false, bindings: [], signals: [] },
+      now,
+    );
+    return {
+      identityId,
+      action,
+      tier,
+      requirement: baseline.tiers[tier],
+      degraded: false,
+      degradedReasons: [],
+      sequence: 0,
+      source: 'topic',
+      riskLevel: baseline.riskLevel,
+      validUntil: baseline.validUntil,
+      policyDigest: this.#policy.digest,
+    };
+  }
+
+  async requirementFor(identityId: string, action: string): Promise<RequirementAnswer> {
+    this.#assertOpen();
+    checkArguments(identityId, action);
+    return this.#answer(identityId, action, this.#now());
+  }
+
+  async verify(identityId: string, action: string, completed: CompletedStepUp): Promise<VerifyAnswer> {
+    this.#assertOpen();
+    checkArguments(identityId, action);
+    const now = this.#now();
+    return verifyAgainst(this.#answer(identityId, action, now), completed ?? {}, now);
+  }
+
+  async ready(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#assertOpen();
+    if (options.timeoutMs === undefined) return this.#ready.promise;
+    const timeoutMs = boundedInt('timeoutMs', options.timeoutMs, 1, HOUR_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new AssuranceClientError('bootstrap_failed', `${this.topic} not read within ${timeoutMs} ms`),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.#ready.promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  health(): ClientHealth {
+    const nowMs = this.#now().getTime();
+    const asOf = this.#view.completeAsOf();
+    return {
+      mode: 'topic',
+      ready: this.#isReady,
+      stalenessMs: asOf === undefined ? null : Math.max(0, nowMs - asOf),
+      degraded: this.#closed || this.#viewReasons(nowMs).length > 0,
+      identities: this.#view.size,
+      closed: this.#closed,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#ready.reject(new AssuranceClientError('client_closed', 'the assurance client is closed'));
+    await this.#started;
+    await this.#checking;
+    await this.#consumer?.stop().catch((error: unknown) => {
+      this.#logger.warn({ err: (error as Error)?.message }, 'consumer stop failed');
+    });
+    await this.#admin?.close().catch(() => {});
+  }
+}
