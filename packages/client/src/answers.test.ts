@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FAIL_CLOSED } from '@assurance/policy';
+import {
+  checkArguments,
+  DEGRADED_MISSING,
+  failClosedAnswer,
+  mergeVerdicts,
+  verifyAgainst,
+} from './answers.ts';
+import { AssuranceClientError } from './errors.ts';
+import { decisionFor, policy } from './test-support.ts';
+import type { RequirementAnswer } from './types.ts';
+
+const NOW = new Date('2026-03-01T12:00:00.000Z');
+const justNow = new Date(NOW.getTime() - 1000).toISOString();
+
+function answerFrom(tier: 'high' | 'critical', degraded = false): RequirementAnswer {
+  const d = decisionFor('alice', 3, [], NOW);
+  return {
+    identityId: 'alice',
+    action: 'payout.change',
+    tier,
+    requirement: d.tiers[tier],
+    degraded,
+    degradedReasons: degraded ? ['timeout'] : [],
+    sequence: 3,
+    source: 'http',
+    riskLevel: d.riskLevel,
+    validUntil: d.validUntil,
+    policyDigest: d.policyDigest,
+  };
+}
+
+describe('checkArguments', () => {
+  it('accepts ordinary ids and actions', () => {
+    checkArguments('user-42', 'payout.change');
+  });
+  for (const [identityId, action] of [
+    ['', 'payout.change'],
+    ['x'.repeat(201), 'payout.change'],
+    ['alice', ''],
+    ['ali\nce', 'payout.change'],
+    [42, 'payout.change'],
+  ] as const) {
+    it(`rejects ${JSON.stringify([identityId, action]).slice(0, 40)} as invalid_request`, () => {
+      assert.throws(
+        () => checkArguments(identityId, action),
+        (e: unknown) => e instanceof AssuranceClientError && e.code === 'invalid_request',
+      );
+    });
+  }
+});
+
+describe('failClosedAnswer', () => {
+  it('holds at the strictest requirement of the action tier, degraded with the reason', () => {
+    const a = failClosedAnswer(policy, 'topic', 'alice', 'payout.change', ['stale_view'], NOW);
+    assert.equal(a.tier, 'high');
+    assert.equal(a.degraded, true);
+    assert.deepEqual(a.degradedReasons, ['stale_view']);
+    assert.equal(a.requirement.outcome, 'hold');
+    assert.deepEqual(a.requirement.acceptableAuthenticators, []);
+    assert.deepEqual(a.requirement.recovery.allowed, ['in_person']);
+    assert.deepEqual(a.requirement.reasons, [FAIL_CLOSED]);
+    assert.equal(a.riskLevel, 'critical');
+    assert.equal(a.sequence, 0);
+  });
+  it('maps unknown actions to critical', () => {
+    assert.equal(failClosedAnswer(policy, 'http', 'a', 'no.such.action', ['timeout'], NOW).tier, 'critical');
+  });
+  it('never answers degraded without a reason', () => {
+    assert.deepEqual(failClosedAnswer(policy, 'http', 'a', 'payout.change', [], NOW).degradedReasons, [
+      'upstream_degraded',
+    ]);
+  });
+});
+
+describe('verifyAgainst', () => {
+  it('a fresh phishing-resistant step-up satisfies high with no signals', () => {
+    const v = verifyAgainst(
+      answerFrom('high'),
+      { authenticator: 'passkey_device_bound', authenticatedAt: justNow },
+      NOW,
+    );
+    assert.equal(v.satisfied, true);
+    assert.deepEqual(v.missing, []);
+  });
+  it('an SMS code does not satisfy high', () => {
+    const v = verifyAgainst(answerFrom('high'), { authenticator: 'sms_otp', authenticatedAt: justNow }, NOW);
+    assert.equal(v.satisfied, false);
+    assert.ok(v.missing.includes('authenticator_not_acceptable'));
+  });
+  it('a degraded answer is never satisfied, even by what its requirement would accept', () => {
+    const degraded = { ...answerFrom('high', true) };
+    const v = verifyAgainst(
+      degraded,
+      { authenticator: 'passkey_device_bound', authenticatedAt: justNow },
+      NOW,
+    );
+    assert.equal(v.satisfied, false);
+    assert.equal(v.missing[0], DEGRADED_MISSING);
+  });
+  it('the fail-closed answer misses degraded and the hold', () => {
+    const a = failClosedAnswer(policy, 'http', 'alice', 'payout.change', ['timeout'], NOW);
+    const v = verifyAgainst(
+      a,
+      { authenticator: 'security_key', liveness: true, verifiedCallback: true, recoveryMethod: 'in_person' },
+      NOW,
+    );
+    assert.equal(v.satisfied, false);
+    assert.deepEqual(v.missing, [DEGRADED_MISSING, 'action_on_hold']);
+  });
+});
+
+describe('mergeVerdicts', () => {
+  const completed = { authenticator: 'sms_otp', authenticatedAt: justNow } as const;
+  it('an API "satisfied" that contradicts its own requirement is not satisfied', () => {
+    const v = mergeVerdicts(answerFrom('high'), { satisfied: true, missing: [] }, completed, NOW);
+    assert.equal(v.satisfied, false);
+    assert.ok(v.missing.includes('authenticator_not_acceptable'));
+  });
+  it('agreement on satisfied stays satisfied', () => {
+    const ok = { authenticator: 'security_key', authenticatedAt: justNow } as const;
+    const v = mergeVerdicts(answerFrom('high'), { satisfied: true, missing: [] }, ok, NOW);
+    assert.equal(v.satisfied, true);
+    assert.deepEqual(v.missing, []);
+  });
+  it('codes only the API knows are kept', () => {
+    const ok = { authenticator: 'security_key', authenticatedAt: justNow } as const;
+    const v = mergeVerdicts(answerFrom('high'), { satisfied: false, missing: ['device_untrusted'] }, ok, NOW);
+    assert.equal(v.satisfied, false);
+    assert.deepEqual(v.missing, ['device_untrusted']);
+  });
+});
