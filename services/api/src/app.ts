@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@assurance/core';
+import type { ProducerPort } from '@assurance/kafka';
+import type { Policy } from '@assurance/policy';
+import type { SignalStore } from '@assurance/redis';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import Fastify, { LogController } from 'fastify';
+import { AssuranceReader } from './assurance-reader.ts';
+import { installAuth } from './auth.ts';
+import type { LagStatus } from './engine-lag.ts';
+import type { ApiMetrics } from './metrics.ts';
+import { installHttpMetrics } from './metrics.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import { installProblemHandlers } from './problem.ts';
+import type { ReadinessDeps } from './readiness.ts';
+import { registerAssuranceRoutes } from './routes/assurance.ts';
+import { registerOpsRoutes } from './routes/ops.ts';
+import { registerSignalRoutes } from './routes/signals.ts';
+import type { TokenGrant } from './tokens.ts';
+
+/** Everything the HTTP app needs, already connected: buildApp itself does no I/O. */
+export interface AppDeps {
+  readonly logger: Logger;
+  readonly policy: Policy;
+  readonly store: SignalStore;
+  readonly producer: ProducerPort;
+  /** The namespaced `identity.compromise-signal.v1`. */
+  readonly signalTopic: string;
+  readonly tokens: readonly TokenGrant[];
+  readonly lag: ReadinessDeps['lag'] & { status(): LagStatus };
+  readonly readiness: Omit<ReadinessDeps, 'lag'>;
+  readonly metrics: ApiMetrics;
+  readonly bodyLimit: number;
+  readonly maxDecisionAgeMs: number;
+  readonly produceTimeoutMs: number;
+}
+
+/**
+ * The fastify app: problem+json errors, bearer auth before body parsing, per-route metrics, and
+ * the route groups. Identity ids are URL path segments up to 200 characters; fastify's default
+ * param limit (100) would turn longer ones into a 404, so the limit is raised and zod enforces 200.
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    // Our pino logger, typed as fastify's base logger so plugins and hooks share one instance type.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimit,
+    routerOptions: { maxParamLength: 1024 },
+    // Request ids are UUIDs (never taken from the client): they appear in every log line of the
+    // request and as the problem `instance` (urn:uuid:<id>).
+    genReqId: () => randomUUID(),
+    // fastify's own request logs print raw URLs, which carry identity ids: we log route templates.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    return503OnClosing: true,
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        ms: reply.elapsedTime,
+      },
+      'request',
+    );
+  });
+  installProblemHandlers(app);
+  installAuth(app, deps.tokens);
+  installHttpMetrics(app, deps.metrics);
+
+  const lagStatus = () => deps.lag.status();
+  const reader = new AssuranceReader({
+    store: deps.store,
+    policy: deps.policy,
+    lagStatus,
+    maxDecisionAgeMs: deps.maxDecisionAgeMs,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  });
+  registerAssuranceRoutes(app, reader);
+  registerSignalRoutes(app, {
+    explain: { store: deps.store, policy: deps.policy, lagStatus },
+    producer: deps.producer,
+    topic: deps.signalTopic,
+    produceTimeoutMs: deps.produceTimeoutMs,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  });
+  registerOpsRoutes(app, {
+    readiness: { ...deps.readiness, lag: deps.lag },
+    metrics: deps.metrics,
+    openApi: buildOpenApiDocument(),
+  });
+  return app;
+}

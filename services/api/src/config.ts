@@ -1,0 +1,69 @@
+import { envDuration, parseConfig } from '@assurance/core';
+import { z } from 'zod';
+import { ApiTokens } from './tokens.ts';
+
+/**
+ * The HTTP API's whole configuration, parsed once at start from the environment. Types are
+ * inferred from this schema; nothing else reads process.env. The Kafka, Redis and naming variables
+ * mean the same as the engine's and must match the engine it reads from.
+ */
+export const ApiConfigSchema = z
+  .object({
+    KAFKA_BROKERS: z.string().min(1, 'KAFKA_BROKERS is required, e.g. 127.0.0.1:19092'),
+    SCHEMA_REGISTRY_URL: z.url(
+      'SCHEMA_REGISTRY_URL must be a URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7',
+    ),
+    REDIS_URL: z.url('REDIS_URL must be a URL, e.g. redis://127.0.0.1:16379'),
+    REDIS_PREFIX: z
+      .string()
+      .regex(/^[a-z0-9:_-]{1,64}$/i)
+      .default('ra:'),
+    TOPIC_NAMESPACE: z
+      .string()
+      .regex(/^[a-zA-Z0-9._-]{0,80}$/)
+      .default(''),
+    /** The engine's group id: its lag (`<id>.router`, `<id>.decider`) gates fresh answers. */
+    ENGINE_GROUP_ID: z.string().min(1).default('assurance-engine'),
+    CLIENT_ID: z.string().min(1).default('assurance-api'),
+    /** Must be the engine's policy: baselines and re-evaluations use it. */
+    POLICY_FILE: z.string().min(1).optional(),
+    API_HOST: z.string().min(1).default('127.0.0.1'),
+    API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** Bearer tokens with scopes (see tokens.ts for the two accepted spellings). */
+    API_TOKENS: ApiTokens,
+    /** Largest request body; larger ones get 413 before they are parsed. */
+    BODY_LIMIT: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024)
+      .default(16 * 1024),
+    /** Messages the engine may be behind (router + decider) before answers fail closed. */
+    MAX_ENGINE_LAG: z.coerce.number().int().min(0).default(1000),
+    /** How long past its validUntil a decision the engine still owes a re-decision may be served. */
+    MAX_DECISION_AGE: envDuration.default(60_000),
+    /** How often the engine lag is measured in the background (never per request). */
+    LAG_REFRESH_INTERVAL: envDuration.default(2000),
+    /** A lag measurement older than this is unknown, and unknown lag fails closed. */
+    LAG_MAX_AGE: envDuration.default(10_000),
+    /** Per-command Redis timeout: a slow Redis answers fail-closed instead of hanging callers. */
+    REDIS_TIMEOUT: envDuration.default(500),
+    /** How long POST /v1/signals waits for the broker's acknowledgement before answering 503. */
+    PRODUCE_TIMEOUT: envDuration.default(10_000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.LAG_MAX_AGE <= c.LAG_REFRESH_INTERVAL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['LAG_MAX_AGE'],
+        message: 'LAG_MAX_AGE must be longer than LAG_REFRESH_INTERVAL, or every answer fails closed',
+      });
+    }
+  });
+
+export type ApiConfig = z.infer<typeof ApiConfigSchema>;
+
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+  return parseConfig(ApiConfigSchema, env);
+}

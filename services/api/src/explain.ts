@@ -1,0 +1,120 @@
+import type { Policy, PolicyRule, SignalMatcher } from '@assurance/policy';
+import { evaluate } from '@assurance/policy';
+import type { SignalStore } from '@assurance/redis';
+import type { ActiveSignal } from '@assurance/schemas';
+import { CHANNEL_TYPES, type ChannelType, Decision } from '@assurance/schemas';
+import { lagReasons } from './assurance-reader.ts';
+import type { LagStatus } from './engine-lag.ts';
+import { toIdentityState } from './identity-state.ts';
+import { ApiProblem } from './problem.ts';
+import type { DegradedReason, SignalsResponse } from './schemas.ts';
+
+/**
+ * "Why is this identity locked down?": the live signals from Redis, each with the policy rules it
+ * makes fire (reason codes and operator texts), and the identity's bindings as channel type,
+ * hashed ref and uses. Channel values never reach Redis, so they cannot appear here either.
+ */
+
+function matches(matcher: SignalMatcher, signal: ActiveSignal): boolean {
+  if (!matcher.signals.includes(signal.code)) return false;
+  if (matcher.scopes && !matcher.scopes.includes(signal.scope)) return false;
+  for (const [name, accepted] of Object.entries(matcher.attributes ?? {})) {
+    const value = signal.attributes?.[name];
+    if (value === undefined || !accepted.includes(value)) return false;
+  }
+  return true;
+}
+
+/**
+ * The rules a signal takes part in firing, with the same matching as the evaluator: a plain rule
+ * fires per matching signal; an `allOf` rule fires only when each of its matchers matches some
+ * live signal, and then every signal matching any of them is behind it.
+ */
+export function rulesFiredBy(
+  rules: readonly PolicyRule[],
+  signal: ActiveSignal,
+  live: readonly ActiveSignal[],
+): PolicyRule[] {
+  return rules.filter((rule) => {
+    const { matchers } = rule.when;
+    if (rule.when.mode === 'each') return matchers.some((m) => matches(m, signal));
+    const complete = matchers.every((m) => live.some((s) => matches(m, s)));
+    return complete && matchers.some((m) => matches(m, signal));
+  });
+}
+
+function channelTypeOf(signal: ActiveSignal): ChannelType | null {
+  return CHANNEL_TYPES.find((t) => t === signal.scope) ?? null;
+}
+
+export interface ExplainDeps {
+  readonly store: SignalStore;
+  readonly policy: Policy;
+  readonly lagStatus: () => LagStatus;
+  readonly clock?: () => Date;
+}
+
+export async function explainIdentity(deps: ExplainDeps, identityId: string): Promise<SignalsResponse> {
+  const now = (deps.clock ?? (() => new Date()))();
+  const degradedReasons: DegradedReason[] = lagReasons(deps.lagStatus());
+  let loaded: Awaited<ReturnType<SignalStore['loadIdentity']>>;
+  try {
+    loaded = await deps.store.loadIdentity(identityId);
+  } catch (err) {
+    throw new ApiProblem('redis_unavailable', 'the signal state cannot be read now; retry shortly', {
+      cause: err,
+      headers: { 'retry-after': '1' },
+    });
+  }
+  let sequence = 0;
+  if (loaded.decision !== null) {
+    const parsed = Decision.safeParse(safeJson(loaded.decision));
+    if (parsed.success) sequence = parsed.data.sequence;
+    else degradedReasons.push('decision_unreadable');
+  }
+  const state = toIdentityState(identityId, loaded, now.getTime());
+  const evaluation = evaluate(deps.policy, state, now);
+  return {
+    identityId,
+    degraded: degradedReasons.length > 0,
+    degradedReasons,
+    sequence,
+    policyVersion: deps.policy.version,
+    policyDigest: deps.policy.digest,
+    computedAt: now.toISOString(),
+    riskLevel: evaluation.riskLevel,
+    bindingsKnown: state.bindingsKnown,
+    signals: [...state.signals].sort(bySignalKey).map((signal) => ({
+      ...signal,
+      channelType: channelTypeOf(signal),
+      rules: rulesFiredBy(deps.policy.rules, signal, state.signals).map((rule) => ({
+        id: rule.id,
+        reasons: rule.reasons.map((r) => ({ code: r.code, admin: r.admin })),
+      })),
+    })),
+    bindings: state.bindings.map((b) => ({
+      channelType: b.channelType,
+      channelRef: b.channelRef,
+      uses: { authenticators: [...b.authenticators], recovery: [...b.recovery] },
+      boundAt: b.boundAt,
+      recoverableVia: (b.recoverableVia ?? []).map((v) => ({
+        channelType: v.channelType,
+        channelRef: v.channelRef,
+      })),
+    })),
+    reasons: evaluation.reasons.map((r) => ({ code: r.code, admin: r.admin, user: r.user })),
+  };
+}
+
+function bySignalKey(a: ActiveSignal, b: ActiveSignal): number {
+  const key = (s: ActiveSignal) => `${s.code}|${s.scope}|${s.ref ?? ''}|${s.since}`;
+  return key(a).localeCompare(key(b));
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,16 @@
+import type { RouteSpec } from '../route-spec.ts';
+import { getAssurance, verifyAssurance } from './assurance.ts';
+import { healthz, metricsRoute, openApiRoute, readyz } from './ops.ts';
+import { getSignals, postSignal } from './signals.ts';
+
+/** Every route of the API, in the order the OpenAPI document lists them. */
+export const ROUTES: readonly RouteSpec[] = [
+  getAssurance,
+  verifyAssurance,
+  getSignals,
+  postSignal,
+  healthz,
+  readyz,
+  metricsRoute,
+  openApiRoute,
+];

@@ -1,0 +1,204 @@
+import {
+  ActiveSignal,
+  Authenticator,
+  Binding,
+  ChannelRef,
+  ChannelType,
+  CompromiseSignalClear,
+  CompromiseSignalRaise,
+  IdentityId,
+  OpaqueId,
+  RecoveryMethod,
+  RiskLevel,
+  Tier,
+  TierRequirement,
+  Timestamp,
+} from '@assurance/schemas';
+import { z } from 'zod';
+
+/**
+ * Request and response schemas of the HTTP API. Handlers parse requests with them, tests parse
+ * live responses with them, and the OpenAPI document is generated from them (openapi.ts), so the
+ * three cannot disagree. Contract types (tiers, signals, bindings) come from `@assurance/schemas`.
+ */
+
+/** Why an answer carries the strictest requirement instead of the decision. */
+export const DEGRADED_REASONS = [
+  'redis_unavailable',
+  'engine_lagging',
+  'engine_lag_unknown',
+  'decision_stale',
+  'decision_unreadable',
+  'internal_error',
+] as const;
+export const DegradedReason = z.enum(DEGRADED_REASONS);
+export type DegradedReason = z.infer<typeof DegradedReason>;
+
+/** Action names as the policy spells them (`payout.change`); unknown ones are `critical`. */
+export const ActionName = z
+  .string()
+  .max(200)
+  .regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/, 'action names are dotted snake_case, e.g. payout.change');
+
+export const IdentityParams = z.strictObject({ id: IdentityId.describe('The identity id, URL-encoded') });
+
+export const AssuranceQuery = z.strictObject({
+  action: ActionName.optional().describe('Answer for this action only (its tier and requirement)'),
+});
+
+const Envelope = {
+  identityId: IdentityId,
+  degraded: z
+    .boolean()
+    .describe('True when the requirement is the strictest one because fresh data was not available'),
+  degradedReasons: z.array(DegradedReason),
+  sequence: z
+    .number()
+    .int()
+    .nonnegative()
+    .describe('Decision sequence; 0 when the engine has not decided yet'),
+  policyVersion: z.string(),
+  policyDigest: z.string(),
+  computedAt: z.iso.datetime(),
+  validUntil: z.iso.datetime().describe('Re-read after this instant'),
+  riskLevel: RiskLevel,
+};
+
+export const TierRequirements = z.strictObject({
+  low: TierRequirement,
+  medium: TierRequirement,
+  high: TierRequirement,
+  critical: TierRequirement,
+});
+
+export const AssuranceResponse = z.strictObject({ ...Envelope, tiers: TierRequirements });
+export type AssuranceResponse = z.infer<typeof AssuranceResponse>;
+
+export const ActionAssuranceResponse = z.strictObject({
+  ...Envelope,
+  action: ActionName,
+  tier: Tier,
+  requirement: TierRequirement,
+});
+export type ActionAssuranceResponse = z.infer<typeof ActionAssuranceResponse>;
+
+/** GET /v1/identities/{id}/assurance answers one of the two, depending on `?action=`. */
+export const AssuranceAnswer = z.union([AssuranceResponse, ActionAssuranceResponse]);
+
+export const Completion = z.strictObject({
+  authenticator: Authenticator.optional(),
+  recoveryMethod: RecoveryMethod.optional(),
+  liveness: z.boolean().optional(),
+  verifiedCallback: z.boolean().optional(),
+  authenticatedAt: z.iso.datetime({ offset: true }).optional(),
+});
+
+export const VerifyRequest = z.strictObject({
+  identityId: IdentityId,
+  action: ActionName,
+  completed: Completion,
+});
+export type VerifyRequest = z.infer<typeof VerifyRequest>;
+
+export const MissingCode = z.enum([
+  'action_denied',
+  'action_on_hold',
+  'authenticator_required',
+  'authenticator_not_acceptable',
+  'phishing_resistant_required',
+  'liveness_required',
+  'verified_callback_required',
+  'reauthentication_required',
+  'recovery_method_not_allowed',
+]);
+
+export const VerifyResponse = z.strictObject({
+  satisfied: z.boolean(),
+  missing: z.array(MissingCode),
+  action: ActionName,
+  tier: Tier,
+  requirement: TierRequirement,
+  degraded: z.boolean(),
+  degradedReasons: z.array(DegradedReason),
+  sequence: z.number().int().nonnegative(),
+});
+export type VerifyResponse = z.infer<typeof VerifyResponse>;
+
+const AdminReason = z.strictObject({ code: z.string(), admin: z.string() });
+
+export const ExplainedSignal = z.strictObject({
+  ...ActiveSignal.shape,
+  /** The channel type when the signal is about a channel, else null. */
+  channelType: ChannelType.nullable(),
+  /** The policy rules this signal makes fire, with their reason codes and operator texts. */
+  rules: z.array(z.strictObject({ id: z.string(), reasons: z.array(AdminReason) })),
+});
+
+export const ExplainedBinding = z.strictObject({
+  channelType: ChannelType,
+  channelRef: ChannelRef,
+  uses: z.strictObject({
+    authenticators: Binding.shape.authenticators,
+    recovery: Binding.shape.recovery,
+  }),
+  boundAt: z.iso.datetime(),
+  recoverableVia: Binding.shape.recoverableVia,
+});
+
+export const SignalsResponse = z.strictObject({
+  identityId: IdentityId,
+  degraded: z.boolean(),
+  degradedReasons: z.array(DegradedReason),
+  sequence: z.number().int().nonnegative(),
+  policyVersion: z.string(),
+  policyDigest: z.string(),
+  computedAt: z.iso.datetime(),
+  riskLevel: RiskLevel,
+  bindingsKnown: z.boolean(),
+  signals: z.array(ExplainedSignal),
+  bindings: z.array(ExplainedBinding),
+  /** Every reason behind the current evaluation, including the engine's own (holds, tainted recovery). */
+  reasons: z.array(z.strictObject({ code: z.string(), admin: z.string(), user: z.string() })),
+});
+export type SignalsResponse = z.infer<typeof SignalsResponse>;
+
+/** The envelope fields the server fills when a SOC tool leaves them out. */
+const OptionalEnvelope = {
+  eventId: OpaqueId.optional().describe('Defaults to a new UUID; send your own to make retries idempotent'),
+  occurredAt: Timestamp.optional().describe('Defaults to the time the API received the request'),
+  source: z.string().min(1).max(100).optional().describe('Defaults to assurance-api'),
+};
+
+/**
+ * A raise or clear as SOC tools send it: the contract's event with an optional envelope. Built from
+ * the contract's shapes; its cross-field checks (expiresAt after occurredAt) run when the filled-in
+ * event is parsed with `CompromiseSignalEvent` itself.
+ */
+export const SignalRequest = z.discriminatedUnion('op', [
+  z.strictObject({ ...CompromiseSignalRaise.shape, ...OptionalEnvelope }),
+  z.strictObject({ ...CompromiseSignalClear.shape, ...OptionalEnvelope }),
+]);
+export type SignalRequest = z.input<typeof SignalRequest>;
+
+export const SignalAccepted = z.strictObject({
+  eventId: OpaqueId,
+  topic: z.string(),
+  partition: z.number().int().nonnegative().optional(),
+  offset: z.string().optional(),
+});
+export type SignalAccepted = z.infer<typeof SignalAccepted>;
+
+export const Health = z.strictObject({ status: z.literal('ok') });
+
+export const ReadinessCheck = z.strictObject({ ok: z.boolean(), detail: z.string() });
+export const Readiness = z.strictObject({
+  status: z.enum(['ready', 'not_ready']),
+  /** One entry per dependency; `detail` says what was seen. */
+  checks: z.strictObject({
+    kafka: ReadinessCheck,
+    redis: ReadinessCheck,
+    registry: ReadinessCheck,
+    engineLag: ReadinessCheck,
+  }),
+});
+export type Readiness = z.infer<typeof Readiness>;

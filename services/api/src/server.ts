@@ -1,0 +1,126 @@
+import type { Logger } from '@assurance/core';
+import { topicNames } from '@assurance/engine';
+import { createAdmin, createKafka, createProducer, parseBrokers } from '@assurance/kafka';
+import type { Policy } from '@assurance/policy';
+import { loadPolicyFile } from '@assurance/policy';
+import { keySpace, SignalStore } from '@assurance/redis';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { buildApp } from './app.ts';
+import type { ApiConfig } from './config.ts';
+import { EngineLagMonitor } from './engine-lag.ts';
+import type { ApiMetrics } from './metrics.ts';
+import { createApiMetrics } from './metrics.ts';
+import { registryPinger } from './readiness.ts';
+
+export interface ApiRuntime {
+  readonly app: FastifyInstance;
+  readonly monitor: EngineLagMonitor;
+  readonly metrics: ApiMetrics;
+  readonly policy: Policy;
+  readonly redis: Redis;
+  /** Closes the HTTP server (finishing requests in flight), then Kafka and Redis. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Connects what the app needs and builds it; the caller decides whether and where to listen.
+ * Used by main.ts and by the tests, so both run the same wiring.
+ *
+ * Redis is optional at start: commands fail at once while it is away (no offline queue), which the
+ * read path turns into fail-closed answers, and ioredis reconnects in the background. Kafka is
+ * required: without it neither signals nor the engine's lag can be known, so start fails and the
+ * supervisor retries.
+ */
+export async function startApi(config: ApiConfig, logger: Logger): Promise<ApiRuntime> {
+  const policy = loadPolicyFile(config.POLICY_FILE);
+  const topics = topicNames(config.TOPIC_NAMESPACE);
+  const metrics = createApiMetrics();
+
+  const redis = new Redis(config.REDIS_URL, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3000,
+    commandTimeout: config.REDIS_TIMEOUT,
+    // Keep trying every second at most: readiness and answers recover as soon as Redis is back.
+    retryStrategy: (attempt) => Math.min(attempt * 200, 1000),
+  });
+  redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
+  try {
+    await redis.connect();
+  } catch (err) {
+    logger.warn(
+      { err: (err as Error).message },
+      'Redis unreachable at start; answering fail-closed until it is back',
+    );
+  }
+  // Read-only use: the store's write options (dedupe window, TTLs) are never exercised here.
+  const store = new SignalStore(redis, keySpace(config.REDIS_PREFIX), {
+    dedupeWindowMs: 0,
+    stateTtlSeconds: 0,
+  });
+
+  const kafka = createKafka({
+    brokers: parseBrokers(config.KAFKA_BROKERS),
+    clientId: config.CLIENT_ID,
+    logger,
+    requestTimeoutMs: 5000,
+  });
+  const producer = await createProducer(kafka);
+  const admin = await createAdmin(kafka).catch(async (err: unknown) => {
+    await producer.close();
+    throw err;
+  });
+  const monitor = new EngineLagMonitor({
+    admin,
+    groupId: config.ENGINE_GROUP_ID,
+    topics,
+    intervalMs: config.LAG_REFRESH_INTERVAL,
+    maxAgeMs: config.LAG_MAX_AGE,
+    maxLag: config.MAX_ENGINE_LAG,
+    metrics,
+    logger,
+  });
+  await monitor.start();
+
+  const app = buildApp({
+    logger,
+    policy,
+    store,
+    producer,
+    signalTopic: topics.compromiseSignal,
+    tokens: config.API_TOKENS,
+    lag: monitor,
+    readiness: {
+      pingRedis: async () => {
+        await redis.ping();
+      },
+      pingRegistry: registryPinger(config.SCHEMA_REGISTRY_URL),
+      maxLag: config.MAX_ENGINE_LAG,
+    },
+    metrics,
+    bodyLimit: config.BODY_LIMIT,
+    maxDecisionAgeMs: config.MAX_DECISION_AGE,
+    produceTimeoutMs: config.PRODUCE_TIMEOUT,
+  });
+  await app.ready();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    app,
+    monitor,
+    metrics,
+    policy,
+    redis,
+    stop() {
+      stopping ??= (async () => {
+        await app.close();
+        await monitor.stop();
+        await Promise.allSettled([producer.close(), admin.close()]);
+        await redis.quit().catch(() => redis.disconnect());
+      })();
+      return stopping;
+    },
+  };
+}

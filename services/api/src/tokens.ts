@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * Bearer tokens and their scopes, as configured in `API_TOKENS`. Two spellings are accepted:
+ *
+ * - compact: `name:token:scope+scope,name:token:scope` (e.g. `soc:Qm9…:signals:write`): the name and
+ *   the token never contain `:`, so everything after the second `:` is the scope list;
+ * - JSON: `[{"name":"soc","token":"Qm9…","scopes":["signals:write"]}]`.
+ *
+ * Only SHA-256 digests of the tokens are kept after parsing, so a heap dump or a log line of the
+ * parsed config never shows a usable token.
+ */
+
+export const SCOPES = ['decisions:read', 'signals:write'] as const;
+export const Scope = z.enum(SCOPES);
+export type Scope = z.infer<typeof Scope>;
+
+/** Shortest token accepted: 24 characters of base64url carry 144 bits, beyond any guessing. */
+export const MIN_TOKEN_LENGTH = 24;
+
+const TokenEntry = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'token names are letters, digits, _ and -'),
+  token: z
+    .string()
+    .min(MIN_TOKEN_LENGTH, `tokens must be at least ${MIN_TOKEN_LENGTH} characters`)
+    .max(512)
+    // RFC 6750 b64token without '/', '+' and '=' so the compact form stays unambiguous.
+    .regex(/^[A-Za-z0-9._~-]+$/, 'tokens may contain only letters, digits and . _ ~ -'),
+  scopes: z.array(Scope).min(1, 'a token needs at least one scope'),
+});
+
+/** One configured caller: its name (for logs) and the digest of its token. */
+export interface TokenGrant {
+  readonly name: string;
+  readonly digest: Buffer;
+  readonly scopes: ReadonlySet<Scope>;
+}
+
+/** SHA-256 of a token: fixed length, so comparisons can be constant-time whatever was presented. */
+export function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function compactEntries(text: string): unknown[] {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0)
+    .map((item) => {
+      const first = item.indexOf(':');
+      const second = first < 0 ? -1 : item.indexOf(':', first + 1);
+      if (second < 0) return { malformed: item.slice(0, Math.max(first, 0)) || '?' };
+      return {
+        name: item.slice(0, first),
+        token: item.slice(first + 1, second),
+        scopes: item
+          .slice(second + 1)
+          .split('+')
+          .map((s) => s.trim()),
+      };
+    });
+}
+
+/** `API_TOKENS` parsed and checked: at least one token, unique names, unique tokens. */
+export const ApiTokens = z
+  .string()
+  .min(1, 'API_TOKENS is required, e.g. app:<token of 24+ chars>:decisions:read')
+  .transform((text, ctx): TokenGrant[] => {
+    let raw: unknown[];
+    if (text.trim().startsWith('[')) {
+      try {
+        raw = z.array(z.unknown()).parse(JSON.parse(text));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'API_TOKENS looks like JSON but is not a JSON array' });
+        return z.NEVER;
+      }
+    } else {
+      raw = compactEntries(text);
+    }
+    const grants: TokenGrant[] = [];
+    const names = new Set<string>();
+    const digests = new Set<string>();
+    raw.forEach((entry, index) => {
+      if (entry && typeof entry === 'object' && 'malformed' in entry) {
+        // Never echo the entry: it may hold a token.
+        ctx.addIssue({ code: 'custom', message: `entry ${index + 1}: expected name:token:scope[+scope…]` });
+        return;
+      }
+      const parsed = TokenEntry.safeParse(entry);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `entry ${index + 1} ${issue.path.join('.')}: ${issue.message}`,
+          });
+        }
+        return;
+      }
+      const { name, token, scopes } = parsed.data;
+      const digest = tokenDigest(token);
+      if (names.has(name)) ctx.addIssue({ code: 'custom', message: `duplicate token name "${name}"` });
+      if (digests.has(digest.toString('hex')))
+        ctx.addIssue({ code: 'custom', message: `entry ${index + 1}: the same token is configured twice` });
+      names.add(name);
+      digests.add(digest.toString('hex'));
+      grants.push({ name, digest, scopes: new Set(scopes) });
+    });
+    if (raw.length === 0) ctx.addIssue({ code: 'custom', message: 'API_TOKENS lists no token' });
+    return grants;
+  });
