@@ -20,13 +20,27 @@ const fresh = (label: string) => `${label}-${Date.now().toString(36)}-${++counte
 const phoneFor = () => `+4477009${String(100000 + (Date.now() % 100000) + counter).slice(-5)}${counter % 10}`;
 const excluded = (d: Decision, tier: keyof Decision['tiers'], a: string) =>
   d.tiers[tier].excludedAuthenticators.some((e) => e.authenticator === a);
-const accepts = (d: Decision, tier: keyof Decision['tiers'], a: string) => d.tiers[tier].acceptableAuthenticators.includes(a as never);
+const accepts = (d: Decision, tier: keyof Decision['tiers'], a: string) =>
+  d.tiers[tier].acceptableAuthenticators.includes(a as never);
 
-async function bind(identityId: string, channel: { type: string; value: string }, authenticators: string[], recovery: string[] = [], extra: object = {}) {
+async function bind(
+  identityId: string,
+  channel: { type: string; value: string },
+  authenticators: string[],
+  recovery: string[] = [],
+  extra: object = {},
+) {
   await p.producer.send(
     p.topics.channelBinding,
     identityId,
-    { ...envelope(-3_600_000), identityId, op: 'bound', channel, uses: { authenticators, recovery }, ...extra },
+    {
+      ...envelope(-3_600_000),
+      identityId,
+      op: 'bound',
+      channel,
+      uses: { authenticators, recovery },
+      ...extra,
+    },
     counter % 2 === 0 ? 'avro' : 'json',
   );
 }
@@ -36,10 +50,18 @@ async function enrolled(label: string, more: (id: string) => Promise<void> = asy
   const id = fresh(label);
   const phone = phoneFor();
   const mailbox = `${id}@example.org`;
-  await bind(id, { type: 'phone', value: phone }, ['sms_otp', 'voice_otp'], ['sms_code', 'helpdesk_verified_callback']);
+  await bind(
+    id,
+    { type: 'phone', value: phone },
+    ['sms_otp', 'voice_otp'],
+    ['sms_code', 'helpdesk_verified_callback'],
+  );
   await bind(id, { type: 'email', value: mailbox }, ['email_otp', 'email_link'], ['email_link']);
   await more(id);
-  const ready = await p.watcher.waitFor(id, (d) => d.bindingsKnown && d.tiers.medium.enrolledAcceptable?.includes('email_otp') === true);
+  const ready = await p.watcher.waitFor(
+    id,
+    (d) => d.bindingsKnown && d.tiers.medium.enrolledAcceptable?.includes('email_otp') === true,
+  );
   return { id, phone, mailbox, ready };
 }
 
@@ -64,12 +86,15 @@ describe('the default policy, end to end', () => {
     assert.equal(d.tiers.low.outcome, 'allow');
     assert.equal(d.tiers.medium.outcome, 'step_up');
     assert.ok(accepts(d, 'medium', 'sms_otp') && accepts(d, 'medium', 'email_otp'));
-    for (const a of ['sms_otp', 'voice_otp', 'email_otp', 'email_link']) assert.ok(!accepts(d, 'high', a), `high accepts ${a}`);
+    for (const a of ['sms_otp', 'voice_otp', 'email_otp', 'email_link'])
+      assert.ok(!accepts(d, 'high', a), `high accepts ${a}`);
     assert.ok(d.tiers.critical.requirePhishingResistant);
-    assert.deepEqual(
-      [...d.tiers.critical.acceptableAuthenticators].sort(),
-      ['passkey_device_bound', 'passkey_synced', 'security_key', 'smart_card'],
-    );
+    assert.deepEqual([...d.tiers.critical.acceptableAuthenticators].sort(), [
+      'passkey_device_bound',
+      'passkey_synced',
+      'security_key',
+      'smart_card',
+    ]);
     assert.equal(d.signals.length, 0);
     assert.equal(d.riskLevel, 'low');
   });
@@ -88,7 +113,8 @@ describe('the default policy, end to end', () => {
     const { id, mailbox } = await enrolled('mailbox');
     await forwardingRule(mailbox);
     const d = await p.watcher.waitFor(id, (x) => x.signals.some((s) => s.code === 'mailbox_tampered'));
-    for (const a of ['email_otp', 'email_link']) assert.ok(excluded(d, 'medium', a) && !accepts(d, 'medium', a));
+    for (const a of ['email_otp', 'email_link'])
+      assert.ok(excluded(d, 'medium', a) && !accepts(d, 'medium', a));
     assert.ok(d.tiers.medium.recovery.excluded.some((e) => e.method === 'email_link'));
   });
 
@@ -117,7 +143,10 @@ describe('the default policy, end to end', () => {
     });
     const d = await p.watcher.waitFor(id, (x) => x.signals.some((s) => s.code === 'device_new'));
     for (const tier of ['high', 'critical'] as const) {
-      assert.ok(excluded(d, tier, 'push') && excluded(d, tier, 'totp'), `${tier} still accepts the new device`);
+      assert.ok(
+        excluded(d, tier, 'push') && excluded(d, tier, 'totp'),
+        `${tier} still accepts the new device`,
+      );
     }
   });
 
@@ -141,7 +170,12 @@ describe('the default policy, end to end', () => {
       await bind(x, { type: 'device', value: `${x}-laptop` }, ['push', 'totp']);
     });
     for (let i = 0; i < 5; i++) {
-      await p.producer.send(p.topics.login, id, { ...envelope(-60_000 + i * 1000), identityId: id, outcome: 'failure', authenticator: 'push' });
+      await p.producer.send(p.topics.login, id, {
+        ...envelope(-60_000 + i * 1000),
+        identityId: id,
+        outcome: 'failure',
+        authenticator: 'push',
+      });
     }
     const d = await p.watcher.waitFor(id, (x) => x.signals.some((s) => s.code === 'mfa_fatigue'));
     assert.ok(excluded(d, 'medium', 'push'));
@@ -168,7 +202,13 @@ describe('the default policy, end to end', () => {
     assert.deepEqual([...d.tiers.high.recovery.allowed].sort(), ['id_document_liveness', 'in_person']);
     assert.equal(d.riskLevel, 'critical');
 
-    await p.producer.send(p.topics.compromiseSignal, `identity:${id}`, { ...envelope(), signalId, op: 'clear', subject, raisedBy: 'soc:analyst' });
+    await p.producer.send(p.topics.compromiseSignal, `identity:${id}`, {
+      ...envelope(),
+      signalId,
+      op: 'clear',
+      subject,
+      raisedBy: 'soc:analyst',
+    });
     const cleared = await p.watcher.waitFor(id, (x) => x.sequence > d.sequence);
     assert.equal(cleared.tiers.medium.outcome, 'step_up');
     assert.equal(cleared.tiers.critical.outcome, 'hold', 'no phishing-resistant authenticator enrolled');
@@ -188,7 +228,10 @@ describe('the default policy, end to end', () => {
     });
     const held = await p.watcher.waitFor(id, (x) => x.signals.some((s) => s.code === 'takeover_confirmed'));
     assert.equal(held.tiers.medium.outcome, 'hold');
-    assert.ok(Date.parse(held.validUntil) <= Date.parse(held.signals[0]?.expiresAt ?? ''), 'validUntil names the expiry');
+    assert.ok(
+      Date.parse(held.validUntil) <= Date.parse(held.signals[0]?.expiresAt ?? ''),
+      'validUntil names the expiry',
+    );
     const relaxed = await p.watcher.waitFor(id, (x) => x.sequence > held.sequence, 20_000);
     assert.equal(relaxed.signals.length, 0);
     assert.equal(relaxed.tiers.medium.outcome, 'step_up');

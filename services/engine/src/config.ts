@@ -40,6 +40,8 @@ export const EngineConfigSchema = z
     SWEEP_LEASE: envDuration.default(30_000),
     RETRY_BACKOFF: envDuration.default(1000),
     CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
+    /** How long the group waits for a silent member (a crashed engine) before reassigning its partitions. */
+    CONSUMER_SESSION_TIMEOUT: envDuration.default(30_000),
     /** 0 disables the metrics server. */
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     /** Loopback by default; containers set 0.0.0.0 so Prometheus can reach it. */

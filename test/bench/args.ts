@@ -1,0 +1,67 @@
+/** Command-line flags of `npm run bench`, with the defaults the report states. */
+import { parseArgs } from 'node:util';
+
+export interface BenchArgs {
+  readonly identities: number;
+  /** Events in the mix after the bindings. */
+  readonly events: number;
+  /** Offered rate of the latency phase, events/s. */
+  readonly rate: number;
+  /** Length of the latency phase, seconds. */
+  readonly duration: number;
+  readonly seed: number;
+  /** Messages per producer send in the throughput phases. */
+  readonly chunk: number;
+  /** Write a CPU profile of the engine and print its hottest functions. */
+  readonly profile: boolean;
+  readonly quick: boolean;
+}
+
+export const USAGE = `npm run bench -- [flags]
+
+  --identities N   identities to bind and drive            (default 100000; --quick: 5000)
+  --events N       events in the mix after the bindings     (default 100000; --quick: 5000)
+  --rate R         offered rate of the latency phase, ev/s  (default 1000)
+  --duration S     length of the latency phase, seconds     (default 20; --quick: 10)
+  --seed N         workload seed                            (default 1)
+  --chunk N        messages per producer send (throughput)  (default 5000)
+  --profile        CPU-profile the engine and print its hottest functions
+  --quick          a smoke run: 5000 identities, 5000 mix events, 10 s of latency
+  --help`;
+
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v.replaceAll('_', ''));
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      identities: { type: 'string' },
+      events: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      seed: { type: 'string' },
+      chunk: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return 'help';
+  const quick = values.quick === true;
+  return {
+    identities: positiveInt('identities', values.identities, quick ? 5000 : 100_000),
+    events: positiveInt('events', values.events, quick ? 5000 : 100_000),
+    rate: positiveInt('rate', values.rate, 1000),
+    duration: positiveInt('duration', values.duration, quick ? 10 : 20),
+    seed: positiveInt('seed', values.seed, 1),
+    chunk: positiveInt('chunk', values.chunk, 5000),
+    profile: values.profile === true,
+    quick,
+  };
+}

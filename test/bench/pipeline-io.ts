@@ -1,0 +1,221 @@
+/**
+ * The benchmark's side of Kafka, through our port: pre-encoding events (JSON and registry Avro,
+ * alternately), producing them in large batches or at a fixed rate, watching decisions arrive, and
+ * telling when the engine has drained everything it was given.
+ */
+import type { Logger } from '@assurance/core';
+import type { TopicNames } from '@assurance/engine';
+import { INPUT_ROLES } from '@assurance/engine';
+import type { AdminPort, createKafka, OutboundMessage, ProducerPort, RegistryCodec } from '@assurance/kafka';
+import { createConsumer } from '@assurance/kafka';
+import { uniqueName } from '../src/harness.ts';
+import type { Progress } from './progress.ts';
+import type { BenchEvent } from './workload.ts';
+
+export interface Encoded {
+  readonly messages: OutboundMessage[];
+  readonly json: number;
+  readonly avro: number;
+  readonly bytes: number;
+}
+
+/** Even positions as plain JSON, odd ones in the registry wire format under `<topic>-value`. */
+export async function encodeAll(
+  events: readonly BenchEvent[],
+  topics: TopicNames,
+  codec: RegistryCodec,
+  bar?: Progress,
+): Promise<Encoded> {
+  const messages: OutboundMessage[] = new Array(events.length);
+  let avro = 0;
+  let bytes = 0;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as BenchEvent;
+    const topic = topics[e.role];
+    const value =
+      i % 2 === 1 ? await codec.encode(`${topic}-value`, e.value) : Buffer.from(JSON.stringify(e.value));
+    if (i % 2 === 1) avro++;
+    bytes += value.length;
+    messages[i] = { topic, key: e.key, value };
+    if (i % 1000 === 0) bar?.update(i);
+  }
+  bar?.update(events.length);
+  return { messages, json: events.length - avro, avro, bytes };
+}
+
+/** As fast as the producer acknowledges: sequential sends of `chunk` messages (idempotent producer). */
+export async function produceAll(
+  producer: ProducerPort,
+  messages: readonly OutboundMessage[],
+  chunk: number,
+  onProgress?: (sent: number) => void,
+): Promise<void> {
+  for (let i = 0; i < messages.length; i += chunk) {
+    await producer.send(messages.slice(i, i + chunk));
+    onProgress?.(Math.min(messages.length, i + chunk));
+  }
+}
+
+/**
+ * At a fixed offered rate: message i is due at `start + i / rate`. Whatever is due goes out in one
+ * send as soon as the previous send was acknowledged; `offeredAt[i]` is the due time, not the actual
+ * send, so producer back-pressure counts against latency (no coordinated omission).
+ */
+export async function produceAtRate(
+  producer: ProducerPort,
+  messages: readonly OutboundMessage[],
+  rate: number,
+  offeredAt: Float64Array,
+  onProgress?: (sent: number) => void,
+): Promise<{ wallMs: number; sends: number }> {
+  const start = performance.now();
+  for (let i = 0; i < messages.length; i++) offeredAt[i] = start + (i * 1000) / rate;
+  let sent = 0;
+  let sends = 0;
+  while (sent < messages.length) {
+    const due = Math.min(messages.length, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+    if (due > sent) {
+      await producer.send(messages.slice(sent, due));
+      sends++;
+      sent = due;
+      onProgress?.(sent);
+    } else {
+      const next = offeredAt[sent] as number;
+      await new Promise((r) => setTimeout(r, Math.max(1, next - performance.now())));
+    }
+  }
+  return { wallMs: performance.now() - start, sends };
+}
+
+const TRIGGER = '"trigger":{"eventId":"';
+
+/**
+ * Counts every decision of the namespace as it arrives; for decisions triggered by a latency-phase
+ * event (`<latencyPrefix>-<n>`), records arrival − offered time.
+ */
+export class DecisionSink {
+  count = 0;
+  lastArrival = 0;
+  readonly latenciesMs: number[] = [];
+  /** Latency-phase events that produced at least one decision. */
+  readonly decidedEvents = new Set<number>();
+  #offeredAt: Float64Array | undefined;
+  #latencyPrefix = '';
+  #stop: (() => Promise<void>) | undefined;
+
+  static async start(
+    kafka: ReturnType<typeof createKafka>,
+    topics: TopicNames,
+    logger: Logger,
+  ): Promise<DecisionSink> {
+    const sink = new DecisionSink();
+    const consumer = createConsumer(
+      kafka,
+      {
+        groupId: uniqueName('bench-decisions'),
+        topics: [topics.decisions],
+        fromBeginning: true,
+        concurrency: 3,
+      },
+      logger,
+    );
+    await consumer.start(async (messages) => {
+      const now = performance.now();
+      sink.count += messages.length;
+      sink.lastArrival = now;
+      if (sink.#offeredAt) {
+        for (const m of messages) sink.#observe(m.value, now);
+      }
+      return { processed: messages.length };
+    });
+    sink.#stop = () => consumer.stop();
+    return sink;
+  }
+
+  /** From now on, decisions triggered by `<prefix>-<n>` are timed against `offeredAt[n]`. */
+  timeLatency(prefix: string, offeredAt: Float64Array): void {
+    this.#latencyPrefix = `${prefix}-`;
+    this.#offeredAt = offeredAt;
+  }
+
+  #observe(value: Buffer | null, now: number): void {
+    if (!value || !this.#offeredAt) return;
+    const text = value.toString('utf8');
+    const at = text.lastIndexOf(TRIGGER);
+    if (at < 0) return;
+    const start = at + TRIGGER.length;
+    const id = text.slice(start, text.indexOf('"', start));
+    if (!id.startsWith(this.#latencyPrefix)) return;
+    const n = Number(id.slice(this.#latencyPrefix.length));
+    const offered = this.#offeredAt[n];
+    if (offered === undefined || offered === 0) return;
+    this.latenciesMs.push(now - offered);
+    this.decidedEvents.add(n);
+  }
+
+  async stop(): Promise<void> {
+    await this.#stop?.();
+  }
+}
+
+export interface DrainState {
+  readonly routerLag: number;
+  readonly deciderLag: number;
+  readonly published: number;
+  readonly received: number;
+}
+
+/**
+ * Waits until the engine has committed every input message (router) and every internal message
+ * (decider) — it commits only after its outputs are acknowledged — and the sink has received every
+ * decision the engine reports published. Resolves with the time that was first observed.
+ */
+export async function waitDrained(args: {
+  admin: AdminPort;
+  topics: TopicNames;
+  groupId: string;
+  sink: DecisionSink;
+  published: () => Promise<number>;
+  onPoll?: (s: DrainState) => void;
+  /** Drain is judged only once this says everything was produced (lags read 0 before a send lands). */
+  produced: () => boolean;
+  pollMs?: number;
+  timeoutMs?: number;
+  failed?: Promise<never>;
+}): Promise<{ at: number; state: DrainState; mismatch: boolean }> {
+  const deadline = performance.now() + (args.timeoutMs ?? 1_800_000);
+  const lagOf = async (group: string, topic: string) =>
+    (await args.admin.lag(group, topic)).reduce((s, p) => s + p.lag, 0);
+  let stableSince = 0;
+  let lastReceived = -1;
+  for (;;) {
+    // Read before the offsets, so a send that lands during this poll is never judged drained.
+    const produced = args.produced();
+    // In pipeline order: the router commits only after its internal messages are acknowledged, the
+    // decider only after its decisions are, so reading stage by stage never misses work in between.
+    const routerLags = await Promise.all(
+      INPUT_ROLES.map((r) => lagOf(`${args.groupId}.router`, args.topics[r])),
+    );
+    const deciderLag = await lagOf(`${args.groupId}.decider`, args.topics.identityEvents);
+    const published = await args.published();
+    const at = performance.now();
+    const state: DrainState = {
+      routerLag: routerLags.reduce((a, b) => a + b, 0),
+      deciderLag,
+      published,
+      received: args.sink.count,
+    };
+    args.onPoll?.(state);
+    if (produced && state.routerLag === 0 && state.deciderLag === 0) {
+      if (state.received >= state.published) return { at, state, mismatch: false };
+      // A retried batch can count a decision twice; if nothing more arrives for 5 s, stop waiting.
+      if (state.received !== lastReceived) {
+        lastReceived = state.received;
+        stableSince = at;
+      } else if (at - stableSince > 5000) return { at, state, mismatch: true };
+    }
+    if (at > deadline) throw new Error(`engine did not drain: ${JSON.stringify(state)}`);
+    const tick = new Promise((r) => setTimeout(r, args.pollMs ?? 200));
+    await (args.failed ? Promise.race([tick, args.failed]) : tick);
+  }
+}

@@ -1,0 +1,223 @@
+/** The figures `npm run bench` prints on stdout at the end of a run. */
+import type { RawResult } from './raw-baseline.ts';
+import type { PrefixMemory } from './redis-usage.ts';
+
+export interface CpuShare {
+  /** Per process, in cores (1.0 = one core busy all the time). */
+  readonly cores: Record<string, number>;
+  /** Whole machine, 0..1 of all cores. */
+  readonly machine?: number;
+}
+
+export interface PhaseResult {
+  readonly name: string;
+  readonly events: number;
+  readonly decisions: number;
+  readonly produceMs: number;
+  readonly wallMs: number;
+  readonly drainedMs: number;
+  readonly mismatch: boolean;
+  readonly cpu: CpuShare;
+  readonly redisCommands: Array<{ command: string; calls: number; usec: number }>;
+}
+
+export interface Report {
+  readonly startedAt: string;
+  readonly machine: {
+    cores: number;
+    model: string;
+    memGiB: number;
+    node: string;
+    kernel: string;
+    redis: string;
+    endpoints: string;
+  };
+  readonly params: Record<string, unknown>;
+  readonly workload: {
+    identities: number;
+    bindings: Record<string, number>;
+    mix: Record<string, number>;
+    latency: Record<string, number>;
+    encodeMs: number;
+    bytes: number;
+    json: number;
+    avro: number;
+  };
+  readonly phases: PhaseResult[];
+  readonly raw: RawResult & { cpu: CpuShare };
+  readonly latency: {
+    offered: number;
+    offeredMs: number;
+    sends: number;
+    decisions: number;
+    samplesMs: number[];
+    decidedEvents: number;
+    drainedMs: number;
+    cpu: CpuShare;
+  };
+  readonly memory: { before: number; after: number; prefix: PrefixMemory };
+  readonly engineMetrics: {
+    published: number;
+    deadLetters: number;
+    dedupeHits: number;
+    retries: number;
+    fanoutSum: number;
+    fanoutCount: number;
+    loopLagP99: number;
+    gcSeconds: number;
+    heapMiB: number;
+    logWarnings: number;
+    logFile: string;
+  };
+  readonly profile:
+    | {
+        file: string;
+        totalMs: number;
+        functions: Array<{ name: string; ms: number; share: number }>;
+        packages: Array<{ name: string; ms: number; share: number }>;
+      }
+    | undefined;
+  readonly totalMs: number;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const s1 = (ms: number) => (ms / 1000).toFixed(1);
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+const list = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([k, v]) => `${k} ${int(v)}`)
+    .join(', ');
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+function cpuLine(c: CpuShare): string {
+  const order = ['engine', 'kafka', 'registry', 'redis', 'bench'];
+  const parts = order
+    .filter((k) => c.cores[k] !== undefined)
+    .map((k) => `${k} ${(c.cores[k] ?? 0).toFixed(2)}`);
+  return `${parts.join(' · ')}${c.machine === undefined ? '' : ` · machine ${pct(c.machine)} of all cores`}`;
+}
+
+export function printReport(r: Report): void {
+  const out: string[] = [];
+  const p = (line = '') => out.push(line);
+  const { machine: m, workload: w } = r;
+  p('');
+  p(`otp-assurance benchmark · ${r.startedAt}`);
+  p(
+    `machine    ${m.cores} cores (${m.model}), ${m.memGiB.toFixed(1)} GiB, ${m.kernel}, node ${m.node}, Redis ${m.redis}`,
+  );
+  p(`stack      ${m.endpoints}`);
+  p(
+    `params     identities=${int(w.identities)} events=${int(Number(r.params.events))} rate=${r.params.rate}/s duration=${r.params.duration}s seed=${r.params.seed} chunk=${r.params.chunk}${r.params.quick ? ' (--quick)' : ''}`,
+  );
+  p(
+    `engine     ${r.params.engine}, INTERNAL_PARTITIONS=${r.params.internalPartitions}, CONSUMER_CONCURRENCY=${r.params.concurrency}, LOG_LEVEL=warn`,
+  );
+  p(`workload   bindings: ${list(w.bindings)}`);
+  p(`           mix: ${list(w.mix)}`);
+  p(`           latency phase: ${list(w.latency)}`);
+  p(
+    `           ${int(w.json)} JSON + ${int(w.avro)} registry Avro, ${(w.bytes / 2 ** 20).toFixed(1)} MiB, pre-encoded in ${s1(w.encodeMs)} s (not timed)`,
+  );
+  p('');
+  p('1. end-to-end throughput (all events produced at once; until every decision is out)');
+  p('   phase      events     decisions   produced in   end to end   events/s   decisions/s');
+  let totE = 0;
+  let totD = 0;
+  let totMs = 0;
+  for (const ph of r.phases) {
+    totE += ph.events;
+    totD += ph.decisions;
+    totMs += ph.wallMs;
+    p(
+      `   ${ph.name.padEnd(9)} ${int(ph.events).padStart(8)} ${int(ph.decisions).padStart(12)} ${`${s1(ph.produceMs)} s`.padStart(13)} ${`${s1(ph.wallMs)} s`.padStart(12)} ${int((ph.events * 1000) / ph.wallMs).padStart(10)} ${int((ph.decisions * 1000) / ph.wallMs).padStart(13)}`,
+    );
+  }
+  const pipelineRate = (totE * 1000) / totMs;
+  p(
+    `   ${'total'.padEnd(9)} ${int(totE).padStart(8)} ${int(totD).padStart(12)} ${''.padStart(13)} ${`${s1(totMs)} s`.padStart(12)} ${int(pipelineRate).padStart(10)} ${int((totD * 1000) / totMs).padStart(13)}`,
+  );
+  for (const ph of r.phases) {
+    p(`   cpu (cores) ${ph.name}: ${cpuLine(ph.cpu)}`);
+    if (ph.mismatch)
+      p(`   note: ${ph.name}: fewer decisions arrived than the engine counted (a retried batch?)`);
+  }
+  p(
+    `   drain confirmed by committed offsets at ${r.phases.map((ph) => `${s1(ph.drainedMs)} s`).join(' / ')} (200 ms polls)`,
+  );
+  p('');
+  const offeredRate = (r.latency.offered * 1000) / r.latency.offeredMs;
+  const sorted = [...r.latency.samplesMs].sort((a, b) => a - b);
+  p(
+    `2. event → decision latency at a fixed offered rate (${r.params.rate} ev/s for ${r.params.duration} s; from the event's due send time to the decision reaching a consumer)`,
+  );
+  p(
+    `   offered ${int(r.latency.offered)} events in ${s1(r.latency.offeredMs)} s (${int(offeredRate)} ev/s, ${int(r.latency.sends)} sends); ${int(r.latency.decisions)} decisions from ${int(r.latency.decidedEvents)} events (the rest changed no decision)`,
+  );
+  p(
+    `   p50 ${percentile(sorted, 50).toFixed(0)} ms · p95 ${percentile(sorted, 95).toFixed(0)} ms · p99 ${percentile(sorted, 99).toFixed(0)} ms · max ${(sorted.at(-1) ?? Number.NaN).toFixed(0)} ms  (${int(sorted.length)} samples)`,
+  );
+  p(`   cpu (cores): ${cpuLine(r.latency.cpu)}`);
+  p('');
+  const rawRate = (r.raw.messages * 1000) / r.raw.consumeMs;
+  p(
+    '3. raw kafkajs consume of the same input events (plain consumer group from the beginning, doing nothing)',
+  );
+  p(
+    `   ${int(r.raw.messages)} messages in ${s1(r.raw.consumeMs)} s after a ${s1(r.raw.joinMs)} s group join → ${int(rawRate)} ev/s`,
+  );
+  p(`   pipeline/raw = ${int(pipelineRate)} / ${int(rawRate)} = ${(pipelineRate / rawRate).toFixed(3)}`);
+  p(`   cpu (cores): ${cpuLine(r.raw.cpu)}`);
+  p('');
+  const mem = r.memory;
+  p(`4. Redis memory per identity (after phase 1, ${int(w.identities)} identities)`);
+  p(
+    `   INFO used_memory ${(mem.before / 2 ** 20).toFixed(1)} → ${(mem.after / 2 ** 20).toFixed(1)} MiB: ${int((mem.after - mem.before) / w.identities)} bytes/identity (server-wide delta)`,
+  );
+  p(
+    `   MEMORY USAGE over the run's prefix: ${int(mem.prefix.keys)} keys, ${(mem.prefix.bytes / 2 ** 20).toFixed(1)} MiB (${int(mem.prefix.sampled)} keys sampled): ${int(mem.prefix.bytes / w.identities)} bytes/identity`,
+  );
+  const kinds = Object.entries(mem.prefix.byKind).sort((a, b) => b[1].bytes - a[1].bytes);
+  for (const [kind, v] of kinds) {
+    p(
+      `     ${kind.padEnd(20)} ${int(v.keys).padStart(9)} keys ${int(v.bytes / w.identities).padStart(6)} bytes/identity`,
+    );
+  }
+  p('');
+  const e = r.engineMetrics;
+  p('engine internals (its /metrics at the end)');
+  p(
+    `   decisions published ${int(e.published)} · dead letters ${int(e.deadLetters)} · dedupe hits ${int(e.dedupeHits)} · retried batches ${int(e.retries)} · channel fan-out ${e.fanoutCount ? (e.fanoutSum / e.fanoutCount).toFixed(2) : '-'} identities/event`,
+  );
+  p(
+    `   event-loop lag p99 ${(e.loopLagP99 * 1000).toFixed(0)} ms · GC ${e.gcSeconds.toFixed(1)} s total · heap ${e.heapMiB.toFixed(0)} MiB · ${e.logWarnings} warn/error log lines (${e.logFile})`,
+  );
+  const mixPhase = r.phases.at(-1);
+  if (mixPhase) {
+    const cmds = mixPhase.redisCommands.slice(0, 6);
+    const ev = Math.max(1, mixPhase.events);
+    p(`   Redis server time in the ${mixPhase.name} phase (INFO commandstats, server-wide):`);
+    for (const c of cmds) {
+      p(
+        `     ${c.command.padEnd(12)} ${int(c.calls).padStart(9)} calls ${(c.calls / ev).toFixed(1).padStart(5)}/event ${(c.usec / c.calls).toFixed(1).padStart(7)} µs/call ${s1(c.usec / 1000).padStart(6)} s`,
+      );
+    }
+  }
+  if (r.profile) {
+    p('');
+    p(`engine CPU profile (${s1(r.profile.totalMs)} s, ${r.profile.file})`);
+    p('   self time by package:');
+    for (const x of r.profile.packages) p(`     ${pct(x.share).padStart(4)}  ${x.name}`);
+    p('   self time by function:');
+    for (const x of r.profile.functions) p(`     ${pct(x.share).padStart(4)}  ${x.name}`);
+  }
+  p('');
+  p(`total run ${s1(r.totalMs)} s (including generation, encoding, phases and cleanup)`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}

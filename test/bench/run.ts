@@ -1,0 +1,333 @@
+/**
+ * `npm run bench`: a realistic mix through the real stack (issue 4 item 8), printing figures. It
+ * never fails a test and is not part of `npm test`.
+ *
+ * Phases, on one isolated namespace, consumer groups and Redis prefix:
+ *   1. throughput: every identity's bindings, then the event mix, each produced at once in large
+ *      batches; timed from the first send until every decision is out;
+ *   2. raw: plain kafkajs consuming the same input events, for the ceiling and the ratio;
+ *   3. latency: a fresh mix offered at a fixed rate, event → decision percentiles;
+ *   4. Redis memory per identity (taken after phase 1).
+ * The engine runs as a child process (services/engine/src/main.ts) so its CPU is its own.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@assurance/core';
+import type { TopicNames } from '@assurance/engine';
+import { INPUT_ROLES, topicNames } from '@assurance/engine';
+import type { ProducerPort } from '@assurance/kafka';
+import { createAdmin, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
+import { stackStatus } from '@assurance/stack';
+import { Redis } from 'ioredis';
+import { uniqueName } from '../src/harness.ts';
+import { isolatedConfig } from '../src/pipeline.ts';
+import { parseBenchArgs, USAGE } from './args.ts';
+import { cpuBetween, snapshot } from './cpu.ts';
+import type { EngineChild } from './engine-child.ts';
+import { freePort, metricSum, startEngineChild } from './engine-child.ts';
+import type { DrainState, Encoded } from './pipeline-io.ts';
+import { DecisionSink, encodeAll, produceAll, produceAtRate, waitDrained } from './pipeline-io.ts';
+import { summariseProfiles } from './profile.ts';
+import { progress } from './progress.ts';
+import { rawConsume } from './raw-baseline.ts';
+import { commandDelta, commandStats, prefixMemory, unlinkPrefix, usedMemory } from './redis-usage.ts';
+import type { PhaseResult, Report } from './report.ts';
+import { printReport } from './report.ts';
+import type { BenchEvent } from './workload.ts';
+import { bindings, countByRole, mix } from './workload.ts';
+
+const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+
+async function main(): Promise<void> {
+  const parsed = parseBenchArgs(process.argv.slice(2));
+  if (parsed === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const args = parsed;
+  const runStart = performance.now();
+  const workDir = mkdtempSync(join(tmpdir(), 'otp-bench-'));
+  const metricsPort = await freePort();
+  // The engine's production defaults for what the test harness shortens (partitions, sweeps, backoff).
+  const config = await isolatedConfig({
+    LOG_LEVEL: 'warn',
+    INTERNAL_PARTITIONS: '6',
+    SWEEP_INTERVAL: '1s',
+    SWEEP_LEASE: '30s',
+    RETRY_BACKOFF: '1s',
+  });
+  const topics: TopicNames = topicNames(config.TOPIC_NAMESPACE);
+  const logger = createLogger('bench', 'warn');
+  say(
+    `namespace ${config.TOPIC_NAMESPACE}, groups ${config.ENGINE_GROUP_ID}.*, Redis prefix ${config.REDIS_PREFIX}`,
+  );
+  say(`work dir ${workDir}`);
+
+  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await redis.connect();
+  const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'bench', logger });
+  const admin = await createAdmin(kafka);
+  const stack = Object.fromEntries((await stackStatus()).map((s) => [s.name, s.pid]));
+  const memBefore = await usedMemory(redis);
+  const redisVer = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?';
+
+  let engine: EngineChild | undefined;
+  let sink: DecisionSink | undefined;
+  let producer: ProducerPort | undefined;
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    say('cleaning up: consumers, engine, topics, Redis keys, registry subjects');
+    await sink?.stop().catch(() => {});
+    await producer?.close().catch(() => {});
+    const code = await engine?.stop().catch(() => null);
+    if (code !== undefined && code !== 0) say(`engine exited with code ${code}; see ${engine?.logFile}`);
+    await admin.deleteTopics(Object.values(topics)).catch((e: unknown) => say(`topic cleanup: ${e}`));
+    await admin.close().catch(() => {});
+    const keys = await unlinkPrefix(redis, config.REDIS_PREFIX).catch(() => -1);
+    say(`deleted ${Object.values(topics).length} topics and ${keys} Redis keys`);
+    await deleteSubjects(config.SCHEMA_REGISTRY_URL, topics);
+    await redis.quit().catch(() => redis.disconnect());
+  };
+  process.once('SIGINT', () => {
+    say('interrupted');
+    void cleanup().finally(() => process.exit(130));
+  });
+
+  try {
+    say('starting the engine (child process)');
+    engine = await startEngineChild({
+      config,
+      metricsPort,
+      logFile: join(workDir, 'engine.log'),
+      ...(args.profile ? { cpuProfileDir: workDir } : {}),
+    });
+    const pids = { engine: engine.pid, kafka: stack.kafka, registry: stack.registry, redis: stack.redis };
+    const published = async () =>
+      metricSum(await (engine as EngineChild).metrics(), 'assurance_decisions_published_total');
+
+    // Everything is generated and encoded before any clock starts.
+    const nowMs = Date.now();
+    const bindingEvents = bindings(args.identities, nowMs);
+    const mixEvents = mix({
+      identities: args.identities,
+      count: args.events,
+      seed: args.seed,
+      idPrefix: 'm',
+      fromMs: nowMs - 2 * 3_600_000,
+      toMs: nowMs - 3_600_000,
+    });
+    const latencyCount = args.rate * args.duration;
+    const latencyEvents = mix({
+      identities: args.identities,
+      count: latencyCount,
+      seed: args.seed + 1,
+      idPrefix: 'l',
+      fromMs: nowMs - 3_600_000,
+      toMs: nowMs,
+    });
+    const codec = new RegistryCodec({ url: config.SCHEMA_REGISTRY_URL });
+    const encStart = performance.now();
+    const totalEvents = bindingEvents.length + mixEvents.length + latencyEvents.length;
+    const encBar = progress('pre-encoding', totalEvents);
+    let offset = 0;
+    const enc = async (events: typeof mixEvents): Promise<Encoded> => {
+      const base = offset;
+      offset += events.length;
+      return encodeAll(events, topics, codec, { update: (n) => encBar.update(base + n), finish: () => {} });
+    };
+    const encBindings = await enc(bindingEvents);
+    const encMix = await enc(mixEvents);
+    const encLatency = await enc(latencyEvents);
+    encBar.finish();
+    const encodeMs = performance.now() - encStart;
+
+    sink = await DecisionSink.start(kafka, topics, logger);
+    producer = await createProducer(kafka);
+
+    const drain = (produced: () => boolean, onPoll: (st: DrainState) => void) =>
+      waitDrained({
+        admin,
+        topics,
+        groupId: config.ENGINE_GROUP_ID,
+        sink: sink as DecisionSink,
+        published,
+        produced,
+        onPoll,
+        failed: (engine as EngineChild).exited,
+      });
+
+    /** Produce everything at once, wait for every decision: phase 1. */
+    const throughput = async (name: string, encoded: Encoded): Promise<PhaseResult> => {
+      const n = encoded.messages.length;
+      const s = sink as DecisionSink;
+      const bar = progress(name, n);
+      const before = s.count;
+      const cmdA = await commandStats(redis);
+      const cpuA = snapshot(pids);
+      const t0 = performance.now();
+      let producedAt = 0;
+      const producing = produceAll(producer as ProducerPort, encoded.messages, args.chunk).then(() => {
+        producedAt = performance.now();
+      });
+      const drained = await drain(
+        () => producedAt > 0,
+        (st) =>
+          bar.update(n - st.routerLag, `decisions ${s.count - before}${producedAt ? '' : ' · producing'}`),
+      );
+      await producing;
+      const cpuB = snapshot(pids);
+      bar.finish();
+      const cmdB = await commandStats(redis);
+      return {
+        name,
+        events: n,
+        decisions: s.count - before,
+        produceMs: producedAt - t0,
+        // Until the last decision arrived, or the last event was produced if that came later.
+        wallMs: Math.max(s.lastArrival, producedAt) - t0,
+        drainedMs: drained.at - t0,
+        mismatch: drained.mismatch,
+        cpu: cpuBetween(cpuA, cpuB),
+        redisCommands: commandDelta(cmdA, cmdB),
+      };
+    };
+
+    say(
+      `phase 1: throughput (${encBindings.messages.length} bindings, then ${encMix.messages.length} mix events)`,
+    );
+    const phases = [await throughput('bindings', encBindings), await throughput('mix', encMix)];
+
+    const memAfter = await usedMemory(redis);
+    const memBar = progress('redis memory scan', 1);
+    const prefixMem = await prefixMemory(redis, config.REDIS_PREFIX, args.identities > 10_000 ? 10 : 1);
+    memBar.finish(`${prefixMem.keys} keys`);
+
+    say('phase 2: raw kafkajs consume of the same input events');
+    const rawCount = encBindings.messages.length + encMix.messages.length;
+    const rawBar = progress('raw kafkajs', rawCount);
+    const rawCpuA = snapshot(pids);
+    const raw = await rawConsume({
+      brokers: parseBrokers(config.KAFKA_BROKERS),
+      topics: INPUT_ROLES.map((r) => topics[r]),
+      groupId: uniqueName('bench-raw'),
+      expected: rawCount,
+      concurrency: config.CONSUMER_CONCURRENCY,
+      onProgress: (n) => rawBar.update(n),
+    });
+    const rawCpu = cpuBetween(rawCpuA, snapshot(pids));
+    rawBar.finish();
+
+    say(`phase 3: latency at ${args.rate} ev/s for ${args.duration} s`);
+    const offeredAt = new Float64Array(encLatency.messages.length);
+    (sink as DecisionSink).timeLatency('l', offeredAt);
+    const latBar = progress('latency', encLatency.messages.length);
+    const latCpuA = snapshot(pids);
+    const latBefore = (sink as DecisionSink).count;
+    let offeredDone = false;
+    const offering = produceAtRate(producer as ProducerPort, encLatency.messages, args.rate, offeredAt, (n) =>
+      latBar.update(n, `decisions ${(sink as DecisionSink).count - latBefore}`),
+    ).then((r) => {
+      offeredDone = true;
+      return r;
+    });
+    const latDrain = await drain(
+      () => offeredDone,
+      () => {},
+    );
+    const offered = await offering;
+    const latCpu = cpuBetween(latCpuA, snapshot(pids));
+    latBar.finish();
+
+    const finalMetrics = await engine.metrics();
+    await cleanup();
+    const profile = args.profile ? summariseProfiles(workDir) : undefined;
+    const log = readFileSync(engine.logFile, 'utf8');
+    const report: Report = {
+      startedAt: new Date(nowMs).toISOString(),
+      machine: {
+        cores: cpus().length,
+        model: cpus()[0]?.model ?? 'unknown',
+        memGiB: totalmem() / 2 ** 30,
+        node: process.version,
+        kernel: `${process.platform} ${release()}`,
+        redis: redisVer,
+        endpoints: `Kafka ${config.KAFKA_BROKERS}, registry ${config.SCHEMA_REGISTRY_URL}, Redis ${config.REDIS_URL}`,
+      },
+      params: {
+        ...args,
+        internalPartitions: config.INTERNAL_PARTITIONS,
+        concurrency: config.CONSUMER_CONCURRENCY,
+        engine: `child process: node services/engine/src/main.ts (pid ${engine.pid})`,
+      },
+      workload: {
+        identities: args.identities,
+        bindings: countBindings(bindingEvents),
+        mix: countByRole(mixEvents),
+        latency: countByRole(latencyEvents),
+        encodeMs,
+        bytes: encBindings.bytes + encMix.bytes + encLatency.bytes,
+        json: encBindings.json + encMix.json + encLatency.json,
+        avro: encBindings.avro + encMix.avro + encLatency.avro,
+      },
+      phases,
+      raw: { ...raw, cpu: rawCpu },
+      latency: {
+        offered: encLatency.messages.length,
+        offeredMs: offered.wallMs,
+        sends: offered.sends,
+        decisions: (sink as DecisionSink).count - latBefore,
+        samplesMs: (sink as DecisionSink).latenciesMs,
+        decidedEvents: (sink as DecisionSink).decidedEvents.size,
+        drainedMs: latDrain.at - (offeredAt[0] ?? 0),
+        cpu: latCpu,
+      },
+      memory: { before: memBefore, after: memAfter, prefix: prefixMem },
+      engineMetrics: {
+        published: metricSum(finalMetrics, 'assurance_decisions_published_total'),
+        deadLetters: metricSum(finalMetrics, 'assurance_dead_letters_total'),
+        dedupeHits: metricSum(finalMetrics, 'assurance_dedupe_hits_total'),
+        retries: metricSum(finalMetrics, 'assurance_processing_retries_total'),
+        fanoutSum: metricSum(finalMetrics, 'assurance_channel_fanout_identities_sum'),
+        fanoutCount: metricSum(finalMetrics, 'assurance_channel_fanout_identities_count'),
+        loopLagP99: metricSum(finalMetrics, 'assurance_engine_nodejs_eventloop_lag_p99_seconds'),
+        gcSeconds: metricSum(finalMetrics, 'assurance_engine_nodejs_gc_duration_seconds_sum'),
+        heapMiB: metricSum(finalMetrics, 'assurance_engine_nodejs_heap_size_used_bytes') / 2 ** 20,
+        logWarnings: log.split('\n').filter((l) => /"level":(40|50|60)/.test(l)).length,
+        logFile: engine.logFile,
+      },
+      profile,
+      totalMs: performance.now() - runStart,
+    };
+    printReport(report);
+  } finally {
+    await cleanup();
+    say(`total run time ${((performance.now() - runStart) / 1000).toFixed(1)} s`);
+  }
+}
+
+/** Bindings by channel type, for the report. */
+function countBindings(events: readonly BenchEvent[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of events) {
+    const t = (e.value.channel as { type: string }).type;
+    out[t] = (out[t] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** Best effort: the registry keeps subjects of deleted topics otherwise (soft, then permanent delete). */
+async function deleteSubjects(url: string, topics: TopicNames): Promise<void> {
+  for (const t of Object.values(topics)) {
+    const s = `${url}/subjects/${encodeURIComponent(`${t}-value`)}`;
+    await fetch(s, { method: 'DELETE' }).catch(() => {});
+    await fetch(`${s}?permanent=true`, { method: 'DELETE' }).catch(() => {});
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,350 @@
+import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import {
+  type AssuranceClient,
+  AssuranceClientError,
+  createAssuranceClient,
+  type TopicClientOptions,
+  type ViewEvent,
+} from '@assurance/client';
+import { createLogger } from '@assurance/core';
+import { createAdmin, createKafka, createProducer, type ProducerPort, parseBrokers } from '@assurance/kafka';
+import { evaluate, loadPolicyFile } from '@assurance/policy';
+import { type ActiveSignal, type Decision, TOPICS } from '@assurance/schemas';
+import { endpoints, uniqueName } from '../src/harness.ts';
+import { envelope, startPipeline } from '../src/pipeline.ts';
+
+/**
+ * Topic mode on the real stack: a client's local view of the compacted decisions topic, fed by a
+ * real engine (SIM swap story, bootstrap, staleness) or by a raw producer (sequence ordering,
+ * unreadable values), each on its own topic namespace.
+ */
+
+const policy = loadPolicyFile();
+const logger = createLogger('test-client', process.env.TEST_LOG_LEVEL ?? 'warn');
+const justNow = () => new Date(Date.now() - 1000).toISOString();
+
+/** A topic-mode client whose view events can be awaited (listening, never sleeping). */
+function startClient(options: Omit<TopicClientOptions, 'mode' | 'policy' | 'logger' | 'onViewEvent'>) {
+  const events: ViewEvent[] = [];
+  const emitter = new EventEmitter();
+  const client = createAssuranceClient({
+    mode: 'topic',
+    policy,
+    logger,
+    ...options,
+    onViewEvent: (e) => {
+      events.push(e);
+      emitter.emit('event', e);
+    },
+  });
+  /** The first view event (already seen, or still to come) that matches. */
+  async function waitFor(match: (e: ViewEvent) => boolean, timeoutMs = 30_000): Promise<ViewEvent> {
+    const seen = events.find(match);
+    if (seen) return seen;
+    const signal = AbortSignal.timeout(timeoutMs);
+    for (;;) {
+      const [e] = (await once(emitter, 'event', { signal })) as [ViewEvent];
+      if (match(e)) return e;
+    }
+  }
+  /** Resolves once the view holds `identityId` at `sequence` or later. */
+  const applied = (identityId: string, sequence: number) =>
+    waitFor((e) => e.kind === 'applied' && e.identityId === identityId && e.sequence >= sequence);
+  return { client, events, waitFor, applied };
+}
+
+describe('topic mode against a real pipeline', () => {
+  type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+  let p: Pipeline;
+  let live: ReturnType<typeof startClient>;
+  const identityId = uniqueName('alice');
+  let swapped: Decision;
+
+  before(async () => {
+    p = await startPipeline();
+    live = startClient({ brokers: p.config.KAFKA_BROKERS, namespace: p.config.TOPIC_NAMESPACE });
+    await live.client.ready({ timeoutMs: 30_000 });
+  });
+  after(async () => {
+    await live?.client.close();
+    await p?.stop();
+  });
+
+  it('an identity with no decision gets the policy baseline, sequence 0', async () => {
+    const a = await live.client.requirementFor(uniqueName('nobody'), 'payout.change');
+    assert.equal(a.degraded, false);
+    assert.equal(a.sequence, 0);
+    assert.equal(a.source, 'topic');
+    assert.equal(a.tier, 'high');
+    const baseline = evaluate(
+      policy,
+      { identityId: 'x', tenantId: null, bindingsKnown: false, bindings: [], signals: [] },
+      new Date(),
+    );
+    assert.deepEqual(a.requirement, baseline.tiers.high);
+    assert.ok(!a.requirement.acceptableAuthenticators.includes('sms_otp'));
+  });
+
+  it('after a SIM swap on a bound phone, payout.change excludes sms_otp for sim_swap once the view catches up', async () => {
+    const phone = '+33 6 12 34 56 78';
+    await p.producer.send(p.topics.channelBinding, identityId, {
+      ...envelope(-120_000),
+      identityId,
+      op: 'bound',
+      channel: { type: 'device', value: 'yubikey-1' },
+      uses: { authenticators: ['security_key'], recovery: [] },
+    });
+    await p.producer.send(p.topics.channelBinding, identityId, {
+      ...envelope(-60_000),
+      identityId,
+      op: 'bound',
+      channel: { type: 'phone', value: phone },
+      uses: { authenticators: ['sms_otp', 'voice_otp'], recovery: ['sms_code'] },
+    });
+    await p.producer.send(p.topics.simSwap, '+33612345678', {
+      ...envelope(),
+      phoneNumber: phone,
+      swappedAt: new Date(Date.now() - 3_600_000).toISOString(),
+      changeType: 'port_out',
+    });
+    swapped = await p.watcher.waitFor(identityId, (d) => d.signals.some((s) => s.code === 'sim_swap'));
+    await live.applied(identityId, swapped.sequence);
+
+    const a = await live.client.requirementFor(identityId, 'payout.change');
+    assert.equal(a.degraded, false);
+    assert.equal(a.sequence, swapped.sequence);
+    assert.equal(a.tier, 'high');
+    assert.deepEqual(a.requirement, swapped.tiers.high);
+    const sms = a.requirement.excludedAuthenticators.find((e) => e.authenticator === 'sms_otp');
+    assert.ok(
+      sms?.reasons.some((r) => r.startsWith('sim_swap.')),
+      `sms_otp excluded for the swap: ${sms?.reasons}`,
+    );
+    assert.ok(!a.requirement.acceptableAuthenticators.includes('sms_otp'));
+    assert.equal(a.requirement.requirePhishingResistant, true);
+
+    const bySms = await live.client.verify(identityId, 'payout.change', {
+      authenticator: 'sms_otp',
+      authenticatedAt: justNow(),
+    });
+    assert.equal(bySms.satisfied, false);
+    assert.ok(bySms.missing.includes('authenticator_not_acceptable'));
+    const byKey = await live.client.verify(identityId, 'payout.change', {
+      authenticator: 'security_key',
+      authenticatedAt: justNow(),
+    });
+    assert.equal(byKey.satisfied, true, `missing: ${byKey.missing}`);
+  });
+
+  it('a client started after the decisions exist is caught up when ready() resolves', async () => {
+    assert.ok(swapped, 'runs after the SIM swap test');
+    const late = startClient({ brokers: p.config.KAFKA_BROKERS, namespace: p.config.TOPIC_NAMESPACE });
+    try {
+      const early = await late.client.requirementFor(identityId, 'payout.change');
+      assert.equal(early.degraded, true, 'before its first read the view answers degraded');
+      assert.deepEqual(early.degradedReasons, ['not_ready']);
+      assert.equal(early.requirement.outcome, 'hold');
+
+      await late.client.ready({ timeoutMs: 30_000 });
+      // No waiting for a particular message: ready means read up to the high watermark.
+      const a = await late.client.requirementFor(identityId, 'payout.change');
+      assert.equal(a.degraded, false);
+      assert.equal(a.sequence, swapped.sequence);
+      assert.deepEqual(a.requirement, swapped.tiers.high);
+      assert.ok(late.client.health().identities !== null && (late.client.health().identities ?? 0) >= 1);
+    } finally {
+      await late.client.close();
+    }
+  });
+
+  it('a view not caught up for longer than maxStalenessMs answers degraded, and recovers when it catches up', async () => {
+    const slow = startClient({
+      brokers: p.config.KAFKA_BROKERS,
+      namespace: p.config.TOPIC_NAMESPACE,
+      maxStalenessMs: 300,
+      // Only batches reaching the high watermark trigger a lag check here.
+      lagCheckIntervalMs: 3_600_000,
+    });
+    try {
+      await slow.client.ready({ timeoutMs: 30_000 });
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const stale = await slow.client.requirementFor(identityId, 'payout.change');
+      assert.equal(stale.degraded, true);
+      assert.deepEqual(stale.degradedReasons, ['stale_view']);
+      assert.equal(stale.requirement.outcome, 'hold');
+      assert.deepEqual(stale.requirement.reasons, ['policy.fail_closed']);
+      assert.equal(slow.client.health().degraded, true);
+      const v = await slow.client.verify(identityId, 'payout.change', {
+        authenticator: 'security_key',
+        authenticatedAt: justNow(),
+      });
+      assert.equal(v.satisfied, false);
+      assert.equal(v.missing[0], 'degraded');
+
+      // A new decision arrives; the batch ends at the high watermark and the view is fresh again.
+      const since = slow.events.length;
+      await p.producer.send(p.topics.simSwap, '+33612345678', {
+        ...envelope(),
+        phoneNumber: '+33612345678',
+        swappedAt: new Date(Date.now() - 60_000).toISOString(),
+        changeType: 'sim_change',
+      });
+      const next = await p.watcher.waitFor(identityId, (d) => d.sequence > swapped.sequence);
+      await slow.applied(identityId, next.sequence);
+      await slow.waitFor((e) => e.kind === 'caught_up' && slow.events.indexOf(e) >= since);
+      const fresh = await slow.client.requirementFor(identityId, 'payout.change');
+      assert.equal(fresh.degraded, false);
+      assert.equal(fresh.sequence, next.sequence);
+    } finally {
+      await slow.client.close();
+    }
+    await assert.rejects(
+      slow.client.requirementFor(identityId, 'payout.change'),
+      (e: unknown) => e instanceof AssuranceClientError && e.code === 'client_closed',
+    );
+  });
+});
+
+describe('topic mode against a raw decisions topic', () => {
+  let brokers: string;
+  let topic: string;
+  let producer: ProducerPort;
+  const clients: AssuranceClient[] = [];
+  const kafka = () => createKafka({ brokers: parseBrokers(brokers), clientId: 'test-client-raw', logger });
+
+  /** A valid decision at `sequence`, evaluated by the real policy (a takeover signal holds high). */
+  function decision(identityId: string, sequence: number, takeover: boolean): Decision {
+    const now = new Date();
+    const signals: ActiveSignal[] = takeover
+      ? [
+          {
+            code: 'takeover_confirmed',
+            scope: 'identity',
+            ref: null,
+            since: new Date(now.getTime() - 60_000).toISOString(),
+            expiresAt: null,
+            sourceEventIds: ['evt-soc'],
+            attributes: {},
+          },
+        ]
+      : [];
+    const e = evaluate(
+      policy,
+      { identityId, tenantId: null, bindingsKnown: false, bindings: [], signals },
+      now,
+    );
+    return {
+      identityId,
+      tenantId: null,
+      sequence,
+      policyVersion: policy.version,
+      policyDigest: policy.digest,
+      computedAt: now.toISOString(),
+      validUntil: e.validUntil,
+      riskLevel: e.riskLevel,
+      tiers: e.tiers,
+      signals,
+      bindingsKnown: false,
+      trigger: {
+        eventId: `evt-${sequence}`,
+        topic: 'identity.compromise-signal.v1',
+        occurredAt: now.toISOString(),
+      },
+    };
+  }
+
+  const send = (key: string, value: Decision | string | null, sequence?: number) =>
+    producer.send([
+      {
+        topic,
+        key,
+        value: value === null || typeof value === 'string' ? value : JSON.stringify(value),
+        ...(sequence === undefined ? {} : { headers: { 'x-sequence': String(sequence) } }),
+      },
+    ]);
+
+  before(async () => {
+    brokers = (await endpoints()).KAFKA_BROKERS;
+    topic = `${uniqueName('t')}.assurance.decisions.v1`;
+    const admin = await createAdmin(kafka());
+    const spec = TOPICS['assurance.decisions.v1'];
+    await admin.ensureTopics([{ name: topic, partitions: spec.partitions, configs: spec.configs }]);
+    await admin.close();
+    producer = await createProducer(kafka());
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await producer?.close();
+    const admin = await createAdmin(kafka());
+    await admin.deleteTopics([topic]).catch(() => {});
+    await admin.close();
+  });
+
+  it('a lower or equal sequence after a higher one is ignored', async () => {
+    const c = startClient({ brokers, topic });
+    clients.push(c.client);
+    await c.client.ready({ timeoutMs: 30_000 });
+    const id = uniqueName('bob');
+    await send(id, decision(id, 5, true), 5);
+    await c.applied(id, 5);
+    await send(id, decision(id, 3, false), 3); // the engine republishing an old decision after a crash
+    await send(id, decision(id, 5, false), 5); // a duplicate of the sequence already held
+    await c.waitFor((e) => e.kind === 'ignored_stale' && e.identityId === id && e.sequence === 5);
+    assert.ok(c.events.some((e) => e.kind === 'ignored_stale' && e.identityId === id && e.sequence === 3));
+
+    const a = await c.client.requirementFor(id, 'payout.change');
+    assert.equal(a.degraded, false);
+    assert.equal(a.sequence, 5);
+    assert.equal(
+      a.requirement.outcome,
+      'hold',
+      'still the takeover decision, not the lower or equal republish',
+    );
+
+    // The same log read from the beginning by a new client ends at the same place.
+    const fresh = startClient({ brokers, topic });
+    clients.push(fresh.client);
+    await fresh.client.ready({ timeoutMs: 30_000 });
+    const b = await fresh.client.requirementFor(id, 'payout.change');
+    assert.equal(b.sequence, 5);
+    assert.equal(b.requirement.outcome, 'hold');
+  });
+
+  it('an unreadable newer message fails that identity closed until a newer valid decision', async () => {
+    const c = startClient({ brokers, topic });
+    clients.push(c.client);
+    await c.client.ready({ timeoutMs: 30_000 });
+    const id = uniqueName('carol');
+    await send(id, decision(id, 1, false), 1);
+    await c.applied(id, 1);
+    await send(id, '{"identityId": "truncated', 2);
+    await c.waitFor((e) => e.kind === 'rejected' && e.identityId === id);
+    const bad = await c.client.requirementFor(id, 'payout.change');
+    assert.equal(bad.degraded, true);
+    assert.deepEqual(bad.degradedReasons, ['invalid_decision']);
+    assert.equal(bad.requirement.outcome, 'hold');
+    const other = await c.client.requirementFor(uniqueName('dave'), 'payout.change');
+    assert.equal(other.degraded, false, 'other identities are not affected');
+
+    await send(id, decision(id, 3, false), 3);
+    await c.applied(id, 3);
+    const good = await c.client.requirementFor(id, 'payout.change');
+    assert.equal(good.degraded, false);
+    assert.equal(good.sequence, 3);
+  });
+
+  it('a client on a topic that does not exist never becomes ready and answers degraded', async () => {
+    const c = startClient({ brokers, topic: `${uniqueName('t')}.missing.decisions.v1` });
+    clients.push(c.client);
+    const a = await c.client.requirementFor('erin', 'mfa.reset');
+    assert.equal(a.degraded, true);
+    assert.deepEqual(a.degradedReasons, ['not_ready']);
+    assert.equal(a.tier, 'critical');
+    await assert.rejects(
+      c.client.ready({ timeoutMs: 1500 }),
+      (e: unknown) => e instanceof AssuranceClientError && e.code === 'bootstrap_failed',
+    );
+  });
+});

@@ -1,0 +1,60 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import type { EngineConfig } from '@assurance/engine';
+import { REPO_ROOT } from '@assurance/stack';
+
+/** The engine as a real process (services/engine/src/main.ts), so a test can SIGKILL it. */
+export class EngineProcess {
+  readonly #child: ChildProcess;
+  readonly output: string[] = [];
+
+  constructor(config: EngineConfig) {
+    const env: NodeJS.ProcessEnv = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
+    for (const [k, v] of Object.entries(config)) {
+      if (v !== undefined) env[k] = typeof v === 'number' ? `${v}ms` : String(v);
+    }
+    // Durations are parsed from strings; numbers that are not durations go back as plain numbers.
+    for (const k of [
+      'INTERNAL_PARTITIONS',
+      'MAX_MESSAGE_BYTES',
+      'CONSUMER_CONCURRENCY',
+      'METRICS_PORT',
+    ] as const) {
+      env[k] = String(config[k]);
+    }
+    this.#child = spawn(
+      process.execPath,
+      ['--disable-warning=TimeoutNegativeWarning', path.join(REPO_ROOT, 'services/engine/src/main.ts')],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const keep = (b: Buffer) => {
+      this.output.push(b.toString());
+      if (this.output.length > 200) this.output.shift();
+    };
+    this.#child.stdout?.on('data', keep);
+    this.#child.stderr?.on('data', keep);
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** SIGKILL: the batch in flight is neither finished nor committed. */
+  async kill(): Promise<void> {
+    if (this.#child.exitCode !== null) return;
+    const gone = once(this.#child, 'exit');
+    this.#child.kill('SIGKILL');
+    await gone;
+  }
+
+  /** SIGTERM and wait for a clean exit code. */
+  async stop(): Promise<number | null> {
+    if (this.#child.exitCode !== null) return this.#child.exitCode;
+    const gone = once(this.#child, 'exit') as Promise<[number | null]>;
+    this.#child.kill('SIGTERM');
+    const [code] = await gone;
+    return code;
+  }
+}
