@@ -147,7 +147,11 @@ describe('POST /v1/assurance/verify', () => {
     const totp = VerifyResponse.parse(
       (
         await api.call('POST', '/v1/assurance/verify', {
-          json: { identityId: uid('v'), action: 'mfa.reset', completed: { authenticator: 'totp', authenticatedAt: old } },
+          json: {
+            identityId: uid('v'),
+            action: 'mfa.reset',
+            completed: { authenticator: 'totp', authenticatedAt: old },
+          },
         })
       ).body,
     );
@@ -166,7 +170,11 @@ describe('POST /v1/assurance/verify', () => {
           json: {
             identityId: uid('v'),
             action: 'account.recovery.privileged',
-            completed: { authenticator: 'passkey_device_bound', authenticatedAt: now(), recoveryMethod: 'sms_code' },
+            completed: {
+              authenticator: 'passkey_device_bound',
+              authenticatedAt: now(),
+              recoveryMethod: 'sms_code',
+            },
           },
         })
       ).body,
@@ -222,7 +230,12 @@ describe('problem details', () => {
 
   test('bad bodies are 400 with the zod issue paths as JSON pointers', async () => {
     const res = await api.call('POST', '/v1/assurance/verify', {
-      json: { identityId: 'x', action: 'payout.change', completed: { authenticator: 'carrier_pigeon' }, extra: 1 },
+      json: {
+        identityId: 'x',
+        action: 'payout.change',
+        completed: { authenticator: 'carrier_pigeon' },
+        extra: 1,
+      },
     });
     assertDocumented(doc, 'POST', VERIFY, res);
     const problem = assertProblem(res, 400, 'validation-failed');
@@ -247,7 +260,12 @@ describe('problem details', () => {
 
   test('bodies over the limit are 413', async () => {
     const res = await api.call('POST', '/v1/assurance/verify', {
-      json: { identityId: 'x', action: 'payout.change', completed: {}, pad: 'x'.repeat(api.config.BODY_LIMIT) },
+      json: {
+        identityId: 'x',
+        action: 'payout.change',
+        completed: {},
+        pad: 'x'.repeat(api.config.BODY_LIMIT),
+      },
     });
     assertDocumented(doc, 'POST', VERIFY, res);
     assertProblem(res, 413, 'payload-too-large');
@@ -271,7 +289,10 @@ test('/healthz, /readyz and /metrics need no token; metrics label route template
     metrics.text,
     /assurance_api_http_request_duration_seconds_count\{method="GET",route="\/v1\/identities\/:id\/assurance",status="200"\} \d+/,
   );
-  assert.match(metrics.text, /assurance_api_http_requests_total\{method="GET",route="unmatched",status="404"\}/);
+  assert.match(
+    metrics.text,
+    /assurance_api_http_requests_total\{method="GET",route="unmatched",status="404"\}/,
+  );
   assert.match(metrics.text, /assurance_api_engine_lag_messages\{stage="decider"\} \d+/);
   assert.ok(!metrics.text.includes(id), 'identity ids never become labels');
 });

@@ -7,6 +7,8 @@ export { buildApp } from './app.ts';
 export type { ApiConfig } from './config.ts';
 export { ApiConfigSchema, loadApiConfig } from './config.ts';
 export { buildOpenApiDocument, renderOpenApi } from './openapi.ts';
+export { OPENAPI_FILE } from './openapi-file.ts';
+export { PROBLEM_TYPES, Problem, type ProblemType, problemTypeUri } from './problem.ts';
 export * from './schemas.ts';
 export type { ApiRuntime } from './server.ts';
 export { startApi } from './server.ts';

@@ -4,10 +4,8 @@
  * differs from what the code generates.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { renderOpenApi } from './openapi.ts';
-
-export const OPENAPI_FILE = fileURLToPath(new URL('../openapi.json', import.meta.url));
+import { OPENAPI_FILE } from './openapi-file.ts';
 
 const text = renderOpenApi();
 if (process.argv.includes('--check')) {
