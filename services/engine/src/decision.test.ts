@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { evaluate, loadPolicyFile } from '@assurance/policy';
+import type { IdentityState } from '@assurance/schemas';
+import { buildAudit, buildDecision, materialOf, nextRedecisionMs } from './decision.ts';
+
+const policy = loadPolicyFile();
+const now = new Date('2026-11-28T10:00:00.000Z');
+const state: IdentityState = {
+  identityId: 'u',
+  tenantId: null,
+  bindingsKnown: false,
+  bindings: [],
+  signals: [
+    {
+      code: 'takeover_confirmed',
+      scope: 'identity',
+      ref: null,
+      since: '2026-11-28T09:00:00.000Z',
+      expiresAt: '2026-11-28T11:00:00.000Z',
+      sourceEventIds: ['b', 'a'],
+      attributes: {},
+    },
+  ],
+};
+const trigger = { eventId: 'e', topic: 'identity.compromise-signal.v1', occurredAt: now.toISOString() };
+
+describe('decisions', () => {
+  const evaluation = evaluate(policy, state, now);
+  const d = buildDecision({ policy, state, evaluation, sequence: 3, trigger, now });
+
+  test('what counts as a change ignores computedAt, validUntil, sequence and trigger', () => {
+    const later = new Date(now.getTime() + 60_000);
+    const again = buildDecision({
+      policy,
+      state,
+      evaluation: evaluate(policy, state, later),
+      sequence: 4,
+      trigger: { ...trigger, eventId: 'f' },
+      now: later,
+    });
+    assert.equal(materialOf(again), materialOf(d));
+  });
+
+  test('a signal ending is a change', () => {
+    const relaxed = buildDecision({
+      policy,
+      state: { ...state, signals: [] },
+      evaluation: evaluate(policy, { ...state, signals: [] }, now),
+      sequence: 4,
+      trigger,
+      now,
+    });
+    assert.notEqual(materialOf(relaxed), materialOf(d));
+  });
+
+  test('the next re-decision is the earliest future expiry, not the staleness bound', () => {
+    assert.equal(nextRedecisionMs(d, now.getTime()), Date.parse('2026-11-28T11:00:00.000Z'));
+    assert.equal(nextRedecisionMs(d, Date.parse('2026-11-28T12:00:00.000Z')), null);
+  });
+
+  test('the audit record names before, after, trigger and policy', () => {
+    const a = buildAudit(null, d, evaluation, now);
+    assert.equal(a.before, null);
+    assert.equal(a.sequence, 3);
+    assert.equal(a.policyDigest, policy.digest);
+    assert.ok(a.reasons.length > 0 && a.reasons.every((r) => r.admin && r.user));
+  });
+});
