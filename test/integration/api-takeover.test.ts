@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  ActionAssuranceResponse,
+  AssuranceResponse,
+  SignalAccepted,
+  SignalsResponse,
+  VerifyResponse,
+} from '@assurance/api';
+import { assertDocumented, assertProblem, type OpenApiDocument } from '../api/contract.ts';
+import { startTestApi, type TestApi } from '../api/support.ts';
+import { envelope, startPipeline } from '../src/pipeline.ts';
+
+/**
+ * The SOC path end to end: POST /v1/signals raises a takeover, the engine decides, and the HTTP
+ * read path shows the lock-down (GET assurance, verify, explain); a clear relaxes it again.
+ */
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+let p: Pipeline;
+let api: TestApi;
+let doc: OpenApiDocument;
+
+before(async () => {
+  p = await startPipeline();
+  api = await startTestApi(p.config);
+  doc = (await api.call('GET', '/openapi.json', { token: null })).body as OpenApiDocument;
+});
+after(async () => {
+  await api?.stop();
+  await p?.stop();
+});
+
+const PHONE = '+33 6 12 34 56 78';
+
+const raisedSoFar = async (): Promise<number> => {
+  const text = (await api.call('GET', '/metrics', { token: null })).text;
+  return Number(/^assurance_api_signals_submitted_total\{op="raise"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+};
+
+test('a takeover raised over HTTP locks the identity down; a clear relaxes it', async () => {
+  const id = `dave-${Date.now().toString(36)}`;
+  const bind = (channel: object, uses: object) =>
+    p.producer.send(p.topics.channelBinding, id, {
+      ...envelope(-60_000),
+      identityId: id,
+      op: 'bound',
+      channel,
+      uses,
+    });
+  await bind({ type: 'phone', value: PHONE }, { authenticators: ['sms_otp'], recovery: ['sms_code'] });
+  await bind({ type: 'device', value: 'laptop-7' }, { authenticators: ['passkey_device_bound'] });
+  const bound = await p.watcher.waitFor(id, (d) => d.tiers.critical.enrolledAcceptable?.length === 1);
+
+  const signalId = `case-${Date.now()}`;
+  const raise = await api.call('POST', '/v1/signals', {
+    json: {
+      signalId,
+      op: 'raise',
+      subject: { type: 'identity', value: id },
+      kind: 'account_takeover',
+      severity: 'critical',
+      reference: 'INC-4711',
+      raisedBy: 'analyst-1',
+    },
+  });
+  assertDocumented(doc, 'POST', '/v1/signals', raise);
+  assert.equal(raise.status, 202, raise.text);
+  const accepted = SignalAccepted.parse(raise.body);
+  assert.match(accepted.eventId, /^[0-9a-f-]{36}$/);
+  assert.equal(accepted.topic, p.topics.compromiseSignal);
+  assert.ok((await raisedSoFar()) >= 1, 'acknowledged raises are counted');
+
+  const locked = await p.watcher.waitFor(id, (d) => d.signals.some((s) => s.code === 'takeover_confirmed'));
+  assert.ok(locked.sequence > bound.sequence);
+  assert.deepEqual(
+    locked.signals.find((s) => s.code === 'takeover_confirmed')?.sourceEventIds,
+    [accepted.eventId],
+    'the decision names the event the API produced',
+  );
+
+  const all = AssuranceResponse.parse((await api.call('GET', `/v1/identities/${id}/assurance`)).body);
+  assert.equal(all.sequence, locked.sequence);
+  assert.equal(all.riskLevel, 'critical');
+  assert.equal(all.degraded, false);
+  assert.equal(all.tiers.medium.outcome, 'hold');
+  assert.equal(all.tiers.high.outcome, 'hold');
+  assert.equal(all.tiers.critical.outcome, 'deny');
+  assert.deepEqual(all.tiers.critical.recovery.allowed, ['id_document_liveness', 'in_person']);
+
+  const payout = ActionAssuranceResponse.parse(
+    (await api.call('GET', `/v1/identities/${id}/assurance?action=payout.change`)).body,
+  );
+  assert.equal(payout.requirement.outcome, 'hold');
+  assert.ok(payout.requirement.reasons.includes('takeover_confirmed.identity'));
+
+  const completed = { authenticator: 'passkey_device_bound', authenticatedAt: new Date().toISOString() };
+  const held = VerifyResponse.parse(
+    (
+      await api.call('POST', '/v1/assurance/verify', {
+        json: { identityId: id, action: 'payout.change', completed },
+      })
+    ).body,
+  );
+  assert.equal(held.satisfied, false);
+  assert.deepEqual(held.missing, ['action_on_hold']);
+  assert.equal(held.sequence, locked.sequence);
+  const denied = VerifyResponse.parse(
+    (
+      await api.call('POST', '/v1/assurance/verify', {
+        json: { identityId: id, action: 'secret.export', completed },
+      })
+    ).body,
+  );
+  assert.deepEqual(denied.missing, ['action_denied']);
+
+  const explain = await api.call('GET', `/v1/identities/${id}/signals`);
+  const why = SignalsResponse.parse(explain.body);
+  assert.equal(why.sequence, locked.sequence);
+  const takeover = why.signals.find((s) => s.code === 'takeover_confirmed');
+  assert.ok(takeover, 'the takeover is a live signal');
+  assert.equal(takeover.scope, 'identity');
+  assert.equal(takeover.channelType, null);
+  assert.equal(takeover.expiresAt, null, 'until the SOC clears it');
+  assert.equal(takeover.attributes.raisedBy, 'analyst-1');
+  assert.deepEqual(
+    takeover.rules.map((r) => r.id),
+    ['takeover-confirmed'],
+  );
+  assert.equal(takeover.rules[0]?.reasons[0]?.code, 'takeover_confirmed.identity');
+  assert.match(takeover.rules[0]?.reasons[0]?.admin ?? '', /SOC confirmed account takeover/);
+  assert.deepEqual(why.bindings.map((b) => b.channelType).sort(), ['device', 'phone']);
+  assert.ok(!explain.text.includes('612345678') && !explain.text.includes('laptop-7'), 'no channel values');
+
+  const clear = await api.call('POST', '/v1/signals', {
+    json: { signalId, op: 'clear', subject: { type: 'identity', value: id }, raisedBy: 'analyst-1' },
+  });
+  assert.equal(clear.status, 202, clear.text);
+  const relaxed = await p.watcher.waitFor(id, (d) => d.sequence > locked.sequence && d.signals.length === 0);
+  const ok = VerifyResponse.parse(
+    (
+      await api.call('POST', '/v1/assurance/verify', {
+        json: { identityId: id, action: 'payout.change', completed },
+      })
+    ).body,
+  );
+  assert.equal(ok.satisfied, true, JSON.stringify(ok.missing));
+  assert.equal(ok.sequence, relaxed.sequence);
+});
+
+test('a SIM swap on a phone shows up in explain with its rule and the phone only as a hash', async () => {
+  const id = `erin-${Date.now().toString(36)}`;
+  await p.producer.send(p.topics.channelBinding, id, {
+    ...envelope(-60_000),
+    identityId: id,
+    op: 'bound',
+    channel: { type: 'phone', value: '+44 7700 900123' },
+    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
+  });
+  await p.watcher.waitFor(id, () => true);
+  const raise = await api.call('POST', '/v1/signals', {
+    json: {
+      signalId: `phone-${Date.now()}`,
+      op: 'raise',
+      // Spelt differently from the binding: the API normalizes it to the same E.164 key.
+      subject: { type: 'phone', value: '+44 7700-900-123' },
+      kind: 'sim_swap',
+      severity: 'high',
+      raisedBy: 'carrier-bot',
+      source: 'soc-console',
+    },
+  });
+  assert.equal(raise.status, 202, raise.text);
+  await p.watcher.waitFor(id, (d) => d.signals.some((s) => s.code === 'channel_compromised'));
+  const res = await api.call('GET', `/v1/identities/${id}/signals`);
+  const why = SignalsResponse.parse(res.body);
+  const signal = why.signals.find((s) => s.code === 'channel_compromised');
+  assert.equal(signal?.channelType, 'phone');
+  assert.equal(signal?.ref, why.bindings[0]?.channelRef, 'signal and binding name the same hashed channel');
+  assert.ok(signal?.rules.some((r) => r.id === 'phone-compromised'));
+  assert.ok(why.reasons.some((r) => r.code === 'channel_compromised.phone' && r.user.length > 0));
+  assert.ok(!res.text.includes('7700'), 'the phone number never appears');
+});
+
+test('a raise the contract refuses is a 400 naming the field, and nothing is produced', async () => {
+  const before = await raisedSoFar();
+  const res = await api.call('POST', '/v1/signals', {
+    json: {
+      signalId: 'bad-1',
+      op: 'raise',
+      subject: { type: 'phone', value: '06 12 34 56 78' },
+      kind: 'sim_swap',
+      severity: 'high',
+      raisedBy: 'analyst-1',
+    },
+  });
+  assertDocumented(doc, 'POST', '/v1/signals', res);
+  const problem = assertProblem(res, 400, 'validation-failed');
+  assert.equal(problem.errors?.[0]?.pointer, '/subject/value');
+  assert.match(problem.errors?.[0]?.detail ?? '', /international/);
+
+  const expired = await api.call('POST', '/v1/signals', {
+    json: {
+      signalId: 'bad-2',
+      op: 'raise',
+      subject: { type: 'identity', value: 'x' },
+      kind: 'credential_leak',
+      severity: 'high',
+      raisedBy: 'analyst-1',
+      occurredAt: '2026-01-02T00:00:00Z',
+      expiresAt: '2026-01-01T00:00:00Z',
+    },
+  });
+  const p2 = assertProblem(expired, 400, 'validation-failed');
+  assert.equal(p2.errors?.[0]?.pointer, '/expiresAt');
+  assert.equal(await raisedSoFar(), before);
+});
