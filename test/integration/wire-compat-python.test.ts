@@ -46,7 +46,13 @@ test('events serialized by confluent-kafka (Python) are decoded and decided on',
     {
       topic: p.topics.simSwap,
       key: phone,
-      value: { ...envelope(), phoneNumber: phone, swappedAt: new Date().toISOString(), changeType: 'esim_transfer', carrier: 'Py Mobile' },
+      value: {
+        ...envelope(),
+        phoneNumber: phone,
+        swappedAt: new Date().toISOString(),
+        changeType: 'esim_transfer',
+        carrier: 'Py Mobile',
+      },
     },
     {
       topic: p.topics.mailboxChange,

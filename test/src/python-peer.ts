@@ -31,11 +31,15 @@ export function producePython(
   registryUrl: string,
   items: ReadonlyArray<{ topic: string; key: string; value: unknown }>,
 ): { delivered: string[]; errors: string[] } {
-  const r = spawnSync(pythonPeer(), [path.join(REPO_ROOT, 'test/wire-compat/produce_avro.py'), brokers, registryUrl], {
-    input: items.map((i) => JSON.stringify(i)).join('\n'),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const r = spawnSync(
+    pythonPeer(),
+    [path.join(REPO_ROOT, 'test/wire-compat/produce_avro.py'), brokers, registryUrl],
+    {
+      input: items.map((i) => JSON.stringify(i)).join('\n'),
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   if (r.status !== 0) throw new Error(`python producer failed (${r.status}):\n${r.stdout}${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { delivered: string[]; errors: string[] };
 }

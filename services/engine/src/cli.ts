@@ -21,7 +21,12 @@ const ExplainConfig = z.object({
 
 const USAGE = 'usage: assurance policy validate|test ... | assurance explain <identityId> [--json]';
 
-export async function main(args: readonly string[]): Promise<number> {
+export async function main(
+  args: readonly string[],
+  out: (text: string) => void = (t) => {
+    process.stdout.write(t);
+  },
+): Promise<number> {
   const [command, ...rest] = args;
   if (command === 'policy') return runCli(rest);
   if (command === 'explain') {
@@ -40,9 +45,7 @@ export async function main(args: readonly string[]): Promise<number> {
         stateTtlSeconds: 1,
       });
       const e = await explainIdentity(store, loadPolicyFile(config.POLICY_FILE), identityId);
-      process.stdout.write(
-        `${rest.includes('--json') ? JSON.stringify(e, null, 2) : renderExplanation(e)}\n`,
-      );
+      out(`${rest.includes('--json') ? JSON.stringify(e, null, 2) : renderExplanation(e)}\n`);
       return 0;
     } finally {
       await redis.quit();
