@@ -15,6 +15,14 @@ export interface BenchArgs {
   /** Write a CPU profile of the engine and print its hottest functions. */
   readonly profile: boolean;
   readonly quick: boolean;
+  /**
+   * When > 0, raise `max.message.bytes` of the engine's output topics to this after it provisioned
+   * them: a workaround, stated in the report, for an engine that produces a whole batch's output in
+   * one request and so exceeds the broker's 1 MiB record-batch limit under a backlog.
+   */
+  readonly maxMessageBytes: number;
+  /** Seconds without any progress before the run is declared stalled. */
+  readonly stall: number;
 }
 
 export const USAGE = `npm run bench -- [flags]
@@ -25,6 +33,11 @@ export const USAGE = `npm run bench -- [flags]
   --duration S     length of the latency phase, seconds     (default 20; --quick: 10)
   --seed N         workload seed                            (default 1)
   --chunk N        messages per producer send (throughput)  (default 5000)
+  --max-message-bytes N
+                   raise max.message.bytes of the engine's output topics (internal,
+                   decisions, audit, dlq) to N after it provisions them: a workaround for
+                   the engine's oversized produce requests under a backlog; the report says so
+  --stall S        give up after S seconds without progress       (default 60)
   --profile        CPU-profile the engine and print its hottest functions
   --quick          a smoke run: 5000 identities, 5000 mix events, 10 s of latency
   --help`;
@@ -46,6 +59,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       duration: { type: 'string' },
       seed: { type: 'string' },
       chunk: { type: 'string' },
+      'max-message-bytes': { type: 'string' },
+      stall: { type: 'string' },
       profile: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -62,6 +77,11 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     seed: positiveInt('seed', values.seed, 1),
     chunk: positiveInt('chunk', values.chunk, 5000),
     profile: values.profile === true,
+    maxMessageBytes:
+      values['max-message-bytes'] === undefined
+        ? 0
+        : positiveInt('max-message-bytes', values['max-message-bytes'], 0),
+    stall: positiveInt('stall', values.stall, 60),
     quick,
   };
 }

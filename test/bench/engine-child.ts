@@ -11,9 +11,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineConfig } from '@assurance/engine';
+import { EngineConfigSchema } from '@assurance/engine';
 
 const REPO = join(import.meta.dirname, '..', '..');
-const DURATIONS = new Set(['DEDUPE_WINDOW', 'STATE_TTL', 'SWEEP_INTERVAL', 'SWEEP_LEASE', 'RETRY_BACKOFF']);
 
 /** A free loopback port for the child's /metrics. */
 export async function freePort(): Promise<number> {
@@ -26,12 +26,17 @@ export async function freePort(): Promise<number> {
   return addr.port;
 }
 
-/** The parsed config back as the environment the engine's own schema parses. */
+/**
+ * The parsed config back as the environment the engine's own schema parses. Durations were parsed
+ * to milliseconds; a field is a duration when its own schema accepts "1ms".
+ */
 export function configEnv(config: EngineConfig): Record<string, string> {
+  const shape = EngineConfigSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(config)) {
     if (v === undefined) continue;
-    env[k] = DURATIONS.has(k) ? `${v}ms` : String(v);
+    const duration = typeof v === 'number' && shape[k]?.safeParse('1ms').success === true;
+    env[k] = duration ? `${v}ms` : String(v);
   }
   return env;
 }
@@ -118,4 +123,46 @@ export async function startEngineChild(args: {
       return code;
     },
   };
+}
+
+/** Cumulative bucket counts of a histogram, by upper bound. */
+function buckets(text: string, name: string): Map<number, number> {
+  const out = new Map<number, number>();
+  const re = new RegExp(`^${name}_bucket\\{(?:[^}]*,)?le="([^"]+)"[^}]*\\}\\s+(\\S+)`);
+  for (const line of text.split('\n')) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const le = m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]);
+    out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+/**
+ * Quantiles of what a Prometheus histogram observed between two scrapes, interpolated linearly
+ * inside buckets (as histogram_quantile does). Undefined when nothing was observed.
+ */
+export function histogramQuantiles(
+  before: string,
+  after: string,
+  name: string,
+  qs: readonly number[],
+): { count: number; values: number[] } | undefined {
+  const a = buckets(before, name);
+  const b = buckets(after, name);
+  const bounds = [...b.keys()].sort((x, y) => x - y);
+  const cum = bounds.map((le) => (b.get(le) ?? 0) - (a.get(le) ?? 0));
+  const count = cum.at(-1) ?? 0;
+  if (count <= 0) return undefined;
+  const values = qs.map((q) => {
+    const rank = q * count;
+    const i = cum.findIndex((c) => c >= rank);
+    const hi = bounds[i] as number;
+    const lo = i > 0 ? (bounds[i - 1] as number) : 0;
+    if (!Number.isFinite(hi)) return lo;
+    const below = i > 0 ? (cum[i - 1] as number) : 0;
+    const inBucket = (cum[i] as number) - below;
+    return inBucket > 0 ? lo + ((hi - lo) * (rank - below)) / inBucket : hi;
+  });
+  return { count, values };
 }

@@ -165,6 +165,18 @@ export interface DrainState {
   readonly received: number;
 }
 
+/** The engine stopped making progress: no commit by either stage and no decision for a while. */
+export class StallError extends Error {
+  override readonly name = 'StallError';
+  readonly state: DrainState;
+  constructor(state: DrainState, forMs: number) {
+    super(
+      `engine made no progress for ${Math.round(forMs / 1000)} s: router lag ${state.routerLag}, decider lag ${state.deciderLag}, decisions ${state.received}/${state.published}`,
+    );
+    this.state = state;
+  }
+}
+
 /**
  * Waits until the engine has committed every input message (router) and every internal message
  * (decider) — it commits only after its outputs are acknowledged — and the sink has received every
@@ -180,6 +192,8 @@ export async function waitDrained(args: {
   /** Drain is judged only once this says everything was produced (lags read 0 before a send lands). */
   produced: () => boolean;
   pollMs?: number;
+  /** Give up when neither stage commits nor a decision arrives for this long (default 60 s). */
+  stallMs?: number;
   timeoutMs?: number;
   failed?: Promise<never>;
 }): Promise<{ at: number; state: DrainState; mismatch: boolean }> {
@@ -188,6 +202,9 @@ export async function waitDrained(args: {
     (await args.admin.lag(group, topic)).reduce((s, p) => s + p.lag, 0);
   let stableSince = 0;
   let lastReceived = -1;
+  let progressSig = '';
+  let progressAt = performance.now();
+  const stallMs = args.stallMs ?? 60_000;
   for (;;) {
     // Read before the offsets, so a send that lands during this poll is never judged drained.
     const produced = args.produced();
@@ -213,6 +230,13 @@ export async function waitDrained(args: {
         lastReceived = state.received;
         stableSince = at;
       } else if (at - stableSince > 5000) return { at, state, mismatch: true };
+    }
+    const sig = `${produced}|${state.routerLag}|${state.deciderLag}|${state.received}`;
+    if (sig !== progressSig) {
+      progressSig = sig;
+      progressAt = at;
+    } else if (produced && at - progressAt > stallMs) {
+      throw new StallError(state, at - progressAt);
     }
     if (at > deadline) throw new Error(`engine did not drain: ${JSON.stringify(state)}`);
     const tick = new Promise((r) => setTimeout(r, args.pollMs ?? 200));

@@ -54,6 +54,8 @@ export interface Report {
     decidedEvents: number;
     drainedMs: number;
     cpu: CpuShare;
+    /** The engine's own histogram (router receipt → decision acknowledged), seconds. */
+    engineSeconds: { count: number; values: number[] } | undefined;
   };
   readonly memory: { before: number; after: number; prefix: PrefixMemory };
   readonly engineMetrics: {
@@ -119,6 +121,11 @@ export function printReport(r: Report): void {
   p(
     `engine     ${r.params.engine}, INTERNAL_PARTITIONS=${r.params.internalPartitions}, CONSUMER_CONCURRENCY=${r.params.concurrency}, LOG_LEVEL=warn`,
   );
+  if (Number(r.params.maxMessageBytes) > 0) {
+    p(
+      `WORKAROUND max.message.bytes=${r.params.maxMessageBytes} on the engine's output topics (--max-message-bytes): with the broker's default 1 MiB the engine wedges under a backlog`,
+    );
+  }
   p(`workload   bindings: ${list(w.bindings)}`);
   p(`           mix: ${list(w.mix)}`);
   p(`           latency phase: ${list(w.latency)}`);
@@ -163,6 +170,13 @@ export function printReport(r: Report): void {
   p(
     `   p50 ${percentile(sorted, 50).toFixed(0)} ms · p95 ${percentile(sorted, 95).toFixed(0)} ms · p99 ${percentile(sorted, 99).toFixed(0)} ms · max ${(sorted.at(-1) ?? Number.NaN).toFixed(0)} ms  (${int(sorted.length)} samples)`,
   );
+  const es = r.latency.engineSeconds;
+  if (es) {
+    const [a, b, c] = es.values.map((v) => (v * 1000).toFixed(0));
+    p(
+      `   inside the engine (its histogram: router receipt → decision acknowledged, bucket-interpolated): p50 ${a} ms · p95 ${b} ms · p99 ${c} ms`,
+    );
+  }
   p(`   cpu (cores): ${cpuLine(r.latency.cpu)}`);
   p('');
   const rawRate = (r.raw.messages * 1000) / r.raw.consumeMs;

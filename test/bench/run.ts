@@ -15,9 +15,10 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@assurance/core';
 import type { TopicNames } from '@assurance/engine';
-import { INPUT_ROLES, topicNames } from '@assurance/engine';
-import type { ProducerPort } from '@assurance/kafka';
+import { BASE_TOPICS, INPUT_ROLES, topicNames } from '@assurance/engine';
+import type { AdminPort, ProducerPort, TopicSpec } from '@assurance/kafka';
 import { createAdmin, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
+import { TOPICS } from '@assurance/schemas';
 import { stackStatus } from '@assurance/stack';
 import { Redis } from 'ioredis';
 import { uniqueName } from '../src/harness.ts';
@@ -25,9 +26,16 @@ import { isolatedConfig } from '../src/pipeline.ts';
 import { parseBenchArgs, USAGE } from './args.ts';
 import { cpuBetween, snapshot } from './cpu.ts';
 import type { EngineChild } from './engine-child.ts';
-import { freePort, metricSum, startEngineChild } from './engine-child.ts';
+import { freePort, histogramQuantiles, metricSum, startEngineChild } from './engine-child.ts';
 import type { DrainState, Encoded } from './pipeline-io.ts';
-import { DecisionSink, encodeAll, produceAll, produceAtRate, waitDrained } from './pipeline-io.ts';
+import {
+  DecisionSink,
+  encodeAll,
+  produceAll,
+  produceAtRate,
+  StallError,
+  waitDrained,
+} from './pipeline-io.ts';
 import { summariseProfiles } from './profile.ts';
 import { progress } from './progress.ts';
 import { rawConsume } from './raw-baseline.ts';
@@ -58,7 +66,8 @@ async function main(): Promise<void> {
     RETRY_BACKOFF: '1s',
   });
   const topics: TopicNames = topicNames(config.TOPIC_NAMESPACE);
-  const logger = createLogger('bench', 'warn');
+  // Silent: stdout carries the report; failures surface as exceptions, the engine logs to a file.
+  const logger = createLogger('bench', 'silent');
   say(
     `namespace ${config.TOPIC_NAMESPACE}, groups ${config.ENGINE_GROUP_ID}.*, Redis prefix ${config.REDIS_PREFIX}`,
   );
@@ -104,6 +113,8 @@ async function main(): Promise<void> {
       logFile: join(workDir, 'engine.log'),
       ...(args.profile ? { cpuProfileDir: workDir } : {}),
     });
+    if (args.maxMessageBytes > 0)
+      await raiseOutputLimits(admin, topics, args.maxMessageBytes, config.INTERNAL_PARTITIONS);
     const pids = { engine: engine.pid, kafka: stack.kafka, registry: stack.registry, redis: stack.redis };
     const published = async () =>
       metricSum(await (engine as EngineChild).metrics(), 'assurance_decisions_published_total');
@@ -157,6 +168,7 @@ async function main(): Promise<void> {
         produced,
         onPoll,
         failed: (engine as EngineChild).exited,
+        stallMs: args.stall * 1000,
       });
 
     /** Produce everything at once, wait for every decision: phase 1. */
@@ -201,9 +213,8 @@ async function main(): Promise<void> {
     const phases = [await throughput('bindings', encBindings), await throughput('mix', encMix)];
 
     const memAfter = await usedMemory(redis);
-    const memBar = progress('redis memory scan', 1);
+    say('Redis memory: MEMORY USAGE over the run prefix');
     const prefixMem = await prefixMemory(redis, config.REDIS_PREFIX, args.identities > 10_000 ? 10 : 1);
-    memBar.finish(`${prefixMem.keys} keys`);
 
     say('phase 2: raw kafkajs consume of the same input events');
     const rawCount = encBindings.messages.length + encMix.messages.length;
@@ -224,6 +235,7 @@ async function main(): Promise<void> {
     const offeredAt = new Float64Array(encLatency.messages.length);
     (sink as DecisionSink).timeLatency('l', offeredAt);
     const latBar = progress('latency', encLatency.messages.length);
+    const latMetricsA = await engine.metrics();
     const latCpuA = snapshot(pids);
     const latBefore = (sink as DecisionSink).count;
     let offeredDone = false;
@@ -242,6 +254,12 @@ async function main(): Promise<void> {
     latBar.finish();
 
     const finalMetrics = await engine.metrics();
+    const engineLatency = histogramQuantiles(
+      latMetricsA,
+      finalMetrics,
+      'assurance_event_to_decision_seconds',
+      [0.5, 0.95, 0.99],
+    );
     await cleanup();
     const profile = args.profile ? summariseProfiles(workDir) : undefined;
     const log = readFileSync(engine.logFile, 'utf8');
@@ -283,6 +301,7 @@ async function main(): Promise<void> {
         decidedEvents: (sink as DecisionSink).decidedEvents.size,
         drainedMs: latDrain.at - (offeredAt[0] ?? 0),
         cpu: latCpu,
+        engineSeconds: engineLatency,
       },
       memory: { before: memBefore, after: memAfter, prefix: prefixMem },
       engineMetrics: {
@@ -302,10 +321,70 @@ async function main(): Promise<void> {
       totalMs: performance.now() - runStart,
     };
     printReport(report);
+  } catch (err) {
+    if (err instanceof StallError && engine) {
+      const digest = logDigest(engine.logFile);
+      process.stdout.write(
+        `\nbench stalled: ${err.message}\nmost frequent engine warnings/errors (${engine.logFile}):\n${digest}\n` +
+          (args.maxMessageBytes > 0
+            ? ''
+            : 'if these are "larger than the max message size", see --max-message-bytes in --help\n'),
+      );
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
   } finally {
     await cleanup();
     say(`total run time ${((performance.now() - runStart) / 1000).toFixed(1)} s`);
   }
+}
+
+/**
+ * The --max-message-bytes workaround. ensureTopics replaces a topic's whole config set, so each
+ * topic gets its provisioned configs back (catalog, and provision.ts for the internal topic) plus
+ * the raised limit.
+ */
+async function raiseOutputLimits(admin: AdminPort, topics: TopicNames, bytes: number, partitions: number) {
+  const limit = { 'max.message.bytes': String(bytes) };
+  const specs: TopicSpec[] = (['decisions', 'audit', 'dlq'] as const).map((role) => {
+    const entry = TOPICS[BASE_TOPICS[role]];
+    return { name: topics[role], partitions: entry.partitions, configs: { ...entry.configs, ...limit } };
+  });
+  specs.push({
+    name: topics.identityEvents,
+    partitions,
+    configs: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * 86_400_000), ...limit },
+  });
+  await admin.ensureTopics(specs);
+  say(`workaround: max.message.bytes=${bytes} on ${specs.map((x) => x.name).join(', ')}`);
+}
+
+/** The engine log's warn/error messages by frequency, with one example error each. */
+function logDigest(file: string): string {
+  const byMsg = new Map<string, { n: number; example: string }>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!/"level":(40|50|60)/.test(line)) continue;
+    try {
+      const j = JSON.parse(line) as {
+        msg?: string;
+        stage?: string;
+        error?: unknown;
+        err?: { message?: string };
+      };
+      const key = `${j.stage ?? '-'}: ${j.msg ?? '?'}`;
+      const e = byMsg.get(key) ?? { n: 0, example: String(j.err?.message ?? j.error ?? '').slice(0, 200) };
+      e.n++;
+      byMsg.set(key, e);
+    } catch {
+      // not JSON: ignore
+    }
+  }
+  return [...byMsg]
+    .sort((a, b) => b[1].n - a[1].n)
+    .slice(0, 8)
+    .map(([k, v]) => `  ${String(v.n).padStart(6)} × ${k}${v.example ? `\n           ${v.example}` : ''}`)
+    .join('\n');
 }
 
 /** Bindings by channel type, for the report. */
