@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { ApiConfig, ApiRuntime } from '@assurance/api';
+import type { ApiConfig, ApiRuntime, StartOptions } from '@assurance/api';
 import { ApiConfigSchema, startApi } from '@assurance/api';
 import { createLogger } from '@assurance/core';
 import type { EngineConfig } from '@assurance/engine';
@@ -65,6 +65,7 @@ export async function startTestApi(
     | 'ENGINE_GROUP_ID'
   >,
   overrides: Record<string, string> = {},
+  opts: StartOptions = {},
 ): Promise<TestApi> {
   const config = ApiConfigSchema.parse({
     KAFKA_BROKERS: engine.KAFKA_BROKERS,
@@ -79,7 +80,7 @@ export async function startTestApi(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     ...overrides,
   });
-  const runtime = await startApi(config, createLogger('test-api', config.LOG_LEVEL));
+  const runtime = await startApi(config, createLogger('test-api', config.LOG_LEVEL), opts);
   const address = await runtime.app.listen({ host: '127.0.0.1', port: 0 });
   return {
     config,

@@ -48,6 +48,8 @@ export class EngineLagMonitor {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #inFlight: Promise<LagSample | undefined> | undefined;
+  /** The Kafka requests of the last measurement, until they settle (possibly after our timeout). */
+  #underway: Promise<void> | undefined;
 
   constructor(options: LagMonitorOptions) {
     this.#o = options;
@@ -78,12 +80,22 @@ export class EngineLagMonitor {
 
   async #measure(): Promise<LagSample | undefined> {
     const { admin, groupId, topics } = this.#o;
+    // Kafka requests outlive our timeout (the client retries them): never pile up a second set.
+    if (this.#underway) return undefined;
+    const measured = Promise.all([
+      Promise.all(INPUT_ROLES.map((role) => admin.lag(`${groupId}.router`, topics[role]))),
+      admin.lag(`${groupId}.decider`, topics.identityEvents),
+    ]);
+    const underway = measured.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#underway = underway;
+    void underway.then(() => {
+      if (this.#underway === underway) this.#underway = undefined;
+    });
     let timeout: NodeJS.Timeout | undefined;
     try {
-      const measured = Promise.all([
-        Promise.all(INPUT_ROLES.map((role) => admin.lag(`${groupId}.router`, topics[role]))),
-        admin.lag(`${groupId}.decider`, topics.identityEvents),
-      ]);
       const expired = new Promise<never>((_, reject) => {
         timeout = setTimeout(() => reject(new Error('lag measurement timed out')), this.#o.maxAgeMs);
       });

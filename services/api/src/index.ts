@@ -10,7 +10,7 @@ export { buildOpenApiDocument, renderOpenApi } from './openapi.ts';
 export { OPENAPI_FILE } from './openapi-file.ts';
 export { PROBLEM_TYPES, Problem, type ProblemType, problemTypeUri } from './problem.ts';
 export * from './schemas.ts';
-export type { ApiRuntime } from './server.ts';
+export type { ApiRuntime, StartOptions } from './server.ts';
 export { startApi } from './server.ts';
 export type { Scope, TokenGrant } from './tokens.ts';
 export { SCOPES } from './tokens.ts';

@@ -30,10 +30,14 @@ export async function readiness(deps: ReadinessDeps): Promise<Readiness> {
     check(deps.pingRedis, 'PING answered'),
     check(deps.pingRegistry, 'registry answered'),
   ]);
+  const error = deps.lag.lastError ? `; last error: ${deps.lag.lastError}` : '';
   const kafka =
     status.state === 'unknown'
-      ? { ok: false, detail: `no current lag measurement: ${deps.lag.lastError ?? 'not measured yet'}` }
-      : { ok: true, detail: `measured ${status.ageMs} ms ago` };
+      ? {
+          ok: false,
+          detail: `no current lag measurement (${status.ageMs === null ? 'never measured' : `last ${status.ageMs} ms ago`}${error})`,
+        }
+      : { ok: true, detail: `lag measured ${status.ageMs} ms ago` };
   const engineLag =
     status.state === 'unknown'
       ? { ok: false, detail: 'engine lag unknown' }

@@ -32,7 +32,16 @@ export interface ApiRuntime {
  * required: without it neither signals nor the engine's lag can be known, so start fails and the
  * supervisor retries.
  */
-export async function startApi(config: ApiConfig, logger: Logger): Promise<ApiRuntime> {
+export interface StartOptions {
+  /** The lag monitor's clock (ms); tests move it forward to age the last measurement. */
+  readonly lagClock?: () => number;
+}
+
+export async function startApi(
+  config: ApiConfig,
+  logger: Logger,
+  opts: StartOptions = {},
+): Promise<ApiRuntime> {
   const policy = loadPolicyFile(config.POLICY_FILE);
   const topics = topicNames(config.TOPIC_NAMESPACE);
   const metrics = createApiMetrics();
@@ -81,6 +90,7 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<ApiRu
     maxLag: config.MAX_ENGINE_LAG,
     metrics,
     logger,
+    ...(opts.lagClock ? { clock: opts.lagClock } : {}),
   });
   await monitor.start();
 
