@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import {
   type AssuranceClient,
@@ -43,11 +43,20 @@ function startClient(options: Omit<TopicClientOptions, 'mode' | 'policy' | 'logg
   async function waitFor(match: (e: ViewEvent) => boolean, timeoutMs = 30_000): Promise<ViewEvent> {
     const seen = events.find(match);
     if (seen) return seen;
-    const signal = AbortSignal.timeout(timeoutMs);
-    for (;;) {
-      const [e] = (await once(emitter, 'event', { signal })) as [ViewEvent];
-      if (match(e)) return e;
-    }
+    // A listener that tests every event as it is emitted: one batch emits several synchronously.
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        emitter.off('event', listener);
+        reject(new Error(`no matching view event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      function listener(e: ViewEvent) {
+        if (!match(e)) return;
+        clearTimeout(timer);
+        emitter.off('event', listener);
+        resolve(e);
+      }
+      emitter.on('event', listener);
+    });
   }
   /** Resolves once the view holds `identityId` at `sequence` or later. */
   const applied = (identityId: string, sequence: number) =>

@@ -95,16 +95,13 @@ export class TopicAssuranceClient implements AssuranceClient {
       );
       this.#ready.reject(wrapped);
       this.#logger.error({ err: (error as Error)?.message }, 'topic view failed to start');
+      // Nothing will use these connections again; release them even if close() is never called.
+      return this.#release();
     });
   }
 
   async #start(brokers: string[], clientId: string): Promise<void> {
     const kafka = createKafka({ brokers, clientId, logger: this.#logger });
-    this.#admin = await createAdmin(kafka);
-    if (this.#closed) return;
-    // The first check learns the partitions and fails fast if the topic does not exist.
-    await this.#checkLag();
-    if (this.#closed) return;
     this.#consumer = createConsumer(
       kafka,
       { groupId: this.groupId, topics: [this.topic], fromBeginning: true },
@@ -120,11 +117,16 @@ export class TopicAssuranceClient implements AssuranceClient {
         },
       },
     );
+    // Subscribing fails fast when the topic does not exist (topics are never auto-created).
     await this.#consumer.start(async (messages) => {
       this.#applyAll(messages);
       return { processed: messages.length };
     });
     if (this.#closed) return;
+    this.#admin = await createAdmin(kafka);
+    if (this.#closed) return;
+    // A failed check is not fatal: the next one (timer or batch) may succeed; until then the view is not ready.
+    this.#scheduleCheck();
     this.#timer = setInterval(() => this.#scheduleCheck(), this.#lagCheckIntervalMs);
     this.#timer.unref();
   }
@@ -304,9 +306,18 @@ export class TopicAssuranceClient implements AssuranceClient {
     this.#ready.reject(new AssuranceClientError('client_closed', 'the assurance client is closed'));
     await this.#started;
     await this.#checking;
-    await this.#consumer?.stop().catch((error: unknown) => {
+    await this.#release();
+  }
+
+  /** Stops the consumer and closes the admin client, once. */
+  async #release(): Promise<void> {
+    const consumer = this.#consumer;
+    const admin = this.#admin;
+    this.#consumer = undefined;
+    this.#admin = undefined;
+    await consumer?.stop().catch((error: unknown) => {
       this.#logger.warn({ err: (error as Error)?.message }, 'consumer stop failed');
     });
-    await this.#admin?.close().catch(() => {});
+    await admin?.close().catch(() => {});
   }
 }
