@@ -40,7 +40,9 @@ describe('checkArguments', () => {
     ['', 'payout.change'],
     ['x'.repeat(201), 'payout.change'],
     ['alice', ''],
-    ['ali\nce', 'payout.change'],
+    ['alice', 'Payout.Change'],
+    ['alice', 'payout..change'],
+    ['alice', 'payout.change\n'],
     [42, 'payout.change'],
   ] as const) {
     it(`rejects ${JSON.stringify([identityId, action]).slice(0, 40)} as invalid_request`, () => {

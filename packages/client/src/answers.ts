@@ -11,28 +11,25 @@ import type { AnswerSource, CompletedStepUp, RequirementAnswer, VerifyAnswer } f
 /** The `missing` code every degraded verification starts with. */
 export const DEGRADED_MISSING = 'degraded';
 
-/** Longest identity id the contract allows (`Decision.identityId`). */
+/** Longest identity id the contract allows (`IdentityId`). */
 const IDENTITY_MAX = 200;
-/** Longest action name accepted. */
+/** Action names as the policy spells them (dotted snake_case, e.g. `payout.change`), as the API checks them. */
+const ACTION = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
 const ACTION_MAX = 200;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
- * Rejects arguments no transport could answer for: they are the caller's bug, not an outage.
+ * Rejects arguments no transport could answer for: they are the caller's bug, not an outage, and
+ * both modes reject the same ones (the API answers 400 to them).
  * @throws AssuranceClientError `invalid_request`.
  */
 export function checkArguments(identityId: unknown, action: unknown): void {
   if (typeof identityId !== 'string' || identityId.length === 0 || identityId.length > IDENTITY_MAX) {
     throw new AssuranceClientError('invalid_request', `identityId must be 1..${IDENTITY_MAX} characters`);
   }
-  if (typeof action !== 'string' || action.length === 0 || action.length > ACTION_MAX) {
-    throw new AssuranceClientError('invalid_request', `action must be 1..${ACTION_MAX} characters`);
-  }
-  if (CONTROL.test(identityId) || CONTROL.test(action)) {
+  if (typeof action !== 'string' || action.length > ACTION_MAX || !ACTION.test(action)) {
     throw new AssuranceClientError(
       'invalid_request',
-      'identityId and action must not contain control characters',
+      'action must be a dotted snake_case name such as payout.change (at most 200 characters)',
     );
   }
 }
