@@ -21,11 +21,24 @@ export async function localEnvironment(
 }
 
 function localSecret(): string {
+  return kept('channel-hash-secret', () => randomBytes(32).toString('hex'));
+}
+
+/**
+ * The HTTP API's development bearer token, kept in the stack folder next to the secret so it
+ * survives restarts. A real deployment sets API_TOKENS itself.
+ */
+export function localApiToken(): string {
+  return kept('api-dev-token', () => randomBytes(32).toString('base64url'));
+}
+
+/** A value generated once and kept (mode 0600) in the stack folder. */
+function kept(name: string, generate: () => string): string {
   const layout = resolveLayout();
-  const file = path.join(layout.dir, 'channel-hash-secret');
+  const file = path.join(layout.dir, name);
   if (!existsSync(file)) {
     mkdirSync(layout.dir, { recursive: true });
-    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+    writeFileSync(file, generate(), { mode: 0o600 });
   }
   return readFileSync(file, 'utf8').trim();
 }
