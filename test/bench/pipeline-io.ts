@@ -90,12 +90,16 @@ export async function produceAtRate(
 const TRIGGER = '"trigger":{"eventId":"';
 
 /**
- * Counts every decision of the namespace as it arrives; for decisions triggered by a latency-phase
+ * Counts every decision of the namespace as it arrives (and sizes the audit records); for decisions triggered by a latency-phase
  * event (`<latencyPrefix>-<n>`), records arrival − offered time.
  */
 export class DecisionSink {
   count = 0;
   lastArrival = 0;
+  /** Bytes of decision values, and audit records (read only to size them). */
+  decisionBytes = 0;
+  auditCount = 0;
+  auditBytes = 0;
   readonly latenciesMs: number[] = [];
   /** Latency-phase events that produced at least one decision. */
   readonly decidedEvents = new Set<number>();
@@ -113,7 +117,7 @@ export class DecisionSink {
       kafka,
       {
         groupId: uniqueName('bench-decisions'),
-        topics: [topics.decisions],
+        topics: [topics.decisions, topics.audit],
         fromBeginning: true,
         concurrency: 3,
       },
@@ -121,6 +125,12 @@ export class DecisionSink {
     );
     await consumer.start(async (messages) => {
       const now = performance.now();
+      if (messages[0]?.topic === topics.audit) {
+        sink.auditCount += messages.length;
+        for (const m of messages) sink.auditBytes += m.value?.length ?? 0;
+        return { processed: messages.length };
+      }
+      for (const m of messages) sink.decisionBytes += m.value?.length ?? 0;
       sink.count += messages.length;
       sink.lastArrival = now;
       if (sink.#offeredAt) {

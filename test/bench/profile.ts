@@ -21,6 +21,8 @@ interface CpuProfile {
 export interface ProfileSummary {
   readonly file: string;
   readonly totalMs: number;
+  /** totalMs minus (idle) and (program); shares below are of this. */
+  readonly busyMs: number;
   readonly functions: Array<{ name: string; ms: number; share: number }>;
   readonly packages: Array<{ name: string; ms: number; share: number }>;
 }
@@ -39,7 +41,7 @@ function packageOf(url: string, fn: string): string {
   return url;
 }
 
-export function summariseProfiles(dir: string, top = 15): ProfileSummary | undefined {
+export function summariseProfiles(dir: string, top = 25): ProfileSummary | undefined {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) return undefined;
   const p = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
@@ -59,10 +61,23 @@ export function summariseProfiles(dir: string, top = 15): ProfileSummary | undef
     const pkg = packageOf(url, functionName);
     byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + h * perSampleMs);
   }
+  // Shares of busy time: the engine idles between phases, which says nothing about its hot spots.
+  const idleMs = (byFn.get('(idle)') ?? 0) + (byFn.get('(program)') ?? 0);
+  byFn.delete('(idle)');
+  byFn.delete('(program)');
+  byPkg.delete('(idle)');
+  byPkg.delete('(program)');
+  const busyMs = totalMs - idleMs;
   const rank = (m: Map<string, number>, n: number) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, n)
-      .map(([name, ms]) => ({ name, ms, share: totalMs > 0 ? ms / totalMs : 0 }));
-  return { file: join(dir, file), totalMs, functions: rank(byFn, top), packages: rank(byPkg, 12) };
+      .map(([name, ms]) => ({ name, ms, share: busyMs > 0 ? ms / busyMs : 0 }));
+  return {
+    file: join(dir, file),
+    totalMs,
+    busyMs,
+    functions: rank(byFn, top),
+    packages: rank(byPkg, 14),
+  };
 }

@@ -1,4 +1,5 @@
 /** The figures `npm run bench` prints on stdout at the end of a run. */
+import type { ProfileSummary } from './profile.ts';
 import type { RawResult } from './raw-baseline.ts';
 import type { PrefixMemory } from './redis-usage.ts';
 
@@ -58,6 +59,7 @@ export interface Report {
     engineSeconds: { count: number; values: number[] } | undefined;
   };
   readonly memory: { before: number; after: number; prefix: PrefixMemory };
+  readonly sizes: { decisions: number; decisionBytes: number; audits: number; auditBytes: number };
   readonly engineMetrics: {
     published: number;
     deadLetters: number;
@@ -71,14 +73,7 @@ export interface Report {
     logWarnings: number;
     logFile: string;
   };
-  readonly profile:
-    | {
-        file: string;
-        totalMs: number;
-        functions: Array<{ name: string; ms: number; share: number }>;
-        packages: Array<{ name: string; ms: number; share: number }>;
-      }
-    | undefined;
+  readonly profile: ProfileSummary | undefined;
   readonly totalMs: number;
 }
 
@@ -209,6 +204,12 @@ export function printReport(r: Report): void {
   p(
     `   decisions published ${int(e.published)} · dead letters ${int(e.deadLetters)} · dedupe hits ${int(e.dedupeHits)} · retried batches ${int(e.retries)} · channel fan-out ${e.fanoutCount ? (e.fanoutSum / e.fanoutCount).toFixed(2) : '-'} identities/event`,
   );
+  const z = r.sizes;
+  if (z.decisions > 0 && z.audits > 0) {
+    p(
+      `   output per decision: ${int(z.decisionBytes / z.decisions)} bytes of decision + ${int(z.auditBytes / z.audits)} bytes of audit record (${int(z.audits)} audit records read)`,
+    );
+  }
   p(
     `   event-loop lag p99 ${(e.loopLagP99 * 1000).toFixed(0)} ms · GC ${e.gcSeconds.toFixed(1)} s total · heap ${e.heapMiB.toFixed(0)} MiB · ${e.logWarnings} warn/error log lines (${e.logFile})`,
   );
@@ -225,7 +226,9 @@ export function printReport(r: Report): void {
   }
   if (r.profile) {
     p('');
-    p(`engine CPU profile (${s1(r.profile.totalMs)} s, ${r.profile.file})`);
+    p(
+      `engine CPU profile: busy ${s1(r.profile.busyMs)} s of ${s1(r.profile.totalMs)} s (${r.profile.file}); shares of busy time`,
+    );
     p('   self time by package:');
     for (const x of r.profile.packages) p(`     ${pct(x.share).padStart(4)}  ${x.name}`);
     p('   self time by function:');

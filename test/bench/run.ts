@@ -304,6 +304,12 @@ async function main(): Promise<void> {
         engineSeconds: engineLatency,
       },
       memory: { before: memBefore, after: memAfter, prefix: prefixMem },
+      sizes: {
+        decisions: (sink as DecisionSink).count,
+        decisionBytes: (sink as DecisionSink).decisionBytes,
+        audits: (sink as DecisionSink).auditCount,
+        auditBytes: (sink as DecisionSink).auditBytes,
+      },
       engineMetrics: {
         published: metricSum(finalMetrics, 'assurance_decisions_published_total'),
         deadLetters: metricSum(finalMetrics, 'assurance_dead_letters_total'),
@@ -369,11 +375,14 @@ function logDigest(file: string): string {
       const j = JSON.parse(line) as {
         msg?: string;
         stage?: string;
-        error?: unknown;
+        component?: string;
+        error?: string | { message?: string; code?: string };
         err?: { message?: string };
       };
-      const key = `${j.stage ?? '-'}: ${j.msg ?? '?'}`;
-      const e = byMsg.get(key) ?? { n: 0, example: String(j.err?.message ?? j.error ?? '').slice(0, 200) };
+      const key = `${j.stage ?? j.component ?? '-'}: ${(j.msg ?? '?').replace(/\d+ms\b/, 'N ms')}`;
+      const detail =
+        j.err?.message ?? (typeof j.error === 'string' ? j.error : (j.error?.message ?? j.error?.code ?? ''));
+      const e = byMsg.get(key) ?? { n: 0, example: detail.slice(0, 160) };
       e.n++;
       byMsg.set(key, e);
     } catch {
