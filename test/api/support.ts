@@ -141,9 +141,10 @@ export class PrivateRedis {
     this.dir = dir;
   }
 
-  static async start(): Promise<PrivateRedis> {
+  /** A server on a free port, started unless `started` is false (a Redis that is down from the outset). */
+  static async create(started = true): Promise<PrivateRedis> {
     const r = new PrivateRedis(await freePort(), mkdtempSync(path.join(tmpdir(), 'api-redis-')));
-    await r.start();
+    if (started) await r.start();
     return r;
   }
 

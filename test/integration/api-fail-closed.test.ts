@@ -29,7 +29,7 @@ const policy = loadPolicyFile();
 
 before(async () => {
   p = await startPipeline();
-  redis = await PrivateRedis.start();
+  redis = await PrivateRedis.create();
   writer = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   writer.on('error', () => {}); // expected while the test has Redis stopped
   api = await startTestApi({ ...p.config, REDIS_URL: redis.url });
@@ -188,6 +188,28 @@ test('Redis stopped: 200 with the strictest requirement, explain and readiness 5
   await reconnected;
   assert.equal((await read(id)).degraded, false);
   assert.equal((await api.call('GET', '/readyz', { token: null })).status, 200);
+});
+
+test('an API started while Redis is down answers fail-closed, then recovers when Redis comes up', async () => {
+  const late = await PrivateRedis.create(false);
+  const early = await startTestApi({ ...p.config, REDIS_URL: late.url });
+  try {
+    const id = uid('late');
+    assertStrictest(
+      AssuranceResponse.parse((await early.call('GET', `/v1/identities/${id}/assurance`)).body),
+      ['redis_unavailable'],
+    );
+    const connected = once(early.runtime.redis, 'ready');
+    await late.start();
+    await connected;
+    assert.equal(
+      AssuranceResponse.parse((await early.call('GET', `/v1/identities/${id}/assurance`)).body).degraded,
+      false,
+    );
+  } finally {
+    await early.stop();
+    await late.destroy();
+  }
 });
 
 describe('engine lag', () => {
