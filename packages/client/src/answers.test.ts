@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { FAIL_CLOSED } from '@assurance/policy';
 import {
   checkArguments,
+  checkCompletion,
   DEGRADED_MISSING,
   failClosedAnswer,
   mergeVerdicts,
@@ -48,6 +49,32 @@ describe('checkArguments', () => {
     it(`rejects ${JSON.stringify([identityId, action]).slice(0, 40)} as invalid_request`, () => {
       assert.throws(
         () => checkArguments(identityId, action),
+        (e: unknown) => e instanceof AssuranceClientError && e.code === 'invalid_request',
+      );
+    });
+  }
+});
+
+describe('checkCompletion', () => {
+  it('keeps the five known members and drops the rest', () => {
+    const at = '2026-03-01T11:59:00Z';
+    assert.deepEqual(
+      checkCompletion({ authenticator: 'security_key', authenticatedAt: at, liveness: true, extra: 1 }),
+      { authenticator: 'security_key', authenticatedAt: at, liveness: true },
+    );
+    assert.deepEqual(checkCompletion(undefined), {});
+  });
+  for (const bad of [
+    { authenticator: 'carrier_pigeon' },
+    { recoveryMethod: 'ask_nicely' },
+    { liveness: 'yes' },
+    { authenticatedAt: 'yesterday' },
+    'security_key',
+    [],
+  ]) {
+    it(`rejects ${JSON.stringify(bad)} as invalid_request`, () => {
+      assert.throws(
+        () => checkCompletion(bad),
         (e: unknown) => e instanceof AssuranceClientError && e.code === 'invalid_request',
       );
     });

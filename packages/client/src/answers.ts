@@ -1,5 +1,5 @@
 import { type Policy, strictestRequirement, verifyCompletion } from '@assurance/policy';
-import type { Tier } from '@assurance/schemas';
+import { AUTHENTICATORS, RECOVERY_METHODS, type Tier } from '@assurance/schemas';
 import { AssuranceClientError } from './errors.ts';
 import type { AnswerSource, CompletedStepUp, RequirementAnswer, VerifyAnswer } from './types.ts';
 
@@ -32,6 +32,45 @@ export function checkArguments(identityId: unknown, action: unknown): void {
       'action must be a dotted snake_case name such as payout.change (at most 200 characters)',
     );
   }
+}
+
+/**
+ * The completion as the transports use it: only the five known members, checked for type, so both
+ * modes accept and refuse the same input (the API refuses unknown members and wrong types with 400).
+ * @throws AssuranceClientError `invalid_request`.
+ */
+export function checkCompletion(completed: unknown): CompletedStepUp {
+  if (completed === undefined || completed === null) return {};
+  if (typeof completed !== 'object' || Array.isArray(completed)) {
+    throw new AssuranceClientError('invalid_request', 'completed must be an object');
+  }
+  const c = completed as Record<string, unknown>;
+  const out: { -readonly [K in keyof CompletedStepUp]: CompletedStepUp[K] } = {};
+  const bad = (what: string): never => {
+    throw new AssuranceClientError('invalid_request', `completed.${what}`);
+  };
+  if (c.authenticator !== undefined) {
+    if (!(AUTHENTICATORS as readonly unknown[]).includes(c.authenticator))
+      bad('authenticator is not one of the v1 authenticators');
+    out.authenticator = c.authenticator as NonNullable<CompletedStepUp['authenticator']>;
+  }
+  if (c.recoveryMethod !== undefined) {
+    if (!(RECOVERY_METHODS as readonly unknown[]).includes(c.recoveryMethod))
+      bad('recoveryMethod is not one of the v1 recovery methods');
+    out.recoveryMethod = c.recoveryMethod as NonNullable<CompletedStepUp['recoveryMethod']>;
+  }
+  for (const flag of ['liveness', 'verifiedCallback'] as const) {
+    if (c[flag] === undefined) continue;
+    if (typeof c[flag] !== 'boolean') bad(`${flag} must be a boolean`);
+    out[flag] = c[flag] as boolean;
+  }
+  if (c.authenticatedAt !== undefined) {
+    if (typeof c.authenticatedAt !== 'string' || Number.isNaN(Date.parse(c.authenticatedAt))) {
+      bad('authenticatedAt must be an RFC 3339 time');
+    }
+    out.authenticatedAt = c.authenticatedAt as string;
+  }
+  return out;
 }
 
 /**

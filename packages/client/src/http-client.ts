@@ -1,5 +1,11 @@
 import type { Policy } from '@assurance/policy';
-import { checkArguments, failClosedAnswer, mergeVerdicts, verifyAgainst } from './answers.ts';
+import {
+  checkArguments,
+  checkCompletion,
+  failClosedAnswer,
+  mergeVerdicts,
+  verifyAgainst,
+} from './answers.ts';
 import { AssuranceClientError, type ClientErrorCode, type ProblemDetails } from './errors.ts';
 import { RequirementResponse, VerifyResponse } from './http-schemas.ts';
 import {
@@ -236,18 +242,11 @@ export class HttpAssuranceClient implements AssuranceClient {
   async verify(identityId: string, action: string, completed: CompletedStepUp): Promise<VerifyAnswer> {
     this.#assertOpen();
     checkArguments(identityId, action);
-    const result = await this.#call('POST', '/v1/assurance/verify', {
-      identityId,
-      action,
-      completed: completed ?? {},
-    });
+    const done = checkCompletion(completed);
+    const result = await this.#call('POST', '/v1/assurance/verify', { identityId, action, completed: done });
     const now = this.#now();
     const failed = (reason: DegradedReason) =>
-      verifyAgainst(
-        failClosedAnswer(this.#policy, 'http', identityId, action, [reason], now),
-        completed ?? {},
-        now,
-      );
+      verifyAgainst(failClosedAnswer(this.#policy, 'http', identityId, action, [reason], now), done, now);
     if (!result.ok) return failed(result.reason);
     const parsed = VerifyResponse.safeParse(result.body);
     if (
@@ -275,7 +274,7 @@ export class HttpAssuranceClient implements AssuranceClient {
       validUntil: null,
       policyDigest: null,
     };
-    return mergeVerdicts(answer, r, completed ?? {}, now);
+    return mergeVerdicts(answer, r, done, now);
   }
 
   async ready(): Promise<void> {

@@ -12,6 +12,7 @@
  */
 export {
   checkArguments,
+  checkCompletion,
   DEGRADED_MISSING,
   failClosedAnswer,
   mergeVerdicts,

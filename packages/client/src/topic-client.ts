@@ -5,7 +5,7 @@ import type { AdminPort, ConsumerPort, InboundMessage } from '@assurance/kafka';
 import { createAdmin, createConsumer, createKafka } from '@assurance/kafka';
 import { evaluate, type Policy } from '@assurance/policy';
 import { DECISIONS_TOPIC } from '@assurance/schemas';
-import { checkArguments, failClosedAnswer, verifyAgainst } from './answers.ts';
+import { checkArguments, checkCompletion, failClosedAnswer, verifyAgainst } from './answers.ts';
 import { DecisionView } from './decision-view.ts';
 import { AssuranceClientError } from './errors.ts';
 import { boundedInt, brokerList, DEFAULTS, type TopicClientOptions, type ViewEvent } from './options.ts';
@@ -261,8 +261,9 @@ export class TopicAssuranceClient implements AssuranceClient {
   async verify(identityId: string, action: string, completed: CompletedStepUp): Promise<VerifyAnswer> {
     this.#assertOpen();
     checkArguments(identityId, action);
+    const done = checkCompletion(completed);
     const now = this.#now();
-    return verifyAgainst(this.#answer(identityId, action, now), completed ?? {}, now);
+    return verifyAgainst(this.#answer(identityId, action, now), done, now);
   }
 
   async ready(options: { timeoutMs?: number } = {}): Promise<void> {
