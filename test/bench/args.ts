@@ -23,6 +23,8 @@ export interface BenchArgs {
   readonly maxMessageBytes: number;
   /** Seconds without any progress before the run is declared stalled. */
   readonly stall: number;
+  /** Engine config overrides (`--env KEY=VALUE`, repeatable), e.g. CONSUMER_CONCURRENCY=12. */
+  readonly env: Record<string, string>;
 }
 
 export const USAGE = `npm run bench -- [flags]
@@ -37,6 +39,7 @@ export const USAGE = `npm run bench -- [flags]
                    raise max.message.bytes of the engine's output topics (internal,
                    decisions, audit, dlq) to N after it provisions them: a workaround for
                    the engine's oversized produce requests under a backlog; the report says so
+  --env KEY=VALUE  engine config override, repeatable (e.g. --env CONSUMER_CONCURRENCY=12)
   --stall S        give up after S seconds without progress       (default 60)
   --profile        CPU-profile the engine and print its hottest functions
   --quick          a smoke run: 5000 identities, 5000 mix events, 10 s of latency
@@ -61,6 +64,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       chunk: { type: 'string' },
       'max-message-bytes': { type: 'string' },
       stall: { type: 'string' },
+      env: { type: 'string', multiple: true },
       profile: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -82,6 +86,13 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
         ? 0
         : positiveInt('max-message-bytes', values['max-message-bytes'], 0),
     stall: positiveInt('stall', values.stall, 60),
+    env: Object.fromEntries(
+      (values.env ?? []).map((kv) => {
+        const i = kv.indexOf('=');
+        if (i <= 0) throw new Error(`--env expects KEY=VALUE, got "${kv}"`);
+        return [kv.slice(0, i), kv.slice(i + 1)];
+      }),
+    ),
     quick,
   };
 }

@@ -90,16 +90,14 @@ export async function produceAtRate(
 const TRIGGER = '"trigger":{"eventId":"';
 
 /**
- * Counts every decision of the namespace as it arrives (and sizes the audit records); for decisions triggered by a latency-phase
+ * Counts every decision of the namespace as it arrives; for decisions triggered by a latency-phase
  * event (`<latencyPrefix>-<n>`), records arrival − offered time.
  */
 export class DecisionSink {
   count = 0;
   lastArrival = 0;
-  /** Bytes of decision values, and audit records (read only to size them). */
+  /** Bytes of decision values. */
   decisionBytes = 0;
-  auditCount = 0;
-  auditBytes = 0;
   readonly latenciesMs: number[] = [];
   /** Latency-phase events that produced at least one decision. */
   readonly decidedEvents = new Set<number>();
@@ -117,7 +115,7 @@ export class DecisionSink {
       kafka,
       {
         groupId: uniqueName('bench-decisions'),
-        topics: [topics.decisions, topics.audit],
+        topics: [topics.decisions],
         fromBeginning: true,
         concurrency: 3,
       },
@@ -125,11 +123,6 @@ export class DecisionSink {
     );
     await consumer.start(async (messages) => {
       const now = performance.now();
-      if (messages[0]?.topic === topics.audit) {
-        sink.auditCount += messages.length;
-        for (const m of messages) sink.auditBytes += m.value?.length ?? 0;
-        return { processed: messages.length };
-      }
       for (const m of messages) sink.decisionBytes += m.value?.length ?? 0;
       sink.count += messages.length;
       sink.lastArrival = now;
@@ -252,4 +245,39 @@ export async function waitDrained(args: {
     const tick = new Promise((r) => setTimeout(r, args.pollMs ?? 200));
     await (args.failed ? Promise.race([tick, args.failed]) : tick);
   }
+}
+
+/** Average value size of the first `n` messages of a topic (e.g. the audit records the engine wrote). */
+export async function sampleSizes(
+  kafka: ReturnType<typeof createKafka>,
+  topic: string,
+  n: number,
+  logger: Logger,
+  timeoutMs = 30_000,
+): Promise<{ messages: number; bytes: number }> {
+  let messages = 0;
+  let bytes = 0;
+  let done: () => void = () => {};
+  const enough = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const consumer = createConsumer(
+    kafka,
+    { groupId: uniqueName('bench-sizes'), topics: [topic], fromBeginning: true, concurrency: 1 },
+    logger,
+  );
+  await consumer.start(async (batch) => {
+    for (const m of batch) {
+      if (messages >= n) break;
+      messages++;
+      bytes += m.value?.length ?? 0;
+    }
+    if (messages >= n) done();
+    return { processed: batch.length };
+  });
+  const t = setTimeout(done, timeoutMs);
+  await enough;
+  clearTimeout(t);
+  await consumer.stop();
+  return { messages, bytes };
 }

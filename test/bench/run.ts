@@ -34,6 +34,7 @@ import {
   produceAll,
   produceAtRate,
   StallError,
+  sampleSizes,
   waitDrained,
 } from './pipeline-io.ts';
 import { summariseProfiles } from './profile.ts';
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
     SWEEP_INTERVAL: '1s',
     SWEEP_LEASE: '30s',
     RETRY_BACKOFF: '1s',
+    ...args.env,
   });
   const topics: TopicNames = topicNames(config.TOPIC_NAMESPACE);
   // Silent: stdout carries the report; failures surface as exceptions, the engine logs to a file.
@@ -254,6 +256,7 @@ async function main(): Promise<void> {
     latBar.finish();
 
     const finalMetrics = await engine.metrics();
+    const auditSizes = await sampleSizes(kafka, topics.audit, 5000, logger);
     const engineLatency = histogramQuantiles(
       latMetricsA,
       finalMetrics,
@@ -279,6 +282,9 @@ async function main(): Promise<void> {
         internalPartitions: config.INTERNAL_PARTITIONS,
         concurrency: config.CONSUMER_CONCURRENCY,
         engine: `child process: node services/engine/src/main.ts (pid ${engine.pid})`,
+        engineEnv: Object.entries(args.env)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' '),
       },
       workload: {
         identities: args.identities,
@@ -307,8 +313,8 @@ async function main(): Promise<void> {
       sizes: {
         decisions: (sink as DecisionSink).count,
         decisionBytes: (sink as DecisionSink).decisionBytes,
-        audits: (sink as DecisionSink).auditCount,
-        auditBytes: (sink as DecisionSink).auditBytes,
+        audits: auditSizes.messages,
+        auditBytes: auditSizes.bytes,
       },
       engineMetrics: {
         published: metricSum(finalMetrics, 'assurance_decisions_published_total'),
