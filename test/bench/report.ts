@@ -92,12 +92,14 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[i] as number;
 }
 
-function cpuLine(c: CpuShare): string {
+function cpuLine(c: CpuShare, cores: number): string {
   const order = ['engine', 'kafka', 'registry', 'redis', 'bench'];
-  const parts = order
-    .filter((k) => c.cores[k] !== undefined)
-    .map((k) => `${k} ${(c.cores[k] ?? 0).toFixed(2)}`);
-  return `${parts.join(' · ')}${c.machine === undefined ? '' : ` · machine ${pct(c.machine)} of all cores`}`;
+  const known = order.filter((k) => c.cores[k] !== undefined);
+  const parts = known.map((k) => `${k} ${(c.cores[k] ?? 0).toFixed(2)}`);
+  if (c.machine === undefined) return parts.join(' · ');
+  // What the machine spent beyond the processes we know: other work on a shared box.
+  const other = c.machine * cores - known.reduce((s, k) => s + (c.cores[k] ?? 0), 0);
+  return `${parts.join(' · ')} · other ${Math.max(0, other).toFixed(2)} · machine ${pct(c.machine)} of ${cores} cores`;
 }
 
 export function printReport(r: Report): void {
@@ -113,6 +115,7 @@ export function printReport(r: Report): void {
   p(
     `params     identities=${int(w.identities)} events=${int(Number(r.params.events))} rate=${r.params.rate}/s duration=${r.params.duration}s seed=${r.params.seed} chunk=${r.params.chunk}${r.params.quick ? ' (--quick)' : ''}`,
   );
+  if (r.params.engineEnv) p(`engine env ${r.params.engineEnv} (--env overrides)`);
   p(
     `engine     ${r.params.engine}, INTERNAL_PARTITIONS=${r.params.internalPartitions}, CONSUMER_CONCURRENCY=${r.params.concurrency}, LOG_LEVEL=warn`,
   );
@@ -146,7 +149,7 @@ export function printReport(r: Report): void {
     `   ${'total'.padEnd(9)} ${int(totE).padStart(8)} ${int(totD).padStart(12)} ${''.padStart(13)} ${`${s1(totMs)} s`.padStart(12)} ${int(pipelineRate).padStart(10)} ${int((totD * 1000) / totMs).padStart(13)}`,
   );
   for (const ph of r.phases) {
-    p(`   cpu (cores) ${ph.name}: ${cpuLine(ph.cpu)}`);
+    p(`   cpu (cores) ${ph.name}: ${cpuLine(ph.cpu, m.cores)}`);
     if (ph.mismatch)
       p(`   note: ${ph.name}: fewer decisions arrived than the engine counted (a retried batch?)`);
   }
@@ -172,7 +175,7 @@ export function printReport(r: Report): void {
       `   inside the engine (its histogram: router receipt → decision acknowledged, bucket-interpolated): p50 ${a} ms · p95 ${b} ms · p99 ${c} ms`,
     );
   }
-  p(`   cpu (cores): ${cpuLine(r.latency.cpu)}`);
+  p(`   cpu (cores): ${cpuLine(r.latency.cpu, m.cores)}`);
   p('');
   const rawRate = (r.raw.messages * 1000) / r.raw.consumeMs;
   p(
@@ -182,7 +185,7 @@ export function printReport(r: Report): void {
     `   ${int(r.raw.messages)} messages in ${s1(r.raw.consumeMs)} s after a ${s1(r.raw.joinMs)} s group join → ${int(rawRate)} ev/s`,
   );
   p(`   pipeline/raw = ${int(pipelineRate)} / ${int(rawRate)} = ${(pipelineRate / rawRate).toFixed(3)}`);
-  p(`   cpu (cores): ${cpuLine(r.raw.cpu)}`);
+  p(`   cpu (cores): ${cpuLine(r.raw.cpu, m.cores)}`);
   p('');
   const mem = r.memory;
   p(`4. Redis memory per identity (after phase 1, ${int(w.identities)} identities)`);
@@ -207,7 +210,7 @@ export function printReport(r: Report): void {
   const z = r.sizes;
   if (z.decisions > 0 && z.audits > 0) {
     p(
-      `   output per decision: ${int(z.decisionBytes / z.decisions)} bytes of decision + ${int(z.auditBytes / z.audits)} bytes of audit record (${int(z.audits)} audit records read)`,
+      `   output per decision: ${int(z.decisionBytes / z.decisions)} bytes of decision + ${int(z.auditBytes / z.audits)} bytes of audit record (audit sampled over ${int(z.audits)} records)`,
     );
   }
   p(
