@@ -38,6 +38,8 @@ const child = spawn(
     '--test-reporter=spec',
     `--test-concurrency=${process.env.TEST_CONCURRENCY ?? '2'}`,
     '--test-timeout=180000',
+    // A test file whose cleanup failed must not hold the whole run open on a stray handle.
+    '--test-force-exit',
     ...files,
   ],
   { stdio: 'inherit', env },

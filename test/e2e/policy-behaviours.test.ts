@@ -237,4 +237,37 @@ describe('the default policy, end to end', () => {
     assert.equal(relaxed.tiers.medium.outcome, 'step_up');
     assert.equal(relaxed.trigger.eventId.startsWith('expiry:'), true);
   });
+
+  test('login-derived: a new country and network together with a new device raises login_anomaly', async () => {
+    const { id } = await enrolled('anomaly');
+    const login = (deviceId: string, country: string, asn: number, offsetMs: number) =>
+      p.producer.send(p.topics.login, id, {
+        ...envelope(offsetMs),
+        identityId: id,
+        outcome: 'success',
+        authenticator: 'totp',
+        deviceId,
+        country,
+        asn,
+        ip: '192.0.2.10',
+      });
+    await login('home-laptop', 'FR', 3215, -120_000);
+    await login('home-laptop', 'FR', 3215, -60_000);
+    await login('unknown-phone', 'BR', 28573, 0);
+    const d = await p.watcher.waitFor(id, (x) => x.signals.some((s) => s.code === 'login_anomaly'));
+    assert.notEqual(d.riskLevel, 'low');
+  });
+
+  test('login-derived: repeated failures inside the window raise repeated_failures', async () => {
+    const { id } = await enrolled('failures');
+    for (let i = 0; i < 10; i++) {
+      await p.producer.send(p.topics.login, id, {
+        ...envelope(-30 * 60_000 + i * 60_000),
+        identityId: id,
+        outcome: 'failure',
+        authenticator: 'password',
+      });
+    }
+    await p.watcher.waitFor(id, (x) => x.signals.some((s) => s.code === 'repeated_failures'));
+  });
 });

@@ -4,20 +4,49 @@ import type { AdminPort, TopicSpec } from './types.ts';
 export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
   const admin = kafka.admin();
   await admin.connect();
+
+  /** Until every partition of `topics` has a leader, tolerating the broker's propagation delay. */
+  async function waitForLeaders(topics: string[], timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+        if (
+          meta.length === topics.length &&
+          meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
+        ) {
+          return;
+        }
+      } catch (err) {
+        last = err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`topics without leaders after ${timeoutMs} ms: ${topics.join(', ')} (${String(last)})`);
+  }
   return {
     async ensureTopics(topics: readonly TopicSpec[]) {
       const existing = new Set(await admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t.name));
       if (missing.length > 0) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((t) => ({
-            topic: t.name,
-            numPartitions: t.partitions,
-            replicationFactor: t.replicationFactor ?? -1,
-            configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
-          })),
-        });
+        try {
+          await admin.createTopics({
+            // kafkajs's own wait gives up on the UNKNOWN_TOPIC_OR_PARTITION a KRaft broker answers for a
+            // moment after creation; we wait for leaders ourselves below.
+            waitForLeaders: false,
+            topics: missing.map((t) => ({
+              topic: t.name,
+              numPartitions: t.partitions,
+              replicationFactor: t.replicationFactor ?? -1,
+              configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+            })),
+          });
+        } catch (err) {
+          // Another engine provisioning at the same time created them first: that is success.
+          if (!/already exists/i.test((err as Error).message)) throw err;
+        }
+        await waitForLeaders(missing.map((t) => t.name));
       }
       // Existing topics keep their partitions; their configs are brought to what the catalog says.
       const present = topics.filter(

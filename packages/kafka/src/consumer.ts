@@ -70,7 +70,15 @@ export function createConsumer(
           const { topic, partition } = batch;
           const messages = batch.messages.map((m) => toInbound(topic, partition, m));
           const live = () => isRunning() && !isStale();
-          const result = await handler(messages, { heartbeat, shouldContinue: live });
+          // Heartbeat while the handler works, so a slow batch (Redis or the broker struggling) does
+          // not cost the group membership and trigger a rebalance storm.
+          const beat = setInterval(() => void heartbeat().catch(() => {}), 3000);
+          let result: Awaited<ReturnType<typeof handler>>;
+          try {
+            result = await handler(messages, { heartbeat, shouldContinue: live });
+          } finally {
+            clearInterval(beat);
+          }
           const done = Math.max(0, Math.min(result.processed, messages.length));
           if (done > 0) {
             const last = messages[done - 1] as InboundMessage;

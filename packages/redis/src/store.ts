@@ -82,6 +82,8 @@ export interface StoreOptions {
   readonly dedupeWindowMs: number;
   /** Lifetime of per-identity and per-channel state after its last write. */
   readonly stateTtlSeconds: number;
+  /** Observes each script call's duration (for a latency histogram); script names are a closed set. */
+  readonly onScript?: (script: string, seconds: number, ok: boolean) => void;
 }
 
 type Reply = string | number | null | Reply[];
@@ -106,7 +108,20 @@ export class SignalStore {
   #call(name: string): ScriptCall {
     const fn = (this.#redis as unknown as Record<string, ScriptCall | undefined>)[commandName(name)];
     if (!fn) throw new AssuranceError('script_failed', `Redis script ${name} is not defined on this client`);
-    return fn.bind(this.#redis);
+    const bound = fn.bind(this.#redis);
+    const observe = this.#opts.onScript;
+    if (!observe) return bound;
+    return async (...args) => {
+      const t0 = performance.now();
+      try {
+        const r = await bound(...args);
+        observe(name, (performance.now() - t0) / 1000, true);
+        return r;
+      } catch (err) {
+        observe(name, (performance.now() - t0) / 1000, false);
+        throw err;
+      }
+    };
   }
 
   /** Applies mutations once per event key; false when the event was seen before. */

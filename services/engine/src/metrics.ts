@@ -66,6 +66,13 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
       help: 'Identities whose signal expiry is due and not yet re-decided',
       registers: [registry],
     }),
+    redisScript: new Histogram({
+      name: 'assurance_redis_script_seconds',
+      help: 'Duration of each Redis Lua script call, by script and result',
+      labelNames: ['script', 'result'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
     failures: new Counter({
       name: 'assurance_processing_retries_total',
       help: 'Batches stopped early for a transient failure, by stage and error class',

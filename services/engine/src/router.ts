@@ -199,6 +199,7 @@ export class Router {
       });
     }
     if (stoppedBy) {
+      this.#d.metrics.failures.inc({ stage: 'router', error: stoppedBy.code });
       this.#d.logger.warn(
         { code: stoppedBy.code, err: stoppedBy.message },
         'router batch stopped early; will retry',
