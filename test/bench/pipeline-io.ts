@@ -88,6 +88,7 @@ export async function produceAtRate(
 }
 
 const TRIGGER = '"trigger":{"eventId":"';
+const COMPUTED_AT = '"computedAt":"';
 
 /**
  * Counts every decision of the namespace as it arrives; for decisions triggered by a latency-phase
@@ -99,6 +100,9 @@ export class DecisionSink {
   /** Bytes of decision values. */
   decisionBytes = 0;
   readonly latenciesMs: number[] = [];
+  /** The same samples split at the decision's computedAt: offered → computed, computed → received. */
+  readonly upstreamMs: number[] = [];
+  readonly downstreamMs: number[] = [];
   /** Latency-phase events that produced at least one decision. */
   readonly decidedEvents = new Set<number>();
   #offeredAt: Float64Array | undefined;
@@ -154,6 +158,15 @@ export class DecisionSink {
     if (offered === undefined || offered === 0) return;
     this.latenciesMs.push(now - offered);
     this.decidedEvents.add(n);
+    // Split at the decision's computedAt (the engine's wall clock; same machine, same clock).
+    const c = text.indexOf(COMPUTED_AT);
+    if (c >= 0) {
+      const from = c + COMPUTED_AT.length;
+      const computedWall = Date.parse(text.slice(from, text.indexOf('"', from)));
+      const computed = computedWall - performance.timeOrigin;
+      this.upstreamMs.push(computed - offered);
+      this.downstreamMs.push(now - computed);
+    }
   }
 
   async stop(): Promise<void> {

@@ -52,6 +52,8 @@ export interface Report {
     sends: number;
     decisions: number;
     samplesMs: number[];
+    upstreamMs: number[];
+    downstreamMs: number[];
     decidedEvents: number;
     drainedMs: number;
     cpu: CpuShare;
@@ -168,6 +170,14 @@ export function printReport(r: Report): void {
   p(
     `   p50 ${percentile(sorted, 50).toFixed(0)} ms · p95 ${percentile(sorted, 95).toFixed(0)} ms · p99 ${percentile(sorted, 99).toFixed(0)} ms · max ${(sorted.at(-1) ?? Number.NaN).toFixed(0)} ms  (${int(sorted.length)} samples)`,
   );
+  const split = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return `p50 ${percentile(s, 50).toFixed(0)} ms · p95 ${percentile(s, 95).toFixed(0)} ms · p99 ${percentile(s, 99).toFixed(0)} ms`;
+  };
+  if (r.latency.upstreamMs.length > 0) {
+    p(`   split at the decision's computedAt: offered → computed ${split(r.latency.upstreamMs)}`);
+    p(`                                       computed → received ${split(r.latency.downstreamMs)}`);
+  }
   const es = r.latency.engineSeconds;
   if (es) {
     const [a, b, c] = es.values.map((v) => (v * 1000).toFixed(0));

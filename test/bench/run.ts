@@ -304,6 +304,8 @@ async function main(): Promise<void> {
         sends: offered.sends,
         decisions: (sink as DecisionSink).count - latBefore,
         samplesMs: (sink as DecisionSink).latenciesMs,
+        upstreamMs: (sink as DecisionSink).upstreamMs,
+        downstreamMs: (sink as DecisionSink).downstreamMs,
         decidedEvents: (sink as DecisionSink).decidedEvents.size,
         drainedMs: latDrain.at - (offeredAt[0] ?? 0),
         cpu: latCpu,
