@@ -183,13 +183,20 @@ async function main(): Promise<void> {
       const cpuA = snapshot(pids);
       const t0 = performance.now();
       let producedAt = 0;
-      const producing = produceAll(producer as ProducerPort, encoded.messages, args.chunk).then(() => {
+      let sent = 0;
+      const producing = produceAll(producer as ProducerPort, encoded.messages, args.chunk, (k) => {
+        sent = k;
+      }).then(() => {
         producedAt = performance.now();
       });
+      // The bar counts events the router has committed (sent minus its lag).
       const drained = await drain(
         () => producedAt > 0,
         (st) =>
-          bar.update(n - st.routerLag, `decisions ${s.count - before}${producedAt ? '' : ' · producing'}`),
+          bar.update(
+            Math.max(0, sent - st.routerLag),
+            `decisions ${s.count - before}${producedAt ? '' : ` · producing ${sent}`}`,
+          ),
       );
       await producing;
       const cpuB = snapshot(pids);
