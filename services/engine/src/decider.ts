@@ -174,10 +174,10 @@ export class Decider {
             nowMs,
           );
         }
-        if (!changed) {
-          this.#d.metrics.dedupeHits.inc();
-          continue;
-        }
+        // A replay changes no state, but is still decided: a crash after the state write and before
+        // the decision commit leaves exactly this case behind, and only re-deciding repairs it. An
+        // unchanged decision is not published again (materialOf below).
+        if (!changed) this.#d.metrics.dedupeHits.inc();
         loaded = await store.loadIdentity(identityId);
         const state = toIdentityState(identityId, loaded, nowMs);
         let evaluation: Evaluation;
