@@ -104,10 +104,11 @@ describe('dead letters', () => {
     }
   });
 
-  const wire = (id: number, payload: Buffer) =>
-    Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), payload])
-      .fill(0, 0, 1)
-      .map((b, i) => (i >= 1 && i <= 4 ? (id >> ((4 - i) * 8)) & 0xff : b));
+  const wire = (id: number, payload: Buffer): Buffer => {
+    const header = Buffer.alloc(5);
+    header.writeUInt32BE(id, 1);
+    return Buffer.concat([header, payload]);
+  };
   const cases: Array<{ name: string; bytes: () => Promise<Buffer> | Buffer; code: string }> = [
     {
       name: 'oversized',

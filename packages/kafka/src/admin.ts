@@ -68,13 +68,11 @@ export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
       if (names.length > 0) await admin.deleteTopics({ topics: [...names] });
     },
     async lag(groupId, topic) {
-      const [committed, latest] = await Promise.all([
-        admin.fetchOffsets({ groupId, topics: [topic] }),
-        admin.fetchTopicOffsets(topic),
-      ]);
-      const byPartition = new Map(
-        (committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
-      );
+      // One after the other: with Promise.all, a failure of one call would leave the other retrying
+      // in the background past close(), holding the process open.
+      const latest = await admin.fetchTopicOffsets(topic);
+      const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
       return latest.map((p) => {
         const c = byPartition.get(p.partition) ?? -1n;
         const high = BigInt(p.high);
