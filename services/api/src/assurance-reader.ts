@@ -2,9 +2,9 @@ import type { Logger } from '@assurance/core';
 import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate, strictestRequirement } from '@assurance/policy';
 import type { SignalStore } from '@assurance/redis';
+import { emptyState, toIdentityState } from '@assurance/redis';
 import { Decision, TIERS, type Tier, type TierRequirement } from '@assurance/schemas';
 import type { LagStatus } from './engine-lag.ts';
-import { emptyState, toIdentityState } from './identity-state.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { AssuranceResponse, DegradedReason } from './schemas.ts';
 

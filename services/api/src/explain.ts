@@ -1,11 +1,11 @@
 import type { Policy, PolicyRule, SignalMatcher } from '@assurance/policy';
 import { evaluate } from '@assurance/policy';
 import type { SignalStore } from '@assurance/redis';
+import { toIdentityState } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
 import { CHANNEL_TYPES, type ChannelType, Decision } from '@assurance/schemas';
 import { lagReasons } from './assurance-reader.ts';
 import type { LagStatus } from './engine-lag.ts';
-import { toIdentityState } from './identity-state.ts';
 import { ApiProblem } from './problem.ts';
 import type { DegradedReason, SignalsResponse } from './schemas.ts';
 

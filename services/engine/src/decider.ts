@@ -4,12 +4,12 @@ import type { BatchResult, InboundMessage, OutboundMessage, ProducerPort } from 
 import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate, failClosedEvaluation } from '@assurance/policy';
 import type { LoadedIdentity, SignalStore } from '@assurance/redis';
+import { toIdentityState } from '@assurance/redis';
 import type { AuditRecord, Decision } from '@assurance/schemas';
 import { buildAudit, buildDecision, materialOf, nextRedecisionMs } from './decision.ts';
 import { loginKinds, loginMutations, loginWindows } from './login-signals.ts';
 import type { EngineMetrics } from './metrics.ts';
 import type { RoutedMessage } from './routed.ts';
-import { toIdentityState } from './state.ts';
 import type { TopicNames } from './topics.ts';
 
 export interface DeciderDeps {

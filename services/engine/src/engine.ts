@@ -71,7 +71,8 @@ export async function startEngine(
   const store = new SignalStore(redis, keySpace(config.REDIS_PREFIX), {
     dedupeWindowMs: config.DEDUPE_WINDOW,
     stateTtlSeconds: Math.ceil(config.STATE_TTL / 1000),
-    onScript: (script, seconds, ok) => metrics.redisScript.observe({ script, result: ok ? 'ok' : 'error' }, seconds),
+    onScript: (script, seconds, ok) =>
+      metrics.redisScript.observe({ script, result: ok ? 'ok' : 'error' }, seconds),
   });
 
   const kafka = createKafka({

@@ -1,8 +1,8 @@
 import type { Policy } from '@assurance/policy';
 import { evaluate } from '@assurance/policy';
 import type { SignalStore } from '@assurance/redis';
+import { toIdentityState } from '@assurance/redis';
 import type { Decision } from '@assurance/schemas';
-import { toIdentityState } from './state.ts';
 
 /** Everything an operator needs to see why an identity is where it is, as data. */
 export async function explainIdentity(

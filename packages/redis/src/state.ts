@@ -1,10 +1,10 @@
-import type { LoadedIdentity } from '@assurance/redis';
-import { activeSignal } from '@assurance/redis';
 import type { ActiveSignal, IdentityState } from '@assurance/schemas';
+import type { LoadedIdentity } from './store.ts';
+import { activeSignal } from './store.ts';
 
 /**
- * The policy's input from what Redis holds, exactly as the engine builds it (only live, uncleared
- * signals; bindings in a stable order), so the API's evaluations equal the engine's.
+ * The policy's input from what Redis holds: only live, uncleared signals, bindings in a stable
+ * order. The engine decides with it and the API re-evaluates with it, so both must build it here.
  */
 export function toIdentityState(identityId: string, loaded: LoadedIdentity, nowMs: number): IdentityState {
   const signals: ActiveSignal[] = [];
@@ -21,7 +21,7 @@ export function toIdentityState(identityId: string, loaded: LoadedIdentity, nowM
   };
 }
 
-/** An identity the engine knows nothing about: no bindings known, no signals. */
+/** An identity nothing is known about: no bindings seen, no signals. */
 export function emptyState(identityId: string): IdentityState {
   return { identityId, tenantId: null, bindingsKnown: false, bindings: [], signals: [] };
 }
