@@ -7,13 +7,17 @@ import { z } from 'zod';
  */
 export const EngineConfigSchema = z
   .object({
-    KAFKA_BROKERS: z.string().min(1, 'KAFKA_BROKERS is required, e.g. 127.0.0.1:19092'),
+    KAFKA_BROKERS: z
+      .string({ error: 'KAFKA_BROKERS is required, e.g. 127.0.0.1:19092' })
+      .min(1, 'KAFKA_BROKERS is required, e.g. 127.0.0.1:19092'),
     SCHEMA_REGISTRY_URL: z.url(
       'SCHEMA_REGISTRY_URL must be a URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7',
     ),
     REDIS_URL: z.url('REDIS_URL must be a URL, e.g. redis://127.0.0.1:16379'),
     /** Keys every channel hash; rotating it orphans existing channel state, so treat it as durable. */
-    CHANNEL_HASH_SECRET: z.string().min(16, 'CHANNEL_HASH_SECRET must be at least 16 characters'),
+    CHANNEL_HASH_SECRET: z
+      .string({ error: 'CHANNEL_HASH_SECRET is required: a stable secret of at least 16 characters' })
+      .min(16, 'CHANNEL_HASH_SECRET must be at least 16 characters'),
     REDIS_PREFIX: z
       .string()
       .regex(/^[a-z0-9:_-]{1,64}$/i)

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AssuranceError } from '@assurance/core';
+import { loadEngineConfig } from './config.ts';
+
+const valid = {
+  KAFKA_BROKERS: '127.0.0.1:19092',
+  SCHEMA_REGISTRY_URL: 'http://127.0.0.1:18081/apis/ccompat/v7',
+  REDIS_URL: 'redis://127.0.0.1:16379',
+  CHANNEL_HASH_SECRET: 'a-long-enough-secret',
+};
+
+test('a valid environment parses with typed defaults', () => {
+  const c = loadEngineConfig(valid);
+  assert.equal(c.DEDUPE_WINDOW, 7 * 86_400_000);
+  assert.equal(c.REDIS_PREFIX, 'ra:');
+});
+
+test('every problem is reported at once, one line per variable', () => {
+  try {
+    loadEngineConfig({ SWEEP_INTERVAL: 'soon', CHANNEL_HASH_SECRET: 'short' });
+    assert.fail('should throw');
+  } catch (err) {
+    assert.ok(err instanceof AssuranceError && err.code === 'config_invalid');
+    for (const v of [
+      'KAFKA_BROKERS',
+      'SCHEMA_REGISTRY_URL',
+      'REDIS_URL',
+      'CHANNEL_HASH_SECRET',
+      'SWEEP_INTERVAL',
+    ]) {
+      assert.match(err.message, new RegExp(`^  ${v}: `, 'm'));
+    }
+  }
+});
+
+test('cross-field: a sweep lease no longer than the interval would fire expiries twice', () => {
+  assert.throws(
+    () => loadEngineConfig({ ...valid, SWEEP_INTERVAL: '30s', SWEEP_LEASE: '10s' }),
+    /SWEEP_LEASE/,
+  );
+});
