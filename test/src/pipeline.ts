@@ -48,30 +48,13 @@ export class DecisionWatcher {
 
   static async start(config: EngineConfig, logger: Logger): Promise<DecisionWatcher> {
     const w = new DecisionWatcher();
-    const kafka = createKafka({
-      brokers: parseBrokers(config.KAFKA_BROKERS),
-      clientId: 'test-watcher',
-      logger,
+    const stop = await consumeTopic(config, logger, topicNames(config.TOPIC_NAMESPACE).decisions, (m) => {
+      if (!m.value) return;
+      const d = JSON.parse(m.value.toString('utf8')) as Decision;
+      w.decisions.push(d);
+      w.#events.emit('decision', d);
     });
-    const consumer = createConsumer(
-      kafka,
-      {
-        groupId: uniqueName('watch'),
-        topics: [topicNames(config.TOPIC_NAMESPACE).decisions],
-        fromBeginning: true,
-      },
-      logger,
-    );
-    await consumer.start(async (messages) => {
-      for (const m of messages) {
-        if (!m.value) continue;
-        const d = JSON.parse(m.value.toString('utf8')) as Decision;
-        w.decisions.push(d);
-        w.#events.emit('decision', d);
-      }
-      return { processed: messages.length };
-    });
-    w.#stop = () => consumer.stop();
+    w.#stop = stop;
     return w;
   }
 
@@ -102,6 +85,26 @@ export class DecisionWatcher {
   }
 }
 
+/** Reads a whole topic from the beginning in a throwaway group; returns the stop function. */
+async function consumeTopic(
+  config: EngineConfig,
+  logger: Logger,
+  topic: string,
+  onMessage: (m: InboundMessage) => void,
+): Promise<() => Promise<void>> {
+  const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'test-reader', logger });
+  const consumer = createConsumer(
+    kafka,
+    { groupId: uniqueName('read'), topics: [topic], fromBeginning: true },
+    logger,
+  );
+  await consumer.start(async (messages) => {
+    for (const m of messages) onMessage(m);
+    return { processed: messages.length };
+  });
+  return () => consumer.stop();
+}
+
 /** Collects every message of one topic from the beginning, with event-driven waits. */
 export class TopicCollector {
   readonly messages: InboundMessage[] = [];
@@ -110,24 +113,10 @@ export class TopicCollector {
 
   static async start(config: EngineConfig, logger: Logger, topic: string): Promise<TopicCollector> {
     const c = new TopicCollector();
-    const kafka = createKafka({
-      brokers: parseBrokers(config.KAFKA_BROKERS),
-      clientId: 'test-collector',
-      logger,
+    c.#stop = await consumeTopic(config, logger, topic, (m) => {
+      c.messages.push(m);
+      c.#events.emit('message', m);
     });
-    const consumer = createConsumer(
-      kafka,
-      { groupId: uniqueName('collect'), topics: [topic], fromBeginning: true },
-      logger,
-    );
-    await consumer.start(async (messages) => {
-      for (const m of messages) {
-        c.messages.push(m);
-        c.#events.emit('message', m);
-      }
-      return { processed: messages.length };
-    });
-    c.#stop = () => consumer.stop();
     return c;
   }
 
