@@ -79,11 +79,16 @@ describe('Prometheus scrapes the engine and the API', {
     config = await isolatedConfig({ METRICS_PORT: String(enginePort), METRICS_HOST: '127.0.0.1' });
     engine = new EngineProcess(config);
     const started = engine;
-    await pollUntil(
-      async () => ((await fetch(`http://127.0.0.1:${enginePort}/healthz`)).ok ? true : undefined),
+    const engineUp = await pollUntil(
+      async () => {
+        // The process logs this and exits when it cannot start: stop waiting at once.
+        if (started.output.join('').includes('engine failed to start')) return 'failed';
+        return (await fetch(`http://127.0.0.1:${enginePort}/healthz`)).ok ? 'up' : undefined;
+      },
       60_000,
       () => `the engine's /healthz on port ${enginePort}: ${started.output.join('').slice(-2000)}`,
     );
+    assert.equal(engineUp, 'up', `the engine did not start: ${started.output.join('').slice(-2000)}`);
 
     const apiPort = await freePort();
     apiUrl = `http://127.0.0.1:${apiPort}`;
@@ -109,11 +114,16 @@ describe('Prometheus scrapes the engine and the API', {
     };
     api.stdout?.on('data', keep);
     api.stderr?.on('data', keep);
-    await pollUntil(
-      async () => ((await fetch(`${apiUrl}/healthz`)).ok ? true : undefined),
+    const apiProcess = api;
+    const apiUp = await pollUntil(
+      async () => {
+        if (apiProcess.exitCode !== null) return 'exited';
+        return (await fetch(`${apiUrl}/healthz`)).ok ? 'up' : undefined;
+      },
       60_000,
       () => `the API's /healthz on ${apiUrl}: ${apiOutput.join('').slice(-2000)}`,
     );
+    assert.equal(apiUp, 'up', `the API did not start: ${apiOutput.join('').slice(-2000)}`);
 
     prom = await PrometheusProcess.start(binary, {
       jobs: [
