@@ -1,7 +1,7 @@
 export type { StackLayout } from './layout.ts';
 export { REPO_ROOT, resolveLayout } from './layout.ts';
 export { PrerequisiteError } from './prereqs.ts';
-export type { ServiceStatus, StackEndpoints, UpResult } from './stack.ts';
 export type { LocalService } from './services.ts';
 export { kafka, redis, registry, SERVICES, stopService } from './services.ts';
+export type { ServiceStatus, StackEndpoints, UpResult } from './stack.ts';
 export { readEndpoints, stackDown, stackStatus, stackUp } from './stack.ts';

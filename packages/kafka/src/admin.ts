@@ -72,7 +72,9 @@ export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
       // in the background past close(), holding the process open.
       const latest = await admin.fetchTopicOffsets(topic);
       const committed = await admin.fetchOffsets({ groupId, topics: [topic] });
-      const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      const byPartition = new Map(
+        (committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
+      );
       return latest.map((p) => {
         const c = byPartition.get(p.partition) ?? -1n;
         const high = BigInt(p.high);
