@@ -16,11 +16,10 @@ export interface BenchArgs {
   readonly profile: boolean;
   readonly quick: boolean;
   /**
-   * When > 0, raise `max.message.bytes` of the engine's output topics to this after it provisioned
-   * them: a workaround, stated in the report, for an engine that produces a whole batch's output in
-   * one request and so exceeds the broker's 1 MiB record-batch limit under a backlog.
+   * Most input events produced but not yet decided (router + decider lag) during the throughput
+   * phases; 0 produces everything at once.
    */
-  readonly maxMessageBytes: number;
+  readonly window: number;
   /** Seconds without any progress before the run is declared stalled. */
   readonly stall: number;
   /** Engine config overrides (`--env KEY=VALUE`, repeatable), e.g. CONSUMER_CONCURRENCY=12. */
@@ -34,11 +33,10 @@ export const USAGE = `npm run bench -- [flags]
   --rate R         offered rate of the latency phase, ev/s  (default 1000)
   --duration S     length of the latency phase, seconds     (default 20; --quick: 10)
   --seed N         workload seed                            (default 1)
-  --chunk N        messages per producer send (throughput)  (default 5000)
-  --max-message-bytes N
-                   raise max.message.bytes of the engine's output topics (internal,
-                   decisions, audit, dlq) to N after it provisions them: a workaround for
-                   the engine's oversized produce requests under a backlog; the report says so
+  --chunk N        messages per producer send (throughput)  (default 500; 5000 with --window 0)
+  --window N       throughput phases: at most N events produced and not yet decided
+                   (router + decider lag; default 2000). 0 = everything at once, which
+                   today wedges the engine (see the README's Benchmark section)
   --env KEY=VALUE  engine config override, repeatable (e.g. --env CONSUMER_CONCURRENCY=12)
   --stall S        give up after S seconds without progress       (default 60)
   --profile        CPU-profile the engine and print its hottest functions
@@ -62,7 +60,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       duration: { type: 'string' },
       seed: { type: 'string' },
       chunk: { type: 'string' },
-      'max-message-bytes': { type: 'string' },
+      window: { type: 'string' },
       stall: { type: 'string' },
       env: { type: 'string', multiple: true },
       profile: { type: 'boolean', default: false },
@@ -79,12 +77,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     rate: positiveInt('rate', values.rate, 1000),
     duration: positiveInt('duration', values.duration, quick ? 10 : 20),
     seed: positiveInt('seed', values.seed, 1),
-    chunk: positiveInt('chunk', values.chunk, 5000),
+    chunk: positiveInt('chunk', values.chunk, values.window === '0' ? 5000 : 500),
     profile: values.profile === true,
-    maxMessageBytes:
-      values['max-message-bytes'] === undefined
-        ? 0
-        : positiveInt('max-message-bytes', values['max-message-bytes'], 0),
+    window: values.window === '0' ? 0 : positiveInt('window', values.window, 2000),
     stall: positiveInt('stall', values.stall, 60),
     env: Object.fromEntries(
       (values.env ?? []).map((kv) => {

@@ -43,16 +43,41 @@ export async function encodeAll(
   return { messages, json: events.length - avro, avro, bytes };
 }
 
-/** As fast as the producer acknowledges: sequential sends of `chunk` messages (idempotent producer). */
-export async function produceAll(
-  producer: ProducerPort,
-  messages: readonly OutboundMessage[],
-  chunk: number,
-  onProgress?: (sent: number) => void,
-): Promise<void> {
+/** Committed lag of the engine's two stages, summed over partitions. */
+export async function pipelineLag(
+  admin: AdminPort,
+  topics: TopicNames,
+  groupId: string,
+): Promise<{ routerLag: number; deciderLag: number }> {
+  const lagOf = async (group: string, topic: string) =>
+    (await admin.lag(group, topic)).reduce((s, p) => s + p.lag, 0);
+  // In pipeline order: the router commits only after its internal messages are acknowledged, the
+  // decider only after its decisions are, so reading stage by stage never misses work in between.
+  const routerLags = await Promise.all(INPUT_ROLES.map((r) => lagOf(`${groupId}.router`, topics[r])));
+  const deciderLag = await lagOf(`${groupId}.decider`, topics.identityEvents);
+  return { routerLag: routerLags.reduce((a, b) => a + b, 0), deciderLag };
+}
+
+/**
+ * As fast as the engine admits: sequential sends of `chunk` messages (idempotent producer), each
+ * once fewer than `window` events are produced and not yet decided (0: no window, all at once).
+ */
+export async function produceAll(args: {
+  producer: ProducerPort;
+  messages: readonly OutboundMessage[];
+  chunk: number;
+  window: number;
+  inFlight: () => Promise<number>;
+  onProgress?: (sent: number) => void;
+}): Promise<void> {
+  const { messages, chunk, window } = args;
   for (let i = 0; i < messages.length; i += chunk) {
-    await producer.send(messages.slice(i, i + chunk));
-    onProgress?.(Math.min(messages.length, i + chunk));
+    const size = Math.min(chunk, messages.length - i);
+    if (window > 0) {
+      while ((await args.inFlight()) + size > window) await new Promise((r) => setTimeout(r, 10));
+    }
+    await args.producer.send(messages.slice(i, i + size));
+    args.onProgress?.(i + size);
   }
 }
 
@@ -214,8 +239,6 @@ export async function waitDrained(args: {
   failed?: Promise<never>;
 }): Promise<{ at: number; state: DrainState; mismatch: boolean }> {
   const deadline = performance.now() + (args.timeoutMs ?? 1_800_000);
-  const lagOf = async (group: string, topic: string) =>
-    (await args.admin.lag(group, topic)).reduce((s, p) => s + p.lag, 0);
   let stableSince = 0;
   let lastReceived = -1;
   let progressSig = '';
@@ -224,16 +247,12 @@ export async function waitDrained(args: {
   for (;;) {
     // Read before the offsets, so a send that lands during this poll is never judged drained.
     const produced = args.produced();
-    // In pipeline order: the router commits only after its internal messages are acknowledged, the
-    // decider only after its decisions are, so reading stage by stage never misses work in between.
-    const routerLags = await Promise.all(
-      INPUT_ROLES.map((r) => lagOf(`${args.groupId}.router`, args.topics[r])),
-    );
-    const deciderLag = await lagOf(`${args.groupId}.decider`, args.topics.identityEvents);
+    const { routerLag, deciderLag } = await pipelineLag(args.admin, args.topics, args.groupId);
+    // After the lags: once both stages committed, every decision they made is already counted.
     const published = await args.published();
     const at = performance.now();
     const state: DrainState = {
-      routerLag: routerLags.reduce((a, b) => a + b, 0),
+      routerLag,
       deciderLag,
       published,
       received: args.sink.count,

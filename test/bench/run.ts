@@ -15,10 +15,9 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@assurance/core';
 import type { TopicNames } from '@assurance/engine';
-import { BASE_TOPICS, INPUT_ROLES, topicNames } from '@assurance/engine';
-import type { AdminPort, ProducerPort, TopicSpec } from '@assurance/kafka';
+import { INPUT_ROLES, topicNames } from '@assurance/engine';
+import type { ProducerPort } from '@assurance/kafka';
 import { createAdmin, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
-import { TOPICS } from '@assurance/schemas';
 import { stackStatus } from '@assurance/stack';
 import { Redis } from 'ioredis';
 import { uniqueName } from '../src/harness.ts';
@@ -31,6 +30,7 @@ import type { DrainState, Encoded } from './pipeline-io.ts';
 import {
   DecisionSink,
   encodeAll,
+  pipelineLag,
   produceAll,
   produceAtRate,
   StallError,
@@ -115,8 +115,6 @@ async function main(): Promise<void> {
       logFile: join(workDir, 'engine.log'),
       ...(args.profile ? { cpuProfileDir: workDir } : {}),
     });
-    if (args.maxMessageBytes > 0)
-      await raiseOutputLimits(admin, topics, args.maxMessageBytes, config.INTERNAL_PARTITIONS);
     const pids = { engine: engine.pid, kafka: stack.kafka, registry: stack.registry, redis: stack.redis };
     const published = async () =>
       metricSum(await (engine as EngineChild).metrics(), 'assurance_decisions_published_total');
@@ -184,8 +182,18 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       let producedAt = 0;
       let sent = 0;
-      const producing = produceAll(producer as ProducerPort, encoded.messages, args.chunk, (k) => {
-        sent = k;
+      const producing = produceAll({
+        producer: producer as ProducerPort,
+        messages: encoded.messages,
+        chunk: args.chunk,
+        window: args.window,
+        inFlight: async () => {
+          const l = await pipelineLag(admin, topics, config.ENGINE_GROUP_ID);
+          return l.routerLag + l.deciderLag;
+        },
+        onProgress: (k) => {
+          sent = k;
+        },
       }).then(() => {
         producedAt = performance.now();
       });
@@ -347,9 +355,9 @@ async function main(): Promise<void> {
       const digest = logDigest(engine.logFile);
       process.stdout.write(
         `\nbench stalled: ${err.message}\nmost frequent engine warnings/errors (${engine.logFile}):\n${digest}\n` +
-          (args.maxMessageBytes > 0
-            ? ''
-            : 'if these are "larger than the max message size", see --max-message-bytes in --help\n'),
+          (args.window === 0
+            ? 'with --window 0 every event is produced at once; the default window keeps batches small\n'
+            : ''),
       );
       process.exitCode = 2;
       return;
@@ -359,26 +367,6 @@ async function main(): Promise<void> {
     await cleanup();
     say(`total run time ${((performance.now() - runStart) / 1000).toFixed(1)} s`);
   }
-}
-
-/**
- * The --max-message-bytes workaround. ensureTopics replaces a topic's whole config set, so each
- * topic gets its provisioned configs back (catalog, and provision.ts for the internal topic) plus
- * the raised limit.
- */
-async function raiseOutputLimits(admin: AdminPort, topics: TopicNames, bytes: number, partitions: number) {
-  const limit = { 'max.message.bytes': String(bytes) };
-  const specs: TopicSpec[] = (['decisions', 'audit', 'dlq'] as const).map((role) => {
-    const entry = TOPICS[BASE_TOPICS[role]];
-    return { name: topics[role], partitions: entry.partitions, configs: { ...entry.configs, ...limit } };
-  });
-  specs.push({
-    name: topics.identityEvents,
-    partitions,
-    configs: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * 86_400_000), ...limit },
-  });
-  await admin.ensureTopics(specs);
-  say(`workaround: max.message.bytes=${bytes} on ${specs.map((x) => x.name).join(', ')}`);
 }
 
 /** The engine log's warn/error messages by frequency, with one example error each. */

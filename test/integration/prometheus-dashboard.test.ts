@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { createApiMetrics } from '@assurance/api';
 import { createEngineMetrics } from '@assurance/engine';
-import { createApiMetrics } from '../../services/api/src/metrics.ts';
 import { ALERTS_FILE, DASHBOARD_FILE, panelQueries } from '../src/prometheus.ts';
 
 /**

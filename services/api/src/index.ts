@@ -6,6 +6,8 @@ export type { AppDeps } from './app.ts';
 export { buildApp } from './app.ts';
 export type { ApiConfig } from './config.ts';
 export { ApiConfigSchema, loadApiConfig } from './config.ts';
+export type { ApiMetrics } from './metrics.ts';
+export { createApiMetrics } from './metrics.ts';
 export { buildOpenApiDocument, renderOpenApi } from './openapi.ts';
 export { OPENAPI_FILE } from './openapi-file.ts';
 export { PROBLEM_TYPES, Problem, type ProblemType, problemTypeUri } from './problem.ts';

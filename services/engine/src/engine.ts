@@ -121,12 +121,25 @@ export async function startEngine(
   const fatal = new Promise<Error>((resolve) => {
     fail = resolve;
   });
+  // Lag series per stage, so a partition this engine lost in a rebalance stops reporting a stale value.
+  const lagSeries = new Map<string, Set<string>>();
   const consumerEvents = (stage: string) => ({
     onCrash: (error: Error, restarting: boolean) => {
       if (!restarting) fail(error);
     },
-    onBatchDone: (i: { topic: string; partition: number; lag: number }) =>
-      metrics.lag.set({ stage, topic: i.topic, partition: String(i.partition) }, i.lag),
+    onGroupJoin: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) => {
+      const keep = new Set(assigned.flatMap((a) => a.partitions.map((p) => `${a.topic}|${p}`)));
+      for (const key of lagSeries.get(stage) ?? []) {
+        if (keep.has(key)) continue;
+        const [topic = '', partition = ''] = key.split('|');
+        metrics.lag.remove({ stage, topic, partition });
+      }
+      lagSeries.set(stage, keep);
+    },
+    onBatchDone: (i: { topic: string; partition: number; lag: number }) => {
+      lagSeries.get(stage)?.add(`${i.topic}|${i.partition}`);
+      metrics.lag.set({ stage, topic: i.topic, partition: String(i.partition) }, i.lag);
+    },
   });
   const routerConsumer: ConsumerPort = createConsumer(
     kafka,

@@ -1,4 +1,5 @@
 import type { Logger } from '@assurance/core';
+import { asAssuranceError } from '@assurance/core';
 import type { ProducerPort } from '@assurance/kafka';
 import type { SignalStore } from '@assurance/redis';
 import type { EngineMetrics } from './metrics.ts';
@@ -38,7 +39,14 @@ export class Sweeper {
       if (this.#stopped) return;
       this.#running = this.sweepOnce()
         .then(() => undefined)
-        .catch((err: unknown) => this.#d.logger.warn({ err }, 'sweep failed; will retry'))
+        .catch((err: unknown) => {
+          // Counted, so a sweeper that keeps failing shows up even though the backlog gauge freezes.
+          this.#d.metrics.failures.inc({
+            stage: 'sweeper',
+            error: asAssuranceError(err, 'redis_unavailable').code,
+          });
+          this.#d.logger.warn({ err }, 'sweep failed; will retry');
+        })
         .finally(() => {
           if (!this.#stopped) this.#timer = setTimeout(tick, this.#d.intervalMs);
         });
