@@ -184,11 +184,27 @@ export async function startPipeline(overrides: Record<string, string> = {}) {
   const config = await isolatedConfig(overrides);
   const logger = createLogger('test', config.LOG_LEVEL);
   const engine: Engine = await startEngine(config, logger);
-  const [producer, watcher, dlq] = await Promise.all([
+  const parts = await Promise.allSettled([
     EventProducer.start(config, logger),
     DecisionWatcher.start(config, logger),
     TopicCollector.start(config, logger, engine.topics.dlq),
-  ]);
+  ] as const);
+  if (parts.some((r) => r.status === 'rejected')) {
+    // Close what did start, or its handles would keep the test process alive after the failure.
+    await Promise.allSettled(
+      parts.map((r) => {
+        if (r.status !== 'fulfilled') return undefined;
+        return r.value instanceof EventProducer ? r.value.close() : r.value.stop();
+      }),
+    );
+    await engine.stop();
+    throw (parts.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
+  }
+  const [producer, watcher, dlq] = parts.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    EventProducer,
+    DecisionWatcher,
+    TopicCollector,
+  ];
   return {
     config,
     logger,
