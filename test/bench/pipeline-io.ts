@@ -69,13 +69,18 @@ export async function produceAll(args: {
   window: number;
   inFlight: () => Promise<number>;
   onProgress?: (sent: number) => void;
+  signal?: AbortSignal;
 }): Promise<void> {
   const { messages, chunk, window } = args;
   for (let i = 0; i < messages.length; i += chunk) {
     const size = Math.min(chunk, messages.length - i);
     if (window > 0) {
-      while ((await args.inFlight()) + size > window) await new Promise((r) => setTimeout(r, 10));
+      while ((await args.inFlight()) + size > window) {
+        args.signal?.throwIfAborted();
+        await new Promise((r) => setTimeout(r, 10));
+      }
     }
+    args.signal?.throwIfAborted();
     await args.producer.send(messages.slice(i, i + size));
     args.onProgress?.(i + size);
   }
@@ -92,12 +97,14 @@ export async function produceAtRate(
   rate: number,
   offeredAt: Float64Array,
   onProgress?: (sent: number) => void,
+  signal?: AbortSignal,
 ): Promise<{ wallMs: number; sends: number }> {
   const start = performance.now();
   for (let i = 0; i < messages.length; i++) offeredAt[i] = start + (i * 1000) / rate;
   let sent = 0;
   let sends = 0;
   while (sent < messages.length) {
+    signal?.throwIfAborted();
     const due = Math.min(messages.length, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
     if (due > sent) {
       await producer.send(messages.slice(sent, due));
@@ -270,7 +277,7 @@ export async function waitDrained(args: {
     if (sig !== progressSig) {
       progressSig = sig;
       progressAt = at;
-    } else if (produced && at - progressAt > stallMs) {
+    } else if ((produced || routerLag + deciderLag > 0) && at - progressAt > stallMs) {
       throw new StallError(state, at - progressAt);
     }
     if (at > deadline) throw new Error(`engine did not drain: ${JSON.stringify(state)}`);

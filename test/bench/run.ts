@@ -95,16 +95,28 @@ async function main(): Promise<void> {
     await producer?.close().catch(() => {});
     const code = await engine?.stop().catch(() => null);
     if (code !== undefined && code !== 0) say(`engine exited with code ${code}; see ${engine?.logFile}`);
-    await admin.deleteTopics(Object.values(topics)).catch((e: unknown) => say(`topic cleanup: ${e}`));
+    // One by one: a topic the engine never created must not keep the others alive.
+    const left: string[] = [];
+    for (const t of Object.values(topics)) await admin.deleteTopics([t]).catch(() => left.push(t));
     await admin.close().catch(() => {});
     const keys = await unlinkPrefix(redis, config.REDIS_PREFIX).catch(() => -1);
-    say(`deleted ${Object.values(topics).length} topics and ${keys} Redis keys`);
+    say(`deleted ${Object.values(topics).length - left.length} topics and ${keys} Redis keys`);
+    if (left.length > 0) say(`could not delete (absent, or the broker is unwell): ${left.join(', ')}`);
+    if (keys < 0)
+      say(`could not delete Redis keys under ${config.REDIS_PREFIX} (SCAN + UNLINK them by hand)`);
     await deleteSubjects(config.SCHEMA_REGISTRY_URL, topics);
     await redis.quit().catch(() => redis.disconnect());
   };
+  // Ctrl-C aborts the phase in progress; the finally below cleans up once.
+  const interrupt = new AbortController();
+  const interrupted = new Promise<never>((_, reject) => {
+    interrupt.signal.addEventListener('abort', () => reject(interrupt.signal.reason));
+  });
+  interrupted.catch(() => {});
   process.once('SIGINT', () => {
     say('interrupted');
-    void cleanup().finally(() => process.exit(130));
+    process.exitCode = 130;
+    interrupt.abort(new Error('interrupted'));
   });
 
   try {
@@ -167,7 +179,7 @@ async function main(): Promise<void> {
         published,
         produced,
         onPoll,
-        failed: (engine as EngineChild).exited,
+        failed: Promise.race([(engine as EngineChild).exited, interrupted]),
         stallMs: args.stall * 1000,
       });
 
@@ -194,9 +206,11 @@ async function main(): Promise<void> {
         onProgress: (k) => {
           sent = k;
         },
+        signal: interrupt.signal,
       }).then(() => {
         producedAt = performance.now();
       });
+      producing.catch(() => {}); // awaited below; a failure also surfaces there
       // The bar counts events the router has committed (sent minus its lag).
       const drained = await drain(
         () => producedAt > 0,
@@ -256,12 +270,18 @@ async function main(): Promise<void> {
     const latCpuA = snapshot(pids);
     const latBefore = (sink as DecisionSink).count;
     let offeredDone = false;
-    const offering = produceAtRate(producer as ProducerPort, encLatency.messages, args.rate, offeredAt, (n) =>
-      latBar.update(n, `decisions ${(sink as DecisionSink).count - latBefore}`),
+    const offering = produceAtRate(
+      producer as ProducerPort,
+      encLatency.messages,
+      args.rate,
+      offeredAt,
+      (n) => latBar.update(n, `decisions ${(sink as DecisionSink).count - latBefore}`),
+      interrupt.signal,
     ).then((r) => {
       offeredDone = true;
       return r;
     });
+    offering.catch(() => {}); // awaited below; a failure also surfaces there
     const latDrain = await drain(
       () => offeredDone,
       () => {},
@@ -362,6 +382,7 @@ async function main(): Promise<void> {
       process.exitCode = 2;
       return;
     }
+    if (interrupt.signal.aborted) return;
     throw err;
   } finally {
     await cleanup();
