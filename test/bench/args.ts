@@ -33,9 +33,9 @@ export const USAGE = `npm run bench -- [flags]
   --rate R         offered rate of the latency phase, ev/s  (default 1000)
   --duration S     length of the latency phase, seconds     (default 20; --quick: 10)
   --seed N         workload seed                            (default 1)
-  --chunk N        messages per producer send (throughput)  (default 500; 5000 with --window 0)
+  --chunk N        messages per producer send (throughput)  (default 120; 5000 with --window 0)
   --window N       throughput phases: at most N events produced and not yet decided
-                   (router + decider lag; default 2000). 0 = everything at once, which
+                   (router + decider lag; default 480). 0 = everything at once, which
                    today wedges the engine (see the README's Benchmark section)
   --env KEY=VALUE  engine config override, repeatable (e.g. --env CONSUMER_CONCURRENCY=12)
   --stall S        give up after S seconds without progress       (default 60)
@@ -77,9 +77,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     rate: positiveInt('rate', values.rate, 1000),
     duration: positiveInt('duration', values.duration, quick ? 10 : 20),
     seed: positiveInt('seed', values.seed, 1),
-    chunk: positiveInt('chunk', values.chunk, values.window === '0' ? 5000 : 500),
+    chunk: positiveInt('chunk', values.chunk, values.window === '0' ? 5000 : 120),
     profile: values.profile === true,
-    window: values.window === '0' ? 0 : positiveInt('window', values.window, 2000),
+    window: values.window === '0' ? 0 : positiveInt('window', values.window, 480),
     stall: positiveInt('stall', values.stall, 60),
     env: Object.fromEntries(
       (values.env ?? []).map((kv) => {

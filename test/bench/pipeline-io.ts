@@ -77,7 +77,7 @@ export async function produceAll(args: {
     if (window > 0) {
       while ((await args.inFlight()) + size > window) {
         args.signal?.throwIfAborted();
-        await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 25));
       }
     }
     args.signal?.throwIfAborted();

@@ -170,7 +170,9 @@ async function main(): Promise<void> {
     sink = await DecisionSink.start(kafka, topics, logger);
     producer = await createProducer(kafka);
 
-    const drain = (produced: () => boolean, onPoll: (st: DrainState) => void) =>
+    /** A producing promise that only ever rejects: its failure ends the wait. */
+    const onlyFailure = (p: Promise<unknown>) => p.then(() => new Promise<never>(() => {}));
+    const drain = (produced: () => boolean, onPoll: (st: DrainState) => void, producing: Promise<unknown>) =>
       waitDrained({
         admin,
         topics,
@@ -179,11 +181,11 @@ async function main(): Promise<void> {
         published,
         produced,
         onPoll,
-        failed: Promise.race([(engine as EngineChild).exited, interrupted]),
+        failed: Promise.race([(engine as EngineChild).exited, interrupted, onlyFailure(producing)]),
         stallMs: args.stall * 1000,
       });
 
-    /** Produce everything at once, wait for every decision: phase 1. */
+    /** Produce everything (within the window), wait for every decision: phase 1. */
     const throughput = async (name: string, encoded: Encoded): Promise<PhaseResult> => {
       const n = encoded.messages.length;
       const s = sink as DecisionSink;
@@ -219,6 +221,7 @@ async function main(): Promise<void> {
             Math.max(0, sent - st.routerLag),
             `decisions ${s.count - before}${producedAt ? '' : ` · producing ${sent}`}`,
           ),
+        producing,
       );
       await producing;
       const cpuB = snapshot(pids);
@@ -285,6 +288,7 @@ async function main(): Promise<void> {
     const latDrain = await drain(
       () => offeredDone,
       () => {},
+      offering,
     );
     const offered = await offering;
     const latCpu = cpuBetween(latCpuA, snapshot(pids));
