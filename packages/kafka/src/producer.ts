@@ -5,9 +5,14 @@ import type { OutboundMessage, ProducerPort } from './types.ts';
 
 /**
  * Idempotent producer, acks from all in-sync replicas. Messages of one `send` are grouped per
- * topic into a single request, so a batch of decisions costs one round trip.
+ * topic into as few requests as the size limit allows, so a batch of decisions costs one or a few
+ * round trips.
  */
-export async function createProducer(kafka: Kafka): Promise<ProducerPort> {
+export async function createProducer(
+  kafka: Kafka,
+  opts: { maxRequestBytes?: number } = {},
+): Promise<ProducerPort> {
+  const maxRequestBytes = opts.maxRequestBytes ?? 512 * 1024;
   const producer: Producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 5,
@@ -17,34 +22,59 @@ export async function createProducer(kafka: Kafka): Promise<ProducerPort> {
     retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
   });
   await producer.connect();
+  const sendChunk = async (chunk: readonly OutboundMessage[]) => {
+    const byTopic = new Map<string, OutboundMessage[]>();
+    for (const m of chunk) {
+      const list = byTopic.get(m.topic) ?? [];
+      list.push(m);
+      byTopic.set(m.topic, list);
+    }
+    try {
+      await producer.sendBatch({
+        acks: -1,
+        compression: CompressionTypes.None,
+        topicMessages: [...byTopic].map(([topic, list]) => ({
+          topic,
+          messages: list.map((m) => ({
+            key: m.key,
+            value: m.value,
+            ...(m.headers ? { headers: { ...m.headers } } : {}),
+          })),
+        })),
+      });
+    } catch (err) {
+      throw new AssuranceError('kafka_unavailable', `produce failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  };
   return {
     async send(messages: readonly OutboundMessage[]) {
-      if (messages.length === 0) return;
-      const byTopic = new Map<string, OutboundMessage[]>();
+      // One request per ~maxRequestBytes, in order: a partition's record batch must stay under the
+      // broker's message.max.bytes (1 MiB by default), and audit records are several KiB each.
+      let chunk: OutboundMessage[] = [];
+      let bytes = 0;
       for (const m of messages) {
-        const list = byTopic.get(m.topic) ?? [];
-        list.push(m);
-        byTopic.set(m.topic, list);
+        const size = sizeOf(m);
+        if (chunk.length > 0 && bytes + size > maxRequestBytes) {
+          await sendChunk(chunk);
+          chunk = [];
+          bytes = 0;
+        }
+        chunk.push(m);
+        bytes += size;
       }
-      try {
-        await producer.sendBatch({
-          acks: -1,
-          compression: CompressionTypes.None,
-          topicMessages: [...byTopic].map(([topic, list]) => ({
-            topic,
-            messages: list.map((m) => ({
-              key: m.key,
-              value: m.value,
-              ...(m.headers ? { headers: { ...m.headers } } : {}),
-            })),
-          })),
-        });
-      } catch (err) {
-        throw new AssuranceError('kafka_unavailable', `produce failed: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
+      if (chunk.length > 0) await sendChunk(chunk);
     },
     close: () => producer.disconnect(),
   };
+}
+
+function sizeOf(m: OutboundMessage): number {
+  const len = (v: string | Buffer | null) =>
+    v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+  let headers = 0;
+  for (const [k, v] of Object.entries(m.headers ?? {})) headers += k.length + Buffer.byteLength(v);
+  // Per-record overhead (varints, attributes, offsets) is a few dozen bytes.
+  return len(m.key) + len(m.value) + headers + 64;
 }
