@@ -17,7 +17,7 @@ export interface BenchArgs {
   readonly quick: boolean;
   /**
    * Most input events produced but not yet decided (router + decider lag) during the throughput
-   * phases; 0 produces everything at once.
+   * phases; 0 (the default) produces everything at once, as a replay or a backlog arrives.
    */
   readonly window: number;
   /** Seconds without any progress before the run is declared stalled. */
@@ -33,10 +33,9 @@ export const USAGE = `npm run bench -- [flags]
   --rate R         offered rate of the latency phase, ev/s  (default 1000)
   --duration S     length of the latency phase, seconds     (default 20; --quick: 10)
   --seed N         workload seed                            (default 1)
-  --chunk N        messages per producer send (throughput)  (default 120; 5000 with --window 0)
-  --window N       throughput phases: at most N events produced and not yet decided
-                   (router + decider lag; default 480). 0 = everything at once, which
-                   today wedges the engine (see the README's Benchmark section)
+  --chunk N        messages per producer send (throughput)  (default 5000; 120 with --window)
+  --window N       throughput phases: send only while fewer than N events are produced and
+                   not yet decided (router + decider lag); default 0: everything at once
   --env KEY=VALUE  engine config override, repeatable (e.g. --env CONSUMER_CONCURRENCY=12)
   --stall S        give up after S seconds without progress       (default 60)
   --profile        CPU-profile the engine and print its hottest functions
@@ -77,9 +76,14 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     rate: positiveInt('rate', values.rate, 1000),
     duration: positiveInt('duration', values.duration, quick ? 10 : 20),
     seed: positiveInt('seed', values.seed, 1),
-    chunk: positiveInt('chunk', values.chunk, values.window === '0' ? 5000 : 120),
+    chunk: positiveInt(
+      'chunk',
+      values.chunk,
+      values.window === undefined || values.window === '0' ? 5000 : 120,
+    ),
     profile: values.profile === true,
-    window: values.window === '0' ? 0 : positiveInt('window', values.window, 480),
+    window:
+      values.window === undefined || values.window === '0' ? 0 : positiveInt('window', values.window, 0),
     stall: positiveInt('stall', values.stall, 60),
     env: Object.fromEntries(
       (values.env ?? []).map((kv) => {

@@ -380,7 +380,7 @@ async function main(): Promise<void> {
       process.stdout.write(
         `\nbench stalled: ${err.message}\nmost frequent engine warnings/errors (${engine.logFile}):\n${digest}\n` +
           (args.window === 0
-            ? 'with --window 0 every event is produced at once; the default window keeps batches small\n'
+            ? 'every event was produced at once; --window 480 bounds the backlog (and so the engine batches)\n'
             : ''),
       );
       process.exitCode = 2;
