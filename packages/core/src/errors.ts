@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'kafka_unavailable',
   'stale_write',
   // Our own bug or a broken deployment: stop, let the orchestrator restart us.
+  'kafka_rejected',
   'config_invalid',
   'policy_invalid',
   'script_failed',
@@ -66,6 +67,7 @@ export function dispositionOf(code: ErrorCode): Disposition {
     case 'kafka_unavailable':
     case 'stale_write':
       return 'retry';
+    case 'kafka_rejected':
     case 'config_invalid':
     case 'policy_invalid':
     case 'script_failed':

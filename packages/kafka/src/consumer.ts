@@ -1,4 +1,5 @@
 import type { Logger } from '@assurance/core';
+import { AssuranceError, dispositionOf } from '@assurance/core';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { BatchHandler, ConsumerEvents, ConsumerOptions, ConsumerPort, InboundMessage } from './types.ts';
 
@@ -76,6 +77,14 @@ export function createConsumer(
           let result: Awaited<ReturnType<typeof handler>>;
           try {
             result = await handler(messages, { heartbeat, shouldContinue: live });
+          } catch (err) {
+            // Our own "stop" errors end the consumer for good: kafkajs would otherwise retry and
+            // restart it forever, and the process would look healthy while deciding nothing.
+            if (err instanceof AssuranceError && dispositionOf(err.code) === 'stop') {
+              log.fatal({ err, topic, partition }, 'unrecoverable error; stopping');
+              events.onCrash?.(err, false);
+            }
+            throw err;
           } finally {
             clearInterval(beat);
           }

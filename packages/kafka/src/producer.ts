@@ -43,9 +43,16 @@ export async function createProducer(
         })),
       });
     } catch (err) {
-      throw new AssuranceError('kafka_unavailable', `produce failed: ${(err as Error).message}`, {
-        cause: err,
-      });
+      // kafkajs marks what retrying cannot fix (a record too large, an idempotent producer out of
+      // sequence): such a producer is broken for good, so the process must restart, not limp.
+      const retriable = (err as { retriable?: boolean }).retriable !== false;
+      throw new AssuranceError(
+        retriable ? 'kafka_unavailable' : 'kafka_rejected',
+        `produce failed: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
   };
   return {

@@ -43,7 +43,8 @@ export const EngineConfigSchema = z
     SWEEP_INTERVAL: envDuration.default(1000),
     SWEEP_LEASE: envDuration.default(30_000),
     RETRY_BACKOFF: envDuration.default(1000),
-    CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(3),
+    /** Partition batches in flight per stage: overlap their Redis and Kafka round trips. */
+    CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
     /** How long the group waits for a silent member (a crashed engine) before reassigning its partitions. */
     CONSUMER_SESSION_TIMEOUT: envDuration.default(30_000),
     /** 0 disables the metrics server. */
