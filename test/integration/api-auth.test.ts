@@ -144,7 +144,16 @@ test('authentication comes before the body is read: an anonymous oversized body 
 
 test('public routes answer without a token', async () => {
   for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json']) {
-    const res = await api.call('GET', path, { token: null });
+    let res = await api.call('GET', path, { token: null });
+    // Readiness legitimately lags a moment behind start (the first engine-lag measurement) and a
+    // loaded machine; poll it against a deadline rather than asserting the first answer.
+    for (
+      const deadline = Date.now() + 20_000;
+      path === '/readyz' && res.status !== 200 && Date.now() < deadline;
+    ) {
+      await new Promise((r) => setTimeout(r, 250));
+      res = await api.call('GET', path, { token: null });
+    }
     assert.equal(res.status, 200, `${path}: ${res.status}`);
     assertDocumented(doc, 'GET', path, res);
   }
