@@ -75,6 +75,7 @@ export class ApiProblem extends Error {
 export function problemTypeOf(code: ErrorCode): ProblemType {
   switch (code) {
     case 'kafka_unavailable':
+    case 'kafka_rejected':
       return 'kafka_unavailable';
     case 'redis_unavailable':
       return 'redis_unavailable';
