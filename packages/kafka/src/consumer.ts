@@ -34,94 +34,133 @@ export function createConsumer(
   logger: Logger,
   events: ConsumerEvents = {},
 ): ConsumerPort {
-  const consumer: Consumer = kafka.consumer({
-    groupId: opts.groupId,
-    sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
-    heartbeatInterval: 3000,
-    maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
-    allowAutoTopicCreation: false,
-    retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
-  });
   const log = logger.child({ component: 'consumer', groupId: opts.groupId });
   const timers = new Set<NodeJS.Timeout>();
+  let consumer: Consumer;
+  let stopping = false;
+  let fatal = false;
+  let handler: BatchHandler | undefined;
 
-  consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    const assigned = Object.entries(e.payload.memberAssignment).map(([topic, partitions]) => ({
-      topic,
-      partitions: [...partitions],
-    }));
-    log.info({ assigned, leader: e.payload.isLeader }, 'joined group');
-    events.onGroupJoin?.(assigned);
-  });
-  consumer.on(consumer.events.CRASH, (e) => {
-    log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
-    events.onCrash?.(e.payload.error, e.payload.restart);
-  });
+  function create(): Consumer {
+    const c = kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 3000,
+      maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
+      allowAutoTopicCreation: false,
+      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+    c.on(c.events.GROUP_JOIN, (e) => {
+      const assigned = Object.entries(e.payload.memberAssignment).map(([topic, partitions]) => ({
+        topic,
+        partitions: [...partitions],
+      }));
+      log.info({ assigned, leader: e.payload.isLeader }, 'joined group');
+      events.onGroupJoin?.(assigned);
+    });
+    c.on(c.events.CRASH, (e) => {
+      log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+      if (e.payload.restart || stopping || fatal) return;
+      // kafkajs gives up on group errors it calls non-retriable (an unknown member id after a broker
+      // restart, say), though rejoining fixes them. Offsets are committed only after durable work,
+      // so a fresh consumer resumes exactly where the last commit left off.
+      const t = setTimeout(() => {
+        timers.delete(t);
+        void relaunch();
+      }, 1000);
+      timers.add(t);
+    });
+    return c;
+  }
+
+  async function relaunch(): Promise<void> {
+    if (stopping || fatal || !handler) return;
+    log.warn('restarting the consumer after a crash kafkajs would not recover from');
+    await consumer.disconnect().catch(() => {});
+    try {
+      await launch(handler);
+    } catch (err) {
+      log.error({ err }, 'consumer restart failed; trying again');
+      const t = setTimeout(() => {
+        timers.delete(t);
+        void relaunch();
+      }, 2000);
+      timers.add(t);
+    }
+  }
+
+  async function launch(handle: BatchHandler): Promise<void> {
+    // Closures below use this launch's own instance, never a later replacement.
+    const c = create();
+    consumer = c;
+    await c.connect();
+    await c.subscribe({ topics: [...opts.topics], fromBeginning: opts.fromBeginning ?? true });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: opts.concurrency ?? 3,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
+        if (batch.messages.length === 0) return;
+        const { topic, partition } = batch;
+        const messages = batch.messages.map((m) => toInbound(topic, partition, m));
+        const live = () => isRunning() && !isStale();
+        // Heartbeat while the handler works, so a slow batch (Redis or the broker struggling) does
+        // not cost the group membership and trigger a rebalance storm.
+        const beat = setInterval(() => void heartbeat().catch(() => {}), 3000);
+        let result: Awaited<ReturnType<typeof handle>>;
+        try {
+          result = await handle(messages, { heartbeat, shouldContinue: live });
+        } catch (err) {
+          // Our own "stop" errors end the consumer for good: kafkajs would otherwise retry and
+          // restart it forever, and the process would look healthy while deciding nothing.
+          if (err instanceof AssuranceError && dispositionOf(err.code) === 'stop') {
+            log.fatal({ err, topic, partition }, 'unrecoverable error; stopping');
+            fatal = true;
+            events.onCrash?.(err, false);
+          }
+          throw err;
+        } finally {
+          clearInterval(beat);
+        }
+        const done = Math.max(0, Math.min(result.processed, messages.length));
+        if (done > 0) {
+          const last = messages[done - 1] as InboundMessage;
+          resolveOffset(last.offset);
+          // A revoked partition's offsets belong to its new owner now; committing would be a lie.
+          if (!isStale()) {
+            await c.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+          }
+        }
+        if (done < messages.length && live()) {
+          const next = messages[done] as InboundMessage;
+          const wait = result.retryAfterMs ?? 1000;
+          log.warn(
+            { topic, partition, offset: next.offset, wait, reason: result.reason },
+            'pausing partition to retry',
+          );
+          const resume = pause();
+          c.seek({ topic, partition, offset: next.offset });
+          const t = setTimeout(() => {
+            timers.delete(t);
+            resume();
+          }, wait);
+          timers.add(t);
+        }
+        events.onBatchDone?.({ topic, partition, processed: done, lag: Number(batch.offsetLag()) });
+      },
+    });
+  }
 
   return {
-    async start(handler: BatchHandler) {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [...opts.topics], fromBeginning: opts.fromBeginning ?? true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: opts.concurrency ?? 3,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
-          if (batch.messages.length === 0) return;
-          const { topic, partition } = batch;
-          const messages = batch.messages.map((m) => toInbound(topic, partition, m));
-          const live = () => isRunning() && !isStale();
-          // Heartbeat while the handler works, so a slow batch (Redis or the broker struggling) does
-          // not cost the group membership and trigger a rebalance storm.
-          const beat = setInterval(() => void heartbeat().catch(() => {}), 3000);
-          let result: Awaited<ReturnType<typeof handler>>;
-          try {
-            result = await handler(messages, { heartbeat, shouldContinue: live });
-          } catch (err) {
-            // Our own "stop" errors end the consumer for good: kafkajs would otherwise retry and
-            // restart it forever, and the process would look healthy while deciding nothing.
-            if (err instanceof AssuranceError && dispositionOf(err.code) === 'stop') {
-              log.fatal({ err, topic, partition }, 'unrecoverable error; stopping');
-              events.onCrash?.(err, false);
-            }
-            throw err;
-          } finally {
-            clearInterval(beat);
-          }
-          const done = Math.max(0, Math.min(result.processed, messages.length));
-          if (done > 0) {
-            const last = messages[done - 1] as InboundMessage;
-            resolveOffset(last.offset);
-            // A revoked partition's offsets belong to its new owner now; committing would be a lie.
-            if (!isStale()) {
-              await consumer.commitOffsets([
-                { topic, partition, offset: (BigInt(last.offset) + 1n).toString() },
-              ]);
-            }
-          }
-          if (done < messages.length && live()) {
-            const next = messages[done] as InboundMessage;
-            const wait = result.retryAfterMs ?? 1000;
-            log.warn(
-              { topic, partition, offset: next.offset, wait, reason: result.reason },
-              'pausing partition to retry',
-            );
-            const resume = pause();
-            consumer.seek({ topic, partition, offset: next.offset });
-            const t = setTimeout(() => {
-              timers.delete(t);
-              resume();
-            }, wait);
-            timers.add(t);
-          }
-          events.onBatchDone?.({ topic, partition, processed: done, lag: Number(batch.offsetLag()) });
-        },
-      });
+    async start(h: BatchHandler) {
+      handler = h;
+      await launch(h);
     },
     async stop() {
+      stopping = true;
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      await consumer.disconnect();
+      await consumer?.disconnect();
     },
   };
 }
