@@ -28,6 +28,12 @@ const producer = await createProducer(kafka);
 const codec = new RegistryCodec({ url: config.SCHEMA_REGISTRY_URL });
 const run = Date.now().toString(36);
 const alice = `alice-${run}`;
+// Fresh channels per run: a phone or inbox tampered in an earlier run keeps its live signals, and a
+// new identity binding it would (rightly) inherit them.
+const digits = String(Date.now()).slice(-5);
+const phone = `+4477009${digits}`;
+const phoneShown = `+44 7700 9${digits.slice(0, 2)} ${digits.slice(2)}`;
+const mailbox = `alice.${run}@example.org`;
 
 // Show every decision published from now on, for any identity, as it happens.
 const seen: Decision[] = [];
@@ -91,11 +97,15 @@ const bind = (
     uses: { authenticators, recovery },
     ...extra,
   });
-await bind({ type: 'phone', value: '+44 7700 900123' }, ['sms_otp', 'voice_otp'], ['sms_code']);
-await bind({ type: 'email', value: 'Alice@Example.org' }, ['email_otp', 'email_link'], ['email_link']);
-await bind({ type: 'device', value: 'laptop-7f3a' }, ['totp', 'push', 'password'], ['backup_codes']);
-await bind({ type: 'sync_account', value: 'keychain:alice' }, ['passkey_synced'], [], {
-  recoverableVia: [{ type: 'email', value: 'alice@example.org' }],
+await bind({ type: 'phone', value: phoneShown }, ['sms_otp', 'voice_otp'], ['sms_code']);
+await bind(
+  { type: 'email', value: mailbox.replace('alice', 'Alice') },
+  ['email_otp', 'email_link'],
+  ['email_link'],
+);
+await bind({ type: 'device', value: `laptop-${run}` }, ['totp', 'push', 'password'], ['backup_codes']);
+await bind({ type: 'sync_account', value: `keychain:${alice}` }, ['passkey_synced'], [], {
+  recoverableVia: [{ type: 'email', value: mailbox }],
 });
 await nextDecision(
   (d) =>
@@ -104,20 +114,20 @@ await nextDecision(
     d.tiers.critical.enrolledAcceptable?.includes('passkey_synced') === true,
 );
 
-step('the carrier reports a SIM swap on +44 7700 900123 (an attacker ported her number)');
-await send(engine.topics.simSwap, '+447700900123', {
+step(`the carrier reports a SIM swap on ${phoneShown} (an attacker ported her number)`);
+await send(engine.topics.simSwap, phone, {
   ...envelope(),
-  phoneNumber: '+447700900123',
+  phoneNumber: phone,
   swappedAt: new Date(Date.now() - 20 * 60_000).toISOString(),
   changeType: 'port_out',
   carrier: 'Example Mobile',
 });
 await nextDecision((d) => d.signals.some((s) => s.code === 'sim_swap'));
 
-step('her mail provider reports a new forwarding rule to an external address on alice@example.org');
-await send(engine.topics.mailboxChange, 'alice@example.org', {
+step(`her mail provider reports a new forwarding rule to an external address on ${mailbox}`);
+await send(engine.topics.mailboxChange, mailbox, {
   ...envelope(),
-  mailbox: 'alice@example.org',
+  mailbox,
   change: 'forwarding_rule_added',
   external: true,
 });
