@@ -11,7 +11,8 @@ import {
 import { createLogger } from '@assurance/core';
 import { createAdmin, createKafka, createProducer, type ProducerPort, parseBrokers } from '@assurance/kafka';
 import { evaluate, loadPolicyFile } from '@assurance/policy';
-import { type ActiveSignal, type Decision, TOPICS } from '@assurance/schemas';
+import { type Decision, TOPICS } from '@assurance/schemas';
+import { decisionFor, takeover } from '../../packages/client/src/test-support.ts';
 import { endpoints, uniqueName } from '../src/harness.ts';
 import { envelope, startPipeline } from '../src/pipeline.ts';
 
@@ -232,45 +233,8 @@ describe('topic mode against a raw decisions topic', () => {
   const kafka = () => createKafka({ brokers: parseBrokers(brokers), clientId: 'test-client-raw', logger });
 
   /** A valid decision at `sequence`, evaluated by the real policy (a takeover signal holds high). */
-  function decision(identityId: string, sequence: number, takeover: boolean): Decision {
-    const now = new Date();
-    const signals: ActiveSignal[] = takeover
-      ? [
-          {
-            code: 'takeover_confirmed',
-            scope: 'identity',
-            ref: null,
-            since: new Date(now.getTime() - 60_000).toISOString(),
-            expiresAt: null,
-            sourceEventIds: ['evt-soc'],
-            attributes: {},
-          },
-        ]
-      : [];
-    const e = evaluate(
-      policy,
-      { identityId, tenantId: null, bindingsKnown: false, bindings: [], signals },
-      now,
-    );
-    return {
-      identityId,
-      tenantId: null,
-      sequence,
-      policyVersion: policy.version,
-      policyDigest: policy.digest,
-      computedAt: now.toISOString(),
-      validUntil: e.validUntil,
-      riskLevel: e.riskLevel,
-      tiers: e.tiers,
-      signals,
-      bindingsKnown: false,
-      trigger: {
-        eventId: `evt-${sequence}`,
-        topic: 'identity.compromise-signal.v1',
-        occurredAt: now.toISOString(),
-      },
-    };
-  }
+  const decision = (identityId: string, sequence: number, withTakeover: boolean): Decision =>
+    decisionFor(identityId, sequence, withTakeover ? [takeover()] : []);
 
   const send = (key: string, value: Decision | string | null, sequence?: number) =>
     producer.send([

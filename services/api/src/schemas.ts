@@ -1,3 +1,4 @@
+import { MISSING_CODES } from '@assurance/policy';
 import {
   ActiveSignal,
   Authenticator,
@@ -100,17 +101,7 @@ export const VerifyRequest = z.strictObject({
 });
 export type VerifyRequest = z.infer<typeof VerifyRequest>;
 
-export const MissingCode = z.enum([
-  'action_denied',
-  'action_on_hold',
-  'authenticator_required',
-  'authenticator_not_acceptable',
-  'phishing_resistant_required',
-  'liveness_required',
-  'verified_callback_required',
-  'reauthentication_required',
-  'recovery_method_not_allowed',
-]);
+export const MissingCode = z.enum(MISSING_CODES);
 
 export const VerifyResponse = z.strictObject({
   satisfied: z.boolean(),
