@@ -220,23 +220,11 @@ export class HttpAssuranceClient implements AssuranceClient {
       return failClosedAnswer(this.#policy, 'http', identityId, action, ['bad_response'], now);
     }
     const r = parsed.data;
-    return {
-      identityId,
-      action,
-      tier: r.tier,
-      requirement: r.requirement,
-      degraded: r.degraded,
-      degradedReasons: r.degraded
-        ? r.degradedReasons.length > 0
-          ? r.degradedReasons
-          : ['upstream_degraded']
-        : [],
-      sequence: r.sequence,
-      source: 'http',
+    return answerFrom(r, identityId, action, {
       riskLevel: r.riskLevel ?? null,
       validUntil: r.validUntil ?? null,
       policyDigest: r.policyDigest ?? null,
-    };
+    });
   }
 
   async verify(identityId: string, action: string, completed: CompletedStepUp): Promise<VerifyAnswer> {
@@ -257,23 +245,11 @@ export class HttpAssuranceClient implements AssuranceClient {
       return failed('bad_response');
     }
     const r = parsed.data;
-    const answer: RequirementAnswer = {
-      identityId,
-      action,
-      tier: r.tier,
-      requirement: r.requirement,
-      degraded: r.degraded,
-      degradedReasons: r.degraded
-        ? r.degradedReasons.length > 0
-          ? r.degradedReasons
-          : ['upstream_degraded']
-        : [],
-      sequence: r.sequence,
-      source: 'http',
+    const answer = answerFrom(r, identityId, action, {
       riskLevel: null,
       validUntil: null,
       policyDigest: null,
-    };
+    });
     return mergeVerdicts(answer, r, done, now);
   }
 
@@ -295,4 +271,34 @@ export class HttpAssuranceClient implements AssuranceClient {
   async close(): Promise<void> {
     this.#closed = true;
   }
+}
+
+/** The client's answer from the API's: an upstream "degraded" without reasons still says why. */
+function answerFrom(
+  r: {
+    tier: RequirementAnswer['tier'];
+    requirement: RequirementAnswer['requirement'];
+    degraded: boolean;
+    degradedReasons: readonly string[];
+    sequence: number;
+  },
+  identityId: string,
+  action: string,
+  extra: Pick<RequirementAnswer, 'riskLevel' | 'validUntil' | 'policyDigest'>,
+): RequirementAnswer {
+  return {
+    identityId,
+    action,
+    tier: r.tier,
+    requirement: r.requirement,
+    degraded: r.degraded,
+    degradedReasons: r.degraded
+      ? r.degradedReasons.length > 0
+        ? [...r.degradedReasons]
+        : ['upstream_degraded']
+      : [],
+    sequence: r.sequence,
+    source: 'http',
+    ...extra,
+  };
 }

@@ -7,33 +7,30 @@ import { Authenticator, BindingOp, ChannelType, RecoveryChannelType, RecoveryMet
 /** Raw bound of a channel value before normalization: the longest normalized value plus slack. */
 const CHANNEL_VALUE_RAW_MAX = EMAIL_MAX + 64;
 
+/** `{type, value}` with the value normalized for its type; `types` narrows which types are allowed. */
+function normalizedChannel<T extends ChannelType>(types: z.ZodType<T>) {
+  return z
+    .object({ type: types, value: z.string().max(CHANNEL_VALUE_RAW_MAX) })
+    .strict()
+    .transform((channel: { type: T; value: string }, ctx) => {
+      const result = normalizeChannelValue(channel.type, channel.value);
+      if (result.ok) return { type: channel.type, value: result.value };
+      ctx.addIssue({ code: 'custom', message: result.message, path: ['value'] });
+      return z.NEVER;
+    });
+}
+
 /**
  * A channel as sent by a producer, its value normalized per type: phone → E.164, email → trimmed
  * lower-case, device and sync account → trimmed 1..200. Normalizing here is what makes a SIM-swap
  * keyed `+4915112345678` reach an identity that bound `0049 151 1234 5678`.
  */
-export const Channel = z
-  .object({ type: ChannelType, value: z.string().max(CHANNEL_VALUE_RAW_MAX) })
-  .strict()
-  .transform((channel, ctx) => {
-    const result = normalizeChannelValue(channel.type, channel.value);
-    if (result.ok) return { type: channel.type, value: result.value };
-    ctx.addIssue({ code: 'custom', message: result.message, path: ['value'] });
-    return z.NEVER;
-  });
+export const Channel = normalizedChannel(ChannelType);
 /** A normalized channel. */
 export type Channel = z.output<typeof Channel>;
 
 /** A channel through which a sync account can be recovered: only phone or email. */
-export const RecoveryChannel = z
-  .object({ type: RecoveryChannelType, value: z.string().max(CHANNEL_VALUE_RAW_MAX) })
-  .strict()
-  .transform((channel, ctx) => {
-    const result = normalizeChannelValue(channel.type, channel.value);
-    if (result.ok) return { type: channel.type, value: result.value };
-    ctx.addIssue({ code: 'custom', message: result.message, path: ['value'] });
-    return z.NEVER;
-  });
+export const RecoveryChannel = normalizedChannel(RecoveryChannelType);
 /** A normalized recovery channel. */
 export type RecoveryChannel = z.output<typeof RecoveryChannel>;
 
