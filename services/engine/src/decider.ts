@@ -121,30 +121,9 @@ export class Decider {
     const acks: number[] = [];
     const receivedAt: number[] = [];
     let nextDueMs: number | null | undefined;
-    let loaded: LoadedIdentity;
-    try {
-      loaded = await store.loadIdentity(identityId);
-    } catch (err) {
-      return {
-        identityId,
-        out,
-        acks,
-        receivedAt,
-        nextDueMs,
-        failedAt: items[0]?.index ?? 0,
-        error: asAssuranceError(err, 'redis_unavailable'),
-      };
-    }
-    // A decision stored but not acknowledged by Kafka before a crash goes out first.
-    if (loaded.outbox && loaded.seq > loaded.published) {
-      const pending = JSON.parse(loaded.outbox) as {
-        sequence: number;
-        decision: Decision;
-        audit: AuditRecord;
-      };
-      out.push(...this.#messagesFor(pending.decision, pending.audit));
-      acks.push(pending.sequence);
-    }
+    // Applying an event never touches the sequence or the outbox, so the state read after the first
+    // apply also tells whether a decision stored before a crash still awaits publication.
+    let pendingChecked = false;
     for (const { index, routed } of items) {
       try {
         const now = this.#now();
@@ -178,7 +157,20 @@ export class Decider {
         // the decision commit leaves exactly this case behind, and only re-deciding repairs it. An
         // unchanged decision is not published again (materialOf below).
         if (!changed) this.#d.metrics.dedupeHits.inc();
-        loaded = await store.loadIdentity(identityId);
+        const loaded: LoadedIdentity = await store.loadIdentity(identityId);
+        if (!pendingChecked) {
+          pendingChecked = true;
+          // A decision stored but not acknowledged by Kafka before a crash goes out first.
+          if (loaded.outbox && loaded.seq > loaded.published) {
+            const pending = JSON.parse(loaded.outbox) as {
+              sequence: number;
+              decision: Decision;
+              audit: AuditRecord;
+            };
+            out.push(...this.#messagesFor(pending.decision, pending.audit));
+            acks.push(pending.sequence);
+          }
+        }
         const state = toIdentityState(identityId, loaded, nowMs);
         let evaluation: Evaluation;
         try {
@@ -207,7 +199,6 @@ export class Decider {
         if (!(await store.commitDecision(identityId, loaded.seq, decisionJson, outboxJson))) {
           throw new AssuranceError('stale_write', 'decision sequence moved under us (another owner?)');
         }
-        loaded = { ...loaded, seq: candidate.sequence, decision: decisionJson, outbox: outboxJson };
         out.push(...this.#messagesFor(candidate, audit));
         acks.push(candidate.sequence);
         receivedAt.push(routed.receivedAtMs);
