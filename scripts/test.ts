@@ -1,50 +1,164 @@
 /**
  * `npm test`: every test. Unit tests need nothing; integration and end-to-end tests get the real
  * stack (started here if needed, see test/src/harness.ts) through KAFKA_BROKERS,
- * SCHEMA_REGISTRY_URL and REDIS_URL. `npm run test:unit` runs only the unit tests.
+ * SCHEMA_REGISTRY_URL and REDIS_URL. `npm run test:unit` runs only the unit tests;
+ * `npm test -- <file>...` runs the named files only (no floor is enforced then).
+ *
+ * A verdict that silently disappears is worse than a failure, so this runner counts instead of
+ * trusting an exit code:
+ * - every test file must end with its own summary: a file that exits early (process.exit in a
+ *   test, a crash between tests) or never exits (a leaked handle) fails the run, by name;
+ * - the number of tests may not fall below the floor kept in `test/floor.json`;
+ * - the last line reads `N passed, N failed, N skipped`.
  */
-import { spawn } from 'node:child_process';
-import { globSync } from 'node:fs';
+import { globSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { parseArgs } from 'node:util';
 
-const unitOnly = process.argv.includes('--unit');
+const { values: opts, positionals } = parseArgs({
+  options: { unit: { type: 'boolean', default: false } },
+  allowPositionals: true,
+});
 const log = (m: string) => process.stderr.write(`[test] ${m}\n`);
+const ROOT = path.resolve(import.meta.dirname, '..');
+process.chdir(ROOT);
 
-const unit = globSync([
-  'schemas/src/**/*.test.ts',
-  'packages/*/src/**/*.test.ts',
-  'services/*/src/**/*.test.ts',
-]);
-const system = unitOnly
-  ? []
-  : globSync(['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts']);
+const UNIT_GLOBS = ['schemas/src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts'];
+const SYSTEM_GLOBS = ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts'];
+/** After a file's last test ends, how long it may take to exit before it counts as hung. */
+const EXIT_GRACE_MS = Number(process.env.TEST_EXIT_GRACE_MS ?? 30_000);
 
-const env: NodeJS.ProcessEnv = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
-if (system.length > 0) {
+const selected = positionals.map((f) => path.resolve(f));
+const all = [...globSync(UNIT_GLOBS), ...(opts.unit ? [] : globSync(SYSTEM_GLOBS))].map((f) =>
+  path.resolve(f),
+);
+const files = (selected.length > 0 ? selected : all).sort();
+const needsStack = files.some((f) => SYSTEM_GLOBS.some((g) => path.matchesGlob(path.relative(ROOT, f), g)));
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+if (needsStack) {
   const { endpoints } = await import('../test/src/harness.ts');
   const t0 = Date.now();
-  Object.assign(env, await endpoints());
+  Object.assign(process.env, await endpoints());
   log(
-    `stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${env.KAFKA_BROKERS} ${env.SCHEMA_REGISTRY_URL} ${env.REDIS_URL}`,
+    `stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${process.env.KAFKA_BROKERS} ${process.env.SCHEMA_REGISTRY_URL} ${process.env.REDIS_URL}`,
   );
 }
+log(`${files.length} test files`);
 
-const files = [...unit, ...system].sort();
-log(`${unit.length} unit and ${system.length} system test files`);
-const child = spawn(
-  process.execPath,
-  [
-    '--disable-warning=TimeoutNegativeWarning',
-    '--test',
-    '--test-reporter=spec',
-    `--test-concurrency=${process.env.TEST_CONCURRENCY ?? '2'}`,
-    '--test-timeout=180000',
-    // A test file whose cleanup failed must not hold the whole run open on a stray handle.
-    '--test-force-exit',
-    ...files,
-  ],
-  { stdio: 'inherit', env },
-);
-const code: number = await new Promise((resolve) =>
-  child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
-);
-process.exit(code);
+interface FileState {
+  /** Top-level tests declared and finished so far. */
+  declared: number;
+  finished: number;
+  summary?: {
+    tests: number;
+    passed: number;
+    failed: number;
+    skipped: number;
+    cancelled: number;
+    todo: number;
+  };
+  hangTimer?: NodeJS.Timeout;
+  hung?: boolean;
+}
+const state = new Map<string, FileState>(files.map((f) => [f, { declared: 0, finished: 0 }]));
+const problems: string[] = [];
+const abort = new AbortController();
+
+interface TestEventData {
+  file?: string;
+  name?: string;
+  nesting?: number;
+  counts?: FileState['summary'];
+}
+
+const stream = run({
+  files,
+  concurrency: Number(process.env.TEST_CONCURRENCY ?? 2),
+  isolation: 'process',
+  timeout: 180_000,
+  signal: abort.signal,
+});
+
+// The runner reports each file as a top-level test of its own, named after the path it was given.
+const isWrapper = (d: TestEventData) =>
+  d.file !== undefined && d.name !== undefined && path.resolve(ROOT, d.name) === d.file;
+stream.on('test:enqueue', (d: TestEventData) => {
+  const s = d.file ? state.get(d.file) : undefined;
+  if (s && d.nesting === 0 && !isWrapper(d)) s.declared++;
+});
+stream.on('test:complete', (d: TestEventData) => {
+  const s = d.file ? state.get(d.file) : undefined;
+  if (!s || !d.file || d.nesting !== 0 || isWrapper(d)) return;
+  s.finished++;
+  if (s.finished < s.declared || s.summary) return;
+  // Every test of the file has ended: it now has EXIT_GRACE_MS to exit, or something it opened
+  // (a socket, a timer, a child process) is keeping it alive.
+  const file = d.file;
+  clearTimeout(s.hangTimer);
+  s.hangTimer = setTimeout(() => {
+    if (s.summary || s.finished < s.declared) return;
+    s.hung = true;
+    problems.push(
+      `${path.relative(ROOT, file)}: all ${s.finished} tests ended but the file did not exit within ${EXIT_GRACE_MS / 1000} s (an open handle: socket, timer or child process)`,
+    );
+    abort.abort();
+  }, EXIT_GRACE_MS);
+  s.hangTimer.unref();
+});
+stream.on('test:summary', (d: TestEventData) => {
+  const s = d.file ? state.get(d.file) : undefined;
+  if (!s || !d.counts) return;
+  s.summary = d.counts;
+  clearTimeout(s.hangTimer);
+});
+
+await new Promise<void>((resolve, reject) => {
+  const out = stream.compose(spec);
+  out.on('end', resolve);
+  out.on('error', reject);
+  out.pipe(process.stdout, { end: false });
+});
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const [file, s] of state) {
+  const rel = path.relative(ROOT, file);
+  if (!s.summary) {
+    if (s.hung) {
+      // Already reported as hung.
+    } else if (abort.signal.aborted) problems.push(`${rel}: did not finish (the run was aborted)`);
+    else
+      problems.push(`${rel}: ended without reporting its verdicts (process.exit or a crash outside a test?)`);
+    failed++;
+    continue;
+  }
+  if (s.summary.tests === 0) problems.push(`${rel}: reported no tests`);
+  passed += s.summary.passed;
+  failed += s.summary.failed + s.summary.cancelled;
+  skipped += s.summary.skipped + s.summary.todo;
+}
+
+const total = passed + failed + skipped;
+if (selected.length === 0) {
+  const floors = JSON.parse(readFileSync(path.join(ROOT, 'test/floor.json'), 'utf8')) as Record<
+    string,
+    number
+  >;
+  const floor = opts.unit ? floors.unit : floors.all;
+  if (floor === undefined) problems.push('test/floor.json has no floor for this run');
+  else if (total < floor)
+    problems.push(
+      `${total} tests reported, fewer than the floor of ${floor} in test/floor.json: verdicts went missing (or tests were removed: lower the floor in the same change, saying why)`,
+    );
+  else if (total > floor)
+    log(`${total} tests, above the floor of ${floor}: raise test/floor.json when you add tests`);
+}
+
+process.stdout.write('\n');
+for (const p of problems) log(`✖ ${p}`);
+process.stdout.write(`${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+process.exit(failed > 0 || problems.length > 0 ? 1 : 0);
