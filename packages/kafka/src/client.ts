@@ -10,12 +10,23 @@ export interface KafkaClientOptions {
   readonly requestTimeoutMs?: number;
 }
 
-const LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-};
+/**
+ * Conditions the client retries by itself and that clear on their own: a coordinator still loading
+ * after a broker start, leadership moving, a rebalance in progress. kafkajs logs each retried request
+ * at ERROR; what matters is whether the operation finally fails, and our code reports that.
+ */
+const TRANSIENT =
+  /coordinator is (loading|not available)|not the (leader|correct coordinator)|not coordinator|no leader|leader not available|does not host this topic-partition|group is rebalancing|rebalance in progress|generation id is not valid|unknown member|member id|The metadata is being updated/i;
+
+/** kafkajs's log levels mapped onto ours; retried transient failures only show at debug. */
+export function kafkajsLevel(level: number, entry: { message?: unknown; error?: unknown }): LevelName {
+  const text = `${String(entry.message ?? '')} ${String(entry.error ?? '')}`;
+  if (level <= logLevel.WARN && TRANSIENT.test(text)) return 'debug';
+  if (level === logLevel.ERROR || level === logLevel.WARN) return 'warn';
+  return level === logLevel.INFO ? 'info' : 'debug';
+}
+
+type LevelName = 'warn' | 'info' | 'debug';
 
 /** One kafkajs client whose logs go through our structured logger. */
 export function createKafka(opts: KafkaClientOptions): Kafka {
@@ -29,10 +40,11 @@ export function createKafka(opts: KafkaClientOptions): Kafka {
     logCreator:
       () =>
       ({ level, log: entry }: LogEntry) => {
-        const { message, ...rest } = entry;
-        // kafkajs logs every retried request at ERROR; the retry outcome is what matters to us.
-        const lvl = LEVEL[level] ?? 'info';
-        log[lvl === 'error' ? 'warn' : lvl](rest, String(message));
+        const { message, stack, timestamp: _t, logger: _l, ...rest } = entry;
+        const lvl = kafkajsLevel(level, entry);
+        if (!log.isLevelEnabled(lvl)) return;
+        // kafkajs's own stack traces point into kafkajs; they help only when debugging the client.
+        log[lvl](lvl === 'debug' && stack ? { ...rest, stack } : rest, String(message));
       },
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
   };

@@ -46,6 +46,8 @@ export function createConsumer(
       groupId: opts.groupId,
       sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: 3000,
+      // An idle fetch waits this long on the broker; a stop waits for it, so it bounds shutdown time.
+      maxWaitTimeInMs: opts.maxWaitTimeMs ?? 500,
       maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
       allowAutoTopicCreation: false,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
@@ -59,8 +61,15 @@ export function createConsumer(
       events.onGroupJoin?.(assigned);
     });
     c.on(c.events.CRASH, (e) => {
-      log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
-      if (e.payload.restart || stopping || fatal) return;
+      const err = e.payload.error;
+      if (e.payload.restart) {
+        // kafkajs restarts the consumer itself after a retriable error (a coordinator still loading
+        // after a broker start, say); only a restart that keeps failing deserves attention.
+        log.debug({ err }, 'consumer restarting after a retriable error');
+        return;
+      }
+      if (stopping || fatal) return;
+      log.warn({ error: err.message }, 'consumer stopped by an error; starting a fresh one');
       // kafkajs gives up on group errors it calls non-retriable (an unknown member id after a broker
       // restart, say), though rejoining fixes them. Offsets are committed only after durable work,
       // so a fresh consumer resumes exactly where the last commit left off.
@@ -75,12 +84,11 @@ export function createConsumer(
 
   async function relaunch(): Promise<void> {
     if (stopping || fatal || !handler) return;
-    log.warn('restarting the consumer after a crash kafkajs would not recover from');
     await consumer.disconnect().catch(() => {});
     try {
       await launch(handler);
     } catch (err) {
-      log.error({ err }, 'consumer restart failed; trying again');
+      log.warn({ error: (err as Error).message }, 'consumer restart failed; trying again');
       const t = setTimeout(() => {
         timers.delete(t);
         void relaunch();

@@ -62,6 +62,8 @@ export interface ConsumerOptions {
   readonly concurrency?: number;
   readonly sessionTimeoutMs?: number;
   readonly maxBytesPerPartition?: number;
+  /** How long an idle fetch waits on the broker (bounds how long a stop takes). */
+  readonly maxWaitTimeMs?: number;
 }
 
 export interface ConsumerEvents {
