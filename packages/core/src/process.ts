@@ -2,11 +2,18 @@ import { AssuranceError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createLogger } from './logger.ts';
 
+/** How long a stop may take before the process exits anyway (an orchestrator would SIGKILL it). */
+const STOP_DEADLINE_MS = 15_000;
+
 /**
  * The shape every service process shares (STYLE.md: crash, don't limp). `start` parses config,
  * connects and returns the logger and a `stop` that finishes work in flight; SIGTERM/SIGINT call it
- * and exit 0. An uncaught error logs and exits 1 with no attempt at recovery; a bad configuration
- * prints its one-line-per-problem message and exits 1.
+ * once (a second signal is not a second stop) and exit 0. An uncaught error logs and exits 1 with no
+ * attempt at recovery; a bad configuration prints its one-line-per-problem message and exits 1.
+ *
+ * Under a supervisor (ASSURANCE_SUPERVISED=1, see scripts/supervisor.ts) the process also stops when
+ * its stdin closes: the supervisor is gone, even if it was killed outright, and an orphan would keep
+ * holding partitions of the consumer groups.
  */
 export function runService(
   name: string,
@@ -23,18 +30,35 @@ export function runService(
       logger.fatal({ err }, 'unhandled rejection');
       process.exit(1);
     });
-    const shutdown = async (signal: string) => {
-      logger.info({ signal }, 'shutting down');
-      await stop();
-      process.exit(0);
+    let stopping = false;
+    const shutdown = async (why: string, code = 0) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ why }, 'shutting down');
+      const deadline = setTimeout(() => {
+        logger.error({ deadlineMs: STOP_DEADLINE_MS }, 'stop took too long; exiting anyway');
+        process.exit(1);
+      }, STOP_DEADLINE_MS);
+      deadline.unref();
+      try {
+        await stop();
+        logger.info('stopped');
+      } catch (err) {
+        logger.error({ err }, 'stop failed');
+        code = 1;
+      }
+      process.exit(code);
     };
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
-    process.once('SIGINT', () => void shutdown('SIGINT'));
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void shutdown(signal));
+    if (process.env.ASSURANCE_SUPERVISED === '1') {
+      process.stdin.on('end', () => void shutdown('supervisor gone'));
+      process.stdin.on('error', () => void shutdown('supervisor gone'));
+      process.stdin.resume();
+    }
     if (fatal) {
       const err = await fatal;
       logger.fatal({ err }, 'stopped for good; exiting so the supervisor restarts us');
-      await stop().catch(() => {});
-      process.exit(1);
+      await shutdown('fatal error', 1);
     }
   };
   main().catch((err: unknown) => {

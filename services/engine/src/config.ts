@@ -46,7 +46,7 @@ export const EngineConfigSchema = z
     /** Partition batches in flight per stage: overlap their Redis and Kafka round trips. */
     CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
     /** How long the group waits for a silent member (a crashed engine) before reassigning its partitions. */
-    CONSUMER_SESSION_TIMEOUT: envDuration.default(30_000),
+    CONSUMER_SESSION_TIMEOUT: envDuration.default(10_000),
     /** 0 disables the metrics server. */
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     /** Loopback by default; containers set 0.0.0.0 so Prometheus can reach it. */

@@ -188,9 +188,9 @@ export async function startEngine(
     stop() {
       stopping ??= (async () => {
         logger.info('stopping engine: finishing batches in flight');
-        await sweeper.stop();
-        await routerConsumer.stop();
-        await deciderConsumer.stop();
+        // Each stage commits what it finished and leaves its group; what it did not finish is
+        // redelivered, so the stages need not wait for each other.
+        await Promise.all([sweeper.stop(), routerConsumer.stop(), deciderConsumer.stop()]);
         await producer.close();
         await redis.quit().catch(() => redis.disconnect());
         logger.info('engine stopped');
