@@ -35,6 +35,23 @@ export function checkArguments(identityId: unknown, action: unknown): void {
 }
 
 /**
+ * The topic mode answers from its own copy of the policy, so it refuses what the policy does not
+ * name, exactly as the API does (400 `unknown-action`).
+ * @throws AssuranceClientError `unknown_action`.
+ */
+export function checkAction(policy: Policy, action: string): Tier {
+  const tier = policy.tierOf(action);
+  if (tier === undefined) {
+    throw new AssuranceClientError(
+      'unknown_action',
+      `unknown action "${action}"; the policy knows: ${policy.actionNames.join(', ')}`,
+      { knownActions: policy.actionNames },
+    );
+  }
+  return tier;
+}
+
+/**
  * The completion as the transports use it: only the five known members, checked for type, so both
  * modes accept and refuse the same input (the API refuses unknown members and wrong types with 400).
  * @throws AssuranceClientError `invalid_request`.
@@ -85,7 +102,8 @@ export function failClosedAnswer(
   reasons: readonly string[],
   now: Date,
 ): RequirementAnswer {
-  const tier: Tier = policy.tierFor(action);
+  // The API knows the actions; an action this copy of the policy lacks gets the strictest tier.
+  const tier: Tier = policy.tierOf(action) ?? 'critical';
   return {
     identityId,
     action,

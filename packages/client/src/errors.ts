@@ -3,7 +3,7 @@
  * (a wrong token, a wrong base URL, invalid arguments, a closed client): those are configuration or
  * programming errors and must surface at once. Everything transient (network, timeouts, 5xx,
  * garbage answers, a stale or unready view) is answered instead, with the strictest requirement and
- * `degraded: true` (see `degraded.ts`).
+ * `degraded: true` (see `failClosedAnswer` in `answers.ts`).
  */
 
 /** Every code an {@link AssuranceClientError} can carry (closed list). */
@@ -12,6 +12,8 @@ export const CLIENT_ERROR_CODES = [
   'invalid_options',
   /** The call's own arguments are invalid (empty identity id, oversized action…), or the API said 400/422. */
   'invalid_request',
+  /** The action is not one the policy names (`knownActions` lists those it does); the API says the same with 400. */
+  'unknown_action',
   /** HTTP 401: the bearer token is missing, expired or wrong. */
   'unauthorized',
   /** HTTP 403: the token lacks the scope to read assurance. */
@@ -45,6 +47,8 @@ export interface AssuranceClientErrorOptions {
   readonly status?: number;
   /** The problem+json body of that answer, when it had one. */
   readonly problem?: ProblemDetails;
+  /** For `unknown_action`: the actions the policy names. */
+  readonly knownActions?: readonly string[];
 }
 
 /**
@@ -57,6 +61,8 @@ export class AssuranceClientError extends Error {
   readonly retriable: boolean;
   readonly status: number | undefined;
   readonly problem: ProblemDetails | undefined;
+  /** For `unknown_action`: the actions the policy names (empty otherwise). */
+  readonly knownActions: readonly string[];
 
   constructor(code: ClientErrorCode, message: string, options: AssuranceClientErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -65,6 +71,7 @@ export class AssuranceClientError extends Error {
     this.retriable = code === 'bootstrap_failed';
     this.status = options.status;
     this.problem = options.problem;
+    this.knownActions = [...(options.knownActions ?? [])];
   }
 }
 

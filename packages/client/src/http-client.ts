@@ -50,6 +50,20 @@ function thrownCodeFor(status: number): ClientErrorCode {
   }
 }
 
+/** The problem type the API answers for an action its policy does not name. */
+const UNKNOWN_ACTION_PROBLEM = 'urn:assurance:problem:unknown-action';
+
+/** The `knownActions` extension of an unknown-action problem (strings only, bounded). */
+function knownActionsOf(bytes: Buffer | undefined): string[] {
+  try {
+    const body = JSON.parse(bytes?.toString('utf8') ?? '') as { knownActions?: unknown };
+    if (!Array.isArray(body.knownActions)) return [];
+    return body.knownActions.filter((a): a is string => typeof a === 'string').slice(0, 1000);
+  } catch {
+    return [];
+  }
+}
+
 function isJson(contentType: string | null): boolean {
   return contentType !== null && /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(contentType.trim());
 }
@@ -186,11 +200,15 @@ export class HttpAssuranceClient implements AssuranceClient {
           // An unreadable error body changes nothing: the status decides.
         }
       }
-      const code = thrownCodeFor(status);
-      const what = problem?.title ?? problem?.detail ?? response.statusText;
+      const unknownAction = status === 400 && problem?.type === UNKNOWN_ACTION_PROBLEM;
+      const code = unknownAction ? 'unknown_action' : thrownCodeFor(status);
+      const what = unknownAction
+        ? problem?.detail
+        : (problem?.title ?? problem?.detail ?? response.statusText);
       throw new AssuranceClientError(code, `${method} ${path}: HTTP ${status}${what ? ` ${what}` : ''}`, {
         status,
         ...(problem === undefined ? {} : { problem }),
+        ...(unknownAction ? { knownActions: knownActionsOf(bytes) } : {}),
       });
     }
     if (bytes === undefined || !isJson(response.headers.get('content-type'))) {

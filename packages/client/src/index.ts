@@ -11,6 +11,7 @@
  * ```
  */
 export {
+  checkAction,
   checkArguments,
   checkCompletion,
   DEGRADED_MISSING,

@@ -5,7 +5,7 @@ import type { AdminPort, ConsumerPort, InboundMessage } from '@assurance/kafka';
 import { createAdmin, createConsumer, createKafka } from '@assurance/kafka';
 import { evaluate, type Policy } from '@assurance/policy';
 import { DECISIONS_TOPIC } from '@assurance/schemas';
-import { checkArguments, checkCompletion, failClosedAnswer, verifyAgainst } from './answers.ts';
+import { checkAction, checkArguments, checkCompletion, failClosedAnswer, verifyAgainst } from './answers.ts';
 import { DecisionView } from './decision-view.ts';
 import { AssuranceClientError } from './errors.ts';
 import { boundedInt, brokerList, DEFAULTS, type TopicClientOptions, type ViewEvent } from './options.ts';
@@ -214,7 +214,7 @@ export class TopicAssuranceClient implements AssuranceClient {
     if (entry.invalid) {
       return failClosedAnswer(this.#policy, 'topic', identityId, action, ['invalid_decision'], now);
     }
-    const tier = this.#policy.tierFor(action);
+    const tier = checkAction(this.#policy, action);
     const { decision } = entry;
     if (decision !== undefined) {
       return {
@@ -255,12 +255,14 @@ export class TopicAssuranceClient implements AssuranceClient {
   async requirementFor(identityId: string, action: string): Promise<RequirementAnswer> {
     this.#assertOpen();
     checkArguments(identityId, action);
+    checkAction(this.#policy, action);
     return this.#answer(identityId, action, this.#now());
   }
 
   async verify(identityId: string, action: string, completed: CompletedStepUp): Promise<VerifyAnswer> {
     this.#assertOpen();
     checkArguments(identityId, action);
+    checkAction(this.#policy, action);
     const done = checkCompletion(completed);
     const now = this.#now();
     return verifyAgainst(this.#answer(identityId, action, now), done, now);

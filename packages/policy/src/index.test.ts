@@ -37,7 +37,7 @@ describe('public API (imported by package name)', () => {
       now,
     );
     assert.equal(requirementFor(policy, evaluation, 'secret.export'), evaluation.tiers.critical);
-    assert.equal(requirementFor(policy, evaluation, 'no.such.action'), evaluation.tiers.critical);
+    assert.throws(() => requirementFor(policy, evaluation, 'no.such.action'), { name: 'UnknownActionError' });
     const requirement = requirementFor(policy, evaluation, 'payout.change');
     assert.deepEqual(
       verifyCompletion(

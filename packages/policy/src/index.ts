@@ -22,6 +22,7 @@ export {
   type Policy,
   PolicyError,
   type PolicyIssue,
+  UnknownActionError,
 } from './load.ts';
 export { higherRisk, outcomeIndex, stricterOutcome, tierIndex, tiersFrom } from './order.ts';
 export {
@@ -49,7 +50,10 @@ export {
   verifyCompletion,
 } from './verify.ts';
 
-/** The requirement for one action: its tier's requirement (unknown actions are `critical`). */
+/**
+ * The requirement for one action: its tier's requirement.
+ * @throws UnknownActionError for an action the policy does not name.
+ */
 export function requirementFor(policy: Policy, evaluation: Evaluation, action: string): TierRequirement {
   const tier: Tier = policy.tierFor(action);
   return evaluation.tiers[tier];

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { canonicalJson } from './canonical.ts';
-import { defaultPolicyPath, loadPolicy, loadPolicyFile, PolicyError } from './load.ts';
+import { defaultPolicyPath, loadPolicy, loadPolicyFile, PolicyError, UnknownActionError } from './load.ts';
 
 const text = readFileSync(defaultPolicyPath, 'utf8');
 
@@ -54,7 +54,7 @@ describe('policy digest', () => {
 describe('loaded policy', () => {
   const policy = loadPolicyFile();
 
-  it('maps the actions the brief names, and unknown actions to critical', () => {
+  it('maps the actions of the contract to their tiers, and refuses unknown actions', () => {
     for (const action of ['payout.change', 'bank_transfer.create', 'password.reset', 'api_token.issue']) {
       assert.equal(policy.tierFor(action), 'high', action);
     }
@@ -65,7 +65,15 @@ describe('loaded policy', () => {
     assert.equal(policy.tierFor('profile.view'), 'low');
     assert.equal(policy.tierFor('profile.update'), 'medium');
     for (const unknown of ['payout.changes', '', 'toString', '__proto__', 'constructor']) {
-      assert.equal(policy.tierFor(unknown), 'critical', unknown);
+      assert.equal(policy.tierOf(unknown), undefined, unknown);
+      assert.throws(
+        () => policy.tierFor(unknown),
+        (err: unknown) =>
+          err instanceof UnknownActionError &&
+          err.action === unknown &&
+          err.known.includes('payout.change') &&
+          err.known.length === policy.actionNames.length,
+      );
     }
   });
 

@@ -43,9 +43,30 @@ export type Policy = DeepReadonly<PolicyDocument> & {
   readonly digest: string;
   /** File name or label the policy came from (for messages only; not part of the digest). */
   readonly source: string;
-  /** The tier of an action; unknown actions are `critical` (fail closed). */
+  /** The tier of an action, or undefined when the policy does not name it. */
+  tierOf(action: string): Tier | undefined;
+  /**
+   * The tier of an action.
+   * @throws UnknownActionError when the policy does not name it: a misspelt action is the caller's
+   * bug, and silently mapping it to a tier would hide that bug behind a plausible answer.
+   */
   tierFor(action: string): Tier;
+  /** Every action the policy names, sorted. */
+  readonly actionNames: readonly string[];
 };
+
+/** An action the policy does not name; `known` lists the ones it does. */
+export class UnknownActionError extends Error {
+  readonly action: string;
+  readonly known: readonly string[];
+
+  constructor(action: string, known: readonly string[]) {
+    super(`unknown action "${action.slice(0, 100)}"; the policy knows: ${known.join(', ')}`);
+    this.name = 'UnknownActionError';
+    this.action = action;
+    this.known = known;
+  }
+}
 
 /** Renders a zod/YAML path as `rules[3].effects.exclude[0]`. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -106,11 +127,18 @@ export function loadPolicy(yamlText: string, sourceName = '<inline>'): Policy {
   const document = parseYamlWith(PolicyDocumentSchema, yamlText, sourceName);
   const digest = digestOf(document);
   const actions = new Map(Object.entries(document.actions));
+  const actionNames = [...actions.keys()].sort();
   const policy = {
     ...document,
     digest,
     source: sourceName,
-    tierFor: (action: string): Tier => actions.get(action) ?? 'critical',
+    actionNames,
+    tierOf: (action: string): Tier | undefined => actions.get(action),
+    tierFor: (action: string): Tier => {
+      const tier = actions.get(action);
+      if (tier === undefined) throw new UnknownActionError(action, actionNames);
+      return tier;
+    },
   };
   return deepFreeze(policy) as Policy;
 }

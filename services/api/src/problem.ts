@@ -14,6 +14,7 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 export const PROBLEM_TYPES = {
   validation_failed: { status: 400, title: 'Request does not match the schema' },
   invalid_json: { status: 400, title: 'Request body is not valid JSON' },
+  unknown_action: { status: 400, title: 'The policy does not name this action' },
   unauthorized: { status: 401, title: 'Missing or invalid bearer token' },
   forbidden: { status: 403, title: 'Token lacks the required scope' },
   not_found: { status: 404, title: 'No such resource' },

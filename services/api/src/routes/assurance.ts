@@ -2,6 +2,7 @@ import type { Policy } from '@assurance/policy';
 import { verifyCompletion } from '@assurance/policy';
 import type { FastifyInstance } from 'fastify';
 import type { AssuranceReader } from '../assurance-reader.ts';
+import { ApiProblem } from '../problem.ts';
 import { defineRoute, mount } from '../route-spec.ts';
 import type { ActionAssuranceResponse as ActionAnswer, AssuranceResponse as Answer } from '../schemas.ts';
 import {
@@ -34,6 +35,7 @@ export const getAssurance = defineRoute({
       schema: AssuranceAnswer,
     },
   },
+  problems: ['unknown_action'],
 });
 
 export const verifyAssurance = defineRoute({
@@ -48,12 +50,28 @@ export const verifyAssurance = defineRoute({
   scope: 'decisions:read',
   body: VerifyRequest,
   responses: { 200: { description: 'The verdict', schema: VerifyResponse } },
+  problems: ['unknown_action'],
 });
 
-/** Narrows an all-tiers answer to one action: its tier and requirement (unknown actions are critical). */
+/**
+ * The tier of an action, or a 400 `unknown-action` problem listing the actions the policy names:
+ * a misspelt action is the caller's bug, and a plausible answer would hide it.
+ */
+export function tierOfAction(policy: Policy, action: string, location: 'query' | 'body') {
+  const tier = policy.tierOf(action);
+  if (tier !== undefined) return tier;
+  throw new ApiProblem('unknown_action', `the policy does not name the action "${action}"`, {
+    extensions: {
+      knownActions: policy.actionNames,
+      errors: [{ location, pointer: '/action', detail: 'not an action of the policy' }],
+    },
+  });
+}
+
+/** Narrows an all-tiers answer to one action: its tier and requirement. */
 export function forAction(policy: Policy, answer: Answer, action: string): ActionAnswer {
   const { tiers, ...envelope } = answer;
-  const tier = policy.tierFor(action);
+  const tier = tierOfAction(policy, action, 'query');
   return { ...envelope, action, tier, requirement: tiers[tier] };
 }
 
@@ -66,11 +84,14 @@ function definedOnly<T extends object>(value: T): { [K in keyof T]: Exclude<T[K]
 
 export function registerAssuranceRoutes(app: FastifyInstance, reader: AssuranceReader): void {
   mount(app, getAssurance, async ({ params, query }) => {
+    // Refused before any read: the answer would not depend on the identity's state.
+    if (query.action !== undefined) tierOfAction(reader.policy, query.action, 'query');
     const answer = await reader.read(params.id);
     return query.action === undefined ? answer : forAction(reader.policy, answer, query.action);
   });
 
   mount(app, verifyAssurance, async ({ body }) => {
+    tierOfAction(reader.policy, body.action, 'body');
     const answer = forAction(reader.policy, await reader.read(body.identityId), body.action);
     const verdict = verifyCompletion(answer.requirement, definedOnly(body.completed), new Date());
     return {
