@@ -69,6 +69,10 @@ const TierExpectation = z.union([
     /** Exact `holdUntil`; `none` asserts it is absent. */
     holdUntil: z.union([Moment, z.literal('none')]).optional(),
     reasons: z.array(ReasonCode).optional(),
+    /** Exactly the reasons of each named exclusion, e.g. `{ totp: [phishing_resistance.required] }`. */
+    excludedBecause: z.partialRecord(AuthenticatorName, z.array(ReasonCode)).optional(),
+    /** Exactly the reasons of each named recovery exclusion. */
+    recoveryExcludedBecause: z.partialRecord(RecoveryName, z.array(ReasonCode)).optional(),
   }),
 ]);
 

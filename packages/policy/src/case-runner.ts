@@ -74,6 +74,19 @@ function checkTier(
     compareValue(failures, `${where}.holdUntil`, expected ?? 'absent', tier.holdUntil ?? 'absent');
   }
   if (spec.reasons) compareSubset(failures, `${where}.reasons`, spec.reasons, tier.reasons);
+  // What excludes a method matters as much as that it is excluded: users and support read it.
+  for (const [authenticator, reasons] of Object.entries(spec.excludedBecause ?? {})) {
+    const excludedOne = tier.excludedAuthenticators.find((e) => e.authenticator === authenticator);
+    if (!excludedOne) failures.push(`${where}.excludedBecause.${authenticator}: not excluded`);
+    else
+      compareSet(failures, `${where}.excludedBecause.${authenticator}`, reasons ?? [], excludedOne.reasons);
+  }
+  for (const [method, reasons] of Object.entries(spec.recoveryExcludedBecause ?? {})) {
+    const excludedOne = tier.recovery.excluded.find((e) => e.method === method);
+    if (!excludedOne) failures.push(`${where}.recoveryExcludedBecause.${method}: not excluded`);
+    else
+      compareSet(failures, `${where}.recoveryExcludedBecause.${method}`, reasons ?? [], excludedOne.reasons);
+  }
 }
 
 /** Evaluates one case against `policy` and lists every difference from what it expects. */

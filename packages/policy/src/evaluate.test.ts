@@ -74,7 +74,10 @@ describe('2. SIM swap', () => {
     assert.equal(e.tiers.high.requirePhishingResistant, true);
     assert.deepEqual(e.tiers.high.acceptableAuthenticators, PR);
     assert.deepEqual(e.tiers.high.enrolledAcceptable, ['passkey_device_bound']);
-    assert.deepEqual(reasonsFor(e.tiers.high, 'totp'), ['sim_swap.phone_bound']);
+    // totp is not on the swapped phone: what excludes it is the phishing resistance the swap requires.
+    assert.deepEqual(reasonsFor(e.tiers.high, 'totp'), ['phishing_resistance.required']);
+    assert.ok(e.tiers.high.reasons.includes('sim_swap.phone_bound'));
+    assert.ok(e.reasons.some((r) => r.code === 'phishing_resistance.required' && r.user.length > 0));
     assert.deepEqual(e.tiers.high.acrValues, [
       'http://idmanagement.gov/ns/assurance/aal/2?phishing_resistant=true',
     ]);

@@ -177,12 +177,17 @@ class Accumulator {
     const enrolled = new Set(this.state.bindings.flatMap((b) => b.authenticators));
     const enrolledAcceptable = acceptable.filter((a) => enrolled.has(a));
 
+    // Each exclusion names what excludes it: the rule that excludes it by name or by channel, the
+    // baseline, or the phishing resistance the tier now requires (the rules that require it are
+    // the tier's reasons), never a rule that merely happens to be active.
     const excludedAuthenticators = AUTHENTICATORS.filter((a) => !acceptable.includes(a)).map(
       (authenticator) => {
         const reasons = new Set(work.excluded.get(authenticator));
-        if (!baseline.authenticators.includes(authenticator)) reasons.add('baseline.not_acceptable');
-        if (requirePhishingResistant && !PHISHING_RESISTANT.includes(authenticator)) {
-          for (const code of work.phishingResistant) reasons.add(code);
+        // Baseline codes are the policy's standing texts, not a reason this identity's state gives.
+        if (!baseline.authenticators.includes(authenticator)) {
+          reasons.add('baseline.not_acceptable');
+        } else if (requirePhishingResistant && !PHISHING_RESISTANT.includes(authenticator)) {
+          reasons.add(this.engineReason('phishing_resistance.required'));
         }
         return { authenticator, reasons: reasons.size > 0 ? sortedUnique(reasons) : [FAIL_CLOSED] };
       },

@@ -23,6 +23,7 @@ import { SignalSettingsSchema } from './signal-settings.ts';
 export const ENGINE_REASON_CODES = [
   'baseline.not_acceptable',
   'baseline.recovery_not_allowed',
+  'phishing_resistance.required',
   'hold.no_acceptable_authenticator',
   'hold.none_enrolled',
   'recovery.channel_under_suspicion',
@@ -187,8 +188,8 @@ export const PolicyDocumentSchema = z
 type Tiers = z.output<typeof TierBaselineSchema>;
 
 /**
- * A higher tier must never be weaker than a lower one: "tiers ≥ X" effects and callers that map an
- * unknown action to `critical` rely on the order meaning something.
+ * A higher tier must never be weaker than a lower one: "tiers ≥ X" effects and fail-closed answers
+ * that fall back to `critical` rely on the order meaning something.
  */
 function checkTiers(tiers: Record<(typeof TIERS)[number], Tiers>, ctx: z.RefinementCtx): void {
   const outcomes = ['allow', 'step_up', 'hold', 'deny'];
