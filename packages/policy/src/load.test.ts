@@ -54,7 +54,7 @@ describe('policy digest', () => {
 describe('loaded policy', () => {
   const policy = loadPolicyFile();
 
-  it('maps the actions the brief names, and unknown actions to critical', () => {
+  it('maps the high and critical actions of docs/policy-behaviours.md, and unknown actions to critical', () => {
     for (const action of ['payout.change', 'bank_transfer.create', 'password.reset', 'api_token.issue']) {
       assert.equal(policy.tierFor(action), 'high', action);
     }
