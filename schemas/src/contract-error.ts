@@ -2,8 +2,9 @@ import type { z } from 'zod';
 
 /**
  * Why a message broke the contract. The codes are a subset of `@assurance/core`'s `ERROR_CODES`
- * with the same meaning, so the engine maps them one to one (all dead-letter, except
- * `unknown_schema_id`, which the engine retries while the registry is unreachable).
+ * with the same meaning, so the engine maps them one to one, and all of them dead-letter: the
+ * engine asks its registry before it reports `unknown_schema_id`, and a registry it cannot reach
+ * is its own `registry_unavailable`, which it retries (docs/dead-letters.md).
  */
 export const CONTRACT_ERROR_CODES = [
   'message_too_large',

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { OpaqueId, Timestamp } from './fields.ts';
 
 /**
- * The envelope every input event carries (BRIEF "Topics (v1)"). Its fields come first in every input
+ * The envelope every input event carries (docs/contract.md, the envelope). Its fields come first in every input
  * schema, so `eventId` dedupes across topics and the DLQ can always name the event.
  */
 export const ENVELOPE_SHAPE = {

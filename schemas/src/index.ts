@@ -17,6 +17,7 @@ export * from './events/device.ts';
 export * from './events/login.ts';
 export * from './events/mailbox-change.ts';
 export * from './events/sim-swap.ts';
+export * from './field-docs.ts';
 export * from './fields.ts';
 export * from './fixtures.ts';
 export * from './normalize.ts';

@@ -68,7 +68,7 @@ export function normalizeOpaqueId(raw: string, what = 'identifier'): Normalized 
   return ok(value);
 }
 
-/** Normalizes a channel value according to its type (BRIEF "Channels"). */
+/** Normalizes a channel value according to its type (docs/contract.md, normalization). */
 export function normalizeChannelValue(type: ChannelType, raw: string): Normalized {
   switch (type) {
     case 'phone':

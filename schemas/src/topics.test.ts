@@ -14,7 +14,7 @@ import {
 const DAY_MS = 86_400_000;
 
 describe('topic catalog', () => {
-  it('holds the nine v1 topics of the brief', () => {
+  it('holds the nine v1 topics of docs/contract.md', () => {
     assert.deepEqual(TOPIC_NAMES, [
       'identity.login.v1',
       'identity.device.v1',

@@ -10,7 +10,7 @@ import { MailboxChangeEvent } from './events/mailbox-change.ts';
 import { SimSwapEvent } from './events/sim-swap.ts';
 
 /**
- * The v1 topic catalog (BRIEF "Topics (v1)"): one entry per topic with its key, value schema,
+ * The v1 topic catalog (docs/contract.md, topics): one entry per topic with its key, value schema,
  * registry subject (TopicNameStrategy: `<topic>-value`), Avro schema and provisioning config.
  * Provisioning, producers, consumers and the registry bootstrap all read this object, so a topic
  * exists in exactly one place.

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The closed vocabulary of the v1 contract (BRIEF.md, "Vocabulary").
+ * The closed vocabulary of the v1 contract (docs/contract.md, vocabulary).
  * Every other schema, the policy and the Avro schemas draw their enums from here.
  */
 
@@ -94,7 +94,7 @@ export const SignalCode = z.enum(SIGNAL_CODES);
 export type SignalCode = z.infer<typeof SignalCode>;
 
 /*
- * Event vocabularies of the v1 input topics (BRIEF.md, "Topics (v1)").
+ * Event vocabularies of the v1 input topics (docs/contract.md, input events).
  * Closed on purpose: a value outside these lists is a contract violation and goes to the DLQ,
  * instead of being guessed at by the policy. Adding a symbol is a BACKWARD-compatible change only for
  * readers that already know it, so new symbols ship in the consumer before any producer sends them.

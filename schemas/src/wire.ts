@@ -198,7 +198,7 @@ export interface DecodedMessage<T extends ValueTopicName> {
 
 /**
  * Size check → encoding → parse (JSON or Avro) → validate and normalize. Throws only ContractError
- * for anything the bytes can do; the engine dead-letters on every code but `unknown_schema_id`.
+ * for anything the bytes can do; the engine dead-letters on every code (docs/dead-letters.md).
  */
 export function decodeMessage<T extends ValueTopicName>(
   topic: T,

@@ -1,7 +1,7 @@
 /**
- * BRIEF "What the default policy must do", end to end: events on Kafka (JSON and registry Avro),
- * state in Redis, decisions read back from the decisions topic. Rules 10 and 11 (routing, dedupe,
- * late events) live in test/integration/ingestion.test.ts.
+ * The default policy's behaviours (docs/policy-behaviours.md), end to end: events on Kafka (JSON and
+ * registry Avro), state in Redis, decisions read back from the decisions topic. Behaviours 10 and 11
+ * (routing, dedupe, late events) live in test/integration/ingestion.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -87,7 +87,7 @@ const forwardingRule = (mailbox: string) =>
   );
 
 describe('the default policy, end to end', () => {
-  test('1. no signals: low allows, medium any MFA, high no SMS/voice/email codes, critical phishing-resistant only', async () => {
+  test('behaviour 1: no signals: low allows, medium any MFA, high no SMS/voice/email codes, critical phishing-resistant only', async () => {
     const { ready: d } = await enrolled('baseline');
     assert.equal(d.tiers.low.outcome, 'allow');
     assert.equal(d.tiers.medium.outcome, 'step_up');
@@ -105,7 +105,7 @@ describe('the default policy, end to end', () => {
     assert.equal(d.riskLevel, 'low');
   });
 
-  test('2. SIM swap: SMS/voice codes, SMS recovery and callback to that phone excluded; high and critical phishing-resistant', async () => {
+  test('behaviour 2: SIM swap: SMS/voice codes, SMS recovery and callback to that phone excluded; high and critical phishing-resistant', async () => {
     const { id, phone } = await enrolled('simswap');
     await simSwap(phone);
     const d = await p.watcher.waitFor(id, (x) => x.signals.some((s) => s.code === 'sim_swap'));
@@ -115,7 +115,7 @@ describe('the default policy, end to end', () => {
     assert.ok(d.tiers.high.requirePhishingResistant && d.tiers.critical.requirePhishingResistant);
   });
 
-  test('3. tampered mailbox: email codes, links and email recovery excluded', async () => {
+  test('behaviour 3: tampered mailbox: email codes, links and email recovery excluded', async () => {
     const { id, mailbox } = await enrolled('mailbox');
     await forwardingRule(mailbox);
     const d = await p.watcher.waitFor(id, (x) => x.signals.some((s) => s.code === 'mailbox_tampered'));
@@ -124,7 +124,7 @@ describe('the default policy, end to end', () => {
     assert.ok(d.tiers.medium.recovery.excluded.some((e) => e.method === 'email_link'));
   });
 
-  test('4. phone and mailbox tampered: recovery only by ID with liveness or in person; critical holds without phishing-resistant', async () => {
+  test('behaviour 4: phone and mailbox tampered: recovery only by ID with liveness or in person; critical holds without phishing-resistant', async () => {
     const { id, phone, mailbox } = await enrolled('both');
     await simSwap(phone);
     await forwardingRule(mailbox);
@@ -136,7 +136,7 @@ describe('the default policy, end to end', () => {
     assert.deepEqual(d.tiers.critical.enrolledAcceptable, []);
   });
 
-  test('5. new device: push and TOTP on it excluded for high and critical', async () => {
+  test('behaviour 5: new device: push and TOTP on it excluded for high and critical', async () => {
     const { id } = await enrolled('newdevice', async (x) => {
       await bind(x, { type: 'sync_account', value: `${x}-keys` }, ['passkey_synced']);
     });
@@ -156,7 +156,7 @@ describe('the default policy, end to end', () => {
     }
   });
 
-  test('6. synced passkey recoverable through a tampered mailbox: excluded for critical, security keys still serve', async () => {
+  test('behaviour 6: synced passkey recoverable through a tampered mailbox: excluded for critical, security keys still serve', async () => {
     const { id, mailbox } = await enrolled(
       'synced',
       async (x) => {
@@ -178,7 +178,7 @@ describe('the default policy, end to end', () => {
     assert.deepEqual(d.tiers.critical.enrolledAcceptable, ['security_key']);
   });
 
-  test('7. MFA fatigue: five failed pushes in ten minutes exclude push and elevate risk', async () => {
+  test('behaviour 7: MFA fatigue: five failed pushes in ten minutes exclude push and elevate risk', async () => {
     const { id } = await enrolled(
       'fatigue',
       async (x) => {
@@ -199,7 +199,7 @@ describe('the default policy, end to end', () => {
     assert.notEqual(d.riskLevel, 'low');
   });
 
-  test('8. SOC-confirmed takeover: medium and above hold, critical denies, recovery in person or ID with liveness, until cleared', async () => {
+  test('behaviour 8: SOC-confirmed takeover: medium and above hold, critical denies, recovery in person or ID with liveness, until cleared', async () => {
     const { id } = await enrolled('takeover');
     const signalId = fresh('sig');
     const subject = { type: 'identity', value: id };
@@ -231,7 +231,7 @@ describe('the default policy, end to end', () => {
     assert.equal(cleared.tiers.critical.outcome, 'hold', 'no phishing-resistant authenticator enrolled');
   });
 
-  test('9. an expiring signal relaxes the decision with a new sequence and no further event', async () => {
+  test('behaviour 9: an expiring signal relaxes the decision with a new sequence and no further event', async () => {
     const { id } = await enrolled('expiry');
     await p.producer.send(p.topics.compromiseSignal, `identity:${id}`, {
       ...envelope(),

@@ -218,7 +218,7 @@ describe('dedupe, fan-out and late binding', () => {
       ...extra,
     });
 
-  test('a SIM swap reaches every identity bound to the phone, and one that binds it later', async () => {
+  test('behaviour 10: a SIM swap reaches every identity bound to the phone, and one that binds it later', async () => {
     const phone = `+3361${String(Date.now()).slice(-7)}`;
     const [a, b, late] = ['a', 'b', 'late'].map((x) => `${x}-${Date.now()}`) as [string, string, string];
     await bindPhone(a, phone, -5000);
@@ -235,7 +235,7 @@ describe('dedupe, fan-out and late binding', () => {
     assert.ok(d.tiers.medium.excludedAuthenticators.some((e) => e.authenticator === 'sms_otp'));
   });
 
-  test('the same event twice changes nothing the second time', async () => {
+  test('behaviour 11: the same event twice changes nothing the second time', async () => {
     const identityId = `dup-${Date.now()}`;
     const phone = `+3362${String(Date.now()).slice(-7)}`;
     await bindPhone(identityId, phone);
@@ -276,7 +276,7 @@ describe('dedupe, fan-out and late binding', () => {
     assert.ok(swapped.sequence > first.sequence);
   });
 
-  test('an old event arriving late never rolls a decision back', async () => {
+  test('behaviour 11: an old event arriving late never rolls a decision back', async () => {
     const identityId = `late-${Date.now()}`;
     const signalId = `sig-late-${Date.now()}`;
     const subject = { type: 'identity', value: identityId };

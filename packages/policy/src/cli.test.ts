@@ -63,7 +63,7 @@ describe('cli test', () => {
     const io = capture();
     assert.equal(runCli(['test', '--policy', weakened, shippedCases], io), 1);
     const output = io.lines.join('\n');
-    assert.match(output, /✗ 2: SIM swap excludes codes and callbacks/);
+    assert.match(output, /✗ behaviour 2: SIM swap excludes codes and callbacks/);
     assert.match(output, /tiers\.medium\.excludes: expected to include \[sms_otp, voice_otp\]/);
     assert.match(
       output,

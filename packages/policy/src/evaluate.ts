@@ -149,7 +149,7 @@ class Accumulator {
     if (effects.risk) this.risk = higherRisk(this.risk, effects.risk);
   }
 
-  /** Recovery bound to any channel under an active signal is never a way back in (BRIEF, principles). */
+  /** Recovery bound to any channel under an active signal is never a way back in (docs/policy-behaviours.md, principles). */
   taintRecovery(signals: IdentityState['signals']): void {
     if (!this.state.bindingsKnown) return;
     const keys = new Set(signals.map(channelOf).map((c) => (c ? `${c.type}:${c.ref}` : '')));

@@ -54,7 +54,7 @@ describe('policy digest', () => {
 describe('loaded policy', () => {
   const policy = loadPolicyFile();
 
-  it('maps the actions of the contract to their tiers, and refuses unknown actions', () => {
+  it('maps the high and critical actions of docs/policy-behaviours.md, and refuses unknown actions', () => {
     for (const action of ['payout.change', 'bank_transfer.create', 'password.reset', 'api_token.issue']) {
       assert.equal(policy.tierFor(action), 'high', action);
     }

@@ -46,10 +46,10 @@ export const ChannelUses = z
  * `identity.channel-binding.v1`, keyed by `identityId`: the identity binds (or unbinds) a channel and
  * says which authenticators and recovery methods go through it.
  *
- * Extension to BRIEF: `recoverableVia`, allowed only on `sync_account` channels, lists the phones and
- * mailboxes through which that sync account (e.g. a platform keychain) can itself be recovered. It is
- * what lets rule 6 exclude `passkey_synced` when one of those channels is tampered with. Absent means
- * "not known", not "none".
+ * An extension (docs/contract.md, extensions): `recoverableVia`, allowed only on `sync_account`
+ * channels, lists the phones and mailboxes through which that sync account (e.g. a platform keychain)
+ * can itself be recovered. It is what lets behaviour 6 (docs/policy-behaviours.md) exclude
+ * `passkey_synced` when one of those channels is tampered with. Absent means "not known", not "none".
  */
 export const ChannelBindingEvent = z
   .object({

@@ -5,7 +5,7 @@ import { SimChangeType } from '../vocabulary.ts';
 
 /**
  * `identity.sim-swap.v1`, keyed by the phone number in E.164: the carrier says the number now
- * reaches a different SIM. It reaches every identity bound to that phone (BRIEF rule 10).
+ * reaches a different SIM. It reaches every identity bound to that phone (docs/policy-behaviours.md, behaviour 10).
  */
 export const SimSwapEvent = z
   .object({

@@ -3,8 +3,9 @@ import type { ActiveSignal, AuditRecord, Decision, IdentityState, Trigger } from
 
 /**
  * Pure assembly of decisions and audit records from a policy evaluation. Whether a decision
- * "changed" ignores computedAt, validUntil, sequence and trigger (BRIEF: published only when the
- * decision changes), so re-deciding an unchanged identity publishes nothing.
+ * "changed" ignores computedAt, validUntil, sequence and trigger (docs/contract.md, the decision: it
+ * is published only when its substance changes), so re-deciding an unchanged identity publishes
+ * nothing.
  */
 
 function sortedSignals(signals: readonly ActiveSignal[]): ActiveSignal[] {

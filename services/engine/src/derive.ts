@@ -18,7 +18,8 @@ type SignalSettings = Policy['signals'];
 
 /**
  * Pure mapping from a validated input event to what the router must do. Keeping it free of I/O
- * makes every routing rule a table test (BRIEF rules 2, 3, 5, 8, 10 start here).
+ * makes every routing rule a table test (behaviours 2, 3, 5, 8 and 10 of docs/policy-behaviours.md
+ * start here).
  */
 
 /** Keyed hash of a normalized channel value (HMAC; see packages/redis/src/channel-ref.ts). */

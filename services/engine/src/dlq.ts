@@ -8,7 +8,7 @@ function clip(s: string, max = 1000): string {
 }
 
 /**
- * The original key and bytes, untouched, with the reason in headers (BRIEF: assurance.dlq.v1).
+ * The original key and bytes, untouched, with the reason in headers (docs/dead-letters.md).
  * Original headers are kept so a replay tool can re-send the message as it was.
  */
 export function deadLetter(dlqTopic: string, msg: InboundMessage, error: AssuranceError): OutboundMessage {

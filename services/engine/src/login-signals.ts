@@ -34,8 +34,8 @@ export function loginKinds(s: SignalSettings, login: LoginFacts): string[] {
 }
 
 /**
- * Login-derived signals (BRIEF rule 7 and issue: login-derived signals): MFA fatigue, repeated
- * failures, and a new network together with a new device. Thresholds and windows are the policy's.
+ * Login-derived signals (docs/policy-behaviours.md, behaviour 7 and "other rules"): MFA fatigue,
+ * repeated failures, and a new network together with a new device. Thresholds and windows are the policy's.
  */
 export function loginMutations(
   s: SignalSettings,

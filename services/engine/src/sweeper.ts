@@ -19,7 +19,7 @@ export interface SweeperDeps {
 }
 
 /**
- * Re-decides identities whose signals expire (BRIEF rule 9): claims due identities from Redis and
+ * Re-decides identities whose signals expire (docs/policy-behaviours.md, behaviour 9): claims due identities from Redis and
  * sends each an `expire` message on the internal topic, so the re-decision is made by the identity's
  * owner, in order with its other events. Any number of engines may sweep: a claim leases the entry,
  * and the re-decision reschedules it (see sweep-claim-1.lua).

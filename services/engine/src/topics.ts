@@ -1,4 +1,4 @@
-/** The v1 topic names of BRIEF.md, plus the engine's internal identity-keyed topic. */
+/** The v1 topic names (docs/contract.md, topics), plus the engine's internal identity-keyed topic. */
 export const BASE_TOPICS = {
   login: 'identity.login.v1',
   device: 'identity.device.v1',
