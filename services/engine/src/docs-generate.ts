@@ -199,7 +199,7 @@ function policySummary(policy: Policy): string {
 
 function policyActions(policy: Policy): string {
   const rows = Object.entries(policy.actions).map(([action, tier]) => [code(action), code(tier)]);
-  rows.push(['any other action', `${code('critical')} (fail closed)`]);
+  rows.push(['any other action', 'refused: HTTP 400 `unknown-action` listing these, `unknown_action` from the client']);
   return table(['action', 'tier'], rows);
 }
 
