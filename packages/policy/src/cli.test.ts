@@ -76,6 +76,35 @@ describe('cli test', () => {
     assert.match(output, /\d+ passed, [1-9]\d* failed$/);
   });
 
+  it('checks what excludes a method, not only that it is excluded', () => {
+    const file = join(dir, 'reasons.cases.yaml');
+    writeFileSync(
+      file,
+      [
+        'now: 2025-06-01T12:00:00Z',
+        'cases:',
+        '  - name: totp blamed on the phone',
+        '    bindings:',
+        '      - { channel: phone:main, authenticators: [sms_otp] }',
+        '      - { channel: device:laptop, authenticators: [totp, security_key] }',
+        '    signals:',
+        '      - { code: sim_swap, on: phone:main }',
+        '    expect:',
+        '      tiers:',
+        '        high: { excludedBecause: { totp: [sim_swap.phone_bound] } }',
+        '        medium: { excludedBecause: { totp: [sim_swap.phone_bound] } }',
+      ].join('\n'),
+    );
+    const io = capture();
+    assert.equal(runCli(['test', file], io), 1);
+    const output = io.lines.join('\n');
+    assert.match(
+      output,
+      /tiers\.high\.excludedBecause\.totp: expected \[sim_swap\.phone_bound\], got \[phishing_resistance\.required\]/,
+    );
+    assert.match(output, /tiers\.medium\.excludedBecause\.totp: not excluded/);
+  });
+
   it('reports an invalid case file with its path', () => {
     const file = join(dir, 'bad.cases.yaml');
     writeFileSync(
