@@ -5,6 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { createLogger } from '@assurance/core';
+import { provision, topicNames } from '@assurance/engine';
+import { createAdmin, createKafka, parseBrokers, RegistryCodec } from '@assurance/kafka';
 import { resolveLayout } from '@assurance/stack';
 import { localApiToken, localEnvironment } from './local-env.ts';
 import { acquirePipelineLock, Supervisor } from './supervisor.ts';
@@ -59,6 +62,25 @@ export async function startLocalPipeline(
         `  (Ctrl-C in its terminal, or kill ${owner.pid}); ENGINE_GROUP_ID and TOPIC_NAMESPACE give a separate pipeline.`,
     );
     process.exit(1);
+  }
+
+  // Topics first: the story's producer and watcher must not race the engine's own provisioning.
+  const admin = await createAdmin(
+    createKafka({
+      brokers: parseBrokers(env.KAFKA_BROKERS ?? ''),
+      clientId: 'local-provision',
+      logger: createLogger(command, 'warn'),
+    }),
+  );
+  try {
+    await provision({
+      admin,
+      codec: new RegistryCodec({ url: env.SCHEMA_REGISTRY_URL ?? '' }),
+      topics: topicNames(env.TOPIC_NAMESPACE ?? ''),
+      internalPartitions: Number(env.INTERNAL_PARTITIONS ?? 6),
+    });
+  } finally {
+    await admin.close();
   }
 
   const supervisor = new Supervisor(

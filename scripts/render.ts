@@ -29,7 +29,7 @@ export function renderDecision(d: Decision, label = d.identityId): string {
       t.requireVerifiedCallback && 'verified callback',
     ].filter(Boolean);
     if (flags.length > 0) parts.push(`requires ${flags.join(' + ')}`);
-    lines.push(parts.join(' · '));
+    lines.push(parts.join(' · ').trimEnd());
     // On an allow tier nothing is asked, so exclusions there would only be noise.
     for (const e of t.outcome === 'allow' ? [] : t.excludedAuthenticators) {
       if (!e.reasons.some((r) => r.startsWith('baseline')))

@@ -158,6 +158,9 @@ const OptionalEnvelope = {
   eventId: OpaqueId.optional().describe('Defaults to a new UUID; send your own to make retries idempotent'),
   occurredAt: Timestamp.optional().describe('Defaults to the time the API received the request'),
   source: z.string().min(1).max(100).optional().describe('Defaults to assurance-api'),
+  raisedBy: CompromiseSignalRaise.shape.raisedBy
+    .optional()
+    .describe('Who raises or clears it; defaults to the name of the calling token'),
 };
 
 /**

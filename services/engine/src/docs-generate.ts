@@ -199,8 +199,27 @@ function policySummary(policy: Policy): string {
 
 function policyActions(policy: Policy): string {
   const rows = Object.entries(policy.actions).map(([action, tier]) => [code(action), code(tier)]);
-  rows.push(['any other action', 'refused: HTTP 400 `unknown-action` listing these, `unknown_action` from the client']);
+  rows.push([
+    'any other action',
+    'refused: HTTP 400 `unknown-action` listing these, `unknown_action` from the client',
+  ]);
   return table(['action', 'tier'], rows);
+}
+
+/** The README's short form: one row per tier with its baseline outcome and actions. */
+function readmeActions(policy: Policy): string {
+  return table(
+    ['tier', 'with no signals', 'actions (default policy)'],
+    TIERS.map((tier) => {
+      const actions = Object.entries(policy.actions)
+        .filter(([, t]) => t === tier)
+        .map(([a]) => a);
+      const t = policy.tiers[tier];
+      const baseline =
+        t.outcome === 'step_up' && t.requirePhishingResistant ? 'step_up, phishing-resistant' : t.outcome;
+      return [code(tier), baseline, codes(actions)];
+    }),
+  );
 }
 
 function policyTiers(policy: Policy): string {
@@ -382,6 +401,7 @@ export function sections(policy: Policy = loadPolicyFile()): Map<string, () => s
     ['vocabulary', vocabulary],
     ['policy-summary', () => policySummary(policy)],
     ['policy-actions', () => policyActions(policy)],
+    ['readme-actions', () => readmeActions(policy)],
     ['policy-tiers', () => policyTiers(policy)],
     ['policy-signals', () => policySignals(policy)],
     ['policy-rules', () => policyRules(policy)],
@@ -427,11 +447,12 @@ export function expectedDocs(
   return out;
 }
 
-/** The markdown files under docs/, by name. */
+/** The markdown files under docs/, by name, and the README (`../README.md`), which lists the actions. */
 export function readDocs(): Map<string, string> {
   const files = readdirSync(DOCS_DIR)
     .filter((f) => f.endsWith('.md'))
     .sort();
+  files.push('../README.md');
   return new Map(files.map((f) => [f, readFileSync(new URL(f, DOCS_DIR), 'utf8')]));
 }
 

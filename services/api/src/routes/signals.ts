@@ -80,6 +80,7 @@ export function registerSignalRoutes(app: FastifyInstance, deps: SignalRouteDeps
       eventId: body.eventId ?? randomUUID(),
       occurredAt: body.occurredAt ?? new Date().toISOString(),
       source: body.source ?? 'assurance-api',
+      raisedBy: body.raisedBy ?? request.caller?.name,
     };
     // The contract's own schema has the last word on what goes to the topic.
     const event = parsePart(CompromiseSignalEvent, filled, 'body');
