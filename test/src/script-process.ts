@@ -14,6 +14,9 @@ export class ScriptProcess {
   output = '';
   readonly #events = new EventEmitter();
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>;
+  /** Resolves when nobody writes to the script's output any more (its children included). */
+  readonly closed: Promise<void>;
+  #ended = false;
 
   constructor(script: string, env: NodeJS.ProcessEnv, args: readonly string[] = []) {
     this.child = spawn(process.execPath, [path.join(REPO_ROOT, script), ...args], {
@@ -33,20 +36,24 @@ export class ScriptProcess {
       signal: signal as NodeJS.Signals | null,
       atMs: Date.now(),
     }));
-    void this.exited.then(() => this.#events.emit('output', this.output));
+    // 'close', not 'exit': children that inherited the pipes may still write after the script died.
+    this.closed = once(this.child, 'close').then(() => {
+      this.#ended = true;
+      this.#events.emit('output', this.output);
+    });
     this.#events.setMaxListeners(50);
   }
 
-  /** Resolves once the output so far matches `pattern`; rejects if the process exits first. */
+  /** Resolves once the output matches `pattern`; rejects once nothing can write to it any more. */
   waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<string> {
     return new Promise((resolve, reject) => {
       const check = () => {
         if (pattern.test(this.output)) {
           done();
           resolve(this.output);
-        } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        } else if (this.#ended) {
           done();
-          reject(new Error(`exited before printing ${pattern}:\n${this.output.slice(-3000)}`));
+          reject(new Error(`ended before printing ${pattern}:\n${this.output.slice(-3000)}`));
         }
       };
       const timer = setTimeout(() => {
@@ -69,6 +76,11 @@ export class ScriptProcess {
 
   /** SIGKILL to the script's whole process group (its supervised children have groups of their own). */
   kill(): void {
-    if (this.child.pid && this.child.exitCode === null) process.kill(-this.child.pid, 'SIGKILL');
+    if (!this.child.pid || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    try {
+      process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
   }
 }
