@@ -5,7 +5,8 @@
  * it allocate and loop two billion times before it notices the buffer ended: one poisoned message
  * would stall a partition. The scan walks the writer schema over the bytes in O(bytes), refusing any
  * block count larger than the bytes left (every item of a type that takes at least one byte needs
- * one), any length past the end, and any enum or union index out of range.
+ * one), any length past the end, and any enum or union index out of range. It also refuses strings
+ * that are not strict UTF-8 ({@link InvalidUtf8Error}), which avsc would silently repair.
  */
 
 /** The parts of an avsc Type the scan reads (avsc's typings leave most of them out). */
@@ -19,6 +20,16 @@ interface ScanType {
   symbols?: string[];
   size?: number;
 }
+
+/**
+ * A string whose bytes are not UTF-8. avsc would decode it with replacement characters, so two
+ * different ids could become one; the contract refuses them instead (`invalid_utf8`).
+ */
+export class InvalidUtf8Error extends RangeError {
+  override readonly name = 'InvalidUtf8Error';
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Most items one block may hold when an item can take zero bytes (arrays of null, empty records). */
 const ZERO_SIZE_BLOCK_MAX = 1024;
@@ -37,6 +48,17 @@ class Scanner {
   skip(n: number): void {
     if (n < 0 || n > this.remaining) throw new RangeError('Avro data ends early');
     this.pos += n;
+  }
+
+  /** Skips a string of `n` bytes, which must be strict UTF-8. */
+  text(n: number): void {
+    const start = this.pos;
+    this.skip(n);
+    try {
+      strictUtf8.decode(this.#buf.subarray(start, this.pos));
+    } catch {
+      throw new InvalidUtf8Error('Avro string is not valid UTF-8');
+    }
   }
 
   /** A zig-zag varint as a JS number (exact up to 2^53, which is all a bound check needs). */
@@ -93,8 +115,10 @@ function scan(type: ScanType, s: Scanner, depth: number): void {
       s.skip(8);
       return;
     case 'bytes':
-    case 'string':
       s.skip(s.long());
+      return;
+    case 'string':
+      s.text(s.long());
       return;
     case 'fixed':
       s.skip(type.size ?? 0);
@@ -131,7 +155,7 @@ function scan(type: ScanType, s: Scanner, depth: number): void {
           throw new RangeError('Avro block count exceeds the data');
         }
         for (let i = 0; i < count; i++) {
-          if (type.typeName === 'map') s.skip(s.long());
+          if (type.typeName === 'map') s.text(s.long());
           scan(item, s, depth + 1);
         }
       }

@@ -11,6 +11,7 @@ export const CONTRACT_ERROR_CODES = [
   'empty_message',
   'unknown_encoding',
   'invalid_json',
+  'invalid_utf8',
   'invalid_avro',
   'unknown_schema_id',
   'validation_failed',

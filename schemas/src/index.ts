@@ -4,7 +4,7 @@
  * decoding helpers for message values.
  */
 export * from './avro.ts';
-export { assertAvroBounds } from './avro-guard.ts';
+export { assertAvroBounds, InvalidUtf8Error } from './avro-guard.ts';
 export { AVRO_NAMES } from './avro-names.ts';
 export * from './clock.ts';
 export * from './contract-error.ts';

@@ -90,6 +90,9 @@ describe('topic catalog', () => {
       'x-source-partition',
       'x-source-offset',
       'x-source-timestamp',
+      'x-truncated',
+      'x-original-bytes',
+      'x-original-sha256',
     ]);
   });
 });

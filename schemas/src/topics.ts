@@ -184,6 +184,10 @@ export const DLQ_HEADERS = {
   sourcePartition: 'x-source-partition',
   sourceOffset: 'x-source-offset',
   sourceTimestamp: 'x-source-timestamp',
+  /** Set when the original value (or key) was larger than the dead-letter bound and is cut short. */
+  truncated: 'x-truncated',
+  originalBytes: 'x-original-bytes',
+  originalSha256: 'x-original-sha256',
 } as const;
 /** A DLQ header name. */
 export type DlqHeader = (typeof DLQ_HEADERS)[keyof typeof DLQ_HEADERS];

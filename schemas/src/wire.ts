@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { assertAvroBounds } from './avro-guard.ts';
+import { assertAvroBounds, InvalidUtf8Error } from './avro-guard.ts';
 import { withNow } from './clock.ts';
 import { ContractError, flattenIssues } from './contract-error.ts';
 import { normalizeEmail, normalizePhone, normalizeSubjectValue } from './normalize.ts';
@@ -57,20 +57,45 @@ function checkSize(buf: Uint8Array, maxBytes: number): void {
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
+ * Decodes bytes as strict UTF-8: invalid sequences are refused, never replaced (two ids that differ
+ * only in invalid bytes must not become one). Throws ContractError(`invalid_utf8`).
+ */
+export function strictUtf8(buf: Uint8Array, what: string): string {
+  try {
+    return utf8.decode(buf);
+  } catch (cause) {
+    throw new ContractError('invalid_utf8', `${what} is not valid UTF-8`, { cause });
+  }
+}
+
+/** True when every string in a parsed JSON value (keys too) is well-formed Unicode. */
+function wellFormed(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (typeof value !== 'object' || value === null || depth > 64) return true;
+  if (Array.isArray(value)) return value.every((v) => wellFormed(v, depth + 1));
+  return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v, depth + 1));
+}
+
+/**
  * Parses a JSON message value into a plain object. Throws ContractError: `empty_message`,
- * `message_too_large`, or `invalid_json` (bad UTF-8, bad JSON, or a top level that is not an object).
+ * `message_too_large`, `invalid_utf8` (bytes that are not UTF-8, or a `\ud800`-style escape of a
+ * lone surrogate, which no UTF-8 text can carry), or `invalid_json` (bad JSON, or a top level that
+ * is not an object). Error messages never quote the input: it may hold phone numbers.
  */
 export function parseJsonValue(buf: Uint8Array, maxBytes = MAX_MESSAGE_BYTES): Record<string, unknown> {
   checkSize(buf, maxBytes);
+  const text = strictUtf8(buf, 'message value');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(utf8.decode(buf));
+    parsed = JSON.parse(text);
   } catch (cause) {
-    const what = cause instanceof SyntaxError ? 'malformed JSON' : 'not valid UTF-8';
-    throw new ContractError('invalid_json', `message value is ${what}`, { cause });
+    throw new ContractError('invalid_json', 'message value is malformed JSON', { cause });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ContractError('invalid_json', 'message value must be a JSON object');
+  }
+  if (!wellFormed(parsed)) {
+    throw new ContractError('invalid_utf8', 'message value escapes a lone surrogate (not valid Unicode)');
   }
   return parsed as Record<string, unknown>;
 }
@@ -162,6 +187,11 @@ export function decodeAvroPayload(
       'same' in entry ? reader.fromBuffer(buf) : reader.fromBuffer(buf, entry.resolver as never);
     return valueSpec(topic).avroCodec.fromAvro(decoded);
   } catch (cause) {
+    if (cause instanceof InvalidUtf8Error) {
+      throw new ContractError('invalid_utf8', `${topic} Avro payload has a string that is not UTF-8`, {
+        cause,
+      });
+    }
     throw new ContractError('invalid_avro', `payload does not decode as ${topic}`, { cause });
   }
 }

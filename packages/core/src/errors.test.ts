@@ -7,7 +7,7 @@ import { AssuranceError, asAssuranceError, dispositionOf, ERROR_CODES } from './
 test('every error code has one disposition, and retriable follows it', () => {
   for (const code of ERROR_CODES) {
     const d = dispositionOf(code);
-    assert.ok(['dead_letter', 'retry', 'stop'].includes(d), code);
+    assert.ok(['dead_letter', 'retry', 'quarantine', 'stop'].includes(d), code);
     assert.equal(new AssuranceError(code, 'x').retriable, d === 'retry', code);
   }
   assert.equal(dispositionOf('kafka_rejected'), 'stop');

@@ -10,9 +10,13 @@ export const ERROR_CODES = [
   'empty_message',
   'unknown_encoding',
   'invalid_json',
+  'invalid_utf8',
   'invalid_avro',
   'validation_failed',
   'key_mismatch',
+  // A record batch that does not decompress, or decompresses past the bound (packages/kafka codecs).
+  'compression_invalid',
+  'compression_too_large',
   // The registry answered that this schema id does not exist: the message can never be read.
   'unknown_schema_id',
   // The schema id is not cached and the registry cannot be asked now: pause and retry.
@@ -21,12 +25,14 @@ export const ERROR_CODES = [
   'redis_unavailable',
   'kafka_unavailable',
   'stale_write',
-  // Our own bug or a broken deployment: stop, let the orchestrator restart us.
+  // The message itself makes our code fail (a script or code path that throws on it): retry for the
+  // retry budget, then dead-letter it and fail its subject closed (one message never stalls a stage).
+  'script_failed',
+  'internal',
+  // A broken deployment: stop, let the orchestrator restart us.
   'kafka_rejected',
   'config_invalid',
   'policy_invalid',
-  'script_failed',
-  'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -48,7 +54,7 @@ export class AssuranceError extends Error {
   }
 }
 
-export type Disposition = 'dead_letter' | 'retry' | 'stop';
+export type Disposition = 'dead_letter' | 'retry' | 'quarantine' | 'stop';
 
 /** What the pipeline does with a message whose processing failed with `code`. */
 export function dispositionOf(code: ErrorCode): Disposition {
@@ -57,21 +63,25 @@ export function dispositionOf(code: ErrorCode): Disposition {
     case 'empty_message':
     case 'unknown_encoding':
     case 'invalid_json':
+    case 'invalid_utf8':
     case 'invalid_avro':
     case 'validation_failed':
     case 'key_mismatch':
     case 'unknown_schema_id':
+    case 'compression_invalid':
+    case 'compression_too_large':
       return 'dead_letter';
     case 'registry_unavailable':
     case 'redis_unavailable':
     case 'kafka_unavailable':
     case 'stale_write':
       return 'retry';
+    case 'script_failed':
+    case 'internal':
+      return 'quarantine';
     case 'kafka_rejected':
     case 'config_invalid':
     case 'policy_invalid':
-    case 'script_failed':
-    case 'internal':
       return 'stop';
     default: {
       const unreachable: never = code;

@@ -1,6 +1,7 @@
 import type { Logger } from '@assurance/core';
 import type { KafkaConfig, LogEntry } from 'kafkajs';
 import { Kafka, logLevel } from 'kafkajs';
+import { installCodecs } from './codecs.ts';
 
 export interface KafkaClientOptions {
   readonly brokers: readonly string[];
@@ -8,6 +9,8 @@ export interface KafkaClientOptions {
   readonly logger: Logger;
   readonly connectionTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /** Most bytes one fetched record batch may decompress to (codecs.ts); larger ones are dead-lettered. */
+  readonly maxDecompressedBytes?: number;
 }
 
 /**
@@ -30,6 +33,9 @@ type LevelName = 'warn' | 'info' | 'debug';
 
 /** One kafkajs client whose logs go through our structured logger. */
 export function createKafka(opts: KafkaClientOptions): Kafka {
+  installCodecs(
+    opts.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: opts.maxDecompressedBytes },
+  );
   const log = opts.logger.child({ component: 'kafkajs' });
   const config: KafkaConfig = {
     clientId: opts.clientId,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AssuranceError } from '@assurance/core';
-import { TOPICS } from '@assurance/schemas';
+import { ContractError, TOPICS } from '@assurance/schemas';
 import avro from 'avsc';
 import fc from 'fast-check';
 import { RegistryCodec } from './codec.ts';
@@ -32,9 +32,14 @@ const good = {
   carrier: null,
 };
 
-describe('RegistryCodec.decode', () => {
+const TOPIC = 'identity.sim-swap.v1';
+/** The class a failure carries, whichever error type holds it. */
+const codeOf = (e: unknown) =>
+  e instanceof ContractError || e instanceof AssuranceError ? e.code : `not typed: ${String(e)}`;
+
+describe('RegistryCodec.decodeEvent', () => {
   test('a cached schema id decodes with the registry down', async () => {
-    const d = await offlineCodec().decode(wire(SCHEMA_ID, simSwap.toBuffer(good)));
+    const d = await offlineCodec().decodeEvent(TOPIC, wire(SCHEMA_ID, simSwap.toBuffer(good)));
     assert.equal(d.encoding, 'registry-avro');
     const { carrier: _absent, ...expected } = good;
     assert.deepEqual(d.value, expected, 'an absent optional (Avro null) is dropped, as JSON would omit it');
@@ -42,14 +47,46 @@ describe('RegistryCodec.decode', () => {
 
   test('an unknown id with the registry down is retriable, never a skip', async () => {
     await assert.rejects(
-      offlineCodec().decode(wire(99, Buffer.from([1, 2, 3]))),
+      offlineCodec().decodeEvent(TOPIC, wire(99, Buffer.from([1, 2, 3]))),
       (e: AssuranceError) => e.code === 'registry_unavailable' && e.retriable,
     );
   });
 
   test('JSON is told apart from the wire format per message', async () => {
-    const d = await offlineCodec().decode(Buffer.from(' {"a":1}'));
-    assert.deepEqual(d, { encoding: 'json', value: { a: 1 } });
+    const { carrier: _null, ...json } = good;
+    const d = await offlineCodec().decodeEvent(TOPIC, Buffer.from(` ${JSON.stringify(json)}`));
+    assert.equal(d.encoding, 'json');
+    assert.equal(d.value.phoneNumber, good.phoneNumber);
+  });
+
+  test('strict UTF-8: invalid bytes in JSON, an escaped lone surrogate and invalid bytes in an Avro string are refused', async () => {
+    const codec = offlineCodec();
+    const json = (eventId: Buffer) =>
+      Buffer.concat([
+        Buffer.from('{"eventId":"'),
+        eventId,
+        Buffer.from(
+          `","occurredAt":"${good.occurredAt}","source":"carrier","phoneNumber":"${good.phoneNumber}","swappedAt":"${good.swappedAt}","changeType":"sim_change"}`,
+        ),
+      ]);
+    // Two ids that differ only in invalid bytes would both become "e-\ufffd" if repaired.
+    for (const bad of [Buffer.from([0x65, 0x2d, 0xff]), Buffer.from([0x65, 0x2d, 0xc3])]) {
+      await assert.rejects(codec.decodeEvent(TOPIC, json(bad)), (e) => codeOf(e) === 'invalid_utf8');
+    }
+    await assert.rejects(
+      codec.decodeEvent(TOPIC, json(Buffer.from('e-\\ud800'))),
+      (e) => codeOf(e) === 'invalid_utf8',
+    );
+    // A legitimate U+FFFD is text like any other.
+    assert.equal((await codec.decodeEvent(TOPIC, json(Buffer.from('e-\ufffd')))).value.eventId, 'e-\ufffd');
+
+    const avroBytes = simSwap.toBuffer({ ...good, eventId: 'e-AA' });
+    const at = avroBytes.indexOf(Buffer.from('e-AA'));
+    avroBytes[at + 2] = 0xff;
+    await assert.rejects(
+      codec.decodeEvent(TOPIC, wire(SCHEMA_ID, avroBytes)),
+      (e) => codeOf(e) === 'invalid_utf8',
+    );
   });
 
   test('property: random bytes either decode or fail with a dead-letter class, never anything else', async () => {
@@ -59,7 +96,9 @@ describe('RegistryCodec.decode', () => {
       'empty_message',
       'unknown_encoding',
       'invalid_json',
+      'invalid_utf8',
       'invalid_avro',
+      'validation_failed',
     ]);
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
@@ -69,9 +108,9 @@ describe('RegistryCodec.decode', () => {
             ? wire(SCHEMA_ID, Buffer.from(bytes.subarray(5)))
             : Buffer.from(bytes);
         try {
-          await codec.decode(buf);
+          await codec.decodeEvent(TOPIC, buf);
         } catch (err) {
-          assert.ok(err instanceof AssuranceError, `not an AssuranceError: ${String(err)}`);
+          assert.ok(err instanceof ContractError, `not a ContractError: ${String(err)}`);
           assert.ok(deadLetter.has(err.code), err.code);
         }
       }),
@@ -85,8 +124,8 @@ describe('RegistryCodec.decode', () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 6, max: full.length - 1 }), async (cut) => {
         await assert.rejects(
-          codec.decode(full.subarray(0, cut)),
-          (e: AssuranceError) => e.code === 'invalid_avro',
+          codec.decodeEvent(TOPIC, full.subarray(0, cut)),
+          (e) => codeOf(e) === 'invalid_avro',
         );
       }),
     );
@@ -100,14 +139,14 @@ describe('RegistryCodec.decode', () => {
       SCHEMA_ID,
       Buffer.concat([simSwap.toBuffer(good).subarray(0, 10), Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x0f])]),
     );
-    await assert.rejects(codec.decode(evil), (e: AssuranceError) => e.code === 'invalid_avro');
+    await assert.rejects(codec.decodeEvent(TOPIC, evil), (e) => codeOf(e) === 'invalid_avro');
     assert.ok(Date.now() - t0 < 1000);
   });
 
   test('oversized values are refused unread', async () => {
     await assert.rejects(
-      offlineCodec().decode(Buffer.alloc(5000, 0x7b)),
-      (e: AssuranceError) => e.code === 'message_too_large',
+      offlineCodec().decodeEvent(TOPIC, Buffer.alloc(5000, 0x7b)),
+      (e) => codeOf(e) === 'message_too_large',
     );
   });
 });

@@ -1,30 +1,21 @@
 import { AssuranceError } from '@assurance/core';
-import { assertAvroBounds } from '@assurance/schemas';
+import {
+  ContractError,
+  type DecodedMessage,
+  decodeMessage,
+  detectEncoding,
+  readSchemaId,
+  type ValueTopicName,
+} from '@assurance/schemas';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 
 /** Largest value we accept; anything bigger is dead-lettered unread. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
-export type Decoded =
-  | { readonly encoding: 'registry-avro'; readonly schemaId: number; readonly value: unknown }
-  | { readonly encoding: 'json'; readonly value: unknown };
-
 export interface RegistryCodecOptions {
   readonly url: string;
   readonly maxMessageBytes?: number;
   readonly timeoutMs?: number;
-}
-
-/** Plain JSON data from what avsc decoded: records become objects, absent optionals (null) vanish. */
-export function avroToPlain(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(avroToPlain);
-  if (Buffer.isBuffer(v)) return v;
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== null && x !== undefined) out[k] = avroToPlain(x);
-    return out;
-  }
-  return v;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -42,6 +33,7 @@ export class RegistryCodec {
   readonly registry: SchemaRegistry;
   readonly #max: number;
   readonly #latestIds = new Map<string, number>();
+  readonly #writerSchemas = new Map<number, string>();
 
   constructor(opts: RegistryCodecOptions) {
     this.registry = new SchemaRegistry({
@@ -52,64 +44,52 @@ export class RegistryCodec {
     this.#max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   }
 
-  async decode(buf: Buffer | null): Promise<Decoded> {
-    if (buf === null || buf.length === 0) throw new AssuranceError('empty_message', 'message has no value');
+  /**
+   * Decodes, validates and normalizes one message value of `topic` with the contract's own pure
+   * functions (`decodeMessage` in @assurance/schemas): strict UTF-8, Avro resolved from the writer
+   * schema to the contract's, zod last. Only the writer schema comes from here: fetched from the
+   * registry once per id and kept, so a registry outage does not stop known ids.
+   * @throws ContractError for anything the bytes can do wrong; AssuranceError(`registry_unavailable`)
+   * when an unknown schema id cannot be looked up now (retry, never skip).
+   */
+  async decodeEvent<T extends ValueTopicName>(topic: T, buf: Buffer | null): Promise<DecodedMessage<T>> {
+    if (buf === null || buf.length === 0) throw new ContractError('empty_message', 'message has no value');
     if (buf.length > this.#max) {
-      throw new AssuranceError(
-        'message_too_large',
-        `value is ${buf.length} bytes; the limit is ${this.#max}`,
-      );
+      throw new ContractError('message_too_large', `value is ${buf.length} bytes; the limit is ${this.#max}`);
     }
-    if (buf[0] === 0x00) {
-      if (buf.length < 6) throw new AssuranceError('invalid_avro', 'wire-format header without payload');
-      const schemaId = buf.readUInt32BE(1);
-      let schema: { fromBuffer(b: Buffer): unknown };
-      try {
-        schema = (await this.registry.getSchema(schemaId)) as unknown as typeof schema;
-      } catch (err) {
-        if (isNotFound(err)) {
-          throw new AssuranceError('unknown_schema_id', `schema id ${schemaId} is not in the registry`, {
-            cause: err,
-          });
-        }
-        throw new AssuranceError(
-          'registry_unavailable',
-          `cannot fetch schema id ${schemaId}: ${(err as Error).message}`,
-          {
-            cause: err,
-          },
-        );
-      }
-      try {
-        // avsc trusts block counts: a few bytes claiming 2^31 items would stall the consumer.
-        assertAvroBounds(schema, buf.subarray(5));
-        return {
-          encoding: 'registry-avro',
-          schemaId,
-          value: avroToPlain(schema.fromBuffer(buf.subarray(5))),
-        };
-      } catch (err) {
-        throw new AssuranceError(
-          'invalid_avro',
-          `Avro payload does not match schema ${schemaId}: ${(err as Error).message}`,
-          {
-            cause: err,
-          },
-        );
-      }
-    }
-    const text = buf.toString('utf8');
-    if (!/^\s*\{/.test(text)) {
-      throw new AssuranceError(
-        'unknown_encoding',
-        'value is neither registry wire format (0x00) nor a JSON object',
-      );
-    }
+    const writerSchema =
+      detectEncoding(buf) === 'registry-avro' ? await this.#writerSchema(readSchemaId(buf)) : undefined;
+    return decodeMessage(topic, buf, {
+      maxBytes: this.#max,
+      ...(writerSchema === undefined ? {} : { writerSchema }),
+    });
+  }
+
+  /** The writer schema registered under `id` as JSON text; undefined when the registry has no such id. */
+  async #writerSchema(id: number): Promise<string | undefined> {
+    const known = this.#writerSchemas.get(id);
+    if (known !== undefined) return known;
+    let type: { schema?: () => unknown };
     try {
-      return { encoding: 'json', value: JSON.parse(text) as unknown };
+      type = (await this.registry.getSchema(id)) as unknown as typeof type;
     } catch (err) {
-      throw new AssuranceError('invalid_json', `invalid JSON: ${(err as Error).message}`, { cause: err });
+      if (isNotFound(err)) return undefined;
+      throw new AssuranceError(
+        'registry_unavailable',
+        `cannot fetch schema id ${id}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
+    if (typeof type.schema !== 'function') {
+      throw new ContractError('invalid_avro', `schema id ${id} is not an Avro schema`);
+    }
+    const text = JSON.stringify(type.schema());
+    // Ids come from message bytes: bound the cache so made-up ids cannot grow it without limit.
+    if (this.#writerSchemas.size >= 1024) this.#writerSchemas.clear();
+    this.#writerSchemas.set(id, text);
+    return text;
   }
 
   /** Encodes with the latest schema registered under `subject` (cached after the first call). */

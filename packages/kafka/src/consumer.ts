@@ -154,7 +154,17 @@ export function createConsumer(
           }, wait);
           timers.add(t);
         }
-        events.onBatchDone?.({ topic, partition, processed: done, lag: Number(batch.offsetLag()) });
+        events.onBatchDone?.({
+          topic,
+          partition,
+          processed: done,
+          lag: Number(batch.offsetLag()),
+          // The offset the partition resumes from: committed when done > 0, unchanged otherwise.
+          nextOffset:
+            done > 0
+              ? (BigInt((messages[done - 1] as InboundMessage).offset) + 1n).toString()
+              : (messages[0] as InboundMessage).offset,
+        });
       },
     });
   }

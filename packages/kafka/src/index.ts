@@ -1,8 +1,17 @@
 export { createAdmin } from './admin.ts';
 export type { KafkaClientOptions } from './client.ts';
 export { createKafka, parseBrokers } from './client.ts';
-export type { Decoded, RegistryCodecOptions } from './codec.ts';
-export { avroToPlain, DEFAULT_MAX_MESSAGE_BYTES, RegistryCodec } from './codec.ts';
+export type { RegistryCodecOptions } from './codec.ts';
+export { DEFAULT_MAX_MESSAGE_BYTES, RegistryCodec } from './codec.ts';
+export type { Compression, UndecodableCode } from './codecs.ts';
+export {
+  COMPRESSIONS,
+  installCodecs,
+  UNDECODABLE_DETAIL_HEADER,
+  UNDECODABLE_HEADER,
+  UNDECODABLE_SHA256_HEADER,
+  UNDECODABLE_SIZE_HEADER,
+} from './codecs.ts';
 export { createConsumer } from './consumer.ts';
 export { createProducer } from './producer.ts';
 export type * from './types.ts';

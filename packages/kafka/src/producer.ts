@@ -1,6 +1,7 @@
 import { AssuranceError } from '@assurance/core';
 import type { Kafka, Producer } from 'kafkajs';
-import { CompressionTypes, Partitioners } from 'kafkajs';
+import { Partitioners } from 'kafkajs';
+import { COMPRESSION_TYPE, type Compression } from './codecs.ts';
 import type { OutboundMessage, ProducerPort } from './types.ts';
 
 /**
@@ -10,11 +11,13 @@ import type { OutboundMessage, ProducerPort } from './types.ts';
  */
 export async function createProducer(
   kafka: Kafka,
-  opts: { maxRequestBytes?: number } = {},
+  opts: { maxRequestBytes?: number; compression?: Compression; idempotent?: boolean } = {},
 ): Promise<ProducerPort> {
   const maxRequestBytes = opts.maxRequestBytes ?? 512 * 1024;
+  const compression = COMPRESSION_TYPE[opts.compression ?? 'none'];
+  const idempotent = opts.idempotent ?? true;
   const producer: Producer = kafka.producer({
-    idempotent: true,
+    idempotent,
     maxInFlightRequests: 5,
     // Murmur2 like the Java client, so other producers keyed the same way land on the same partition.
     createPartitioner: Partitioners.DefaultPartitioner,
@@ -32,7 +35,7 @@ export async function createProducer(
     try {
       await producer.sendBatch({
         acks: -1,
-        compression: CompressionTypes.None,
+        compression,
         topicMessages: [...byTopic].map(([topic, list]) => ({
           topic,
           messages: list.map((m) => ({

@@ -69,7 +69,13 @@ export interface ConsumerOptions {
 export interface ConsumerEvents {
   onGroupJoin?: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) => void;
   onCrash?: (error: Error, restarting: boolean) => void;
-  onBatchDone?: (info: { topic: string; partition: number; processed: number; lag: number }) => void;
+  onBatchDone?: (info: {
+    topic: string;
+    partition: number;
+    processed: number;
+    lag: number;
+    nextOffset: string;
+  }) => void;
 }
 
 export interface ConsumerPort {

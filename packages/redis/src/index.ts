@@ -1,4 +1,5 @@
 export { channelRef } from './channel-ref.ts';
+export { storeError } from './errors.ts';
 export type { ChannelKeys, IdentityKeys, KeySpace } from './keys.ts';
 export { keySpace } from './keys.ts';
 export { commandName, defineScripts, loadScripts, SCRIPTS_VERSION } from './scripts.ts';

@@ -19,12 +19,16 @@
  * | {c:REF}:signals             | hash   | live signals raised against the channel            | longest signal     |
  * | {c:REF}:members             | hash   | identityId -> op time and bound/unbound           | channel ttl        |
  * | {sweep}:due                 | zset   | identityId -> next re-decision time               | refreshed on write |
+ * | {ops}:dlq-unwritten         | list   | dead letters the broker refused (coordinates)      | 30 days            |
+ * | {ops}:progress              | hash   | stage|topic|partition -> next offset|time         | 30 days            |
  */
 export interface KeySpace {
   readonly prefix: string;
   identity(identityId: string): IdentityKeys;
   channel(channelRef: string): ChannelKeys;
   readonly sweepDue: string;
+  readonly unwrittenDeadLetters: string;
+  readonly progress: string;
 }
 
 export interface IdentityKeys {
@@ -73,5 +77,7 @@ export function keySpace(prefix: string): KeySpace {
       return { seen: `${base}:seen`, signals: `${base}:signals`, members: `${base}:members` };
     },
     sweepDue: `${prefix}{sweep}:due`,
+    unwrittenDeadLetters: `${prefix}{ops}:dlq-unwritten`,
+    progress: `${prefix}{ops}:progress`,
   };
 }

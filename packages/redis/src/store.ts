@@ -1,6 +1,7 @@
 import { AssuranceError } from '@assurance/core';
 import type { ActiveSignal, Binding, SignalCode, SignalScope } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
+import { storeError } from './errors.ts';
 import type { KeySpace } from './keys.ts';
 import { commandName } from './scripts.ts';
 
@@ -110,16 +111,15 @@ export class SignalStore {
     if (!fn) throw new AssuranceError('script_failed', `Redis script ${name} is not defined on this client`);
     const bound = fn.bind(this.#redis);
     const observe = this.#opts.onScript;
-    if (!observe) return bound;
     return async (...args) => {
       const t0 = performance.now();
       try {
         const r = await bound(...args);
-        observe(name, (performance.now() - t0) / 1000, true);
+        observe?.(name, (performance.now() - t0) / 1000, true);
         return r;
       } catch (err) {
-        observe(name, (performance.now() - t0) / 1000, false);
-        throw err;
+        observe?.(name, (performance.now() - t0) / 1000, false);
+        throw storeError(err, `script ${name}`);
       }
     };
   }
@@ -156,7 +156,9 @@ export class SignalStore {
       this.#redis.hgetall(k.bindings),
       this.#redis.get(k.decision),
       this.#redis.get(k.outbox),
-    ]);
+    ]).catch((err: unknown) => {
+      throw storeError(err, 'load identity');
+    });
     const bound: Binding[] = [];
     for (const [ref, v] of Object.entries(bindings)) {
       const m = /^(-?\d+)\|(bound|unbound)\|(.*)$/s.exec(v);
@@ -282,7 +284,9 @@ export class SignalStore {
   }
 
   async getDecision(identityId: string): Promise<string | null> {
-    return this.#redis.get(this.#keys.identity(identityId).decision);
+    return this.#redis.get(this.#keys.identity(identityId).decision).catch((err: unknown) => {
+      throw storeError(err, 'read decision');
+    });
   }
 
   async schedule(identityId: string, dueMs: number | null): Promise<void> {
@@ -300,6 +304,63 @@ export class SignalStore {
 
   /** Number of identities waiting for an expiry re-decision that is already due. */
   async dueBacklog(nowMs: number): Promise<number> {
-    return this.#redis.zcount(this.#keys.sweepDue, '-inf', nowMs);
+    return this.#redis.zcount(this.#keys.sweepDue, '-inf', nowMs).catch((err: unknown) => {
+      throw storeError(err, 'count due expiries');
+    });
+  }
+
+  /**
+   * Keeps the coordinates of a dead letter the broker refused, newest first, at most 1000, for 30
+   * days: the message is gone from the pipeline, and an operator must be able to find it.
+   */
+  async recordUnwrittenDeadLetter(entry: Readonly<Record<string, string>>): Promise<void> {
+    const key = this.#keys.unwrittenDeadLetters;
+    await this.#redis
+      .multi()
+      .lpush(key, JSON.stringify(entry))
+      .ltrim(key, 0, 999)
+      .expire(key, 30 * 86_400)
+      .exec()
+      .catch((err: unknown) => {
+        throw storeError(err, 'record an unwritten dead letter');
+      });
+  }
+
+  /**
+   * Where a stage has got to on one partition (the next offset it will process) and when: for
+   * operators and the read path's freshness report. One small hash per deployment.
+   */
+  async recordProgress(stage: string, topic: string, partition: number, nextOffset: string, atMs: number) {
+    const key = this.#keys.progress;
+    await this.#redis
+      .multi()
+      .hset(key, `${stage}|${topic}|${partition}`, `${nextOffset}|${atMs}`)
+      .expire(key, 30 * 86_400)
+      .exec()
+      .catch((err: unknown) => {
+        throw storeError(err, 'record progress');
+      });
+  }
+
+  /** Every stage's progress: `stage|topic|partition` → next offset and when it was recorded. */
+  async progress(): Promise<
+    Array<{ stage: string; topic: string; partition: number; nextOffset: string; atMs: number }>
+  > {
+    const raw = await this.#redis.hgetall(this.#keys.progress).catch((err: unknown) => {
+      throw storeError(err, 'read progress');
+    });
+    return Object.entries(raw).map(([field, value]) => {
+      const [stage = '', topic = '', partition = '0'] = field.split('|');
+      const [nextOffset = '0', atMs = '0'] = value.split('|');
+      return { stage, topic, partition: Number(partition), nextOffset, atMs: Number(atMs) };
+    });
+  }
+
+  /** The dead letters the broker refused, newest first. */
+  async unwrittenDeadLetters(): Promise<Array<Record<string, string>>> {
+    const raw = await this.#redis.lrange(this.#keys.unwrittenDeadLetters, 0, -1).catch((err: unknown) => {
+      throw storeError(err, 'read unwritten dead letters');
+    });
+    return raw.map((r) => JSON.parse(r) as Record<string, string>);
   }
 }

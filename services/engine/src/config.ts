@@ -1,4 +1,5 @@
-import { envDuration, parseConfig } from '@assurance/core';
+import { envDuration, envList, parseConfig } from '@assurance/core';
+import { COMPRESSIONS } from '@assurance/kafka';
 import { z } from 'zod';
 
 /**
@@ -43,6 +44,34 @@ export const EngineConfigSchema = z
     SWEEP_INTERVAL: envDuration.default(1000),
     SWEEP_LEASE: envDuration.default(30_000),
     RETRY_BACKOFF: envDuration.default(1000),
+    /**
+     * How long a message that itself keeps failing (a script or code path throwing on it) is retried
+     * before it is dead-lettered and its subject fails closed. Infrastructure errors wait indefinitely.
+     */
+    RETRY_BUDGET: envDuration.default(30_000),
+    /** Dead letters keep at most this much of the original value (with its size and sha256). */
+    DLQ_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(512 * 1024)
+      .default(64 * 1024),
+    /** Compression of what the engine produces (decisions, audit, internal, dead letters). */
+    PRODUCE_COMPRESSION: z.enum(COMPRESSIONS).default('none'),
+    /** Most bytes one fetched record batch may decompress to; a larger one is dead-lettered (a bomb). */
+    MAX_BATCH_DECOMPRESSED_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .max(1024 * 1024 * 1024)
+      .default(64 * 1024 * 1024),
+    /**
+     * The stages this process runs (`router`, `decider`, `sweeper`, comma-separated): all of them by
+     * default; a deployment may scale them apart.
+     */
+    ENGINE_STAGES: envList
+      .pipe(z.array(z.enum(['router', 'decider', 'sweeper'])).min(1, 'ENGINE_STAGES names no stage'))
+      .default(['router', 'decider', 'sweeper']),
     /** Partition batches in flight per stage: overlap their Redis and Kafka round trips. */
     CONSUMER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
     /** How long the group waits for a silent member (a crashed engine) before reassigning its partitions. */

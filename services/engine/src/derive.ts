@@ -12,9 +12,10 @@ import type {
   SimSwapEvent,
   Trigger,
 } from '@assurance/schemas';
+import { normalizeSubjectValue, SubjectType } from '@assurance/schemas';
 
 /** The policy's signal settings (lifetimes, windows, thresholds), read-only. */
-type SignalSettings = Policy['signals'];
+export type SignalSettings = Policy['signals'];
 
 /**
  * Pure mapping from a validated input event to what the router must do. Keeping it free of I/O
@@ -331,36 +332,56 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
 }
 
 /**
- * A compromise signal we could not read, whose subject we can still tell from its key: the subject
- * fails closed (signal_unreadable) until a valid signal or clear about it arrives.
+ * The mark a subject gets when a message about it could not be read or applied: `signal_unreadable`
+ * from now for the policy's lifetime, so it fails closed until a valid event about it arrives.
+ */
+export function unreadableMutation(
+  settings: SignalSettings,
+  scope: SignalScope,
+  ref: string | null,
+  eventId: string,
+  nowMs: number,
+): Mutation {
+  return {
+    t: 'upsert_signal',
+    k: signalKey('signal_unreadable', scope, ref),
+    code: 'signal_unreadable',
+    scope,
+    ref,
+    sinceMs: nowMs,
+    expiresAtMs: nowMs + settings.signal_unreadable.ttlMs,
+    eventId,
+    occurredAtMs: nowMs,
+    attributes: { reason: 'dead_lettered' },
+  };
+}
+
+/**
+ * A message we could not read, whose subject we can still tell from its key: the subject fails
+ * closed (signal_unreadable) until a valid signal or clear about it arrives. The key's value is
+ * normalized as the event's would be, or the mark would land on a channel nobody is bound to.
  */
 export function derivePoisonedSignal(
   subjectType: string,
   subjectValue: string,
   ctx: DeriveContext,
 ): Plan | undefined {
+  const type = SubjectType.safeParse(subjectType);
+  if (!type.success) return undefined;
+  const normalized = normalizeSubjectValue(type.data, subjectValue);
+  if (!normalized.ok) return undefined;
+  const value = normalized.value;
   const nowMs = Date.now();
-  const mk = (scope: SignalScope, ref: string | null): Mutation =>
-    upsert(
-      ctx,
-      {
-        code: 'signal_unreadable',
-        scope,
-        ref,
-        sinceMs: nowMs,
-        expiresAtMs: nowMs + ctx.settings.signal_unreadable.ttlMs,
-      },
-      { reason: 'dead_lettered' },
-    );
-  const withNow = (m: Mutation): Mutation => (m.t === 'upsert_signal' ? { ...m, occurredAtMs: nowMs } : m);
-  switch (subjectType) {
+  const mark = (scope: SignalScope, ref: string | null) =>
+    unreadableMutation(ctx.settings, scope, ref, ctx.trigger.eventId, nowMs);
+  switch (type.data) {
     case 'identity':
-      return { kind: 'identity', identityId: subjectValue, mutations: [withNow(mk('identity', null))] };
+      return { kind: 'identity', identityId: value, mutations: [mark('identity', null)] };
     case 'phone':
     case 'email':
     case 'device': {
-      const ref = ctx.hash(subjectType, subjectValue);
-      return { kind: 'channel', channelRef: ref, mutations: [withNow(mk(subjectType, ref))] };
+      const ref = ctx.hash(type.data, value);
+      return { kind: 'channel', channelRef: ref, mutations: [mark(type.data, ref)] };
     }
     default:
       return undefined;

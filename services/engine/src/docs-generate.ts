@@ -328,6 +328,10 @@ const DLQ_HEADER_MEANINGS: Record<keyof typeof DLQ_HEADERS, string> = {
   sourcePartition: 'its partition, in decimal',
   sourceOffset: 'its offset, in decimal',
   sourceTimestamp: 'its Kafka timestamp, as a UTC ISO 8601 instant',
+  truncated:
+    '`value`, `key` or `value,key` when the original was larger than `DLQ_MAX_BYTES` (value) or 1 KiB (key) and the record carries only its first bytes; absent otherwise',
+  originalBytes: 'with `x-truncated`: the size of the original value in bytes',
+  originalSha256: 'with `x-truncated`: the sha256 of the original value, hex',
 };
 
 function dlqHeaders(): string {
@@ -346,6 +350,12 @@ const ERROR_CAUSES: Record<ErrorCode, string> = {
   empty_message: 'the message has no value, or a value of zero bytes',
   unknown_encoding: 'the value is neither the registry wire format (first byte `0x00`) nor a JSON object',
   invalid_json: 'the value starts like a JSON object but does not parse as JSON',
+  invalid_utf8:
+    'a string (or the key) that is not strict UTF-8: invalid bytes, or a JSON `\\ud800`-style escape of a lone surrogate; refused rather than repaired, so two ids that differ only there never become one',
+  compression_invalid:
+    'the record batch the message came in does not decompress (corrupt, or a codec no Kafka version defines); every record of the batch is dead-lettered as a placeholder carrying the batch size, its sha256 and, on the first, its first 16 KiB',
+  compression_too_large:
+    "the record batch would decompress to more than the engine's `MAX_BATCH_DECOMPRESSED_BYTES` (a compression bomb); dead-lettered like `compression_invalid`",
   invalid_avro:
     'the registry wire format with no payload, a payload that does not decode with the schema its id names, or one whose block counts exceed what its bytes can hold',
   validation_failed:
@@ -368,6 +378,8 @@ const ERROR_CAUSES: Record<ErrorCode, string> = {
 const DISPOSITION_WORDS: Record<Disposition, string> = {
   dead_letter: 'dead-letter, then go on',
   retry: 'retry after `RETRY_BACKOFF`, offsets not committed',
+  quarantine:
+    'retry after `RETRY_BACKOFF` for at most `RETRY_BUDGET`, then dead-letter it and fail its subject closed',
   stop: 'stop the engine (the orchestrator restarts it)',
 };
 

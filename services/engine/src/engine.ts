@@ -15,6 +15,7 @@ import { channelRef, defineScripts, keySpace, SignalStore } from '@assurance/red
 import { Redis } from 'ioredis';
 import type { EngineConfig } from './config.ts';
 import { Decider } from './decider.ts';
+import { DeadLetterSink } from './dlq.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
 import { provision } from './provision.ts';
@@ -79,6 +80,7 @@ export async function startEngine(
     brokers: parseBrokers(config.KAFKA_BROKERS),
     clientId: config.CLIENT_ID,
     logger,
+    maxDecompressedBytes: config.MAX_BATCH_DECOMPRESSED_BYTES,
   });
   const codec = new RegistryCodec({
     url: config.SCHEMA_REGISTRY_URL,
@@ -92,9 +94,27 @@ export async function startEngine(
     await admin.close();
   }
 
-  const producer: ProducerPort = await createProducer(kafka);
+  const producer: ProducerPort = await createProducer(kafka, { compression: config.PRODUCE_COMPRESSION });
+  // Dead letters go through a producer of their own, not idempotent: a record the broker refuses
+  // must not leave the pipeline's idempotent producer out of sequence (see dlq.ts).
+  const dlqProducer: ProducerPort = await createProducer(kafka, {
+    compression: config.PRODUCE_COMPRESSION,
+    idempotent: false,
+  });
+  const deadLetters = new DeadLetterSink({
+    producer: dlqProducer,
+    recorder: store,
+    onUnwritten: (code) => metrics.deadLettersUnwritten.inc({ error: code }),
+    logger: logger.child({ component: 'dlq' }),
+  });
   const hash = (kind: string, value: string) => channelRef(config.CHANNEL_HASH_SECRET, kind, value);
   const events = new EventEmitter<EngineEvents>();
+  const failurePolicy = {
+    retryBackoffMs: config.RETRY_BACKOFF,
+    retryBudgetMs: config.RETRY_BUDGET,
+    dlqMaxBytes: config.DLQ_MAX_BYTES,
+    deadLetters,
+  };
   const router = new Router({
     codec,
     producer,
@@ -104,7 +124,7 @@ export async function startEngine(
     topics,
     metrics,
     logger: logger.child({ stage: 'router' }),
-    retryBackoffMs: config.RETRY_BACKOFF,
+    ...failurePolicy,
     onRouted: (info) => events.emit('routed', info),
   });
   const decider = new Decider({
@@ -114,7 +134,7 @@ export async function startEngine(
     topics,
     metrics,
     logger: logger.child({ stage: 'decider' }),
-    retryBackoffMs: config.RETRY_BACKOFF,
+    ...failurePolicy,
   });
 
   let fail: (e: Error) => void = () => {};
@@ -132,39 +152,45 @@ export async function startEngine(
       for (const key of lagSeries.get(stage) ?? []) {
         if (keep.has(key)) continue;
         const [topic = '', partition = ''] = key.split('|');
-        metrics.lag.remove({ stage, topic, partition });
+        for (const gauge of [metrics.lag, metrics.progressOffset, metrics.progressTime]) {
+          gauge.remove({ stage, topic, partition });
+        }
       }
       lagSeries.set(stage, keep);
     },
-    onBatchDone: (i: { topic: string; partition: number; lag: number }) => {
+    onBatchDone: (i: { topic: string; partition: number; lag: number; nextOffset: string }) => {
       lagSeries.get(stage)?.add(`${i.topic}|${i.partition}`);
-      metrics.lag.set({ stage, topic: i.topic, partition: String(i.partition) }, i.lag);
+      const labels = { stage, topic: i.topic, partition: String(i.partition) };
+      const nowMs = Date.now();
+      metrics.lag.set(labels, i.lag);
+      metrics.progressOffset.set(labels, Number(i.nextOffset));
+      metrics.progressTime.set(labels, nowMs / 1000);
+      // Best effort: progress is for people and dashboards; the read path judges liveness from Kafka.
+      void store.recordProgress(stage, i.topic, i.partition, i.nextOffset, nowMs).catch(() => {});
     },
   });
-  const routerConsumer: ConsumerPort = createConsumer(
-    kafka,
-    {
-      groupId: `${config.ENGINE_GROUP_ID}.router`,
-      topics: INPUT_ROLES.map((r) => topics[r]),
-      concurrency: config.CONSUMER_CONCURRENCY,
-      sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT,
-    },
-    logger.child({ stage: 'router' }),
-    consumerEvents('router'),
-  );
-  const deciderConsumer: ConsumerPort = createConsumer(
-    kafka,
-    {
-      groupId: `${config.ENGINE_GROUP_ID}.decider`,
-      topics: [topics.identityEvents],
-      concurrency: config.CONSUMER_CONCURRENCY,
-      sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT,
-    },
-    logger.child({ stage: 'decider' }),
-    consumerEvents('decider'),
-  );
-  await deciderConsumer.start((messages) => decider.handle(messages));
-  await routerConsumer.start((messages) => router.handle(messages));
+  const stages = new Set(config.ENGINE_STAGES);
+  const consumerFor = (stage: 'router' | 'decider', topicList: string[]): ConsumerPort =>
+    createConsumer(
+      kafka,
+      {
+        groupId: `${config.ENGINE_GROUP_ID}.${stage}`,
+        topics: topicList,
+        concurrency: config.CONSUMER_CONCURRENCY,
+        sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT,
+      },
+      logger.child({ stage }),
+      consumerEvents(stage),
+    );
+  const deciderConsumer = stages.has('decider') ? consumerFor('decider', [topics.identityEvents]) : undefined;
+  const routerConsumer = stages.has('router')
+    ? consumerFor(
+        'router',
+        INPUT_ROLES.map((r) => topics[r]),
+      )
+    : undefined;
+  await deciderConsumer?.start((messages) => decider.handle(messages));
+  await routerConsumer?.start((messages) => router.handle(messages));
   const sweeper = new Sweeper({
     store,
     producer,
@@ -174,7 +200,8 @@ export async function startEngine(
     intervalMs: config.SWEEP_INTERVAL,
     leaseMs: config.SWEEP_LEASE,
   });
-  sweeper.start();
+  if (stages.has('sweeper')) sweeper.start();
+  logger.info({ stages: [...stages] }, 'engine running');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -190,8 +217,8 @@ export async function startEngine(
         logger.info('stopping engine: finishing batches in flight');
         // Each stage commits what it finished and leaves its group; what it did not finish is
         // redelivered, so the stages need not wait for each other.
-        await Promise.all([sweeper.stop(), routerConsumer.stop(), deciderConsumer.stop()]);
-        await producer.close();
+        await Promise.all([sweeper.stop(), routerConsumer?.stop(), deciderConsumer?.stop()]);
+        await Promise.all([producer.close(), dlqProducer.close()]);
         await redis.quit().catch(() => redis.disconnect());
         logger.info('engine stopped');
       })();

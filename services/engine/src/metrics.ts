@@ -26,6 +26,30 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
       labelNames: ['topic', 'error'] as const,
       registers: [registry],
     }),
+    deadLettersUnwritten: new Counter({
+      name: 'assurance_dead_letters_unwritten_total',
+      help: 'Dead letters the broker refused to store (coordinates kept in Redis), by error class',
+      labelNames: ['error'] as const,
+      registers: [registry],
+    }),
+    quarantined: new Counter({
+      name: 'assurance_messages_quarantined_total',
+      help: 'Messages that kept failing for the whole retry budget and were dead-lettered, by stage and error class',
+      labelNames: ['stage', 'error'] as const,
+      registers: [registry],
+    }),
+    progressOffset: new Gauge({
+      name: 'assurance_engine_processed_offset',
+      help: 'Next offset to process after the last batch, by stage, topic and partition',
+      labelNames: ['stage', 'topic', 'partition'] as const,
+      registers: [registry],
+    }),
+    progressTime: new Gauge({
+      name: 'assurance_engine_progress_timestamp_seconds',
+      help: 'When the last batch of a partition was processed (Unix time), by stage, topic and partition',
+      labelNames: ['stage', 'topic', 'partition'] as const,
+      registers: [registry],
+    }),
     dedupeHits: new Counter({
       name: 'assurance_dedupe_hits_total',
       help: 'Events already applied to an identity (redelivery or duplicate publication)',

@@ -7,10 +7,11 @@ import type {
   ProducerPort,
   RegistryCodec,
 } from '@assurance/kafka';
+import { UNDECODABLE_DETAIL_HEADER, UNDECODABLE_HEADER } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import type { Mutation, SignalStore } from '@assurance/redis';
 import type { Trigger } from '@assurance/schemas';
-import { ContractError, validateEvent } from '@assurance/schemas';
+import { ContractError, strictUtf8 } from '@assurance/schemas';
 import type { DeriveContext, HashFn, Plan } from './derive.ts';
 import {
   deriveChannelBinding,
@@ -22,8 +23,10 @@ import {
   inheritedMutations,
   RoutingError,
 } from './derive.ts';
+import type { DeadLetterSink } from './dlq.ts';
 import { deadLetter } from './dlq.ts';
 import type { EngineMetrics } from './metrics.ts';
+import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage } from './routed.ts';
 import type { InputRole, TopicNames } from './topics.ts';
 import { BASE_TOPICS, roleOf } from './topics.ts';
@@ -38,6 +41,11 @@ export interface RouterDeps {
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
   readonly retryBackoffMs: number;
+  /** How long a message that itself keeps failing is retried before it is dead-lettered. */
+  readonly retryBudgetMs: number;
+  /** Bound of a dead-letter record's value (dlq.ts). */
+  readonly dlqMaxBytes: number;
+  readonly deadLetters: DeadLetterSink;
   /** Instrumentation: called once per input message whose processing is durable. */
   readonly onRouted?: (info: RoutedInfo) => void;
 }
@@ -72,13 +80,44 @@ type Prepared =
       readonly role: InputRole | undefined;
     };
 
-/** Compromise-signal keys read `<subject type>:<subject value>`. */
-function subjectFromKey(key: Buffer | null): { type: string; value: string } | undefined {
-  if (!key) return undefined;
-  const text = key.toString('utf8');
-  const i = text.indexOf(':');
-  if (i <= 0 || i === text.length - 1) return undefined;
-  return { type: text.slice(0, i), value: text.slice(i + 1) };
+/**
+ * A placeholder for a record of a batch kafkajs could not decompress (packages/kafka codecs): the
+ * batch's records are gone, so the placeholder is dead-lettered with the reason and the batch's size
+ * and digest (its first bytes ride on the first placeholder).
+ */
+function undecodable(msg: InboundMessage): void {
+  const code = msg.headers[UNDECODABLE_HEADER];
+  if (code === undefined) return;
+  const detail = msg.headers[UNDECODABLE_DETAIL_HEADER] ?? 'record batch cannot be decompressed';
+  throw new AssuranceError(code === 'compression_too_large' ? code : 'compression_invalid', detail);
+}
+
+/**
+ * The subject a message's key names (docs/contract.md, message keys): the identity for
+ * identity-keyed topics, the phone or mailbox for channel topics, `<type>:<value>` for SOC signals.
+ * A key that is not UTF-8 names nothing.
+ */
+function subjectOf(role: InputRole, key: Buffer | null): { type: string; value: string } | undefined {
+  if (!key || key.length === 0) return undefined;
+  let text: string;
+  try {
+    text = strictUtf8(key, 'key');
+  } catch {
+    return undefined;
+  }
+  switch (role) {
+    case 'simSwap':
+      return { type: 'phone', value: text };
+    case 'mailboxChange':
+      return { type: 'email', value: text };
+    case 'compromiseSignal': {
+      const i = text.indexOf(':');
+      if (i <= 0 || i === text.length - 1) return undefined;
+      return { type: text.slice(0, i), value: text.slice(i + 1) };
+    }
+    default:
+      return { type: 'identity', value: text };
+  }
 }
 
 function plan(role: InputRole, event: unknown, ctx: DeriveContext): Plan {
@@ -114,19 +153,23 @@ function plan(role: InputRole, event: unknown, ctx: DeriveContext): Plan {
  */
 export class Router {
   readonly #d: RouterDeps;
+  readonly #budget: RetryBudget;
 
   constructor(deps: RouterDeps) {
     this.#d = deps;
+    this.#budget = new RetryBudget(deps.retryBudgetMs);
   }
 
   async #prepare(msg: InboundMessage): Promise<Prepared> {
     const role = roleOf(this.#d.topics, msg.topic) as InputRole | undefined;
     try {
       if (!role) throw new AssuranceError('internal', `no route for topic ${msg.topic}`);
-      const decoded = await this.#d.codec.decode(msg.value);
+      undecodable(msg);
       const baseTopic = BASE_TOPICS[role];
-      const event = validateEvent(baseTopic, decoded.value) as Envelope & Record<string, unknown>;
-      if ('identityId' in event && msg.key && msg.key.toString('utf8') !== event.identityId) {
+      const decoded = await this.#d.codec.decodeEvent(baseTopic, msg.value);
+      const event = decoded.value as Envelope & Record<string, unknown>;
+      // Ids are compared exactly as received: a key that is not UTF-8 is refused, never repaired.
+      if ('identityId' in event && msg.key && strictUtf8(msg.key, 'message key') !== event.identityId) {
         throw new AssuranceError('key_mismatch', `key does not match identityId of the value`);
       }
       const trigger: Trigger = { eventId: event.eventId, topic: baseTopic, occurredAt: event.occurredAt };
@@ -161,31 +204,43 @@ export class Router {
     const prepared: Prepared[] = [];
     let stoppedBy: AssuranceError | undefined;
     for (const msg of messages) {
-      const p = await this.#prepare(msg);
+      let p = await this.#prepare(msg);
       if (!p.ok && dispositionOf(p.error.code) !== 'dead_letter') {
-        if (dispositionOf(p.error.code) === 'stop') throw p.error;
-        stoppedBy = p.error;
-        break;
+        const given = this.#givenUp(p.msg, p.error, nowMs);
+        if (!given) {
+          stoppedBy = p.error;
+          break;
+        }
+        p = { ...p, error: given };
       }
       prepared.push(p);
     }
     // Issued in order without awaiting each: ioredis pipelines them and Redis runs them in order.
-    const work = prepared.map((p) => this.#outputsOf(p, nowMs));
-    const settled = await Promise.allSettled(work);
+    const settled = await Promise.allSettled(prepared.map((p) => this.#outputsOf(p, nowMs)));
     const out: OutboundMessage[] = [];
     let processed = 0;
-    for (const s of settled) {
-      if (s.status === 'rejected') {
+    for (const [i, s] of settled.entries()) {
+      const p = prepared[i] as Prepared;
+      if (s.status === 'fulfilled') {
+        out.push(...s.value);
+      } else {
         const err = asAssuranceError(s.reason, 'redis_unavailable');
-        if (dispositionOf(err.code) === 'stop') throw err;
+        const given = this.#givenUp(p.msg, err, nowMs);
         // Only what precedes the first failure is done; the rest is redelivered (and deduplicated).
-        stoppedBy = err;
-        break;
+        if (!given) {
+          stoppedBy = err;
+          break;
+        }
+        const dead: Prepared = { ok: false, msg: p.msg, role: p.role, error: given };
+        prepared[i] = dead;
+        out.push(...(await this.#outputsOf(dead, nowMs)));
       }
-      out.push(...s.value);
+      this.#budget.done(p.msg);
       processed++;
     }
-    await this.#d.producer.send(out);
+    const dlq = out.filter((m) => m.topic === this.#d.topics.dlq);
+    await this.#d.producer.send(out.filter((m) => m.topic !== this.#d.topics.dlq));
+    await this.#d.deadLetters.write(dlq);
     for (const p of prepared.slice(0, processed)) {
       const topic = p.role ? BASE_TOPICS[p.role] : p.msg.topic;
       const result = p.ok ? 'ok' : 'dead_letter';
@@ -209,6 +264,24 @@ export class Router {
     return { processed };
   }
 
+  /**
+   * Whether to stop retrying a message that keeps failing, and the error to dead-letter it with.
+   * Infrastructure errors are retried for as long as they last (skipping would lose the event; the
+   * read path reports the stall). A failure of the message itself (a script or code path that throws
+   * on it) is retried for RETRY_BUDGET, then dead-lettered, and its subject fails closed, so one
+   * message holds back its partition for a bounded time and never relaxes anyone's requirement.
+   */
+  #givenUp(msg: InboundMessage, err: AssuranceError, nowMs: number): AssuranceError | undefined {
+    if (dispositionOf(err.code) === 'stop') throw err;
+    if (dispositionOf(err.code) !== 'quarantine') return undefined;
+    if (!this.#budget.spent(msg, nowMs)) return undefined;
+    this.#d.logger.error(
+      { topic: msg.topic, partition: msg.partition, offset: msg.offset, code: err.code, reason: err.message },
+      'message kept failing for the whole retry budget; dead-lettering it and failing its subject closed',
+    );
+    return err;
+  }
+
   async #outputsOf(p: Prepared, nowMs: number): Promise<OutboundMessage[]> {
     if (!p.ok) {
       const topic = p.role ? BASE_TOPICS[p.role] : p.msg.topic;
@@ -223,16 +296,27 @@ export class Router {
         },
         'dead-lettering message',
       );
-      const out = [deadLetter(this.#d.topics.dlq, p.msg, p.error)];
-      if (p.role === 'compromiseSignal') out.push(...(await this.#poisoned(p.msg, nowMs)));
-      return out;
+      return [
+        deadLetter(this.#d.topics.dlq, p.msg, p.error, this.#d.dlqMaxBytes),
+        ...(await this.#failClosed(p.msg, p.role, nowMs)),
+      ];
     }
     return (await this.#execute(p.plan, p.ctx, nowMs)).map((r) => this.#routed(r));
   }
 
-  /** A dead-lettered SOC signal whose subject we can read from its key fails that subject closed. */
-  async #poisoned(msg: InboundMessage, nowMs: number): Promise<OutboundMessage[]> {
-    const subject = subjectFromKey(msg.key);
+  /**
+   * A dead-lettered message about a security-relevant subject we can still tell from its key fails
+   * that subject closed (signal_unreadable): a SIM swap, mailbox change, device, binding or SOC
+   * signal we could not read may be exactly the trace of a takeover. Logins are not: they only feed
+   * heuristics, and a noisy producer must not hold every identity.
+   */
+  async #failClosed(
+    msg: InboundMessage,
+    role: InputRole | undefined,
+    nowMs: number,
+  ): Promise<OutboundMessage[]> {
+    if (role === undefined || role === 'login') return [];
+    const subject = subjectOf(role, msg.key);
     if (!subject) return [];
     const trigger: Trigger = {
       eventId: `dlq:${msg.topic}:${msg.partition}:${msg.offset}`,
@@ -248,7 +332,7 @@ export class Router {
     };
     const planned = derivePoisonedSignal(subject.type, subject.value, ctx);
     if (!planned) return [];
-    this.#d.logger.warn({ subjectType: subject.type }, 'unreadable compromise signal: subject fails closed');
+    this.#d.logger.warn({ subjectType: subject.type, role }, 'unreadable message: its subject fails closed');
     return (await this.#execute(planned, ctx, nowMs)).map((r) => this.#routed(r));
   }
 
