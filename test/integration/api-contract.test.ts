@@ -73,7 +73,7 @@ describe('GET /v1/identities/{id}/assurance', () => {
     assert.equal(body.tiers.critical.requirePhishingResistant, true);
   });
 
-  test('?action= answers with the action tier and requirement; unknown actions are critical', async () => {
+  test('?action= answers with the action tier and requirement; an unknown action is 400 listing the known ones', async () => {
     const id = uid('nobody');
     const res = await api.call('GET', `/v1/identities/${id}/assurance?action=payout.change`);
     assertDocumented(doc, 'GET', ASSURANCE, res);
@@ -81,10 +81,15 @@ describe('GET /v1/identities/{id}/assurance', () => {
     assert.equal(body.action, 'payout.change');
     assert.equal(body.tier, 'high');
     assert.ok(!body.requirement.acceptableAuthenticators.includes('sms_otp'));
-    const unknown = ActionAssuranceResponse.parse(
-      (await api.call('GET', `/v1/identities/${id}/assurance?action=rocket.launch`)).body,
-    );
-    assert.equal(unknown.tier, 'critical');
+    const unknown = await api.call('GET', `/v1/identities/${id}/assurance?action=rocket.launch`);
+    assertDocumented(doc, 'GET', ASSURANCE, unknown);
+    const problem = assertProblem(unknown, 400, 'unknown-action');
+    assert.ok((problem.knownActions as string[]).includes('payout.change'));
+    assert.match(problem.detail, /rocket\.launch/);
+    const verify = await api.call('POST', '/v1/assurance/verify', {
+      json: { identityId: id, action: 'rocket.launch', completed: { authenticator: 'security_key' } },
+    });
+    assertProblem(verify, 400, 'unknown-action');
   });
 
   test('an identity with a decision gets that decision (sequence and tiers)', async () => {

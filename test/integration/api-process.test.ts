@@ -57,7 +57,7 @@ test('main.ts listens, answers, and exits 0 on SIGTERM', async () => {
   child.kill('SIGTERM');
   const [code] = await exited;
   assert.equal(code, 0, out.slice(-1000));
-  assert.match(out, /"signal":"SIGTERM".*"msg":"shutting down"/);
+  assert.match(out, /"why":"SIGTERM".*"msg":"shutting down"/);
 });
 
 test('a bad configuration stops main.ts at start with one line per variable', async () => {

@@ -2,7 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { EngineConfig } from '@assurance/engine';
+import { EngineConfigSchema } from '@assurance/engine';
 import { REPO_ROOT } from '@assurance/stack';
 
 /** The engine as a real process (services/engine/src/main.ts), so a test can SIGKILL it. */
@@ -21,8 +23,17 @@ export class EngineProcess {
       'MAX_MESSAGE_BYTES',
       'CONSUMER_CONCURRENCY',
       'METRICS_PORT',
+      'DLQ_MAX_BYTES',
+      'MAX_BATCH_DECOMPRESSED_BYTES',
     ] as const) {
       env[k] = String(config[k]);
+    }
+    // The child must run with exactly this configuration: a field this mapping gets wrong fails here.
+    const reparsed = EngineConfigSchema.safeParse(env);
+    if (!reparsed.success || !isDeepStrictEqual(reparsed.data, config)) {
+      throw new Error(
+        `EngineProcess cannot pass this configuration through the environment: ${reparsed.success ? 'values differ' : reparsed.error.message}`,
+      );
     }
     this.#child = spawn(
       process.execPath,

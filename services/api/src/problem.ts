@@ -88,6 +88,9 @@ export function problemTypeOf(code: ErrorCode): ProblemType {
     case 'unknown_encoding':
     case 'invalid_avro':
     case 'unknown_schema_id':
+    case 'invalid_utf8':
+    case 'compression_invalid':
+    case 'compression_too_large':
       return 'validation_failed';
     case 'invalid_json':
       return 'invalid_json';
