@@ -25,3 +25,4 @@ export * from './state.ts';
 export * from './topics.ts';
 export * from './vocabulary.ts';
 export * from './wire.ts';
+export * from './topic-names.ts';

@@ -83,6 +83,26 @@ export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
         return { partition: p.partition, lag: Number(high > from ? high - from : 0n) };
       });
     },
+    async positions(groupId, topics) {
+      const ends = [];
+      for (const topic of topics) ends.push({ topic, offsets: await admin.fetchTopicOffsets(topic) });
+      const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
+      const byKey = new Map<string, bigint>();
+      for (const t of committed) {
+        for (const p of t.partitions) byKey.set(`${t.topic}|${p.partition}`, BigInt(p.offset));
+      }
+      return ends.flatMap(({ topic, offsets }) =>
+        offsets.map((p) => {
+          const low = BigInt(p.low);
+          const c = byKey.get(`${topic}|${p.partition}`) ?? -1n;
+          return { topic, partition: p.partition, low, end: BigInt(p.high), committed: c < low ? low : c };
+        }),
+      );
+    },
+    async members(groupId) {
+      const { groups } = await admin.describeGroups([groupId]);
+      return groups[0]?.members.length ?? 0;
+    },
     close: () => admin.disconnect(),
   };
 }

@@ -13,5 +13,7 @@ export {
   UNDECODABLE_SIZE_HEADER,
 } from './codecs.ts';
 export { createConsumer } from './consumer.ts';
+export type { EngineHealth, EngineWatchOptions, StalledPartition, WatchedGroup } from './engine-watch.ts';
+export { EngineWatch } from './engine-watch.ts';
 export { createProducer } from './producer.ts';
 export type * from './types.ts';

@@ -91,10 +91,25 @@ export interface TopicSpec {
   readonly configs?: Readonly<Record<string, string>>;
 }
 
+export interface PartitionPosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly low: bigint;
+  readonly end: bigint;
+  readonly committed: bigint;
+}
+
 export interface AdminPort {
   ensureTopics(topics: readonly TopicSpec[]): Promise<{ created: string[] }>;
   deleteTopics(names: readonly string[]): Promise<void>;
   /** Committed offset lag per partition for a group on a topic. */
   lag(groupId: string, topic: string): Promise<Array<{ partition: number; lag: number }>>;
+  /**
+   * For each partition of `topics`: its log start and end offsets and the group's committed offset
+   * (the log start when the group has committed nothing), as decimal strings.
+   */
+  positions(groupId: string, topics: readonly string[]): Promise<PartitionPosition[]>;
+  /** How many members a consumer group has now (0: nobody consumes). */
+  members(groupId: string): Promise<number>;
   close(): Promise<void>;
 }

@@ -7,7 +7,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import { AssuranceReader } from './assurance-reader.ts';
 import { installAuth } from './auth.ts';
-import type { LagStatus } from './engine-lag.ts';
+import type { EngineHealth } from '@assurance/kafka';
 import type { ApiMetrics } from './metrics.ts';
 import { installHttpMetrics } from './metrics.ts';
 import { buildOpenApiDocument } from './openapi.ts';
@@ -27,8 +27,8 @@ export interface AppDeps {
   /** The namespaced `identity.compromise-signal.v1`. */
   readonly signalTopic: string;
   readonly tokens: readonly TokenGrant[];
-  readonly lag: ReadinessDeps['lag'] & { status(): LagStatus };
-  readonly readiness: Omit<ReadinessDeps, 'lag'>;
+  readonly engine: { health(): EngineHealth };
+  readonly readiness: Omit<ReadinessDeps, 'engine'>;
   readonly metrics: ApiMetrics;
   readonly bodyLimit: number;
   readonly maxDecisionAgeMs: number;
@@ -68,18 +68,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   installAuth(app, deps.tokens);
   installHttpMetrics(app, deps.metrics);
 
-  const lagStatus = () => deps.lag.status();
+  const engineHealth = () => deps.engine.health();
   const reader = new AssuranceReader({
     store: deps.store,
     policy: deps.policy,
-    lagStatus,
+    engineHealth,
     maxDecisionAgeMs: deps.maxDecisionAgeMs,
     metrics: deps.metrics,
     logger: deps.logger,
   });
   registerAssuranceRoutes(app, reader);
   registerSignalRoutes(app, {
-    explain: { store: deps.store, policy: deps.policy, lagStatus },
+    explain: { store: deps.store, policy: deps.policy, engineHealth },
     producer: deps.producer,
     topic: deps.signalTopic,
     produceTimeoutMs: deps.produceTimeoutMs,
@@ -87,7 +87,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logger: deps.logger,
   });
   registerOpsRoutes(app, {
-    readiness: { ...deps.readiness, lag: deps.lag },
+    readiness: { ...deps.readiness, engine: deps.engine },
     metrics: deps.metrics,
     openApi: buildOpenApiDocument(),
   });

@@ -4,26 +4,20 @@ import { evaluate, strictestRequirement } from '@assurance/policy';
 import type { SignalStore } from '@assurance/redis';
 import { emptyState, toIdentityState } from '@assurance/redis';
 import { Decision, TIERS, type Tier, type TierRequirement } from '@assurance/schemas';
-import type { LagStatus } from './engine-lag.ts';
+import type { EngineHealth } from '@assurance/kafka';
+import { healthReasons } from './engine-health.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { AssuranceResponse, DegradedReason } from './schemas.ts';
 
 export interface ReaderDeps {
   readonly store: SignalStore;
   readonly policy: Policy;
-  /** The engine's lag as last measured in the background. */
-  readonly lagStatus: () => LagStatus;
+  /** The engine's health as last sampled in the background. */
+  readonly engineHealth: () => EngineHealth;
   readonly maxDecisionAgeMs: number;
   readonly metrics: ApiMetrics;
   readonly logger: Logger;
   readonly clock?: () => Date;
-}
-
-/** Reasons the engine's lag gives for not trusting any decision right now. */
-export function lagReasons(status: LagStatus): DegradedReason[] {
-  if (status.state === 'lagging') return ['engine_lagging'];
-  if (status.state === 'unknown') return ['engine_lag_unknown'];
-  return [];
 }
 
 function material(riskLevel: string, tiers: unknown): string {
@@ -34,7 +28,7 @@ function material(riskLevel: string, tiers: unknown): string {
  * The read path: the current requirement of an identity, from its decision in Redis, or failing
  * closed. The rules, in order:
  *
- * 1. Redis unreachable, the engine lagging (or its lag unknown), or a decision we cannot read:
+ * 1. Redis unreachable, the engine stalled or lagging (or its state unknown), or a decision we cannot read:
  *    every tier gets the strictest requirement and `degraded: true`. Never an error a caller could
  *    mistake for "allow".
  * 2. No decision yet: the policy's baseline (its evaluation of an empty state), sequence 0.
@@ -70,7 +64,7 @@ export class AssuranceReader {
   }
 
   async #read(identityId: string, now: Date): Promise<AssuranceResponse> {
-    const reasons = lagReasons(this.#d.lagStatus());
+    const reasons = healthReasons(this.#d.engineHealth());
     let raw: string | null;
     try {
       raw = await this.#d.store.getDecision(identityId);

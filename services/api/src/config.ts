@@ -42,8 +42,13 @@ export const ApiConfigSchema = z
     MAX_ENGINE_LAG: z.coerce.number().int().min(0).default(1000),
     /** How long past its validUntil a decision the engine still owes a re-decision may be served. */
     MAX_DECISION_AGE: envDuration.default(60_000),
-    /** How often the engine lag is measured in the background (never per request). */
-    LAG_REFRESH_INTERVAL: envDuration.default(2000),
+    /**
+     * A message may wait this long for the engine without it making progress on its partition before
+     * every answer fails closed (`engine_stalled`), however few messages wait.
+     */
+    MAX_STALL: envDuration.default(5000),
+    /** How often the engine's offsets are sampled in the background (never per request). */
+    LAG_REFRESH_INTERVAL: envDuration.default(500),
     /** A lag measurement older than this is unknown, and unknown lag fails closed. */
     LAG_MAX_AGE: envDuration.default(10_000),
     /** Per-command Redis timeout: a slow Redis answers fail-closed instead of hanging callers. */

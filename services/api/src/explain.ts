@@ -4,8 +4,8 @@ import type { SignalStore } from '@assurance/redis';
 import { toIdentityState } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
 import { CHANNEL_TYPES, type ChannelType, Decision } from '@assurance/schemas';
-import { lagReasons } from './assurance-reader.ts';
-import type { LagStatus } from './engine-lag.ts';
+import type { EngineHealth } from '@assurance/kafka';
+import { healthReasons } from './engine-health.ts';
 import { ApiProblem } from './problem.ts';
 import type { DegradedReason, SignalsResponse } from './schemas.ts';
 
@@ -50,13 +50,13 @@ function channelTypeOf(signal: ActiveSignal): ChannelType | null {
 export interface ExplainDeps {
   readonly store: SignalStore;
   readonly policy: Policy;
-  readonly lagStatus: () => LagStatus;
+  readonly engineHealth: () => EngineHealth;
   readonly clock?: () => Date;
 }
 
 export async function explainIdentity(deps: ExplainDeps, identityId: string): Promise<SignalsResponse> {
   const now = (deps.clock ?? (() => new Date()))();
-  const degradedReasons: DegradedReason[] = lagReasons(deps.lagStatus());
+  const degradedReasons: DegradedReason[] = healthReasons(deps.engineHealth());
   let loaded: Awaited<ReturnType<SignalStore['loadIdentity']>>;
   try {
     loaded = await deps.store.loadIdentity(identityId);

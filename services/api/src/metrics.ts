@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { EngineHealth } from '@assurance/kafka';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -8,8 +9,13 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  */
 export function createApiMetrics(registry: Registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'assurance_api_' });
+  let engineHealth: () => EngineHealth | undefined = () => undefined;
   return {
     registry,
+    /** Where scrapes read the engine's health from (the watch starts after the metrics exist). */
+    readEngineHealthFrom(source: () => EngineHealth) {
+      engineHealth = source;
+    },
     duration: new Histogram({
       name: 'assurance_api_http_request_duration_seconds',
       help: 'HTTP request duration, by method, route template and status code',
@@ -35,10 +41,19 @@ export function createApiMetrics(registry: Registry = new Registry()) {
       labelNames: ['stage'] as const,
       registers: [registry],
     }),
+    engineStalled: new Gauge({
+      name: 'assurance_api_engine_stalled_partitions',
+      help: 'Engine input partitions with a message waiting longer than MAX_STALL without progress',
+      registers: [registry],
+    }),
     lagSampleAge: new Gauge({
       name: 'assurance_api_engine_lag_sample_age_seconds',
-      help: 'Age of the last successful engine lag measurement',
+      help: 'Age of the last successful sample of the engine offsets (-1: never sampled)',
       registers: [registry],
+      collect() {
+        const age = engineHealth()?.ageMs;
+        this.set(age === null || age === undefined ? -1 : age / 1000);
+      },
     }),
     signals: new Counter({
       name: 'assurance_api_signals_submitted_total',

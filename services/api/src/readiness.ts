@@ -1,4 +1,5 @@
-import type { EngineLagMonitor } from './engine-lag.ts';
+import type { EngineHealth } from '@assurance/kafka';
+import { describeHealth } from './engine-health.ts';
 import type { Readiness } from './schemas.ts';
 
 /** What /readyz checks, as functions, so tests can point each one at a real (or stopped) service. */
@@ -7,8 +8,7 @@ export interface ReadinessDeps {
   readonly pingRedis: () => Promise<void>;
   /** Resolves when the schema registry answers. */
   readonly pingRegistry: () => Promise<void>;
-  readonly lag: Pick<EngineLagMonitor, 'status' | 'lastError'>;
-  readonly maxLag: number;
+  readonly engine: { health(): EngineHealth };
 }
 
 async function check(probe: () => Promise<void>, okDetail: string): Promise<{ ok: boolean; detail: string }> {
@@ -21,31 +21,25 @@ async function check(probe: () => Promise<void>, okDetail: string): Promise<{ ok
 }
 
 /**
- * Ready means every answer can be fresh: Kafka reachable (the background lag measurement is
- * current), Redis and the registry answering, and the engine within the lag bound.
+ * Ready means every answer can be fresh: Kafka reachable (the background offset sample is current),
+ * Redis and the registry answering, and the engine neither stalled nor beyond its lag bound, with a
+ * consumer in each stage.
  */
 export async function readiness(deps: ReadinessDeps): Promise<Readiness> {
-  const status = deps.lag.status();
+  const health = deps.engine.health();
   const [redis, registry] = await Promise.all([
     check(deps.pingRedis, 'PING answered'),
     check(deps.pingRegistry, 'registry answered'),
   ]);
-  const error = deps.lag.lastError ? `; last error: ${deps.lag.lastError}` : '';
   const kafka =
-    status.state === 'unknown'
-      ? {
-          ok: false,
-          detail: `no current lag measurement (${status.ageMs === null ? 'never measured' : `last ${status.ageMs} ms ago`}${error})`,
-        }
-      : { ok: true, detail: `lag measured ${status.ageMs} ms ago` };
-  const engineLag =
-    status.state === 'unknown'
-      ? { ok: false, detail: 'engine lag unknown' }
-      : {
-          ok: status.state === 'ok',
-          detail: `${status.lag} messages behind (bound ${deps.maxLag})`,
-        };
-  const checks = { kafka, redis, registry, engineLag };
+    health.state === 'unknown'
+      ? { ok: false, detail: describeHealth(health) }
+      : { ok: true, detail: `offsets sampled ${health.ageMs} ms ago` };
+  const engine = {
+    ok: health.state === 'ok' && Object.values(health.members).every((n) => n > 0),
+    detail: describeHealth(health),
+  };
+  const checks = { kafka, redis, registry, engine };
   const ready = Object.values(checks).every((c) => c.ok);
   return { status: ready ? 'ready' : 'not_ready', checks };
 }

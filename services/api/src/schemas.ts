@@ -26,6 +26,7 @@ import { z } from 'zod';
 /** Why an answer carries the strictest requirement instead of the decision. */
 export const DEGRADED_REASONS = [
   'redis_unavailable',
+  'engine_stalled',
   'engine_lagging',
   'engine_lag_unknown',
   'decision_stale',
@@ -35,7 +36,7 @@ export const DEGRADED_REASONS = [
 export const DegradedReason = z.enum(DEGRADED_REASONS);
 export type DegradedReason = z.infer<typeof DegradedReason>;
 
-/** Action names as the policy spells them (`payout.change`); unknown ones are `critical`. */
+/** Action names as the policy spells them (`payout.change`); the policy must name them (else 400). */
 export const ActionName = z
   .string()
   .max(200)
@@ -192,7 +193,8 @@ export const Readiness = z.strictObject({
     kafka: ReadinessCheck,
     redis: ReadinessCheck,
     registry: ReadinessCheck,
-    engineLag: ReadinessCheck,
+    /** Stalled, lagging beyond the bound, or a stage with no consumer: not ready. */
+    engine: ReadinessCheck,
   }),
 });
 export type Readiness = z.infer<typeof Readiness>;

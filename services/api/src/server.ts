@@ -1,21 +1,22 @@
 import type { Logger } from '@assurance/core';
-import { topicNames } from '@assurance/engine';
+import type { EngineWatch } from '@assurance/kafka';
 import { createAdmin, createKafka, createProducer, parseBrokers } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
 import { keySpace, SignalStore } from '@assurance/redis';
+import { topicNames } from '@assurance/schemas';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildApp } from './app.ts';
 import type { ApiConfig } from './config.ts';
-import { EngineLagMonitor } from './engine-lag.ts';
+import { watchEngine } from './engine-health.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { createApiMetrics } from './metrics.ts';
 import { registryPinger } from './readiness.ts';
 
 export interface ApiRuntime {
   readonly app: FastifyInstance;
-  readonly monitor: EngineLagMonitor;
+  readonly engine: EngineWatch;
   readonly metrics: ApiMetrics;
   readonly policy: Policy;
   readonly redis: Redis;
@@ -33,7 +34,7 @@ export interface ApiRuntime {
  * supervisor retries.
  */
 export interface StartOptions {
-  /** The lag monitor's clock (ms); tests move it forward to age the last measurement. */
+  /** The engine watch's clock (ms); tests move it forward to age the last sample. */
   readonly lagClock?: () => number;
 }
 
@@ -81,18 +82,20 @@ export async function startApi(
     await producer.close();
     throw err;
   });
-  const monitor = new EngineLagMonitor({
+  const engine = watchEngine({
     admin,
     groupId: config.ENGINE_GROUP_ID,
     topics,
     intervalMs: config.LAG_REFRESH_INTERVAL,
+    maxStallMs: config.MAX_STALL,
     maxAgeMs: config.LAG_MAX_AGE,
     maxLag: config.MAX_ENGINE_LAG,
     metrics,
     logger,
     ...(opts.lagClock ? { clock: opts.lagClock } : {}),
   });
-  await monitor.start();
+  metrics.readEngineHealthFrom(() => engine.health());
+  await engine.start();
 
   const app = buildApp({
     logger,
@@ -101,13 +104,12 @@ export async function startApi(
     producer,
     signalTopic: topics.compromiseSignal,
     tokens: config.API_TOKENS,
-    lag: monitor,
+    engine,
     readiness: {
       pingRedis: async () => {
         await redis.ping();
       },
       pingRegistry: registryPinger(config.SCHEMA_REGISTRY_URL),
-      maxLag: config.MAX_ENGINE_LAG,
     },
     metrics,
     bodyLimit: config.BODY_LIMIT,
@@ -119,14 +121,14 @@ export async function startApi(
   let stopping: Promise<void> | undefined;
   return {
     app,
-    monitor,
+    engine,
     metrics,
     policy,
     redis,
     stop() {
       stopping ??= (async () => {
         await app.close();
-        await monitor.stop();
+        await engine.stop();
         await Promise.allSettled([producer.close(), admin.close()]);
         await redis.quit().catch(() => redis.disconnect());
       })();
