@@ -184,7 +184,8 @@ export class EngineWatch {
 
   health(now: number = this.#now()): EngineHealth {
     const ageMs = this.#sampledAt === undefined ? null : Math.max(0, now - this.#sampledAt);
-    if (ageMs === null || ageMs > this.#o.maxAgeMs) return { state: 'unknown', ageMs, error: this.#lastError };
+    if (ageMs === null || ageMs > this.#o.maxAgeMs)
+      return { state: 'unknown', ageMs, error: this.#lastError };
     let lag = 0;
     const lagByStage: Record<string, number> = {};
     const stalled: StalledPartition[] = [];
