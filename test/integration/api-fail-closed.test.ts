@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { ActionAssuranceResponse, AssuranceResponse, Readiness, VerifyResponse } from '@assurance/api';
 import { evaluate, failClosedEvaluation, loadPolicyFile, strictestRequirement } from '@assurance/policy';
@@ -183,7 +182,8 @@ test('Redis stopped: 200 with the strictest requirement, explain and readiness 5
   const metrics = (await api.call('GET', '/metrics', { token: null })).text;
   assert.match(metrics, /assurance_api_degraded_answers_total\{reason="redis_unavailable"\} [1-9]/);
 
-  const reconnected = once(api.runtime.redis, 'ready');
+  // The method, not events.once: failed reconnect attempts emit 'error', which must not end the wait.
+  const reconnected = new Promise((resolve) => api.runtime.redis.once('ready', resolve));
   await redis.start();
   await reconnected;
   assert.equal((await read(id)).degraded, false);
@@ -199,7 +199,7 @@ test('an API started while Redis is down answers fail-closed, then recovers when
       AssuranceResponse.parse((await early.call('GET', `/v1/identities/${id}/assurance`)).body),
       ['redis_unavailable'],
     );
-    const connected = once(early.runtime.redis, 'ready');
+    const connected = new Promise((resolve) => early.runtime.redis.once('ready', resolve));
     await late.start();
     await connected;
     assert.equal(
