@@ -56,6 +56,20 @@ export interface TopicClientOptions extends CommonOptions {
   readonly maxStalenessMs?: number;
   /** How often the consumer's lag is checked when nothing arrives. Default 1000 ms; keep it well under `maxStalenessMs`. */
   readonly lagCheckIntervalMs?: number;
+  /**
+   * The engine's consumer group id (`ENGINE_GROUP_ID`). The client watches the engine's offsets on
+   * its input and internal topics and answers degraded (`engine_stalled`) when a message has waited
+   * longer than `maxStallMs` without the engine making progress. Default `assurance-engine`.
+   * Needs Describe on those topics and groups.
+   */
+  readonly engineGroupId?: string;
+  /** See `engineGroupId`. Default 5000 ms, like the API's `MAX_STALL`. */
+  readonly maxStallMs?: number;
+  /**
+   * A decision is valid until its `validUntil` (the engine republishes it before then); past it by
+   * more than this grace, the identity answers degraded (`decision_expired`). Default 60000 ms.
+   */
+  readonly validUntilGraceMs?: number;
   /** Kafka client id. Default `assurance-client`. */
   readonly clientId?: string;
   /**
@@ -79,6 +93,9 @@ export const DEFAULTS = {
   maxResponseBytes: 256 * 1024,
   maxStalenessMs: 15_000,
   lagCheckIntervalMs: 1000,
+  engineGroupId: 'assurance-engine',
+  maxStallMs: 5000,
+  validUntilGraceMs: 60_000,
   clientId: 'assurance-client',
   groupIdPrefix: 'assurance-client',
 } as const;

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@assurance/core';
 import { createLogger } from '@assurance/core';
 import type { AdminPort, ConsumerPort, InboundMessage } from '@assurance/kafka';
-import { createAdmin, createConsumer, createKafka } from '@assurance/kafka';
+import { createAdmin, createConsumer, createKafka, EngineWatch } from '@assurance/kafka';
 import { evaluate, type Policy } from '@assurance/policy';
-import { DECISIONS_TOPIC } from '@assurance/schemas';
+import { DECISIONS_TOPIC, INPUT_ROLES, topicNames } from '@assurance/schemas';
 import { checkAction, checkArguments, checkCompletion, failClosedAnswer, verifyAgainst } from './answers.ts';
 import { DecisionView } from './decision-view.ts';
 import { AssuranceClientError } from './errors.ts';
@@ -46,6 +46,11 @@ export class TopicAssuranceClient implements AssuranceClient {
   readonly #lagCheckIntervalMs: number;
   readonly #logger: Logger;
   readonly #onEvent: ((event: ViewEvent) => void) | undefined;
+  readonly #namespace: string;
+  readonly #engineGroupId: string;
+  readonly #maxStallMs: number;
+  readonly #validUntilGraceMs: number;
+  #engine: EngineWatch | undefined;
   readonly #view = new DecisionView();
   readonly #ready = Promise.withResolvers<void>();
   readonly #started: Promise<void>;
@@ -83,6 +88,15 @@ export class TopicAssuranceClient implements AssuranceClient {
       topic: this.topic,
     });
     this.#onEvent = options.onViewEvent;
+    this.#namespace = options.namespace ?? '';
+    this.#engineGroupId = options.engineGroupId ?? DEFAULTS.engineGroupId;
+    this.#maxStallMs = boundedInt('maxStallMs', options.maxStallMs, DEFAULTS.maxStallMs, HOUR_MS);
+    this.#validUntilGraceMs = boundedInt(
+      'validUntilGraceMs',
+      options.validUntilGraceMs,
+      DEFAULTS.validUntilGraceMs,
+      24 * HOUR_MS,
+    );
     this.groupId = `${options.groupIdPrefix ?? DEFAULTS.groupIdPrefix}-${randomUUID()}`;
     // Nobody may be awaiting ready(); a failed start must not become an unhandled rejection.
     this.#ready.promise.catch(() => {});
@@ -124,6 +138,23 @@ export class TopicAssuranceClient implements AssuranceClient {
     });
     if (this.#closed) return;
     this.#admin = await createAdmin(kafka);
+    if (this.#closed) return;
+    // The view can be perfectly fresh while the engine has stopped deciding: a SIM swap waiting behind
+    // a stalled engine must degrade answers here as it does in the API (same rule, same code).
+    const topics = topicNames(this.#namespace);
+    this.#engine = new EngineWatch({
+      admin: this.#admin,
+      groups: [
+        { stage: 'router', groupId: `${this.#engineGroupId}.router`, topics: INPUT_ROLES.map((r) => topics[r]) },
+        { stage: 'decider', groupId: `${this.#engineGroupId}.decider`, topics: [topics.identityEvents] },
+      ],
+      intervalMs: Math.min(this.#lagCheckIntervalMs, 500),
+      maxStallMs: this.#maxStallMs,
+      maxAgeMs: this.#maxStalenessMs,
+      logger: this.#logger,
+      clock: () => this.#now().getTime(),
+    });
+    await this.#engine.start();
     if (this.#closed) return;
     // A failed check is not fatal: the next one (timer or batch) may succeed; until then the view is not ready.
     this.#scheduleCheck();
@@ -200,6 +231,9 @@ export class TopicAssuranceClient implements AssuranceClient {
     if (!this.#isReady) return ['not_ready'];
     const asOf = this.#view.completeAsOf();
     if (asOf === undefined || nowMs - asOf > this.#maxStalenessMs) return ['stale_view'];
+    const engine = this.#engine?.health(nowMs);
+    if (engine === undefined || engine.state === 'unknown') return ['engine_unknown'];
+    if (engine.state === 'stalled') return ['engine_stalled'];
     return [];
   }
 
@@ -217,6 +251,9 @@ export class TopicAssuranceClient implements AssuranceClient {
     const tier = checkAction(this.#policy, action);
     const { decision } = entry;
     if (decision !== undefined) {
+      if (now.getTime() > Date.parse(decision.validUntil) + this.#validUntilGraceMs) {
+        return failClosedAnswer(this.#policy, 'topic', identityId, action, ['decision_expired'], now);
+      }
       return {
         identityId,
         action,
@@ -309,6 +346,7 @@ export class TopicAssuranceClient implements AssuranceClient {
     this.#ready.reject(new AssuranceClientError('client_closed', 'the assurance client is closed'));
     await this.#started;
     await this.#checking;
+    await this.#engine?.stop();
     await this.#release();
   }
 

@@ -25,6 +25,12 @@ export const DEGRADED_REASONS = [
   'view_failed',
   /** Topic: the latest message for this identity could not be read; an older decision might be outdated. */
   'invalid_decision',
+  /** Topic: a message has waited for the engine longer than `maxStallMs` without it making progress. */
+  'engine_stalled',
+  /** Topic: the engine's offsets could not be sampled lately, so its progress is unknown. */
+  'engine_unknown',
+  /** Topic: the decision is past its `validUntil` by more than the grace: the engine did not renew it. */
+  'decision_expired',
   /** The API reported `degraded: true` without saying why. */
   'upstream_degraded',
 ] as const;

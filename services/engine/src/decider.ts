@@ -8,7 +8,7 @@ import type { LoadedIdentity, SignalStore } from '@assurance/redis';
 import { toIdentityState } from '@assurance/redis';
 import type { AuditRecord, Decision } from '@assurance/schemas';
 import { strictUtf8 } from '@assurance/schemas';
-import { buildAudit, buildDecision, materialOf, nextRedecisionMs } from './decision.ts';
+import { buildAudit, buildDecision, materialOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
 import { unreadableMutation } from './derive.ts';
 import { type DeadLetterSink, deadLetter } from './dlq.ts';
 import { loginKinds, loginMutations, loginWindows } from './login-signals.ts';
@@ -316,8 +316,14 @@ export class Decider {
       trigger: routed.trigger,
       now,
     });
-    if (before && materialOf(before) === materialOf(candidate)) {
-      g.nextDueMs = nextRedecisionMs(before, nowMs);
+    const renewLead = renewLeadMs(policy.evaluation.stalenessMs);
+    // Unchanged: nothing to publish, unless the decision is about to lapse for topic readers.
+    if (
+      before &&
+      materialOf(before) === materialOf(candidate) &&
+      nowMs < Date.parse(before.validUntil) - renewLead
+    ) {
+      g.nextDueMs = nextRedecisionMs(before, nowMs, renewLead);
       return;
     }
     const audit = buildAudit(before, candidate, evaluation, now);
@@ -329,7 +335,7 @@ export class Decider {
     g.out.push(...this.#messagesFor(candidate, audit));
     g.acks.push(candidate.sequence);
     g.receivedAt.push(routed.receivedAtMs);
-    g.nextDueMs = nextRedecisionMs(candidate, nowMs);
+    g.nextDueMs = nextRedecisionMs(candidate, nowMs, renewLead);
     this.#d.metrics.decisions.inc({ risk: candidate.riskLevel });
     for (const [tier, req] of Object.entries(candidate.tiers)) {
       this.#d.metrics.tierOutcomes.inc({ tier, outcome: req.outcome });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { evaluate, loadPolicyFile } from '@assurance/policy';
 import type { IdentityState } from '@assurance/schemas';
-import { buildAudit, buildDecision, materialOf, nextRedecisionMs } from './decision.ts';
+import { buildAudit, buildDecision, materialOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
 
 const policy = loadPolicyFile();
 const now = new Date('2026-11-28T10:00:00.000Z');
@@ -54,9 +54,24 @@ describe('decisions', () => {
     assert.notEqual(materialOf(relaxed), materialOf(d));
   });
 
-  test('the next re-decision is the earliest future expiry, not the staleness bound', () => {
-    assert.equal(nextRedecisionMs(d, now.getTime()), Date.parse('2026-11-28T11:00:00.000Z'));
-    assert.equal(nextRedecisionMs(d, Date.parse('2026-11-28T12:00:00.000Z')), null);
+  test('the next re-decision is the earliest future expiry; a staleness bound is renewed ahead of time', () => {
+    const lead = renewLeadMs(policy.evaluation.stalenessMs);
+    assert.equal(lead, 60_000);
+    // The expiry at 11:00 is also the validUntil: the re-decision then publishes the change anyway.
+    assert.equal(nextRedecisionMs(d, now.getTime(), lead), Date.parse('2026-11-28T11:00:00.000Z'));
+    const quiet = buildDecision({
+      policy,
+      state: { ...state, signals: [] },
+      evaluation: evaluate(policy, { ...state, signals: [] }, now),
+      sequence: 4,
+      trigger,
+      now,
+    });
+    // Nothing expires: renewed a minute before its validUntil (now + the 1 h staleness bound).
+    assert.equal(nextRedecisionMs(quiet, now.getTime(), lead), Date.parse('2026-11-28T10:59:00.000Z'));
+    // Already inside the renewal window: due at once.
+    const late = Date.parse('2026-11-28T10:59:30.000Z');
+    assert.equal(nextRedecisionMs(quiet, late, lead), late + 1);
   });
 
   test('the audit record names before, after, trigger and policy', () => {

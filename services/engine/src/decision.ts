@@ -4,8 +4,8 @@ import type { ActiveSignal, AuditRecord, Decision, IdentityState, Trigger } from
 /**
  * Pure assembly of decisions and audit records from a policy evaluation. Whether a decision
  * "changed" ignores computedAt, validUntil, sequence and trigger (docs/contract.md, the decision: it
- * is published only when its substance changes), so re-deciding an unchanged identity publishes
- * nothing.
+ * is published when its substance changes, or to renew it before its validUntil lapses), so
+ * re-deciding an unchanged identity publishes nothing until its renewal is due.
  */
 
 function sortedSignals(signals: readonly ActiveSignal[]): ActiveSignal[] {
@@ -82,10 +82,19 @@ export function buildAudit(
 }
 
 /**
- * When the identity must be decided again without any event: the earliest future signal expiry or
- * hold end. The staleness bound in validUntil is for readers, not a reason to re-decide.
+ * How long before its `validUntil` an unchanged decision is renewed, so readers of the topic (who
+ * fail closed past it) never see a live identity's decision lapse: a tenth of the staleness bound,
+ * at most a minute.
  */
-export function nextRedecisionMs(d: Decision, nowMs: number): number | null {
+export function renewLeadMs(stalenessMs: number): number {
+  return Math.min(60_000, Math.floor(stalenessMs / 10));
+}
+
+/**
+ * When the identity must be decided again without any event: the earliest future signal expiry or
+ * hold end, or the renewal of the decision before its `validUntil` (see renewLeadMs).
+ */
+export function nextRedecisionMs(d: Decision, nowMs: number, renewLead: number): number | null {
   let next = Number.POSITIVE_INFINITY;
   for (const s of d.signals) {
     if (s.expiresAt) {
@@ -98,6 +107,12 @@ export function nextRedecisionMs(d: Decision, nowMs: number): number | null {
       const t = Date.parse(tier.holdUntil);
       if (t > nowMs && t < next) next = t;
     }
+  }
+  // A validUntil that is not an expiry or hold end is the staleness bound: renew before it lapses.
+  const validUntil = Date.parse(d.validUntil);
+  if (next > validUntil) {
+    const renewAt = validUntil - renewLead;
+    next = Math.min(next, Math.max(renewAt, nowMs + 1));
   }
   return Number.isFinite(next) ? next : null;
 }
