@@ -10,13 +10,14 @@ const base = {
   API_TOKENS: 'app:abcdefghijklmnopqrstuvwx:decisions:read',
 };
 
-test('defaults: loopback 8080, 16 KiB bodies, lag bound 1000, lag measured every 2 s', () => {
+test('defaults: loopback 8080, 16 KiB bodies, lag bound 1000, offsets sampled every 500 ms, stalls after 5 s', () => {
   const c = loadApiConfig(base);
   assert.equal(c.API_HOST, '127.0.0.1');
   assert.equal(c.API_PORT, 8080);
   assert.equal(c.BODY_LIMIT, 16 * 1024);
   assert.equal(c.MAX_ENGINE_LAG, 1000);
-  assert.equal(c.LAG_REFRESH_INTERVAL, 2000);
+  assert.equal(c.LAG_REFRESH_INTERVAL, 500);
+  assert.equal(c.MAX_STALL, 5000);
   assert.equal(c.MAX_DECISION_AGE, 60_000);
   assert.equal(c.ENGINE_GROUP_ID, 'assurance-engine');
   assert.equal(c.REDIS_PREFIX, 'ra:');
