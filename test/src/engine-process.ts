@@ -48,6 +48,14 @@ export class EngineProcess {
     this.#child.stderr?.on('data', keep);
   }
 
+  /** Resolves with the exit code once the process is gone. */
+  get exited(): Promise<number | null> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) {
+      return Promise.resolve(this.#child.exitCode);
+    }
+    return once(this.#child, 'exit').then(([code]) => code as number | null);
+  }
+
   get pid(): number | undefined {
     return this.#child.pid;
   }

@@ -145,7 +145,11 @@ export class TopicAssuranceClient implements AssuranceClient {
     this.#engine = new EngineWatch({
       admin: this.#admin,
       groups: [
-        { stage: 'router', groupId: `${this.#engineGroupId}.router`, topics: INPUT_ROLES.map((r) => topics[r]) },
+        {
+          stage: 'router',
+          groupId: `${this.#engineGroupId}.router`,
+          topics: INPUT_ROLES.map((r) => topics[r]),
+        },
         { stage: 'decider', groupId: `${this.#engineGroupId}.decider`, topics: [topics.identityEvents] },
       ],
       intervalMs: Math.min(this.#lagCheckIntervalMs, 500),

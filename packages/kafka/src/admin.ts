@@ -48,19 +48,47 @@ export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
         }
         await waitForLeaders(missing.map((t) => t.name));
       }
-      // Existing topics keep their partitions; their configs are brought to what the catalog says.
+      // Existing topics keep their partitions; the configs the catalog names are brought to its
+      // values. AlterConfigs replaces a topic's whole dynamic config, so what an operator set that
+      // the catalog does not name (a retention or size override) is read first and kept.
       const present = topics.filter(
         (t) => existing.has(t.name) && t.configs && Object.keys(t.configs).length > 0,
       );
       if (present.length > 0) {
-        await admin.alterConfigs({
-          validateOnly: false,
-          resources: present.map((t) => ({
-            type: 2, // TOPIC
-            name: t.name,
-            configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
-          })),
+        const described = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: present.map((t) => ({ type: 2, name: t.name })),
         });
+        const current = new Map(
+          described.resources.map((r) => [
+            r.resourceName,
+            Object.fromEntries(
+              r.configEntries
+                .filter((e) => !e.isDefault && e.configSource === 1 /* DYNAMIC_TOPIC_CONFIG */)
+                .map((e) => [e.configName, e.configValue]),
+            ),
+          ]),
+        );
+        const changed = present
+          .map((t) => {
+            const now = current.get(t.name) ?? {};
+            const wanted = { ...now, ...t.configs };
+            const same =
+              Object.keys(wanted).length === Object.keys(now).length &&
+              Object.entries(wanted).every(([k, v]) => now[k] === v);
+            return same ? undefined : { name: t.name, configs: wanted };
+          })
+          .filter((c) => c !== undefined);
+        if (changed.length > 0) {
+          await admin.alterConfigs({
+            validateOnly: false,
+            resources: changed.map((c) => ({
+              type: 2, // TOPIC
+              name: c.name,
+              configEntries: Object.entries(c.configs).map(([name, value]) => ({ name, value })),
+            })),
+          });
+        }
       }
       return { created: missing.map((t) => t.name) };
     },
@@ -98,6 +126,29 @@ export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
           return { topic, partition: p.partition, low, end: BigInt(p.high), committed: c < low ? low : c };
         }),
       );
+    },
+    async setTopicConfigs(topic, configs) {
+      // Merged with the topic's current dynamic configs, for the reason given in ensureTopics.
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: 2, name: topic }],
+      });
+      const current = Object.fromEntries(
+        (described.resources[0]?.configEntries ?? [])
+          .filter((e) => !e.isDefault && e.configSource === 1)
+          .map((e) => [e.configName, e.configValue]),
+      );
+      const merged = { ...current, ...configs };
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: 2, // TOPIC
+            name: topic,
+            configEntries: Object.entries(merged).map(([name, value]) => ({ name, value })),
+          },
+        ],
+      });
     },
     async members(groupId) {
       const { groups } = await admin.describeGroups([groupId]);

@@ -38,6 +38,7 @@ class FakeCluster {
         }));
       },
       members: async () => this.members,
+      setTopicConfigs: async () => {},
       ensureTopics: async () => ({ created: [] }),
       deleteTopics: async () => {},
       lag: async () => [],

@@ -111,5 +111,7 @@ export interface AdminPort {
   positions(groupId: string, topics: readonly string[]): Promise<PartitionPosition[]>;
   /** How many members a consumer group has now (0: nobody consumes). */
   members(groupId: string): Promise<number>;
+  /** Sets configs of an existing topic (others keep their values). */
+  setTopicConfigs(topic: string, configs: Readonly<Record<string, string>>): Promise<void>;
   close(): Promise<void>;
 }
