@@ -25,17 +25,31 @@ export function pythonPeer(): string {
   return python;
 }
 
+/** One message for the Python producer (test/wire-compat/produce.py). */
+export interface PythonItem {
+  readonly topic: string;
+  readonly key: string | null;
+  readonly value?: unknown;
+  /** `avro` (default: confluent-kafka's own serializer), `json`, or `raw` (`raw` bytes as they are). */
+  readonly encoding?: 'avro' | 'json' | 'raw';
+  readonly raw?: Buffer;
+  readonly compression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+}
+
 /** Runs the Python producer on JSON-lines input; returns its report. */
 export function producePython(
   brokers: string,
   registryUrl: string,
-  items: ReadonlyArray<{ topic: string; key: string; value: unknown }>,
+  items: readonly PythonItem[],
 ): { delivered: string[]; errors: string[] } {
+  const lines = items.map(({ raw, ...i }) =>
+    JSON.stringify({ ...i, ...(raw ? { raw_b64: raw.toString('base64') } : {}) }),
+  );
   const r = spawnSync(
     pythonPeer(),
-    [path.join(REPO_ROOT, 'test/wire-compat/produce_avro.py'), brokers, registryUrl],
+    [path.join(REPO_ROOT, 'test/wire-compat/produce.py'), brokers, registryUrl],
     {
-      input: items.map((i) => JSON.stringify(i)).join('\n'),
+      input: lines.join('\n'),
       encoding: 'utf8',
       timeout: 60_000,
     },

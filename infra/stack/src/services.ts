@@ -65,14 +65,16 @@ export const kafka: LocalService = {
     }
   },
   async ensure(l, log) {
-    const existing = livePid(this.pidFile(l), this.marker(l));
-    if (existing !== undefined && (await this.healthy(l).catch(() => false)))
-      return { pid: existing, reused: true };
-    const java = checkJava();
+    // Fetched even while a broker runs: the tools jars (console producer, used by tests) live here
+    // too, and adding jars under a running broker changes nothing for it.
     fetchOnce(KAFKA_POM, l.kafka.lib, () => {
       log('kafka: fetching broker jars from Maven Central');
       mvn(['-f', KAFKA_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${l.kafka.lib}`], 'Kafka');
     });
+    const existing = livePid(this.pidFile(l), this.marker(l));
+    if (existing !== undefined && (await this.healthy(l).catch(() => false)))
+      return { pid: existing, reused: true };
+    const java = checkJava();
     if (existing === undefined && (await portOpen(l.env.STACK_KAFKA_PORT))) {
       throw new Error(
         `port ${l.env.STACK_KAFKA_PORT} is taken by another process; set STACK_KAFKA_PORT or KAFKA_BROKERS`,
