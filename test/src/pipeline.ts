@@ -32,7 +32,7 @@ export async function isolatedConfig(overrides: Record<string, string> = {}): Pr
     SWEEP_LEASE: '5s',
     RETRY_BACKOFF: '300ms',
     METRICS_PORT: '0',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
     ...overrides,
   });
 }

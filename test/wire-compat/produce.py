@@ -42,6 +42,9 @@ def main() -> int:
                     "compression.type": compression,
                     # One batch per flush: the codec then covers every record sent together.
                     "linger.ms": 50,
+                    # The broker limits compressed batches; tests send values larger than that
+                    # uncompressed on purpose.
+                    "message.max.bytes": 10_000_000,
                 }
             )
         return producers[compression]
