@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@assurance/core';
 import type { EngineConfig } from '@assurance/engine';
@@ -11,6 +11,7 @@ import { topicNames } from '@assurance/engine';
 import { createAdmin, createKafka, parseBrokers } from '@assurance/kafka';
 import { EngineProcess } from '../src/engine-process.ts';
 import { EventProducer, envelope, isolatedConfig } from '../src/pipeline.ts';
+import { missing, prerequisite } from '../src/prerequisite.ts';
 import type { PromSample } from '../src/prometheus.ts';
 import {
   ALERTS_FILE,
@@ -48,11 +49,12 @@ function alive(pid: number | undefined): boolean {
   }
 }
 
-describe('Prometheus scrapes the engine and the API', {
-  skip: binary
-    ? false
-    : 'no prometheus binary (/usr/bin/prometheus, or PROMETHEUS_BIN): apt-get install -y prometheus',
-}, () => {
+const INSTALL = 'apt-get install -y prometheus, or set PROMETHEUS_BIN';
+const skip = prerequisite(binary !== undefined, 'the prometheus server', INSTALL);
+
+describe('Prometheus scrapes the engine and the API', () => {
+  // Skipped tests are still declared, one by one, so the summary counts each as skipped.
+  const test = skip ? (name: string, _fn: () => Promise<void>) => it(name, { skip }, () => {}) : it;
   let config: EngineConfig;
   let engine: EngineProcess | undefined;
   let api: ChildProcess | undefined;
@@ -85,7 +87,8 @@ describe('Prometheus scrapes the engine and the API', {
   }
 
   before(async () => {
-    assert.ok(binary);
+    if (skip) return;
+    assert.ok(binary, missing('the prometheus server', INSTALL));
     enginePort = await freePort();
     config = await isolatedConfig({ METRICS_PORT: String(enginePort), METRICS_HOST: '127.0.0.1' });
     engine = new EngineProcess(config);
@@ -148,6 +151,7 @@ describe('Prometheus scrapes the engine and the API', {
   });
 
   after(async () => {
+    if (skip) return;
     await prom?.stop();
     if (api && api.exitCode === null && api.signalCode === null) {
       const gone = once(api, 'exit');

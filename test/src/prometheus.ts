@@ -14,13 +14,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * deadline passes.
  */
 
-/** Where the `prometheus` binary is: `PROMETHEUS_BIN`, else `/usr/bin/prometheus`, else PATH. */
+/** Where the `prometheus` binary is: `PROMETHEUS_BIN` when set (and only it), else `/usr/bin/prometheus`, else PATH. */
 export function prometheusBinary(): string | undefined {
-  const candidates = [
-    process.env.PROMETHEUS_BIN,
-    '/usr/bin/prometheus',
-    ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'prometheus')),
-  ];
+  const candidates = process.env.PROMETHEUS_BIN
+    ? [process.env.PROMETHEUS_BIN]
+    : [
+        '/usr/bin/prometheus',
+        ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'prometheus')),
+      ];
   for (const c of candidates) {
     if (!c) continue;
     try {

@@ -5,7 +5,7 @@ import { buildApp } from './app.ts';
  * Runs the example. Environment:
  * - `ASSURANCE_MODE`: `http` (default) or `topic`;
  * - http: `ASSURANCE_URL` (default `http://127.0.0.1:8080`), `ASSURANCE_TOKEN` (required);
- * - topic: `KAFKA_BROKERS` (required), `TOPIC_NAMESPACE` (optional);
+ * - topic: `KAFKA_BROKERS` (required), `TOPIC_NAMESPACE` and `ENGINE_GROUP_ID` (optional, as the engine's);
  * - `PORT` (default 3000), `HOST` (default 127.0.0.1).
  */
 function required(name: string): string {
@@ -24,6 +24,7 @@ function clientFromEnv(): AssuranceClient {
       mode: 'topic',
       brokers: required('KAFKA_BROKERS'),
       ...(process.env.TOPIC_NAMESPACE ? { namespace: process.env.TOPIC_NAMESPACE } : {}),
+      ...(process.env.ENGINE_GROUP_ID ? { engineGroupId: process.env.ENGINE_GROUP_ID } : {}),
     });
   }
   if (mode !== 'http') {

@@ -63,8 +63,16 @@ export interface TopicClientOptions extends CommonOptions {
    * Needs Describe on those topics and groups.
    */
   readonly engineGroupId?: string;
+  /** The engine's topic namespace (`TOPIC_NAMESPACE`), when it differs from `namespace`. */
+  readonly engineNamespace?: string;
   /** See `engineGroupId`. Default 5000 ms, like the API's `MAX_STALL`. */
   readonly maxStallMs?: number;
+  /**
+   * Default true. False turns the engine watch off: answers then trust the view alone and a stalled
+   * engine goes unnoticed here. Only for deployments where something else fails the app closed when
+   * the engine stalls (for example an app that also asks the API).
+   */
+  readonly watchEngine?: boolean;
   /**
    * A decision is valid until its `validUntil` (the engine republishes it before then); past it by
    * more than this grace, the identity answers degraded (`decision_expired`). Default 60000 ms.

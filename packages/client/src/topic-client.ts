@@ -46,7 +46,8 @@ export class TopicAssuranceClient implements AssuranceClient {
   readonly #lagCheckIntervalMs: number;
   readonly #logger: Logger;
   readonly #onEvent: ((event: ViewEvent) => void) | undefined;
-  readonly #namespace: string;
+  readonly #engineNamespace: string;
+  readonly #watchEngine: boolean;
   readonly #engineGroupId: string;
   readonly #maxStallMs: number;
   readonly #validUntilGraceMs: number;
@@ -88,7 +89,8 @@ export class TopicAssuranceClient implements AssuranceClient {
       topic: this.topic,
     });
     this.#onEvent = options.onViewEvent;
-    this.#namespace = options.namespace ?? '';
+    this.#engineNamespace = options.engineNamespace ?? options.namespace ?? '';
+    this.#watchEngine = options.watchEngine ?? true;
     this.#engineGroupId = options.engineGroupId ?? DEFAULTS.engineGroupId;
     this.#maxStallMs = boundedInt('maxStallMs', options.maxStallMs, DEFAULTS.maxStallMs, HOUR_MS);
     this.#validUntilGraceMs = boundedInt(
@@ -137,28 +139,42 @@ export class TopicAssuranceClient implements AssuranceClient {
       return { processed: messages.length };
     });
     if (this.#closed) return;
-    this.#admin = await createAdmin(kafka);
-    if (this.#closed) return;
-    // The view can be perfectly fresh while the engine has stopped deciding: a SIM swap waiting behind
-    // a stalled engine must degrade answers here as it does in the API (same rule, same code).
-    const topics = topicNames(this.#namespace);
-    this.#engine = new EngineWatch({
-      admin: this.#admin,
-      groups: [
-        {
-          stage: 'router',
-          groupId: `${this.#engineGroupId}.router`,
-          topics: INPUT_ROLES.map((r) => topics[r]),
-        },
-        { stage: 'decider', groupId: `${this.#engineGroupId}.decider`, topics: [topics.identityEvents] },
-      ],
-      intervalMs: Math.min(this.#lagCheckIntervalMs, 500),
-      maxStallMs: this.#maxStallMs,
-      maxAgeMs: this.#maxStalenessMs,
-      logger: this.#logger,
-      clock: () => this.#now().getTime(),
-    });
-    await this.#engine.start();
+    const admin = await createAdmin(kafka);
+    // Lag checks (and so readiness) wait for the admin client, which is set only once the engine
+    // watch has its first sample: a view must not be "ready" while the engine's state is unknown.
+    if (this.#watchEngine && !this.#closed) {
+      // The view can be perfectly fresh while the engine has stopped deciding: a SIM swap waiting
+      // behind a stalled engine must degrade answers here as it does in the API (same rule, same code).
+      const topics = topicNames(this.#engineNamespace);
+      this.#engine = new EngineWatch({
+        admin,
+        groups: [
+          {
+            stage: 'router',
+            groupId: `${this.#engineGroupId}.router`,
+            topics: INPUT_ROLES.map((r) => topics[r]),
+          },
+          { stage: 'decider', groupId: `${this.#engineGroupId}.decider`, topics: [topics.identityEvents] },
+        ],
+        intervalMs: Math.min(this.#lagCheckIntervalMs, 500),
+        maxStallMs: this.#maxStallMs,
+        // Unknown once a few samples in a row failed (never shorter than the view's own bound).
+        maxAgeMs: Math.max(this.#maxStalenessMs, 2000),
+        logger: this.#logger,
+        clock: () => this.#now().getTime(),
+      });
+      await this.#engine.start();
+    }
+    this.#admin = admin;
+    if (this.#closed) {
+      await this.#engine?.stop();
+      await admin.close().catch(() => {});
+      return;
+    }
+    this.#startChecks();
+  }
+
+  #startChecks(): void {
     if (this.#closed) return;
     // A failed check is not fatal: the next one (timer or batch) may succeed; until then the view is not ready.
     this.#scheduleCheck();
@@ -235,6 +251,7 @@ export class TopicAssuranceClient implements AssuranceClient {
     if (!this.#isReady) return ['not_ready'];
     const asOf = this.#view.completeAsOf();
     if (asOf === undefined || nowMs - asOf > this.#maxStalenessMs) return ['stale_view'];
+    if (!this.#watchEngine) return [];
     const engine = this.#engine?.health(nowMs);
     if (engine === undefined || engine.state === 'unknown') return ['engine_unknown'];
     if (engine.state === 'stalled') return ['engine_stalled'];
