@@ -22,7 +22,7 @@ export * from './fields.ts';
 export * from './fixtures.ts';
 export * from './normalize.ts';
 export * from './state.ts';
+export * from './topic-names.ts';
 export * from './topics.ts';
 export * from './vocabulary.ts';
 export * from './wire.ts';
-export * from './topic-names.ts';

@@ -8,6 +8,9 @@ import type { ApiConfig, ApiRuntime, StartOptions } from '@assurance/api';
 import { ApiConfigSchema, startApi } from '@assurance/api';
 import { createLogger } from '@assurance/core';
 import type { EngineConfig } from '@assurance/engine';
+import { freePort } from '../src/wait.ts';
+
+export { freePort };
 
 /**
  * Test support for the HTTP API (test/integration/api-*.test.ts): an API wired like main.ts on the
@@ -117,17 +120,6 @@ async function call(
   let parsed: unknown = text;
   if (/json/.test(contentType)) parsed = JSON.parse(text);
   return { status: res.status, contentType, headers: res.headers, body: parsed, text };
-}
-
-/** A free loopback port (the kernel picks one; it stays free long enough for a test). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** A redis-server of our own, in a temp dir, that a test may stop and start again on the same port. */

@@ -5,6 +5,7 @@ import type { Scope } from '@assurance/api';
 import { assertDocumented, assertProblem, type OpenApiDocument } from '../api/contract.ts';
 import { type CallOptions, type CallResult, startTestApi, type TestApi, TOKENS } from '../api/support.ts';
 import { startPipeline } from '../src/pipeline.ts';
+import { pollUntil } from '../src/wait.ts';
 
 /**
  * The authorization matrix: for every protected route, no token and an unknown token are 401, a
@@ -144,16 +145,16 @@ test('authentication comes before the body is read: an anonymous oversized body 
 
 test('public routes answer without a token', async () => {
   for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json']) {
-    let res = await api.call('GET', path, { token: null });
-    // Readiness legitimately lags a moment behind start (the first engine-lag measurement) and a
-    // loaded machine; poll it against a deadline rather than asserting the first answer.
-    for (
-      const deadline = Date.now() + 20_000;
-      path === '/readyz' && res.status !== 200 && Date.now() < deadline;
-    ) {
-      await new Promise((r) => setTimeout(r, 250));
-      res = await api.call('GET', path, { token: null });
-    }
+    // Readiness legitimately lags a moment behind start (the first engine sample) and a loaded
+    // machine: wait for it, against a deadline, rather than asserting the first answer.
+    const res = await pollUntil(
+      async () => {
+        const r = await api.call('GET', path, { token: null });
+        return path !== '/readyz' || r.status === 200 ? r : undefined;
+      },
+      20_000,
+      () => `${path} to answer 200`,
+    );
     assert.equal(res.status, 200, `${path}: ${res.status}`);
     assertDocumented(doc, 'GET', path, res);
   }

@@ -15,6 +15,7 @@ import { createAdmin, createKafka, type InboundMessage, parseBrokers } from '@as
 import { DLQ_HEADERS, loadFixtures, type ValueTopicName } from '@assurance/schemas';
 import { envelope, startPipeline } from '../src/pipeline.ts';
 import { producePython, pythonPeer } from '../src/python-peer.ts';
+import { pollUntil } from '../src/wait.ts';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 let p: Pipeline;
@@ -197,19 +198,22 @@ describe('poison corpus', () => {
       }),
     );
     try {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const router = (
-          await Promise.all(
-            INPUT_ROLES.map((r) => admin.lag(`${p.config.ENGINE_GROUP_ID}.router`, p.topics[r])),
-          )
-        ).flat();
-        const decider = await admin.lag(`${p.config.ENGINE_GROUP_ID}.decider`, p.topics.identityEvents);
-        const lag = [...router, ...decider].reduce((n, x) => n + x.lag, 0);
-        if (lag === 0) break;
-        assert.ok(Date.now() < deadline, `lag still ${lag}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      let lag = -1;
+      await pollUntil(
+        async () => {
+          const router = (
+            await Promise.all(
+              INPUT_ROLES.map((r) => admin.lag(`${p.config.ENGINE_GROUP_ID}.router`, p.topics[r])),
+            )
+          ).flat();
+          const decider = await admin.lag(`${p.config.ENGINE_GROUP_ID}.decider`, p.topics.identityEvents);
+          lag = [...router, ...decider].reduce((n, x) => n + x.lag, 0);
+          return lag === 0 ? true : undefined;
+        },
+        30_000,
+        () => `the engine's lag to reach 0 (still ${lag})`,
+        200,
+      );
     } finally {
       await admin.close();
     }

@@ -16,13 +16,12 @@ import type { PromSample } from '../src/prometheus.ts';
 import {
   ALERTS_FILE,
   DASHBOARD_FILE,
-  freePort,
   PrometheusProcess,
   panelQueries,
-  pollUntil,
   prometheusBinary,
   resolveVariables,
 } from '../src/prometheus.ts';
+import { freePort, pollUntil } from '../src/wait.ts';
 
 /**
  * A real Prometheus (Debian's package; `.ci/run` installs it) scrapes a real engine process and a

@@ -11,16 +11,23 @@ import {
   stackUp,
   stopService,
 } from '@assurance/stack';
+import { pollUntil } from './wait.ts';
 
+/** Resolves once `pid` is gone (it is not our child, so no exit event tells us). */
 async function exited(pid: number): Promise<void> {
-  for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await pollUntil(
+    async () => {
+      try {
+        process.kill(pid, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
+    },
+    60_000,
+    () => `pid ${pid} to exit`,
+    50,
+  );
 }
 
 /**

@@ -2,10 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, pollUntil } from './wait.ts';
 
 /**
  * A real Prometheus server for tests (Debian's `prometheus` package, which `.ci/run` installs):
@@ -32,44 +31,6 @@ export function prometheusBinary(): string | undefined {
     }
   }
   return undefined;
-}
-
-/** A loopback port free at the time of asking. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/**
- * Calls `probe` every `intervalMs` until it returns a value other than `undefined`, and returns
- * that value; rejects after `timeoutMs` with `describe()` and the last error the probe threw.
- */
-export async function pollUntil<T>(
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-  describe: () => string,
-  intervalMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() >= deadline) {
-      const cause = lastError instanceof Error ? `; last error: ${lastError.message}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}${cause}`);
-    }
-    await sleep(intervalMs);
-  }
 }
 
 /** One element of an instant vector as `/api/v1/query` returns it. */

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@assurance/core';
-import type { ProducerPort } from '@assurance/kafka';
+import type { EngineHealth, ProducerPort } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import type { SignalStore } from '@assurance/redis';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import { AssuranceReader } from './assurance-reader.ts';
 import { installAuth } from './auth.ts';
-import type { EngineHealth } from '@assurance/kafka';
 import type { ApiMetrics } from './metrics.ts';
 import { installHttpMetrics } from './metrics.ts';
 import { buildOpenApiDocument } from './openapi.ts';

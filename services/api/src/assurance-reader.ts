@@ -1,10 +1,10 @@
 import type { Logger } from '@assurance/core';
+import type { EngineHealth } from '@assurance/kafka';
 import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate, strictestRequirement } from '@assurance/policy';
 import type { SignalStore } from '@assurance/redis';
 import { emptyState, toIdentityState } from '@assurance/redis';
 import { Decision, TIERS, type Tier, type TierRequirement } from '@assurance/schemas';
-import type { EngineHealth } from '@assurance/kafka';
 import { healthReasons } from './engine-health.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { AssuranceResponse, DegradedReason } from './schemas.ts';

@@ -71,7 +71,10 @@ export function describeHealth(health: EngineHealth): string {
     .join(', ');
   const stalled = health.stalled
     .slice(0, 3)
-    .map((s) => `${s.stage} ${s.topic}[${s.partition}]: ${s.waiting} waiting ${(s.waitingMs / 1000).toFixed(1)} s`)
+    .map(
+      (s) =>
+        `${s.stage} ${s.topic}[${s.partition}]: ${s.waiting} waiting ${(s.waitingMs / 1000).toFixed(1)} s`,
+    )
     .join('; ');
   return `${health.lag} messages behind; ${members}${stalled ? `; stalled: ${stalled}` : ''}`;
 }

@@ -1,10 +1,10 @@
+import type { EngineHealth } from '@assurance/kafka';
 import type { Policy, PolicyRule, SignalMatcher } from '@assurance/policy';
 import { evaluate } from '@assurance/policy';
 import type { SignalStore } from '@assurance/redis';
 import { toIdentityState } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
 import { CHANNEL_TYPES, type ChannelType, Decision } from '@assurance/schemas';
-import type { EngineHealth } from '@assurance/kafka';
 import { healthReasons } from './engine-health.ts';
 import { ApiProblem } from './problem.ts';
 import type { DegradedReason, SignalsResponse } from './schemas.ts';

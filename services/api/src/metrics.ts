@@ -1,5 +1,5 @@
-import type { FastifyInstance } from 'fastify';
 import type { EngineHealth } from '@assurance/kafka';
+import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
