@@ -11,6 +11,7 @@
  * - the number of tests may not fall below the floor kept in `test/floor.json`;
  * - the last line reads `N passed, N failed, N skipped`.
  */
+import { execFileSync } from 'node:child_process';
 import { globSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from 'node:test';
@@ -80,7 +81,35 @@ const stream = run({
   isolation: 'process',
   timeout: 180_000,
   signal: abort.signal,
+  // Reports what keeps a finished file alive (scripts/test-leak-report.ts).
+  execArgv: ['--import', path.join(ROOT, 'scripts/test-leak-report.ts')],
 });
+
+/**
+ * SIGKILLs the process running `file` and everything it started (engines, servers): the run goes
+ * on with the other files, and this one counts as failed. node:test runs each file in a child of
+ * this process whose last argument is the file.
+ */
+function killFile(file: string): void {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] as string }));
+  const root = rows.find((r) => r.ppid === process.pid && r.args.endsWith(file));
+  if (!root) return;
+  const tree = [root.pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const r of rows) if (r.ppid === tree[i]) tree.push(r.pid);
+  }
+  for (const pid of tree.reverse()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
 
 // The runner reports each file as a top-level test of its own, named after the path it was given.
 const isWrapper = (d: TestEventData) =>
@@ -102,9 +131,9 @@ stream.on('test:complete', (d: TestEventData) => {
     if (s.summary || s.finished < s.declared) return;
     s.hung = true;
     problems.push(
-      `${path.relative(ROOT, file)}: all ${s.finished} tests ended but the file did not exit within ${EXIT_GRACE_MS / 1000} s (an open handle: socket, timer or child process)`,
+      `${path.relative(ROOT, file)}: all ${s.finished} tests ended but the file did not exit within ${EXIT_GRACE_MS / 1000} s (an open handle: its [leak] line above names it); killed`,
     );
-    abort.abort();
+    killFile(file);
   }, EXIT_GRACE_MS);
   s.hangTimer.unref();
 });
