@@ -12,7 +12,8 @@
  * - the last line reads `N passed, N failed, N skipped`.
  */
 import { execFileSync } from 'node:child_process';
-import { globSync, readFileSync } from 'node:fs';
+import { globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
@@ -66,6 +67,9 @@ interface FileState {
 }
 const state = new Map<string, FileState>(files.map((f) => [f, { declared: 0, finished: 0 }]));
 const problems: string[] = [];
+const LEAK_DIR = mkdtempSync(path.join(tmpdir(), 'test-leaks-'));
+process.env.TEST_LEAK_DIR = LEAK_DIR;
+process.on('exit', () => rmSync(LEAK_DIR, { recursive: true, force: true }));
 const abort = new AbortController();
 
 interface TestEventData {
@@ -90,14 +94,20 @@ const stream = run({
  * on with the other files, and this one counts as failed. node:test runs each file in a child of
  * this process whose last argument is the file.
  */
-function killFile(file: string): void {
+function killFile(file: string): string {
   const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
     .split('\n')
     .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] as string }));
   const root = rows.find((r) => r.ppid === process.pid && r.args.endsWith(file));
-  if (!root) return;
+  if (!root) return '';
+  let leak = '';
+  try {
+    leak = readFileSync(path.join(LEAK_DIR, `${root.pid}.leak`), 'utf8');
+  } catch {
+    // It has not written one (yet): nothing more to say.
+  }
   const tree = [root.pid];
   for (let i = 0; i < tree.length; i++) {
     for (const r of rows) if (r.ppid === tree[i]) tree.push(r.pid);
@@ -109,6 +119,7 @@ function killFile(file: string): void {
       // Already gone.
     }
   }
+  return leak;
 }
 
 // The runner reports each file as a top-level test of its own, named after the path it was given.
@@ -130,10 +141,10 @@ stream.on('test:complete', (d: TestEventData) => {
   s.hangTimer = setTimeout(() => {
     if (s.summary || s.finished < s.declared) return;
     s.hung = true;
+    const leak = killFile(file);
     problems.push(
-      `${path.relative(ROOT, file)}: all ${s.finished} tests ended but the file did not exit within ${EXIT_GRACE_MS / 1000} s (an open handle: its [leak] line above names it); killed`,
+      `${path.relative(ROOT, file)}: all ${s.finished} tests ended but the file did not exit within ${EXIT_GRACE_MS / 1000} s; killed. ${leak || 'Something it opened is still open.'}`,
     );
-    killFile(file);
   }, EXIT_GRACE_MS);
   s.hangTimer.unref();
 });
