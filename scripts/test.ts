@@ -92,16 +92,17 @@ const stream = run({
 /**
  * SIGKILLs the process running `file` and everything it started (engines, servers): the run goes
  * on with the other files, and this one counts as failed. node:test runs each file in a child of
- * this process whose last argument is the file.
+ * this process whose last argument is the file. Returns what kept it open (its leak report), or
+ * undefined when no such process runs any more (it exited; its summary is on its way).
  */
-function killFile(file: string): string {
+function killFile(file: string): string | undefined {
   const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
     .split('\n')
     .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] as string }));
   const root = rows.find((r) => r.ppid === process.pid && r.args.endsWith(file));
-  if (!root) return '';
+  if (!root) return undefined;
   let leak = '';
   try {
     leak = readFileSync(path.join(LEAK_DIR, `${root.pid}.leak`), 'utf8');
@@ -140,8 +141,11 @@ stream.on('test:complete', (d: TestEventData) => {
   clearTimeout(s.hangTimer);
   s.hangTimer = setTimeout(() => {
     if (s.summary || s.finished < s.declared) return;
-    s.hung = true;
+    // node:test reports files in order, so a finished file's summary may wait behind a long one
+    // running beside it: only a process still alive is hung.
     const leak = killFile(file);
+    if (leak === undefined) return;
+    s.hung = true;
     problems.push(
       `${path.relative(ROOT, file)}: all ${s.finished} tests ended but the file did not exit within ${EXIT_GRACE_MS / 1000} s; killed. ${leak || 'Something it opened is still open.'}`,
     );
