@@ -141,3 +141,26 @@ test('kill -9 of everything: the next serve decides again once the dead members 
   next.interrupt();
   assert.equal((await next.exited).code, 0);
 });
+
+test('the engine dies by itself: the API keeps answering, and the supervisor brings the engine back', async () => {
+  const p = serve();
+  await p.waitFor(/running until Ctrl-C/);
+  await p.waitFor(BOTH_JOINED);
+  await p.waitFor(/"msg":"assurance API listening"/);
+  const apiUrl = `http://127.0.0.1:${env.API_PORT}`;
+  const kids = childrenOf(p.child.pid as number);
+  const enginePid = kids.find((pid) =>
+    execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).includes('services/engine'),
+  );
+  assert.ok(enginePid, 'the engine child');
+  process.kill(enginePid, 'SIGKILL');
+  await p.waitFor(/engine exited \(SIGKILL\); restarting in 1 s/);
+  // The API never went away with it.
+  assert.equal((await fetch(`${apiUrl}/healthz`)).status, 200);
+  const ms = await bindAndWait('life-e');
+  process.stderr.write(
+    `[lifecycle] first decision after the engine was killed under the supervisor: ${ms} ms\n`,
+  );
+  p.interrupt();
+  assert.equal((await p.exited).code, 0);
+});
