@@ -3,7 +3,7 @@
  * (a wrong token, a wrong base URL, invalid arguments, a closed client): those are configuration or
  * programming errors and must surface at once. Everything transient (network, timeouts, 5xx,
  * garbage answers, a stale or unready view) is answered instead, with the strictest requirement and
- * `degraded: true` (see `degraded.ts`).
+ * `degraded: true` (see `failClosedAnswer` in `answers.ts`).
  */
 
 /** Every code an {@link AssuranceClientError} can carry (closed list). */
