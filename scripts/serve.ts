@@ -9,7 +9,7 @@ import { localApiToken, localEnvironment } from './local-env.ts';
 const log = (m: string) => process.stderr.write(`[serve] ${m}\n`);
 const env = await localEnvironment(log);
 const start = (main: string, extra: Record<string, string> = {}) =>
-  spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', main], {
+  spawn(process.execPath, [main], {
     stdio: 'inherit',
     env: { ...process.env, ...env, ...extra },
   });

@@ -33,7 +33,6 @@ log(`${unit.length} unit and ${system.length} system test files`);
 const child = spawn(
   process.execPath,
   [
-    '--disable-warning=TimeoutNegativeWarning',
     '--test',
     '--test-reporter=spec',
     `--test-concurrency=${process.env.TEST_CONCURRENCY ?? '2'}`,

@@ -24,11 +24,10 @@ export class EngineProcess {
     ] as const) {
       env[k] = String(config[k]);
     }
-    this.#child = spawn(
-      process.execPath,
-      ['--disable-warning=TimeoutNegativeWarning', path.join(REPO_ROOT, 'services/engine/src/main.ts')],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    this.#child = spawn(process.execPath, [path.join(REPO_ROOT, 'services/engine/src/main.ts')], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const keep = (b: Buffer) => {
       this.output.push(b.toString());
       if (this.output.length > 200) this.output.shift();

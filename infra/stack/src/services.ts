@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { muteKafkajsNegativeTimeoutWarning } from '@assurance/kafka/warnings';
 import { Kafka, logLevel } from 'kafkajs';
 import type { StackLayout } from './layout.ts';
 import { REPO_ROOT } from './layout.ts';
@@ -49,6 +50,7 @@ export const kafka: LocalService = {
   marker: (l) => l.kafka.lib,
   async healthy(l) {
     if (!(await portOpen(l.env.STACK_KAFKA_PORT))) return false;
+    muteKafkajsNegativeTimeoutWarning();
     const admin = new Kafka({
       clientId: 'stack-probe',
       brokers: [this.endpoint(l)],

@@ -1,6 +1,7 @@
 import type { Logger } from '@assurance/core';
 import type { KafkaConfig, LogEntry } from 'kafkajs';
 import { Kafka, logLevel } from 'kafkajs';
+import { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';
 
 export interface KafkaClientOptions {
   readonly brokers: readonly string[];
@@ -19,6 +20,7 @@ const LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 
 /** One kafkajs client whose logs go through our structured logger. */
 export function createKafka(opts: KafkaClientOptions): Kafka {
+  muteKafkajsNegativeTimeoutWarning();
   const log = opts.logger.child({ component: 'kafkajs' });
   const config: KafkaConfig = {
     clientId: opts.clientId,

@@ -6,3 +6,4 @@ export { avroToPlain, DEFAULT_MAX_MESSAGE_BYTES, RegistryCodec } from './codec.t
 export { createConsumer } from './consumer.ts';
 export { createProducer } from './producer.ts';
 export type * from './types.ts';
+export { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';
