@@ -4,10 +4,11 @@
  * when either process exits, the other is stopped too.
  */
 import { spawn } from 'node:child_process';
+import { exitOnStackProblem } from '@assurance/stack';
 import { localApiToken, localEnvironment } from './local-env.ts';
 
 const log = (m: string) => process.stderr.write(`[serve] ${m}\n`);
-const env = await localEnvironment(log);
+const env = await localEnvironment(log).catch(exitOnStackProblem('[serve]'));
 const start = (main: string, extra: Record<string, string> = {}) =>
   spawn(process.execPath, [main], {
     stdio: 'inherit',

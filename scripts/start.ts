@@ -7,13 +7,14 @@ import { createLogger } from '@assurance/core';
 import { EngineConfigSchema, startEngine } from '@assurance/engine';
 import { createConsumer, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
 import type { Decision } from '@assurance/schemas';
+import { exitOnStackProblem } from '@assurance/stack';
 import { localEnvironment } from './local-env.ts';
 import { renderDecision } from './render.ts';
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
 const note = (m: string) => process.stderr.write(`[start] ${m}\n`);
 
-const env = await localEnvironment(note);
+const env = await localEnvironment(note).catch(exitOnStackProblem('[start]'));
 const config = EngineConfigSchema.parse({
   ...process.env,
   ...env,

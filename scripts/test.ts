@@ -12,6 +12,7 @@ const log = (m: string) => process.stderr.write(`[test] ${m}\n`);
 const unit = globSync([
   'schemas/src/**/*.test.ts',
   'packages/*/src/**/*.test.ts',
+  'infra/*/src/**/*.test.ts',
   'services/*/src/**/*.test.ts',
 ]);
 const system = unitOnly
@@ -21,8 +22,9 @@ const system = unitOnly
 const env: NodeJS.ProcessEnv = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
 if (system.length > 0) {
   const { endpoints } = await import('../test/src/harness.ts');
+  const { exitOnStackProblem } = await import('@assurance/stack');
   const t0 = Date.now();
-  Object.assign(env, await endpoints());
+  Object.assign(env, await endpoints().catch(exitOnStackProblem('[test]')));
   log(
     `stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${env.KAFKA_BROKERS} ${env.SCHEMA_REGISTRY_URL} ${env.REDIS_URL}`,
   );

@@ -18,7 +18,7 @@ import type { TopicNames } from '@assurance/engine';
 import { INPUT_ROLES, topicNames } from '@assurance/engine';
 import type { ProducerPort } from '@assurance/kafka';
 import { createAdmin, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
-import { stackStatus } from '@assurance/stack';
+import { exitOnStackProblem, stackStatus } from '@assurance/stack';
 import { Redis } from 'ioredis';
 import { uniqueName } from '../src/harness.ts';
 import { isolatedConfig } from '../src/pipeline.ts';
@@ -443,7 +443,11 @@ async function deleteSubjects(url: string, topics: TopicNames): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+main()
+  .catch(exitOnStackProblem('[bench]'))
+  .catch((err: unknown) => {
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  });

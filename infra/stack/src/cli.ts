@@ -2,7 +2,7 @@
  * `npm run stack:up | stack:down | stack:status`: the native local stack (Kafka KRaft, Apicurio
  * Registry, Redis) on loopback, no Docker. See README "Local stack".
  */
-import { PrerequisiteError } from './prereqs.ts';
+import { exitOnStackProblem } from './problems.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
 
 const log = (msg: string) => process.stderr.write(`[stack] ${msg}\n`);
@@ -39,11 +39,4 @@ async function main(cmd: string | undefined): Promise<number> {
   }
 }
 
-main(process.argv[2]).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof PrerequisiteError) log(`missing prerequisite:\n${err.message}`);
-    else log(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exit(1);
-  },
-);
+main(process.argv[2]).then((code) => process.exit(code), exitOnStackProblem('[stack]'));

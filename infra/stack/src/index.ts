@@ -1,6 +1,12 @@
 export type { StackLayout } from './layout.ts';
 export { REPO_ROOT, resolveLayout } from './layout.ts';
-export { PrerequisiteError } from './prereqs.ts';
+export {
+  describeStackProblem,
+  exitOnStackProblem,
+  PrerequisiteError,
+  ServiceStartError,
+  StackProblem,
+} from './problems.ts';
 export type { LocalService } from './services.ts';
 export { kafka, redis, registry, SERVICES, stopService } from './services.ts';
 export type { ServiceStatus, StackEndpoints, UpResult } from './stack.ts';

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { StackProblem } from './problems.ts';
 
 /** Repository root: infra/stack/src/ is three levels down. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -57,7 +58,7 @@ export function resolveLayout(source: NodeJS.ProcessEnv = process.env): StackLay
   const parsed = StackEnv.safeParse(source);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`invalid stack configuration:\n${lines.join('\n')}`);
+    throw new StackProblem(`invalid stack configuration:\n${lines.join('\n')}`);
   }
   const env = parsed.data;
   const dir = path.resolve(env.STACK_DIR);

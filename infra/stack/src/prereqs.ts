@@ -1,11 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { PrerequisiteError } from './problems.ts';
 import { run } from './proc.ts';
-
-/** A missing prerequisite, with the exact remedy printed to the user. */
-export class PrerequisiteError extends Error {
-  override readonly name = 'PrerequisiteError';
-}
 
 /** The `java` to use: $JAVA_HOME/bin/java when set, else the one on PATH. */
 export function javaBinary(): string {
