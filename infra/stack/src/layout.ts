@@ -28,6 +28,8 @@ const StackEnv = z.object({
     .regex(/^\d+[mg]$/)
     .default('384m'),
   STACK_START_TIMEOUT_S: z.coerce.number().int().positive().default(180),
+  /** How long to wait for another apt/dpkg (unattended-upgrades…) when installing redis-server. */
+  STACK_APT_LOCK_TIMEOUT_S: z.coerce.number().int().min(0).default(300),
   KAFKA_BROKERS: z.string().min(1).optional(),
   SCHEMA_REGISTRY_URL: z.url().optional(),
   REDIS_URL: z.url().optional(),

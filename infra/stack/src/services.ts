@@ -295,7 +295,7 @@ export const redis: LocalService = {
     const existing = livePid(this.pidFile(l), this.marker(l));
     if (existing !== undefined && (await this.healthy(l).catch(() => false)))
       return { pid: existing, reused: true };
-    const bin = ensureRedis(log);
+    const bin = await ensureRedis(log, { lockTimeoutS: l.env.STACK_APT_LOCK_TIMEOUT_S });
     if (existing === undefined && (await portOpen(l.env.STACK_REDIS_PORT)))
       throw portTaken('redis', l.env.STACK_REDIS_PORT, 'STACK_REDIS_PORT', 'REDIS_URL');
     mkdirSync(l.redis.data, { recursive: true });
