@@ -9,6 +9,7 @@ import { parseCli, USAGE } from './cli.ts';
 describe('parseCli', () => {
   test('a command, or help wherever --help or -h appears', () => {
     assert.deepEqual(parseCli(['up']), { command: 'up' });
+    assert.deepEqual(parseCli(['provision']), { command: 'provision' });
     assert.deepEqual(parseCli(['status', '--help']), { help: true });
     assert.deepEqual(parseCli(['--help', 'down']), { help: true });
     assert.deepEqual(parseCli(['up', '-h']), { help: true });
@@ -59,5 +60,13 @@ describe('the stack CLI', () => {
       r.err,
       '[stack] invalid stack configuration:\n  STACK_KAFKA_PORT: Invalid input: expected number, received NaN\n',
     );
+  });
+
+  test('provision with no stack running and no cluster named says how to get one', () => {
+    const r = cli(['provision']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^\[stack\] nothing to provision: the local kafka and registry are not running\./);
+    assert.match(r.err, /npm run stack:up/);
+    assert.doesNotMatch(r.err, /\n\s+at /);
   });
 });
