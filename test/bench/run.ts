@@ -97,11 +97,19 @@ async function main(): Promise<void> {
     if (code !== undefined && code !== 0) say(`engine exited with code ${code}; see ${engine?.logFile}`);
     // One by one: a topic the engine never created must not keep the others alive.
     const left: string[] = [];
-    for (const t of Object.values(topics)) await admin.deleteTopics([t]).catch(() => left.push(t));
+    let deleted = 0;
+    for (const t of Object.values(topics)) {
+      await admin.deleteTopics([t]).then(
+        (d) => {
+          deleted += d.length;
+        },
+        () => left.push(t),
+      );
+    }
     await admin.close().catch(() => {});
     const keys = await unlinkPrefix(redis, config.REDIS_PREFIX).catch(() => -1);
-    say(`deleted ${Object.values(topics).length - left.length} topics and ${keys} Redis keys`);
-    if (left.length > 0) say(`could not delete (absent, or the broker is unwell): ${left.join(', ')}`);
+    say(`deleted ${deleted} topics and ${keys} Redis keys`);
+    if (left.length > 0) say(`could not delete (is the broker unwell?): ${left.join(', ')}`);
     if (keys < 0)
       say(`could not delete Redis keys under ${config.REDIS_PREFIX} (SCAN + UNLINK them by hand)`);
     await deleteSubjects(config.SCHEMA_REGISTRY_URL, topics);
