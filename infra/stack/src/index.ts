@@ -3,6 +3,7 @@ export { REPO_ROOT, resolveLayout } from './layout.ts';
 export {
   describeStackProblem,
   exitOnStackProblem,
+  logTails,
   PrerequisiteError,
   ServiceStartError,
   StackProblem,
