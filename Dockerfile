@@ -64,6 +64,5 @@ COPY . .
 USER node
 # /metrics and /healthz of the engine (set METRICS_HOST=0.0.0.0 so they are reachable from outside).
 EXPOSE 9464
-# kafkajs schedules timers with negative delays on some paths; Node 24 warns on each one.
-ENTRYPOINT ["node", "--disable-warning=TimeoutNegativeWarning"]
+ENTRYPOINT ["node"]
 CMD ["services/engine/src/main.ts"]

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createLogger } from '@assurance/core';
 import { provision, topicNames } from '@assurance/engine';
 import { createAdmin, createKafka, parseBrokers, RegistryCodec } from '@assurance/kafka';
-import { resolveLayout } from '@assurance/stack';
+import { exitOnStackProblem, resolveLayout } from '@assurance/stack';
 import { localApiToken, localEnvironment } from './local-env.ts';
 import { acquirePipelineLock, Supervisor } from './supervisor.ts';
 
@@ -30,7 +30,7 @@ export async function startLocalPipeline(
   log: (m: string) => void,
   defaults: Record<string, string> = {},
 ): Promise<LocalPipeline> {
-  const stackEnv = await localEnvironment(log);
+  const stackEnv = await localEnvironment(log).catch(exitOnStackProblem(`[${command}]`));
   const token = process.env.API_TOKENS ? undefined : localApiToken();
   const env: NodeJS.ProcessEnv = {
     // A local engine killed outright hands its partitions over after this long (the broker's minimum).

@@ -27,7 +27,12 @@ const log = (m: string) => process.stderr.write(`[test] ${m}\n`);
 const ROOT = path.resolve(import.meta.dirname, '..');
 process.chdir(ROOT);
 
-const UNIT_GLOBS = ['schemas/src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts'];
+const UNIT_GLOBS = [
+  'schemas/src/**/*.test.ts',
+  'packages/*/src/**/*.test.ts',
+  'infra/*/src/**/*.test.ts',
+  'services/*/src/**/*.test.ts',
+];
 const SYSTEM_GLOBS = ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts'];
 /** After a file's last test ends, how long it may take to exit before it counts as hung. */
 const EXIT_GRACE_MS = Number(process.env.TEST_EXIT_GRACE_MS ?? 30_000);
@@ -42,8 +47,9 @@ const needsStack = files.some((f) => SYSTEM_GLOBS.some((g) => path.matchesGlob(p
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 if (needsStack) {
   const { endpoints } = await import('../test/src/harness.ts');
+  const { exitOnStackProblem } = await import('@assurance/stack');
   const t0 = Date.now();
-  Object.assign(process.env, await endpoints());
+  Object.assign(process.env, await endpoints().catch(exitOnStackProblem('[test]')));
   log(
     `stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${process.env.KAFKA_BROKERS} ${process.env.SCHEMA_REGISTRY_URL} ${process.env.REDIS_URL}`,
   );

@@ -24,6 +24,8 @@ export interface BenchArgs {
   readonly stall: number;
   /** Engine config overrides (`--env KEY=VALUE`, repeatable), e.g. CONSUMER_CONCURRENCY=12. */
   readonly env: Record<string, string>;
+  /** Keep the temporary work folder (engine log, CPU profiles) instead of deleting it at the end. */
+  readonly keepWorkDir: boolean;
 }
 
 export const USAGE = `npm run bench -- [flags]
@@ -40,6 +42,8 @@ export const USAGE = `npm run bench -- [flags]
   --stall S        give up after S seconds without progress       (default 60)
   --profile        CPU-profile the engine and print its hottest functions
   --quick          a smoke run: 5000 identities, 5000 mix events, 10 s of latency
+  --keep-work-dir  keep the temporary folder with the engine's log (and CPU profiles); by
+                   default it is deleted at the end, after a failure or Ctrl-C too
   --help`;
 
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
@@ -64,6 +68,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       env: { type: 'string', multiple: true },
       profile: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
+      'keep-work-dir': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -93,5 +98,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       }),
     ),
     quick,
+    keepWorkDir: values['keep-work-dir'] === true,
   };
 }

@@ -4,6 +4,7 @@
  * imports kafkajs directly on purpose, because it measures kafkajs itself (no port, no decoding, no
  * manual offset discipline) — the one allowed exception.
  */
+import { muteKafkajsNegativeTimeoutWarning } from '@assurance/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 
 export interface RawResult {
@@ -24,6 +25,7 @@ export async function rawConsume(args: {
   onProgress?: (n: number) => void;
   timeoutMs?: number;
 }): Promise<RawResult> {
+  muteKafkajsNegativeTimeoutWarning();
   const kafka = new Kafka({ clientId: 'bench-raw', brokers: args.brokers, logLevel: logLevel.NOTHING });
   // Same fetch sizing as packages/kafka's consumer, so the comparison is about the work, not the fetch.
   const consumer = kafka.consumer({ groupId: args.groupId, maxBytesPerPartition: 1_048_576 });

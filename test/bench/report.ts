@@ -73,7 +73,8 @@ export interface Report {
     gcSeconds: number;
     heapMiB: number;
     logWarnings: number;
-    logFile: string;
+    /** Absent when the work folder (and so the log) was not kept. */
+    logFile: string | undefined;
   };
   readonly profile: ProfileSummary | undefined;
   readonly totalMs: number;
@@ -223,7 +224,7 @@ export function printReport(r: Report): void {
     );
   }
   p(
-    `   event-loop lag p99 ${(e.loopLagP99 * 1000).toFixed(0)} ms · GC ${e.gcSeconds.toFixed(1)} s total · heap ${e.heapMiB.toFixed(0)} MiB · ${e.logWarnings} warn/error log lines (${e.logFile})`,
+    `   event-loop lag p99 ${(e.loopLagP99 * 1000).toFixed(0)} ms · GC ${e.gcSeconds.toFixed(1)} s total · heap ${e.heapMiB.toFixed(0)} MiB · ${e.logWarnings} warn/error log lines (${e.logFile ?? 'engine log deleted with the work folder; --keep-work-dir keeps it'})`,
   );
   const mixPhase = r.phases.at(-1);
   if (mixPhase) {

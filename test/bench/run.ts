@@ -10,7 +10,7 @@
  *   4. Redis memory per identity (taken after phase 1).
  * The engine runs as a child process (services/engine/src/main.ts) so its CPU is its own.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@assurance/core';
@@ -18,7 +18,7 @@ import type { TopicNames } from '@assurance/engine';
 import { INPUT_ROLES, topicNames } from '@assurance/engine';
 import type { ProducerPort } from '@assurance/kafka';
 import { createAdmin, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
-import { stackStatus } from '@assurance/stack';
+import { exitOnStackProblem, logTails, stackStatus } from '@assurance/stack';
 import { Redis } from 'ioredis';
 import { uniqueName } from '../src/harness.ts';
 import { isolatedConfig } from '../src/pipeline.ts';
@@ -56,7 +56,6 @@ async function main(): Promise<void> {
   }
   const args = parsed;
   const runStart = performance.now();
-  const workDir = mkdtempSync(join(tmpdir(), 'otp-bench-'));
   const metricsPort = await freePort();
   // The engine's production defaults for what the test harness shortens (partitions, sweeps, backoff).
   const config = await isolatedConfig({
@@ -73,7 +72,6 @@ async function main(): Promise<void> {
   say(
     `namespace ${config.TOPIC_NAMESPACE}, groups ${config.ENGINE_GROUP_ID}.*, Redis prefix ${config.REDIS_PREFIX}`,
   );
-  say(`work dir ${workDir}`);
 
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 3 });
   await redis.connect();
@@ -97,11 +95,19 @@ async function main(): Promise<void> {
     if (code !== undefined && code !== 0) say(`engine exited with code ${code}; see ${engine?.logFile}`);
     // One by one: a topic the engine never created must not keep the others alive.
     const left: string[] = [];
-    for (const t of Object.values(topics)) await admin.deleteTopics([t]).catch(() => left.push(t));
+    let deleted = 0;
+    for (const t of Object.values(topics)) {
+      await admin.deleteTopics([t]).then(
+        (d) => {
+          deleted += d.length;
+        },
+        () => left.push(t),
+      );
+    }
     await admin.close().catch(() => {});
     const keys = await unlinkPrefix(redis, config.REDIS_PREFIX).catch(() => -1);
-    say(`deleted ${Object.values(topics).length - left.length} topics and ${keys} Redis keys`);
-    if (left.length > 0) say(`could not delete (absent, or the broker is unwell): ${left.join(', ')}`);
+    say(`deleted ${deleted} topics and ${keys} Redis keys`);
+    if (left.length > 0) say(`could not delete (is the broker unwell?): ${left.join(', ')}`);
     if (keys < 0)
       say(`could not delete Redis keys under ${config.REDIS_PREFIX} (SCAN + UNLINK them by hand)`);
     await deleteSubjects(config.SCHEMA_REGISTRY_URL, topics);
@@ -119,12 +125,17 @@ async function main(): Promise<void> {
     interrupt.abort(new Error('interrupted'));
   });
 
+  // Created only now that nothing can fail before the `finally` that deletes it.
+  const workDir = mkdtempSync(join(tmpdir(), 'otp-bench-'));
+  const engineLog = join(workDir, 'engine.log');
+  say(`work dir ${workDir}`);
+  let failed = false;
   try {
     say('starting the engine (child process)');
     engine = await startEngineChild({
       config,
       metricsPort,
-      logFile: join(workDir, 'engine.log'),
+      logFile: engineLog,
       ...(args.profile ? { cpuProfileDir: workDir } : {}),
     });
     const pids = { engine: engine.pid, kafka: stack.kafka, registry: stack.registry, redis: stack.redis };
@@ -368,13 +379,14 @@ async function main(): Promise<void> {
         gcSeconds: metricSum(finalMetrics, 'assurance_engine_nodejs_gc_duration_seconds_sum'),
         heapMiB: metricSum(finalMetrics, 'assurance_engine_nodejs_heap_size_used_bytes') / 2 ** 20,
         logWarnings: log.split('\n').filter((l) => /"level":(40|50|60)/.test(l)).length,
-        logFile: engine.logFile,
+        logFile: args.keepWorkDir ? engine.logFile : undefined,
       },
       profile,
       totalMs: performance.now() - runStart,
     };
     printReport(report);
   } catch (err) {
+    failed = !interrupt.signal.aborted;
     if (err instanceof StallError && engine) {
       const digest = logDigest(engine.logFile);
       process.stdout.write(
@@ -389,9 +401,29 @@ async function main(): Promise<void> {
     if (interrupt.signal.aborted) return;
     throw err;
   } finally {
-    await cleanup();
+    try {
+      await cleanup();
+    } finally {
+      dropWorkDir(workDir, args.keepWorkDir, failed ? engineLog : undefined);
+    }
     say(`total run time ${((performance.now() - runStart) / 1000).toFixed(1)} s`);
   }
+}
+
+/**
+ * The work folder (the engine's log, CPU profiles) is deleted unless --keep-work-dir, on every
+ * path out of a run. After a failure the messages above point at the engine log: its last lines
+ * are shown before it goes.
+ */
+function dropWorkDir(workDir: string, keep: boolean, failedEngineLog: string | undefined): void {
+  if (keep) {
+    say(`work dir kept: ${workDir}`);
+    return;
+  }
+  if (failedEngineLog && existsSync(failedEngineLog))
+    process.stderr.write(`${logTails([failedEngineLog])}\n`);
+  rmSync(workDir, { recursive: true, force: true });
+  say(`deleted work dir ${workDir} (--keep-work-dir keeps it)`);
 }
 
 /** The engine log's warn/error messages by frequency, with one example error each. */
@@ -443,7 +475,11 @@ async function deleteSubjects(url: string, topics: TopicNames): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+main()
+  .catch(exitOnStackProblem('[bench]'))
+  .catch((err: unknown) => {
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  });

@@ -21,7 +21,7 @@ before(async () => {
 after(() => p?.stop());
 
 function run(env: Record<string, string>) {
-  return spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', MAIN], {
+  return spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -105,7 +105,7 @@ describe('Prometheus scrapes the engine and the API', () => {
 
     const apiPort = await freePort();
     apiUrl = `http://127.0.0.1:${apiPort}`;
-    api = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', API_MAIN], {
+    api = spawn(process.execPath, [API_MAIN], {
       env: {
         PATH: process.env.PATH ?? '',
         KAFKA_BROKERS: config.KAFKA_BROKERS,

@@ -35,11 +35,10 @@ export class EngineProcess {
         `EngineProcess cannot pass this configuration through the environment: ${reparsed.success ? 'values differ' : reparsed.error.message}`,
       );
     }
-    this.#child = spawn(
-      process.execPath,
-      ['--disable-warning=TimeoutNegativeWarning', path.join(REPO_ROOT, 'services/engine/src/main.ts')],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    this.#child = spawn(process.execPath, [path.join(REPO_ROOT, 'services/engine/src/main.ts')], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const keep = (b: Buffer) => {
       this.output.push(b.toString());
       if (this.output.length > 200) this.output.shift();

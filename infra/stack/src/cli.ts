@@ -1,14 +1,71 @@
 /**
- * `npm run stack:up | stack:down | stack:status`: the native local stack (Kafka KRaft, Apicurio
- * Registry, Redis) on loopback, no Docker. See README "Local stack".
+ * `npm run stack:up | stack:down | stack:status` and `npm run provision`: the native local stack
+ * (Kafka KRaft, Apicurio Registry, Redis) on loopback, no Docker. See README "Local stack".
  */
-import { PrerequisiteError } from './prereqs.ts';
+import { parseArgs } from 'node:util';
+import { exitOnStackProblem, StackProblem } from './problems.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
 
 const log = (msg: string) => process.stderr.write(`[stack] ${msg}\n`);
 
-async function main(cmd: string | undefined): Promise<number> {
-  switch (cmd) {
+export const COMMANDS = ['up', 'down', 'status', 'provision'] as const;
+type Command = (typeof COMMANDS)[number];
+
+export const USAGE = `usage: npm run stack:up | stack:down | stack:status | provision [-- --help]
+       (node infra/stack/src/cli.ts up | down | status | provision)
+
+  up         start Kafka, the schema registry and Redis unless they already run (or
+             KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL name others), provision topics and
+             schemas, print the endpoints
+  down       stop what up started from this stack folder, and only that
+  status     what runs where, with pids and health; exit 3 if something is down
+  provision  create the topics and register the schemas on KAFKA_BROKERS and SCHEMA_REGISTRY_URL,
+             or on the running local stack for what they leave unset (TOPIC_NAMESPACE and
+             INTERNAL_PARTITIONS as the engine reads them)
+
+Folder, ports, heaps and timeouts: STACK_DIR, STACK_KAFKA_PORT, STACK_KAFKA_CONTROLLER_PORT,
+STACK_REGISTRY_PORT, STACK_REDIS_PORT, STACK_KAFKA_HEAP, STACK_REGISTRY_HEAP, STACK_START_TIMEOUT_S,
+STACK_APT_LOCK_TIMEOUT_S (README, "Local stack").`;
+
+/** What the command line asks for; strict, so a typo never runs a command it did not mean. */
+export function parseCli(argv: readonly string[]): { command: Command } | { help: true } | { error: string } {
+  const parsed = tryParse(() =>
+    parseArgs({
+      args: [...argv],
+      options: { help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    }),
+  );
+  // Node's text goes on about `--` for positionals; its first sentence is the point.
+  if (parsed instanceof Error) return { error: parsed.message.split('. ')[0] ?? parsed.message };
+  if (parsed.values.help) return { help: true };
+  const [command, ...extra] = parsed.positionals;
+  if (command === undefined) return { error: 'no command given' };
+  if (!(COMMANDS as readonly string[]).includes(command)) return { error: `unknown command '${command}'` };
+  if (extra.length > 0) return { error: `unexpected argument '${extra[0]}'` };
+  return { command: command as Command };
+}
+
+function tryParse<T>(parse: () => T): T | Error {
+  try {
+    return parse();
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const cli = parseCli(argv);
+  if ('help' in cli) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if ('error' in cli) {
+    process.stderr.write(`[stack] ${cli.error}\n${USAGE}\n`);
+    return 2;
+  }
+  switch (cli.command) {
     case 'up': {
       const t0 = Date.now();
       const { endpoints, services } = await stackUp(log);
@@ -33,17 +90,36 @@ async function main(cmd: string | undefined): Promise<number> {
       }
       return rows.every((r) => r.healthy) ? 0 : 3;
     }
-    default:
-      process.stderr.write('usage: cli.ts up|down|status\n');
-      return 2;
+    case 'provision': {
+      const target = await provisionTarget();
+      log(`provisioning Kafka ${target.KAFKA_BROKERS} and registry ${target.SCHEMA_REGISTRY_URL}`);
+      const { provisionAll } = await import('./provision.ts');
+      const p = await provisionAll(target, log);
+      log(`provisioned ${p.topics} topics (${p.created} created), ${p.subjects} schemas`);
+      return 0;
+    }
   }
 }
 
-main(process.argv[2]).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof PrerequisiteError) log(`missing prerequisite:\n${err.message}`);
-    else log(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exit(1);
-  },
-);
+/**
+ * Where `provision` works: KAFKA_BROKERS and SCHEMA_REGISTRY_URL when set (stackStatus reports them
+ * as external), the local stack's servers for what they leave unset, if those run.
+ */
+async function provisionTarget(): Promise<{ KAFKA_BROKERS: string; SCHEMA_REGISTRY_URL: string }> {
+  const rows = await stackStatus();
+  const needed = rows.filter((r) => r.name === 'kafka' || r.name === 'registry');
+  const down = needed.filter((r) => !r.healthy).map((r) => r.name);
+  if (down.length > 0) {
+    throw new StackProblem(
+      `nothing to provision: the local ${down.join(' and ')} ${down.length > 1 ? 'are' : 'is'} not running.\n` +
+        '  npm run stack:up starts the local stack (and provisions it), or set KAFKA_BROKERS and\n' +
+        '  SCHEMA_REGISTRY_URL to provision an existing cluster.',
+    );
+  }
+  const where = (name: string) => needed.find((r) => r.name === name)?.where ?? '';
+  return { KAFKA_BROKERS: where('kafka'), SCHEMA_REGISTRY_URL: where('registry') };
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), exitOnStackProblem('[stack]'));
+}

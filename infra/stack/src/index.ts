@@ -1,6 +1,14 @@
 export type { StackLayout } from './layout.ts';
 export { REPO_ROOT, resolveLayout } from './layout.ts';
-export { javaBinary, PrerequisiteError } from './prereqs.ts';
+export { javaBinary } from './prereqs.ts';
+export {
+  describeStackProblem,
+  exitOnStackProblem,
+  logTails,
+  PrerequisiteError,
+  ServiceStartError,
+  StackProblem,
+} from './problems.ts';
 export type { LocalService } from './services.ts';
 export { kafka, redis, registry, SERVICES, stopService } from './services.ts';
 export type { ServiceStatus, StackEndpoints, UpResult } from './stack.ts';

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { StackProblem } from './problems.ts';
 
 /** Repository root: infra/stack/src/ is three levels down. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -27,6 +28,8 @@ const StackEnv = z.object({
     .regex(/^\d+[mg]$/)
     .default('384m'),
   STACK_START_TIMEOUT_S: z.coerce.number().int().positive().default(180),
+  /** How long to wait for another apt/dpkg (unattended-upgrades…) when installing redis-server. */
+  STACK_APT_LOCK_TIMEOUT_S: z.coerce.number().int().min(0).default(300),
   KAFKA_BROKERS: z.string().min(1).optional(),
   SCHEMA_REGISTRY_URL: z.url().optional(),
   REDIS_URL: z.url().optional(),
@@ -57,7 +60,7 @@ export function resolveLayout(source: NodeJS.ProcessEnv = process.env): StackLay
   const parsed = StackEnv.safeParse(source);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`invalid stack configuration:\n${lines.join('\n')}`);
+    throw new StackProblem(`invalid stack configuration:\n${lines.join('\n')}`);
   }
   const env = parsed.data;
   const dir = path.resolve(env.STACK_DIR);

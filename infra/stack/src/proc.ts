@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { StackProblem } from './problems.ts';
 
 /** Runs a command to completion; returns its combined output and exit status. */
 export function run(
@@ -37,7 +38,10 @@ export function startDetached(
     env: opts.env ?? process.env,
   });
   closeSync(fd);
-  if (child.pid === undefined) throw new Error(`${name}: could not start ${cmd}`);
+  if (child.pid === undefined) {
+    child.once('error', () => {}); // reported below; unheard, it would crash the process
+    throw new StackProblem(`${name}: could not start ${cmd} (not executable, or not on the PATH)`);
+  }
   child.unref();
   writeFileSync(opts.pidFile, `${child.pid}\n`);
   return child.pid;
@@ -65,24 +69,16 @@ export function livePid(pidFile: string, marker: string): number | undefined {
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
 export async function stopPid(pid: number, graceMs = 20_000): Promise<void> {
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
   const deadline = Date.now() + graceMs;
-  while (alive() && Date.now() < deadline) await delay(100);
-  if (alive()) {
+  while (alive(pid) && Date.now() < deadline) await delay(100);
+  if (alive(pid)) {
     process.kill(pid, 'SIGKILL');
-    while (alive()) await delay(50);
+    while (alive(pid)) await delay(50);
   }
 }
 
@@ -109,28 +105,31 @@ export function portOpen(port: number, host = '127.0.0.1', timeoutMs = 500): Pro
 }
 
 /**
- * Polls `probe` until it returns true or the deadline passes. Used only for services that
+ * Polls `probe` until it returns true, the process `pid` is gone (no point waiting out the
+ * timeout for a server that already died), or the deadline passes. Used only for services that
  * start outside this process and offer no event to listen for.
  */
 export async function waitFor(
-  what: string,
   probe: () => Promise<boolean>,
+  pid: number,
   timeoutMs: number,
-  onTimeout: () => string,
-): Promise<void> {
+): Promise<'healthy' | 'exited' | 'timeout'> {
   const deadline = Date.now() + timeoutMs;
   let interval = 100;
   while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
+    if (await probe().catch(() => false)) return 'healthy';
+    if (!alive(pid)) return 'exited';
     await delay(interval);
     interval = Math.min(interval * 2, 1000);
   }
-  throw new Error(`${what} not healthy after ${Math.round(timeoutMs / 1000)}s\n${onTimeout()}`);
+  return 'timeout';
 }
 
-/** Last `lines` lines of a log file, for error messages. */
-export function tail(file: string, lines = 25): string {
-  if (!existsSync(file)) return `(no log at ${file})`;
-  const text = readFileSync(file, 'utf8').trimEnd().split('\n');
-  return text.slice(-lines).join('\n');
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

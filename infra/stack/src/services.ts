@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { muteKafkajsNegativeTimeoutWarning } from '@assurance/kafka/warnings';
 import { Kafka, logLevel } from 'kafkajs';
 import type { StackLayout } from './layout.ts';
 import { REPO_ROOT } from './layout.ts';
 import { checkJava, checkMaven, ensureRedis } from './prereqs.ts';
-import { livePid, portOpen, run, startDetached, stopPid, tail, waitFor } from './proc.ts';
+import { logMarks, logTails, ServiceStartError, StackProblem } from './problems.ts';
+import { livePid, portOpen, run, startDetached, stopPid, waitFor } from './proc.ts';
 
 export type Log = (msg: string) => void;
 
@@ -21,6 +23,38 @@ export interface LocalService {
   pidFile(layout: StackLayout): string;
   marker(layout: StackLayout): string;
   logFile(layout: StackLayout): string;
+}
+
+/**
+ * Waits for `s` to answer its health probe; otherwise a problem naming the service, its logs and
+ * their last lines (the cause is nearly always there: a bad heap size, a corrupt data folder…).
+ */
+async function awaitHealthy(
+  s: LocalService,
+  l: StackLayout,
+  pid: number,
+  marks: Map<string, number>,
+): Promise<void> {
+  const logFiles = [...marks.keys()];
+  const timeoutS = l.env.STACK_START_TIMEOUT_S;
+  const outcome = await waitFor(() => s.healthy(l), pid, timeoutS * 1000);
+  if (outcome === 'healthy') return;
+  const what =
+    outcome === 'exited'
+      ? `${s.name} (pid ${pid}) exited while starting.`
+      : `${s.name} (pid ${pid}) did not become healthy within ${timeoutS} s (STACK_START_TIMEOUT_S).`;
+  throw new ServiceStartError(
+    s.name,
+    logFiles,
+    `${what}\n${logTails(logFiles, { marks })}\n  npm run stack:status shows what runs; npm run stack:down stops it.`,
+  );
+}
+
+function portTaken(name: string, port: number, portVar: string, endpointVar: string): StackProblem {
+  return new StackProblem(
+    `port ${port} for ${name} is in use by another process (not one this stack folder started).\n` +
+      `  Set ${portVar} to a free port, or ${endpointVar} to use that server instead.`,
+  );
 }
 
 const KAFKA_POM = path.join(REPO_ROOT, 'infra', 'kafka', 'pom.xml');
@@ -38,7 +72,18 @@ function fetchOnce(pom: string, stampDir: string, fetch: () => void): void {
 
 function mvn(args: string[], what: string): void {
   const r = run(checkMaven(), ['-q', '-B', ...args]);
-  if (r.status !== 0) throw new Error(`fetching ${what} with Maven failed:\n${r.out.slice(-4000)}`);
+  if (r.status !== 0) {
+    const said = r.out
+      .trimEnd()
+      .split('\n')
+      .slice(-15)
+      .map((line) => `    ${line}`)
+      .join('\n');
+    throw new StackProblem(
+      `Maven could not fetch ${what} from Maven Central (done once, then kept under the stack folder).\n` +
+        `  It needs network access, or a mirror in ~/.m2/settings.xml. Maven said:\n${said}`,
+    );
+  }
 }
 
 export const kafka: LocalService = {
@@ -49,6 +94,7 @@ export const kafka: LocalService = {
   marker: (l) => l.kafka.lib,
   async healthy(l) {
     if (!(await portOpen(l.env.STACK_KAFKA_PORT))) return false;
+    muteKafkajsNegativeTimeoutWarning();
     const admin = new Kafka({
       clientId: 'stack-probe',
       brokers: [this.endpoint(l)],
@@ -75,11 +121,8 @@ export const kafka: LocalService = {
     if (existing !== undefined && (await this.healthy(l).catch(() => false)))
       return { pid: existing, reused: true };
     const java = checkJava();
-    if (existing === undefined && (await portOpen(l.env.STACK_KAFKA_PORT))) {
-      throw new Error(
-        `port ${l.env.STACK_KAFKA_PORT} is taken by another process; set STACK_KAFKA_PORT or KAFKA_BROKERS`,
-      );
-    }
+    if (existing === undefined && (await portOpen(l.env.STACK_KAFKA_PORT)))
+      throw portTaken('kafka', l.env.STACK_KAFKA_PORT, 'STACK_KAFKA_PORT', 'KAFKA_BROKERS');
     const props = path.join(l.kafka.home, 'server.properties');
     writeFileSync(props, kafkaProperties(l));
     if (!existsSync(path.join(l.kafka.data, 'meta.properties'))) {
@@ -96,9 +139,14 @@ export const kafka: LocalService = {
         props,
         '--standalone',
       ]);
-      if (r.status !== 0) throw new Error(`kafka: formatting storage failed:\n${r.out}`);
+      if (r.status !== 0)
+        throw new StackProblem(
+          `kafka: formatting its storage in ${l.kafka.data} failed:\n${r.out.trimEnd().slice(-3000)}`,
+        );
       log(`kafka: formatted KRaft storage (cluster ${clusterId})`);
     }
+    // The JVM's own complaints (heap, class path) reach stdout.log, never server.log.
+    const marks = logMarks([this.logFile(l), path.join(l.kafka.logs, 'stdout.log')]);
     const pid =
       existing ??
       startDetached(
@@ -119,12 +167,7 @@ export const kafka: LocalService = {
         ],
         { cwd: l.kafka.home, logFile: path.join(l.kafka.logs, 'stdout.log'), pidFile: this.pidFile(l) },
       );
-    await waitFor(
-      'kafka',
-      () => this.healthy(l),
-      l.env.STACK_START_TIMEOUT_S * 1000,
-      () => tail(this.logFile(l)),
-    );
+    await awaitHealthy(this, l, pid, marks);
     return { pid, reused: false };
   },
 };
@@ -194,16 +237,25 @@ export const registry: LocalService = {
         l.registry.dist,
         archiveDir,
       ]);
-      if (r.status !== 0) throw new Error(`registry: unpacking failed:\n${r.out}`);
+      if (r.status !== 0)
+        throw new StackProblem(
+          `registry: unpacking the archive from ${archiveDir} failed:\n${r.out.trimEnd()}`,
+        );
     });
-    if (existing === undefined && (await portOpen(l.env.STACK_REGISTRY_PORT))) {
-      throw new Error(
-        `port ${l.env.STACK_REGISTRY_PORT} is taken by another process; set STACK_REGISTRY_PORT or SCHEMA_REGISTRY_URL`,
+    if (existing === undefined && (await portOpen(l.env.STACK_REGISTRY_PORT)))
+      throw portTaken(
+        'the registry',
+        l.env.STACK_REGISTRY_PORT,
+        'STACK_REGISTRY_PORT',
+        'SCHEMA_REGISTRY_URL',
       );
-    }
     const runner = run('sh', ['-c', `ls "$1"/*-runner.jar`, 'sh', l.registry.dist]).out.trim().split('\n')[0];
-    if (!runner) throw new Error(`registry: no runner jar in ${l.registry.dist}`);
+    if (!runner)
+      throw new StackProblem(
+        `registry: no runner jar in ${l.registry.dist}; delete ${l.registry.dist}/.fetched-from to fetch it again.`,
+      );
     mkdirSync(l.registry.data, { recursive: true });
+    const marks = logMarks([this.logFile(l)]);
     const pid =
       existing ??
       startDetached(
@@ -228,12 +280,7 @@ export const registry: LocalService = {
         ],
         { cwd: l.registry.home, logFile: this.logFile(l), pidFile: this.pidFile(l) },
       );
-    await waitFor(
-      'registry',
-      () => this.healthy(l),
-      l.env.STACK_START_TIMEOUT_S * 1000,
-      () => tail(this.logFile(l)),
-    );
+    await awaitHealthy(this, l, pid, marks);
     return { pid, reused: false };
   },
 };
@@ -250,13 +297,11 @@ export const redis: LocalService = {
     const existing = livePid(this.pidFile(l), this.marker(l));
     if (existing !== undefined && (await this.healthy(l).catch(() => false)))
       return { pid: existing, reused: true };
-    const bin = ensureRedis(log);
-    if (existing === undefined && (await portOpen(l.env.STACK_REDIS_PORT))) {
-      throw new Error(
-        `port ${l.env.STACK_REDIS_PORT} is taken by another process; set STACK_REDIS_PORT or REDIS_URL`,
-      );
-    }
+    const bin = await ensureRedis(log, { lockTimeoutS: l.env.STACK_APT_LOCK_TIMEOUT_S });
+    if (existing === undefined && (await portOpen(l.env.STACK_REDIS_PORT)))
+      throw portTaken('redis', l.env.STACK_REDIS_PORT, 'STACK_REDIS_PORT', 'REDIS_URL');
     mkdirSync(l.redis.data, { recursive: true });
+    const marks = logMarks([this.logFile(l)]);
     const pid =
       existing ??
       startDetached(
@@ -282,12 +327,7 @@ export const redis: LocalService = {
         ],
         { cwd: l.redis.home, logFile: this.logFile(l), pidFile: this.pidFile(l) },
       );
-    await waitFor(
-      'redis',
-      () => this.healthy(l),
-      l.env.STACK_START_TIMEOUT_S * 1000,
-      () => tail(this.logFile(l)),
-    );
+    await awaitHealthy(this, l, pid, marks);
     return { pid, reused: false };
   },
 };

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { StackLayout } from './layout.ts';
 import { resolveLayout } from './layout.ts';
+import { StackProblem } from './problems.ts';
 import type { LocalService, Log } from './services.ts';
 import { SERVICES, stopService } from './services.ts';
 
@@ -36,11 +37,12 @@ export interface UpResult {
 /**
  * Starts whatever the environment does not already point at, reusing servers a previous `up` left
  * running. Services are independent (the registry stores schemas on disk, not in Kafka), so they
- * start in parallel.
+ * start in parallel; when some fail, every problem is reported at once (Java and redis-server both
+ * missing is one round trip, not two), each only once.
  */
 export async function stackUp(log: Log = () => {}, layout: StackLayout = resolveLayout()): Promise<UpResult> {
   mkdirSync(layout.dir, { recursive: true });
-  const results = await Promise.all(
+  const settled = await Promise.allSettled(
     SERVICES.map(async (s) => {
       const t0 = Date.now();
       const external = layout.env[ENV_OF[s.name]];
@@ -58,6 +60,15 @@ export async function stackUp(log: Log = () => {}, layout: StackLayout = resolve
       };
     }),
   );
+  const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const bug = failures.find((e) => !(e instanceof StackProblem));
+  if (bug !== undefined) throw bug;
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    const messages = [...new Set(failures.map((e) => (e as StackProblem).message))];
+    throw new StackProblem(messages.join('\n'));
+  }
+  const results = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const where = (name: string) => results.find((r) => r.name === name)?.where ?? '';
   const endpoints: StackEndpoints = {
     KAFKA_BROKERS: where('kafka'),

@@ -2,6 +2,7 @@ import type { Logger } from '@assurance/core';
 import type { KafkaConfig, LogEntry } from 'kafkajs';
 import { Kafka, logLevel } from 'kafkajs';
 import { installCodecs } from './codecs.ts';
+import { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';
 
 export interface KafkaClientOptions {
   readonly brokers: readonly string[];
@@ -36,6 +37,7 @@ export function createKafka(opts: KafkaClientOptions): Kafka {
   installCodecs(
     opts.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: opts.maxDecompressedBytes },
   );
+  muteKafkajsNegativeTimeoutWarning();
   const log = opts.logger.child({ component: 'kafkajs' });
   const config: KafkaConfig = {
     clientId: opts.clientId,

@@ -40,7 +40,7 @@ class FakeCluster {
       members: async () => this.members,
       setTopicConfigs: async () => {},
       ensureTopics: async () => ({ created: [] }),
-      deleteTopics: async () => {},
+      deleteTopics: async () => [],
       lag: async () => [],
       close: async () => {},
     };

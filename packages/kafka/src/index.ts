@@ -17,3 +17,4 @@ export type { EngineHealth, EngineWatchOptions, StalledPartition, WatchedGroup }
 export { EngineWatch } from './engine-watch.ts';
 export { createProducer } from './producer.ts';
 export type * from './types.ts';
+export { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';

@@ -101,7 +101,8 @@ export interface PartitionPosition {
 
 export interface AdminPort {
   ensureTopics(topics: readonly TopicSpec[]): Promise<{ created: string[] }>;
-  deleteTopics(names: readonly string[]): Promise<void>;
+  /** Deletes those of `names` that exist and returns them; an absent topic is not an error. */
+  deleteTopics(names: readonly string[]): Promise<string[]>;
   /** Committed offset lag per partition for a group on a topic. */
   lag(groupId: string, topic: string): Promise<Array<{ partition: number; lag: number }>>;
   /**
