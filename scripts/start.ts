@@ -166,6 +166,8 @@ async function play(): Promise<void> {
   });
   await nextDecision((d) => d.signals.some((s) => s.code === 'mailbox_tampered'));
 
+  // The commands below need the API: say the story is over only once it answers.
+  await apiAnswers(apiUrl);
   const idFile = process.env.DEMO_IDENTITY_FILE ?? path.join(resolveLayout().dir, 'demo-identity');
   writeFileSync(idFile, `${identity}\n`);
   const tokenRef = token ? '$(cat .stack/api-dev-token)' : '<a token from API_TOKENS>';
@@ -178,6 +180,20 @@ printed here until Ctrl-C. The identity is ${identity} (also in ${path.relative(
   npm run assurance -- explain ${identity}
 
 The README's examples use it too (ID=$(cat .stack/demo-identity)).`);
+}
+
+/** Waits until the API answers /healthz (it starts beside the engine and may take a moment longer). */
+async function apiAnswers(url: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`the HTTP API did not answer on ${url} within 60 s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 function nextDecision(pred: (d: Decision) => boolean): Promise<Decision> {
