@@ -1,8 +1,23 @@
 export { channelRef } from './channel-ref.ts';
 export { storeError } from './errors.ts';
-export type { ChannelKeys, IdentityKeys, KeySpace } from './keys.ts';
-export { keySpace } from './keys.ts';
-export { commandName, defineScripts, loadScripts, SCRIPTS_VERSION } from './scripts.ts';
+export type { ChannelKeys, KeySpace } from './keys.ts';
+export { keySpace, tagSafe } from './keys.ts';
+export type { BindingRecord, IdentityRecord, SignalRecord } from './records.ts';
+export {
+  AUTHENTICATOR_BITS,
+  activeBinding,
+  activeSignal,
+  CorruptStateError,
+  decodeIdentity,
+  decodeSignals,
+  fromMask,
+  RECOVERY_BITS,
+  signalKey,
+  socKey,
+  socPrefix,
+  toMask,
+} from './records.ts';
+export { commandName, defineScripts, loadScripts } from './scripts.ts';
 export { emptyState, toIdentityState } from './state.ts';
-export type { LoadedIdentity, Mutation, SignalRecord, StoreOptions } from './store.ts';
-export { activeSignal, SignalStore, signalKey } from './store.ts';
+export type { LoginObservation, LoginRecord, Mutation, StoreOptions } from './store.ts';
+export { DEFAULT_CAPS, StateStore } from './store.ts';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -5,16 +6,12 @@ import type { Redis } from 'ioredis';
 
 const COMMANDS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'commands');
 
-/**
- * Bumped whenever any script's contract (keys, arguments, return values) changes. Scripts are
- * registered under `<name>V<version>`, so two deployed versions never run each other's scripts.
- */
-export const SCRIPTS_VERSION = 1;
-
 export interface ScriptSource {
   readonly name: string;
   readonly numberOfKeys: number;
   readonly lua: string;
+  /** First 8 hex digits of the SHA-1 of the resolved source: the script's version. */
+  readonly version: string;
 }
 
 /** Inlines `--- @include "includes/x"` lines; includes may not nest. */
@@ -31,17 +28,28 @@ export function loadScripts(): ScriptSource[] {
     .map((file) => {
       const m = /^([a-z-]+)-(\d+)\.lua$/.exec(file);
       if (!m) throw new Error(`script file name must be <name>-<numKeys>.lua: ${file}`);
+      const lua = resolveIncludes(readFileSync(path.join(COMMANDS_DIR, file), 'utf8'));
       return {
         name: m[1] as string,
         numberOfKeys: Number(m[2]),
-        lua: resolveIncludes(readFileSync(path.join(COMMANDS_DIR, file), 'utf8')),
+        lua,
+        version: createHash('sha1').update(lua).digest('hex').slice(0, 8),
       };
     });
 }
 
+const VERSIONS = new Map(loadScripts().map((s) => [s.name, s.version]));
+
+/**
+ * The command a script is registered under: its name and the hash of its content
+ * (`identityApply_1a2b3c4d`), so two deployed versions never run each other's scripts and a change
+ * to a script can never be forgotten in a version number.
+ */
 export function commandName(scriptName: string): string {
+  const version = VERSIONS.get(scriptName);
+  if (!version) throw new Error(`no Redis script named ${scriptName}`);
   const camel = scriptName.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-  return `${camel}V${SCRIPTS_VERSION}`;
+  return `${camel}_${version}`;
 }
 
 /** Registers every script on a client with `defineCommand` (EVALSHA with EVAL fallback). */

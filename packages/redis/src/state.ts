@@ -1,23 +1,29 @@
-import type { ActiveSignal, IdentityState } from '@assurance/schemas';
-import type { LoadedIdentity } from './store.ts';
-import { activeSignal } from './store.ts';
+import type { ActiveSignal, Binding, IdentityState } from '@assurance/schemas';
+import { activeBinding, activeSignal, type IdentityRecord } from './records.ts';
 
 /**
- * The policy's input from what Redis holds: only live, uncleared signals, bindings in a stable
- * order. The engine decides with it and the API re-evaluates with it, so both must build it here.
+ * The policy's input from what Redis holds: only live, uncleared signals, bound bindings, in a
+ * stable order. The engine decides with it and the API re-evaluates with it, so both build it here.
  */
-export function toIdentityState(identityId: string, loaded: LoadedIdentity, nowMs: number): IdentityState {
+export function toIdentityState(record: IdentityRecord, nowMs: number): IdentityState {
   const signals: ActiveSignal[] = [];
-  for (const r of loaded.signals) {
+  for (const r of record.signals) {
     const a = activeSignal(r, nowMs);
     if (a) signals.push(a);
   }
+  const bindings: Binding[] = [];
+  for (const b of record.bindings) {
+    const a = activeBinding(b);
+    if (a) bindings.push(a);
+  }
   return {
-    identityId,
-    tenantId: loaded.tenantId,
-    bindingsKnown: loaded.bindingsKnown,
-    bindings: [...loaded.bindings].sort((a, b) => a.channelRef.localeCompare(b.channelRef)),
-    signals,
+    identityId: record.identityId,
+    tenantId: record.tenantId,
+    bindingsKnown: record.bindingsKnown,
+    bindings: bindings.sort((a, b) => a.channelRef.localeCompare(b.channelRef)),
+    signals: signals.sort((a, b) =>
+      `${a.code}|${a.scope}|${a.ref ?? ''}|${a.since}`.localeCompare(`${b.code}|${b.scope}|${b.ref ?? ''}|${b.since}`),
+    ),
   };
 }
 

@@ -1,97 +1,105 @@
 import { AssuranceError } from '@assurance/core';
-import type { ActiveSignal, Binding, SignalCode, SignalScope } from '@assurance/schemas';
+import type { ChannelType, SignalCode, SignalScope } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
 import { storeError } from './errors.ts';
 import type { KeySpace } from './keys.ts';
+import {
+  CorruptStateError,
+  decodeIdentity,
+  decodeObservation,
+  decodeSignals,
+  type IdentityRecord,
+  pack,
+  type SignalRecord,
+} from './records.ts';
 import { commandName } from './scripts.ts';
 
-/** A signal as stored (see commands/includes/signal.lua). Tombstones have no `lastRaisedMs`. */
-export interface SignalRecord {
-  /** The field it is stored under (see signalKey). */
-  readonly k: string;
-  readonly code: SignalCode;
-  readonly scope: SignalScope;
-  readonly ref: string | null;
-  readonly sinceMs?: number;
-  readonly expiresAtMs?: number;
-  readonly sourceEventIds?: string[];
-  readonly lastRaisedMs?: number;
-  readonly clearedMs?: number;
-  readonly attributes?: Record<string, string>;
-}
-
+/**
+ * One event's effect on a state, as the scripts take it (includes/state.lua): compact field names
+ * on purpose, since mutations travel on the internal topic and through Redis by the million.
+ */
 export type Mutation =
+  /** Raise (or refresh) signal `k`. `via`: the channel it came through; `pk`: a prefix tombstone that blocks it. */
   | {
-      t: 'upsert_signal';
+      t: 'r';
       k: string;
       code: SignalCode;
       scope: SignalScope;
       ref: string | null;
-      sinceMs: number;
+      since: number;
       /** -1: until cleared. */
-      expiresAtMs: number;
-      eventId: string;
-      occurredAtMs: number;
-      attributes: Record<string, string>;
+      exp: number;
+      ev: string;
+      /** Inherited from a channel: every source id the channel's record holds. */
+      evs?: string[];
+      at: number;
+      attrs: Record<string, string>;
+      via?: string;
+      pk?: string;
     }
+  /** Clear signal `k` (a tombstone if it is not there yet). */
+  | { t: 'c'; k: string; code: SignalCode; scope: SignalScope; ref: string | null; at: number; via?: string }
+  /** Clear every signal whose key starts with `p`, and block their late raises. */
+  | { t: 'cp'; p: string; code: SignalCode; scope: SignalScope; ref: string | null; at: number }
+  /** Bind channel `ref` (newest op wins; at equal times, bound). */
   | {
-      t: 'clear_signal';
-      k: string;
-      code: SignalCode;
-      scope: SignalScope;
-      ref: string | null;
-      occurredAtMs: number;
+      t: 'b';
+      ref: string;
+      at: number;
+      type: ChannelType;
+      /** Authenticators and recovery methods as masks (records.ts, AUTHENTICATOR_BITS and RECOVERY_BITS). */
+      auth: number;
+      rec: number;
+      /** boundAt, ms. */
+      bat: number;
+      /** For a sync account: `<type>:<ref>` of the channels it can be recovered through. */
+      via?: string[];
     }
-  | { t: 'clear_ref'; ref: string; occurredAtMs: number }
-  | { t: 'bind'; ref: string; binding: string; occurredAtMs: number }
-  | { t: 'unbind'; ref: string; occurredAtMs: number };
+  /** Unbind channel `ref`: when applied, the signals about it go with it. */
+  | { t: 'u'; ref: string; at: number; type: ChannelType };
 
-/** The key a signal is stored under: one record per (code, scope, ref). */
-export function signalKey(code: SignalCode, scope: SignalScope, ref: string | null): string {
-  return `${code}|${scope}|${ref ?? ''}`;
+/** A login, as identity-apply records it (failures per kind, devices and networks seen). */
+export interface LoginRecord {
+  /** Hash of the event's identity (topic, source, eventId): the same login twice counts once. */
+  readonly h: string;
+  readonly at: number;
+  readonly kinds: readonly string[];
+  /** Every counted kind and its window, ms. */
+  readonly windows: Readonly<Record<string, number>>;
+  /** Failures kept per kind: the policy's threshold is enough to tell whether it was reached. */
+  readonly cap: Readonly<Record<string, number>>;
+  readonly device: string;
+  readonly network: string;
+  readonly success: boolean;
+  /** How long devices and networks stay known, ms. */
+  readonly memory: number;
 }
 
-/** Turns a stored record into the contract's ActiveSignal, or undefined if cleared or expired. */
-export function activeSignal(r: SignalRecord, nowMs: number): ActiveSignal | undefined {
-  if (r.lastRaisedMs === undefined || r.sinceMs === undefined || r.expiresAtMs === undefined)
-    return undefined;
-  if (r.expiresAtMs !== -1 && r.expiresAtMs <= nowMs) return undefined;
-  return {
-    code: r.code,
-    scope: r.scope,
-    ref: r.ref,
-    since: new Date(r.sinceMs).toISOString(),
-    expiresAt: r.expiresAtMs === -1 ? null : new Date(r.expiresAtMs).toISOString(),
-    sourceEventIds: [...(r.sourceEventIds ?? [])],
-    attributes: { ...(r.attributes ?? {}) },
-  };
-}
-
-export interface LoadedIdentity {
-  readonly tenantId: string | null;
-  readonly bindingsKnown: boolean;
-  readonly bindings: Binding[];
-  readonly signals: SignalRecord[];
-  readonly seq: number;
-  readonly published: number;
-  readonly decision: string | null;
-  readonly outbox: string | null;
+export interface LoginObservation {
+  readonly counts: Readonly<Record<string, number>>;
+  /** True: new (the identity has known devices and this is not one); null: cannot tell. */
+  readonly newDevice: boolean | null;
+  readonly newNetwork: boolean | null;
 }
 
 export interface StoreOptions {
-  /** How long replays of the same event id are recognised. */
-  readonly dedupeWindowMs: number;
-  /** Lifetime of per-identity and per-channel state after its last write. */
-  readonly stateTtlSeconds: number;
+  /** How long cleared and expired records are kept, so an event arriving that late still finds them. */
+  readonly keepMs: number;
+  /** An identity is forgotten this long after its last event (unless a signal is open-ended). */
+  readonly stateTtlMs: number;
+  /** Per identity: signal records, bindings, known devices (and networks). Reaching one fails the identity closed. */
+  readonly caps?: { readonly signals: number; readonly bindings: number; readonly known: number };
   /** Observes each script call's duration (for a latency histogram); script names are a closed set. */
   readonly onScript?: (script: string, seconds: number, ok: boolean) => void;
 }
 
-type Reply = string | number | null | Reply[];
-type ScriptCall = (...args: Array<string | number>) => Promise<Reply>;
+export const DEFAULT_CAPS = { signals: 64, bindings: 64, known: 16 } as const;
+
+type Reply = string | number | Buffer | null | Reply[];
+type ScriptCall = (...args: Array<string | number | Buffer>) => Promise<Reply>;
 
 /** Typed access to the Lua commands and keys; the only code that talks to Redis about state. */
-export class SignalStore {
+export class StateStore {
   readonly #redis: Redis;
   readonly #keys: KeySpace;
   readonly #opts: StoreOptions;
@@ -106,8 +114,13 @@ export class SignalStore {
     return this.#keys;
   }
 
+  get options(): StoreOptions {
+    return this.#opts;
+  }
+
   #call(name: string): ScriptCall {
-    const fn = (this.#redis as unknown as Record<string, ScriptCall | undefined>)[commandName(name)];
+    // The Buffer variant: states are MessagePack, and must come back as bytes.
+    const fn = (this.#redis as unknown as Record<string, ScriptCall | undefined>)[`${commandName(name)}Buffer`];
     if (!fn) throw new AssuranceError('script_failed', `Redis script ${name} is not defined on this client`);
     const bound = fn.bind(this.#redis);
     const observe = this.#opts.onScript;
@@ -124,87 +137,114 @@ export class SignalStore {
     };
   }
 
-  /** Applies mutations once per event key; false when the event was seen before. */
-  async applyIdentity(
-    identityId: string,
-    eventKey: string,
-    mutations: readonly Mutation[],
-    tenantId: string | null,
-    nowMs: number,
-  ): Promise<boolean> {
-    const k = this.#keys.identity(identityId);
-    const r = await this.#call('identity-apply')(
-      k.seen,
-      k.signals,
-      k.bindings,
-      k.meta,
-      eventKey,
-      nowMs,
-      this.#opts.dedupeWindowMs,
-      this.#opts.stateTtlSeconds,
-      JSON.stringify(mutations),
-      tenantId ?? '',
-    );
-    return r === 1;
-  }
-
-  async loadIdentity(identityId: string): Promise<LoadedIdentity> {
-    const k = this.#keys.identity(identityId);
-    const [meta, signals, bindings, decision, outbox] = await Promise.all([
-      this.#redis.hgetall(k.meta),
-      this.#redis.hvals(k.signals),
-      this.#redis.hgetall(k.bindings),
-      this.#redis.get(k.decision),
-      this.#redis.get(k.outbox),
-    ]).catch((err: unknown) => {
-      throw storeError(err, 'load identity');
-    });
-    const bound: Binding[] = [];
-    for (const [ref, v] of Object.entries(bindings)) {
-      const m = /^(-?\d+)\|(bound|unbound)\|(.*)$/s.exec(v);
-      if (m?.[2] !== 'bound') continue;
-      const b = JSON.parse(m[3] as string) as Omit<Binding, 'channelRef'>;
-      bound.push({ ...b, channelRef: ref });
+  #decode(identityId: string, blob: Buffer): IdentityRecord {
+    try {
+      const record = decodeIdentity(blob);
+      if (record.identityId !== identityId) {
+        throw new CorruptStateError(`state of ${identityId} names another identity`);
+      }
+      return record;
+    } catch (err) {
+      // Corrupt state is not something to retry or route around: stop and say so.
+      throw new AssuranceError('internal', `unreadable state for an identity: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
-    return {
-      tenantId: meta.tenantId ?? null,
-      bindingsKnown: meta.bindingsKnown === '1',
-      bindings: bound,
-      signals: signals.map((s) => JSON.parse(s) as SignalRecord),
-      seq: Number(meta.seq ?? 0),
-      published: Number(meta.published ?? 0),
-      decision,
-      outbox,
-    };
   }
 
-  /** Records a channel-level raise/clear; returns the identities bound to the channel. */
+  /**
+   * Applies one event's effect to an identity and returns its state, in one round trip. `changed`
+   * is true only when something a decision depends on changed.
+   */
+  async apply(
+    identityId: string,
+    change: {
+      readonly mutations: readonly Mutation[];
+      readonly tenantId?: string | null;
+      readonly login?: LoginRecord;
+      readonly touch?: boolean;
+    },
+    nowMs: number,
+  ): Promise<{ changed: boolean; state: IdentityRecord; observation: LoginObservation | null }> {
+    const payload = pack({
+      m: change.mutations,
+      tenant: change.tenantId ?? false,
+      login: change.login ?? false,
+      ...(change.touch ? { touch: true } : {}),
+      caps: this.#opts.caps ?? DEFAULT_CAPS,
+    });
+    const r = (await this.#call('identity-apply')(
+      this.#keys.identity(identityId),
+      identityId,
+      nowMs,
+      this.#opts.keepMs,
+      this.#opts.stateTtlMs,
+      payload,
+    )) as [number, Buffer, Buffer | null];
+    let observation: LoginObservation | null = null;
+    if (r[2]) {
+      const o = decodeObservation(r[2]);
+      const flag = (v: number) => (v === -1 ? null : v === 1);
+      observation = { counts: o.counts, newDevice: flag(o.device), newNetwork: flag(o.network) };
+    }
+    return { changed: r[0] === 1, state: this.#decode(identityId, r[1]), observation };
+  }
+
+  /** The state of an identity, or null when none is stored. */
+  async read(identityId: string): Promise<IdentityRecord | null> {
+    const blob = await this.#redis.getBuffer(this.#keys.identity(identityId)).catch((err: unknown) => {
+      throw storeError(err, 'read state');
+    });
+    return blob === null ? null : this.#decode(identityId, blob);
+  }
+
+  /**
+   * Records decision `seq` (its digest, its epoch) if the recorded sequence is still `expected`:
+   * 'ok', 'moved' (another writer got there first) or 'missing' (no state).
+   */
+  async commit(
+    identityId: string,
+    expected: number,
+    seq: number,
+    digest: string,
+    epoch: number,
+  ): Promise<'ok' | 'moved' | 'missing'> {
+    const r = await this.#call('identity-commit')(this.#keys.identity(identityId), expected, seq, digest, epoch);
+    return r === 1 ? 'ok' : r === -1 ? 'moved' : 'missing';
+  }
+
+  /** Kafka acknowledged decision `seq`. */
+  async published(identityId: string, seq: number, digest: string): Promise<void> {
+    await this.#call('identity-published')(this.#keys.identity(identityId), seq, digest);
+  }
+
+  /** Records a channel-level raise or clear; returns whether it changed and the identities bound. */
   async channelSignal(
     channelRef: string,
-    eventKey: string,
     mutations: readonly Mutation[],
     nowMs: number,
-  ): Promise<{ applied: boolean; identities: string[] }> {
+  ): Promise<{ changed: boolean; identities: string[] }> {
     const k = this.#keys.channel(channelRef);
     const r = (await this.#call('channel-signal')(
-      k.seen,
       k.signals,
       k.members,
-      eventKey,
       nowMs,
-      this.#opts.dedupeWindowMs,
-      this.#opts.stateTtlSeconds,
-      JSON.stringify(mutations),
-    )) as Reply[];
-    return { applied: r[0] === 1, identities: r.slice(1) as string[] };
+      this.#opts.keepMs,
+      pack(mutations),
+    )) as Array<number | Buffer>;
+    return { changed: r[0] === 1, identities: (r.slice(1) as Buffer[]).map((b) => b.toString('utf8')) };
   }
 
-  /** Records a binding change on the channel side; returns the channel's signal records. */
+  /**
+   * Records a binding change (or a touch: still bound) on the channel side; returns whether it was
+   * applied and the channel's signal records, which a new binder inherits.
+   */
   async channelBind(
     channelRef: string,
     identityId: string,
-    op: 'bound' | 'unbound',
-    occurredAtMs: number,
+    op: 'bound' | 'unbound' | 'touch',
+    opMs: number,
+    keepUntilMs: number,
   ): Promise<{ applied: boolean; signals: SignalRecord[] }> {
     const k = this.#keys.channel(channelRef);
     const r = (await this.#call('channel-bind')(
@@ -212,81 +252,18 @@ export class SignalStore {
       k.signals,
       identityId,
       op,
-      occurredAtMs,
-      this.#opts.stateTtlSeconds,
-    )) as Reply[];
-    return {
-      applied: r[0] === 1,
-      signals: (r.slice(1) as string[]).map((s) => JSON.parse(s) as SignalRecord),
-    };
+      opMs,
+      keepUntilMs,
+    )) as [number, Buffer | null];
+    return { applied: r[0] === 1, signals: decodeSignals(r[1]) };
   }
 
-  /** Compare-and-set of the decision and its outbox entry; false when the sequence moved. */
-  async commitDecision(identityId: string, expectedSeq: number, decisionJson: string, outboxJson: string) {
-    const k = this.#keys.identity(identityId);
-    const r = await this.#call('decision-commit')(
-      k.meta,
-      k.decision,
-      k.outbox,
-      expectedSeq,
-      decisionJson,
-      outboxJson,
-      this.#opts.stateTtlSeconds,
-    );
-    return r === 1;
-  }
-
-  async ackOutbox(identityId: string, sequence: number): Promise<void> {
-    const k = this.#keys.identity(identityId);
-    await this.#call('outbox-ack')(k.meta, k.outbox, sequence);
-  }
-
-  async observeLogin(
-    identityId: string,
-    args: {
-      eventKey: string;
-      occurredAtMs: number;
-      /** How long devices and networks stay known. */
-      memoryMs: number;
-      /** Every counted kind with its window. */
-      windows: Readonly<Record<string, number>>;
-      /** Kinds this attempt adds to. */
-      record: readonly string[];
-      deviceId: string | null;
-      network: string | null;
-      success: boolean;
-    },
-  ): Promise<{ newDevice: boolean | null; newNetwork: boolean | null; counts: Record<string, number> }> {
-    const k = this.#keys.identity(identityId);
-    const r = (await this.#call('login-observe')(
-      k.attempts,
-      k.devices,
-      k.networks,
-      args.eventKey,
-      args.occurredAtMs,
-      args.memoryMs,
-      this.#opts.stateTtlSeconds,
-      Object.entries(args.windows)
-        .map(([kind, w]) => `${kind}:${w}`)
-        .join(','),
-      args.deviceId ?? '',
-      args.network ?? '',
-      args.success ? '1' : '0',
-      args.record.join(','),
-    )) as Reply[];
-    const flag = (v: Reply | undefined) => (v === -1 ? null : v === 1);
-    const counts: Record<string, number> = {};
-    for (const entry of r.slice(2) as string[]) {
-      const [kind, n] = entry.split('=');
-      if (kind) counts[kind] = Number(n);
-    }
-    return { newDevice: flag(r[0]), newNetwork: flag(r[1]), counts };
-  }
-
-  async getDecision(identityId: string): Promise<string | null> {
-    return this.#redis.get(this.#keys.identity(identityId).decision).catch((err: unknown) => {
-      throw storeError(err, 'read decision');
+  /** The channel's signal records (explain, rebuild). */
+  async channelSignals(channelRef: string): Promise<SignalRecord[]> {
+    const blob = await this.#redis.getBuffer(this.#keys.channel(channelRef).signals).catch((err: unknown) => {
+      throw storeError(err, 'read channel signals');
     });
+    return decodeSignals(blob);
   }
 
   async schedule(identityId: string, dueMs: number | null): Promise<void> {
@@ -294,12 +271,13 @@ export class SignalStore {
       this.#keys.sweepDue,
       identityId,
       dueMs ?? -1,
-      this.#opts.stateTtlSeconds,
+      Math.ceil(this.#opts.stateTtlMs / 1000),
     );
   }
 
   async claimDue(nowMs: number, leaseMs: number, limit: number): Promise<string[]> {
-    return (await this.#call('sweep-claim')(this.#keys.sweepDue, nowMs, leaseMs, limit)) as string[];
+    const r = (await this.#call('sweep-claim')(this.#keys.sweepDue, nowMs, leaseMs, limit)) as Buffer[];
+    return r.map((b) => b.toString('utf8'));
   }
 
   /** Number of identities waiting for an expiry re-decision that is already due. */
@@ -326,20 +304,29 @@ export class SignalStore {
       });
   }
 
+  /** The dead letters the broker refused, newest first. */
+  async unwrittenDeadLetters(): Promise<Array<Record<string, string>>> {
+    const raw = await this.#redis.lrange(this.#keys.unwrittenDeadLetters, 0, -1).catch((err: unknown) => {
+      throw storeError(err, 'read unwritten dead letters');
+    });
+    return raw.map((r) => JSON.parse(r) as Record<string, string>);
+  }
+
   /**
-   * Where a stage has got to on one partition (the next offset it will process) and when: for
-   * operators and the read path's freshness report. One small hash per deployment.
+   * Where a stage has got to on a partition (the next offset it will process), written before the
+   * stage commits that offset to Kafka: Kafka can then never be ahead of Redis unless Redis lost
+   * writes, which is how the engine notices (docs/state.md, data loss).
    */
-  async recordProgress(stage: string, topic: string, partition: number, nextOffset: string, atMs: number) {
-    const key = this.#keys.progress;
-    await this.#redis
-      .multi()
-      .hset(key, `${stage}|${topic}|${partition}`, `${nextOffset}|${atMs}`)
-      .expire(key, 30 * 86_400)
-      .exec()
-      .catch((err: unknown) => {
-        throw storeError(err, 'record progress');
-      });
+  async recordProgress(
+    entries: ReadonlyArray<{ stage: string; topic: string; partition: number; nextOffset: string }>,
+    atMs: number,
+  ): Promise<void> {
+    if (entries.length === 0) return;
+    const fields: string[] = [];
+    for (const e of entries) fields.push(`${e.stage}|${e.topic}|${e.partition}`, `${e.nextOffset}|${atMs}`);
+    await this.#redis.hset(this.#keys.progress, ...fields).catch((err: unknown) => {
+      throw storeError(err, 'record progress');
+    });
   }
 
   /** Every stage's progress: `stage|topic|partition` → next offset and when it was recorded. */
@@ -354,13 +341,5 @@ export class SignalStore {
       const [nextOffset = '0', atMs = '0'] = value.split('|');
       return { stage, topic, partition: Number(partition), nextOffset, atMs: Number(atMs) };
     });
-  }
-
-  /** The dead letters the broker refused, newest first. */
-  async unwrittenDeadLetters(): Promise<Array<Record<string, string>>> {
-    const raw = await this.#redis.lrange(this.#keys.unwrittenDeadLetters, 0, -1).catch((err: unknown) => {
-      throw storeError(err, 'read unwritten dead letters');
-    });
-    return raw.map((r) => JSON.parse(r) as Record<string, string>);
   }
 }

@@ -1,0 +1,248 @@
+import { createHash } from 'node:crypto';
+import {
+  type ActiveSignal,
+  type Authenticator,
+  type Binding,
+  type ChannelType,
+  type RecoveryMethod,
+  type SignalCode,
+  type SignalScope,
+} from '@assurance/schemas';
+import { Packr } from 'msgpackr';
+
+/**
+ * The stored state as TypeScript sees it: what identity-apply returns (includes/state.lua) decoded,
+ * and the mutations the engine sends, encoded. docs/state.md describes the layout.
+ */
+
+/** Plain MessagePack both ways (no msgpackr records or extensions: Lua's cmsgpack reads it). */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, int64AsType: 'number' });
+
+export function pack(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+/**
+ * Bit positions of authenticators and recovery methods in stored bindings. Append only: a stored
+ * mask is read with this table, so reordering it would change what every binding means.
+ */
+export const AUTHENTICATOR_BITS: readonly Authenticator[] = [
+  'password',
+  'sms_otp',
+  'voice_otp',
+  'email_otp',
+  'email_link',
+  'totp',
+  'push',
+  'push_number_match',
+  'passkey_synced',
+  'passkey_device_bound',
+  'security_key',
+  'smart_card',
+];
+export const RECOVERY_BITS: readonly RecoveryMethod[] = [
+  'email_link',
+  'sms_code',
+  'backup_codes',
+  'helpdesk_kba',
+  'helpdesk_verified_callback',
+  'id_document_liveness',
+  'in_person',
+];
+
+export function toMask<T>(table: readonly T[], items: readonly T[]): number {
+  let mask = 0;
+  for (const item of items) {
+    const bit = table.indexOf(item);
+    if (bit < 0) throw new Error(`no stored bit for ${String(item)}`);
+    mask |= 1 << bit;
+  }
+  return mask;
+}
+
+export function fromMask<T>(table: readonly T[], mask: number): T[] {
+  return table.filter((_, bit) => (mask & (1 << bit)) !== 0);
+}
+
+/** The key a (non-SOC) signal is stored under: one record per (code, scope, ref). */
+export function signalKey(code: SignalCode, scope: SignalScope, ref: string | null): string {
+  return `${code}|${scope}|${ref ?? ''}`;
+}
+
+/**
+ * SOC signals are told apart by subject, signal id and kind (docs/state.md): one incident id on
+ * two subjects is two signals, and a clear of one never lifts the other. The id is hashed (it is
+ * caller text, up to 200 characters); `socPrefix` names every kind of one id on one subject, for a
+ * clear that does not name its kind.
+ */
+export function socPrefix(scope: SignalScope, ref: string | null, signalId: string): string {
+  const id = createHash('sha256').update(signalId).digest('hex').slice(0, 16);
+  return `soc|${scope}|${ref ?? ''}|${id}|`;
+}
+
+export function socKey(scope: SignalScope, ref: string | null, signalId: string, kind: string): string {
+  return `${socPrefix(scope, ref, signalId)}${kind}`;
+}
+
+/** A signal as stored. A tombstone (cleared) has `raisedMs` null. */
+export interface SignalRecord {
+  readonly k: string;
+  readonly code: SignalCode;
+  readonly scope: SignalScope;
+  readonly ref: string | null;
+  readonly sinceMs: number;
+  /** -1: until cleared. */
+  readonly expiresAtMs: number;
+  readonly raisedMs: number | null;
+  readonly clearedMs: number | null;
+  readonly attributes: Readonly<Record<string, string>>;
+  /** The newest source event ids (at most 8); `sourceCount` counts every distinct one seen. */
+  readonly sourceEventIds: readonly string[];
+  readonly sourceCount: number;
+  /** The channel it came through (fan-out or inheritance), if any. */
+  readonly via: string | null;
+}
+
+export interface BindingRecord {
+  readonly ref: string;
+  readonly opMs: number;
+  readonly bound: boolean;
+  readonly channelType: ChannelType;
+  readonly authenticators: readonly Authenticator[];
+  readonly recovery: readonly RecoveryMethod[];
+  readonly boundAtMs: number;
+  readonly recoverableVia: ReadonlyArray<{ channelType: ChannelType; channelRef: string }>;
+}
+
+/** An identity's state as stored (identity-apply's answer), decoded. */
+export interface IdentityRecord {
+  readonly identityId: string;
+  readonly tenantId: string | null;
+  readonly bindingsKnown: boolean;
+  /** Set once a cap was reached: the identity fails closed (nothing was dropped silently). */
+  readonly overflowSinceMs: number | null;
+  /** The last decision recorded, its digest and the epoch it was made in. */
+  readonly seq: number;
+  readonly digest: string | null;
+  readonly epoch: number | null;
+  /** The last decision Kafka acknowledged, and its digest. */
+  readonly published: number;
+  readonly publishedDigest: string | null;
+  /** When the identity last refreshed its channel memberships. */
+  readonly touchedAtMs: number | null;
+  readonly signals: readonly SignalRecord[];
+  readonly bindings: readonly BindingRecord[];
+}
+
+type Raw = Record<string, unknown>;
+const asMap = (v: unknown): Raw => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : {});
+const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+
+export class CorruptStateError extends Error {
+  override readonly name = 'CorruptStateError';
+}
+
+function signalOf(k: string, r: unknown): SignalRecord {
+  if (!Array.isArray(r) || r.length < 11) throw new CorruptStateError(`signal record ${k} is not an 11-item array`);
+  return {
+    k,
+    code: r[0] as SignalCode,
+    scope: r[1] as SignalScope,
+    ref: str(r[2]),
+    sinceMs: r[3] as number,
+    expiresAtMs: r[4] as number,
+    raisedMs: num(r[5]),
+    clearedMs: num(r[6]),
+    attributes: asMap(r[7]) as Record<string, string>,
+    sourceEventIds: Array.isArray(r[8]) ? (r[8] as string[]) : [],
+    sourceCount: (r[9] as number) ?? 0,
+    via: str(r[10]),
+  };
+}
+
+function bindingOf(ref: string, r: unknown): BindingRecord {
+  if (!Array.isArray(r) || r.length < 7) throw new CorruptStateError(`binding record ${ref} is not a 7-item array`);
+  return {
+    ref,
+    opMs: r[0] as number,
+    bound: r[1] === 1,
+    channelType: r[2] as ChannelType,
+    authenticators: fromMask(AUTHENTICATOR_BITS, r[3] as number),
+    recovery: fromMask(RECOVERY_BITS, r[4] as number),
+    boundAtMs: r[5] as number,
+    recoverableVia: (Array.isArray(r[6]) ? (r[6] as string[]) : []).map((v) => {
+      const [channelType, channelRef] = v.split(':') as [ChannelType, string];
+      return { channelType, channelRef };
+    }),
+  };
+}
+
+/** identity-apply's login observation: counts per kind, and device and network novelty (1, 0, -1). */
+export function decodeObservation(blob: Buffer): { counts: Record<string, number>; device: number; network: number } {
+  const o = asMap(packr.unpack(blob));
+  return {
+    counts: asMap(o.counts) as Record<string, number>,
+    device: o.device as number,
+    network: o.network as number,
+  };
+}
+
+/** Decodes a channel's signal records (channel-bind, channel-signal). */
+export function decodeSignals(blob: Buffer | null | false): SignalRecord[] {
+  if (!blob) return [];
+  return Object.entries(asMap(packr.unpack(blob))).map(([k, r]) => signalOf(k, r));
+}
+
+/** Decodes an identity's state; throws CorruptStateError when it is not what the scripts write. */
+export function decodeIdentity(blob: Buffer): IdentityRecord {
+  let raw: Raw;
+  try {
+    raw = asMap(packr.unpack(blob));
+  } catch (err) {
+    throw new CorruptStateError(`identity state is not MessagePack: ${(err as Error).message}`);
+  }
+  if (raw.v !== 2 || typeof raw.i !== 'string') throw new CorruptStateError('identity state of an unknown format');
+  return {
+    identityId: raw.i,
+    tenantId: str(raw.t),
+    bindingsKnown: raw.k === 1,
+    overflowSinceMs: num(raw.x),
+    seq: num(raw.q) ?? 0,
+    digest: str(raw.g),
+    epoch: num(raw.e),
+    published: num(raw.p) ?? 0,
+    publishedDigest: str(raw.pg),
+    touchedAtMs: num(raw.tc),
+    signals: Object.entries(asMap(raw.s)).map(([k, r]) => signalOf(k, r)),
+    bindings: Object.entries(asMap(raw.b)).map(([ref, r]) => bindingOf(ref, r)),
+  };
+}
+
+/** The contract's ActiveSignal of a stored record, or undefined if cleared or expired at `nowMs`. */
+export function activeSignal(r: SignalRecord, nowMs: number): ActiveSignal | undefined {
+  if (r.raisedMs === null) return undefined;
+  if (r.expiresAtMs !== -1 && r.expiresAtMs <= nowMs) return undefined;
+  return {
+    code: r.code,
+    scope: r.scope,
+    ref: r.ref,
+    since: new Date(r.sinceMs).toISOString(),
+    expiresAt: r.expiresAtMs === -1 ? null : new Date(r.expiresAtMs).toISOString(),
+    sourceEventIds: [...r.sourceEventIds],
+    attributes: { ...r.attributes },
+  };
+}
+
+/** The contract's Binding of a stored record (bound ones only). */
+export function activeBinding(b: BindingRecord): Binding | undefined {
+  if (!b.bound) return undefined;
+  return {
+    channelType: b.channelType,
+    channelRef: b.ref,
+    authenticators: [...b.authenticators],
+    recovery: [...b.recovery],
+    boundAt: new Date(b.boundAtMs).toISOString(),
+    recoverableVia: b.recoverableVia.map((v) => ({ ...v })),
+  };
+}
