@@ -14,6 +14,9 @@ export class EngineProcess {
 
   constructor(config: EngineConfig) {
     const env: NodeJS.ProcessEnv = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
+    // The engine watches its stdin as supervised children do: if this test process dies (a runner
+    // killing a hung file), the engine stops too instead of consuming a test stack's topics forever.
+    env.ASSURANCE_SUPERVISED = '1';
     for (const [k, v] of Object.entries(config)) {
       if (v !== undefined) env[k] = typeof v === 'number' ? `${v}ms` : String(v);
     }
@@ -37,8 +40,10 @@ export class EngineProcess {
     }
     this.#child = spawn(process.execPath, [path.join(REPO_ROOT, 'services/engine/src/main.ts')], {
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // Never written to; closing it is the parent's death notice.
+    this.#child.stdin?.on('error', () => {});
     const keep = (b: Buffer) => {
       this.output.push(b.toString());
       if (this.output.length > 200) this.output.shift();
