@@ -218,7 +218,7 @@ async function refuseUsedIdentity(id: string): Promise<void> {
   const redis = new Redis(env.REDIS_URL ?? '', { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
-    const used = await redis.exists(keySpace(env.REDIS_PREFIX ?? 'ra:').identity(id).meta);
+    const used = await redis.exists(keySpace(env.REDIS_PREFIX ?? 'ra:').identity(id));
     if (used)
       throw new Error(
         `${id} already has state on this stack (an earlier run?). Name another identity, or leave out --identity for a fresh one.`,

@@ -8,7 +8,7 @@ import type { ChannelType, SubjectType } from './vocabulary.ts';
  */
 
 /** Outcome of a normalizer: the canonical value, or a message fit for a DLQ header. */
-export type Normalized = { ok: true; value: string } | { ok: false; message: string };
+export type Normalized = { ok: true; value: string } | { ok: false; message: string; path?: string };
 
 const ok = (value: string): Normalized => ({ ok: true, value });
 const fail = (message: string): Normalized => ({ ok: false, message });
@@ -86,9 +86,13 @@ export function normalizeChannelValue(type: ChannelType, raw: string): Normalize
  * Normalizes a compromise-signal subject value. Identity ids are opaque Kafka keys and kept exactly
  * as sent (trimming them would silently route to a different identity); channels follow
  * {@link normalizeChannelValue}; credential and token references are trimmed and must name their
- * identity as `<identityId>/<reference>`.
+ * identity: `owner` (the subject's `identityId`), or the value read as `<identityId>/<reference>`
+ * with exactly one `/`. Only credentials and tokens have an owner.
  */
-export function normalizeSubjectValue(type: SubjectType, raw: string): Normalized {
+export function normalizeSubjectValue(type: SubjectType, raw: string, owner?: string): Normalized {
+  if (owner !== undefined && type !== 'credential' && type !== 'token') {
+    return { ok: false, message: 'identityId is only allowed on credential and token subjects', path: 'identityId' };
+  }
   switch (type) {
     case 'identity':
       if (raw.length === 0) return fail('identity id is empty');
@@ -100,22 +104,28 @@ export function normalizeSubjectValue(type: SubjectType, raw: string): Normalize
       return normalizeChannelValue(type, raw);
     case 'credential':
     case 'token':
-      return normalizeOwnedReference(type, raw);
+      return normalizeOwnedReference(type, raw, owner);
   }
 }
 
 /**
- * Credential and token references read `<identityId>/<reference>`: nothing else ties a leaked
- * credential to the identity whose requirements it must tighten, and a signal that reaches nobody
- * would be a silent "no signal".
+ * A credential or token signal must reach its identity: nothing else ties a leaked credential to
+ * the identity whose requirements it must tighten, and a signal that reaches nobody would be a
+ * silent "no signal". Splitting `org/alice/key-1` at a guess could send it to the wrong identity,
+ * so a value with more than one `/` needs `identityId`.
  */
-function normalizeOwnedReference(type: 'credential' | 'token', raw: string): Normalized {
+function normalizeOwnedReference(type: 'credential' | 'token', raw: string, owner: string | undefined): Normalized {
   const r = normalizeOpaqueId(raw, `${type} reference`);
-  if (!r.ok) return r;
+  if (!r.ok || owner !== undefined) return r;
   const slash = r.value.indexOf('/');
   if (slash <= 0 || slash === r.value.length - 1) {
     return fail(
-      `${type} reference must read "<identityId>/<${type} id>" so it can be routed to its identity`,
+      `${type} subject must name its identity: identityId, or a value reading "<identityId>/<${type} id>"`,
+    );
+  }
+  if (slash !== r.value.lastIndexOf('/')) {
+    return fail(
+      `${type} value "<identityId>/<${type} id>" has more than one "/", so its identity is ambiguous: send identityId`,
     );
   }
   return r;

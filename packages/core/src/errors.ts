@@ -14,6 +14,9 @@ export const ERROR_CODES = [
   'invalid_avro',
   'validation_failed',
   'key_mismatch',
+  // Dated further ahead of our clock than producers' clocks may drift: applying it would let a
+  // producer's clock decide what ages out when (docs/state.md, time).
+  'future_event',
   // A record batch that does not decompress, or decompresses past the bound (packages/kafka codecs).
   'compression_invalid',
   'compression_too_large',
@@ -25,6 +28,9 @@ export const ERROR_CODES = [
   'redis_unavailable',
   'kafka_unavailable',
   'stale_write',
+  // The state store lost data or changed under us (docs/state.md, data loss): hold until it is
+  // verified or rebuilt, never decide from it.
+  'store_lost',
   // The message itself makes our code fail (a script or code path that throws on it): retry for the
   // retry budget, then dead-letter it and fail its subject closed (one message never stalls a stage).
   'script_failed',
@@ -33,6 +39,10 @@ export const ERROR_CODES = [
   'kafka_rejected',
   'config_invalid',
   'policy_invalid',
+  // The store belongs to another deployment (prefix, channel secret), or holds data our code cannot
+  // read: stop with a message, never guess.
+  'store_mismatch',
+  'state_corrupt',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -67,6 +77,7 @@ export function dispositionOf(code: ErrorCode): Disposition {
     case 'invalid_avro':
     case 'validation_failed':
     case 'key_mismatch':
+    case 'future_event':
     case 'unknown_schema_id':
     case 'compression_invalid':
     case 'compression_too_large':
@@ -75,6 +86,7 @@ export function dispositionOf(code: ErrorCode): Disposition {
     case 'redis_unavailable':
     case 'kafka_unavailable':
     case 'stale_write':
+    case 'store_lost':
       return 'retry';
     case 'script_failed':
     case 'internal':
@@ -82,6 +94,8 @@ export function dispositionOf(code: ErrorCode): Disposition {
     case 'kafka_rejected':
     case 'config_invalid':
     case 'policy_invalid':
+    case 'store_mismatch':
+    case 'state_corrupt':
       return 'stop';
     default: {
       const unreachable: never = code;

@@ -128,7 +128,14 @@ export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
         offsets.map((p) => {
           const low = BigInt(p.low);
           const c = byKey.get(`${topic}|${p.partition}`) ?? -1n;
-          return { topic, partition: p.partition, low, end: BigInt(p.high), committed: c < low ? low : c };
+          return {
+            topic,
+            partition: p.partition,
+            low,
+            end: BigInt(p.high),
+            committed: c < low ? low : c,
+            stored: c < 0n ? null : c,
+          };
         }),
       );
     },

@@ -3,7 +3,7 @@ import { AssuranceError, dispositionOf } from '@assurance/core';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { BatchHandler, ConsumerEvents, ConsumerOptions, ConsumerPort, InboundMessage } from './types.ts';
 
-function toInbound(topic: string, partition: number, m: KafkaMessage): InboundMessage {
+export function toInbound(topic: string, partition: number, m: KafkaMessage): InboundMessage {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(m.headers ?? {})) {
     if (v === undefined) continue;
@@ -40,6 +40,43 @@ export function createConsumer(
   let stopping = false;
   let fatal = false;
   let handler: BatchHandler | undefined;
+  /** What this member is assigned now. */
+  let assignment: Array<{ topic: string; partitions: number[] }> = [];
+  /**
+   * Per partition, the answer of `resumeFrom` still to be honoured: a batch waits for it, and is
+   * not processed if it begins past the offset to resume from.
+   */
+  const resuming = new Map<string, Promise<string | undefined>>();
+  const partitionKey = (topic: string, partition: number) => `${topic}|${partition}`;
+
+  function askResume(c: Consumer): void {
+    const ask = events.resumeFrom;
+    if (!ask || assignment.length === 0) return;
+    const answer = ask(assignment).catch((err: unknown) => {
+      // Without an answer the partitions cannot be trusted: fail every batch until one arrives.
+      log.warn({ error: (err as Error).message }, 'cannot tell where to resume; holding the partitions');
+      throw err;
+    });
+    for (const a of assignment) {
+      for (const partition of a.partitions) {
+        const key = partitionKey(a.topic, partition);
+        const mine = answer.then((list) => list.find((r) => r.topic === a.topic && r.partition === partition)?.offset);
+        // Unhandled here on purpose only once: the batch that awaits it handles the rejection.
+        mine.catch(() => {});
+        resuming.set(key, mine);
+      }
+    }
+    // Partitions with nothing new to fetch get no batch to check at: move them now.
+    void answer
+      .then((list) => {
+        for (const r of list) {
+          if (c !== consumer || stopping) return;
+          log.warn({ topic: r.topic, partition: r.partition, offset: r.offset }, 'resuming partition from an earlier offset');
+          c.seek({ topic: r.topic, partition: r.partition, offset: r.offset });
+        }
+      })
+      .catch(() => {});
+  }
 
   function create(): Consumer {
     const c = kafka.consumer({
@@ -58,6 +95,9 @@ export function createConsumer(
         partitions: [...partitions],
       }));
       log.info({ assigned, leader: e.payload.isLeader }, 'joined group');
+      assignment = assigned;
+      resuming.clear();
+      askResume(c);
       events.onGroupJoin?.(assigned);
     });
     c.on(c.events.CRASH, (e) => {
@@ -110,6 +150,30 @@ export function createConsumer(
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
         if (batch.messages.length === 0) return;
         const { topic, partition } = batch;
+        const first = batch.messages[0]?.offset as string;
+        const pending = resuming.get(partitionKey(topic, partition));
+        if (pending) {
+          let target: string | undefined;
+          try {
+            target = await pending;
+          } catch (err) {
+            const resume = pause();
+            c.seek({ topic, partition, offset: first });
+            const t = setTimeout(() => {
+              timers.delete(t);
+              resume();
+              askResume(c);
+            }, 1000);
+            timers.add(t);
+            return;
+          }
+          if (target !== undefined && BigInt(target) < BigInt(first)) {
+            // Fetched before the move took effect: move it (again) and process nothing yet.
+            c.seek({ topic, partition, offset: target });
+            return;
+          }
+          resuming.delete(partitionKey(topic, partition));
+        }
         const messages = batch.messages.map((m) => toInbound(topic, partition, m));
         const live = () => isRunning() && !isStale();
         // Heartbeat while the handler works, so a slow batch (Redis or the broker struggling) does
@@ -130,13 +194,25 @@ export function createConsumer(
         } finally {
           clearInterval(beat);
         }
-        const done = Math.max(0, Math.min(result.processed, messages.length));
+        let done = Math.max(0, Math.min(result.processed, messages.length));
         if (done > 0) {
           const last = messages[done - 1] as InboundMessage;
-          resolveOffset(last.offset);
-          // A revoked partition's offsets belong to its new owner now; committing would be a lie.
-          if (!isStale()) {
-            await c.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+          const nextOffset = (BigInt(last.offset) + 1n).toString();
+          let recorded = true;
+          try {
+            await events.beforeCommit?.({ topic, partition, nextOffset });
+          } catch (err) {
+            // Not committed, so redelivered: the work is idempotent, and a commit ahead of what the
+            // store recorded would read as data loss later.
+            log.warn({ topic, partition, error: (err as Error).message }, 'progress not recorded; batch will be redelivered');
+            recorded = false;
+            done = 0;
+            result = { processed: 0, retryAfterMs: result.retryAfterMs ?? 1000, reason: 'progress_unrecorded' };
+          }
+          if (recorded) {
+            resolveOffset(last.offset);
+            // A revoked partition's offsets belong to its new owner now; committing would be a lie.
+            if (!isStale()) await c.commitOffsets([{ topic, partition, offset: nextOffset }]);
           }
         }
         if (done < messages.length && live()) {
@@ -173,6 +249,10 @@ export function createConsumer(
     async start(h: BatchHandler) {
       handler = h;
       await launch(h);
+    },
+    resync() {
+      resuming.clear();
+      askResume(consumer);
     },
     async stop() {
       stopping = true;

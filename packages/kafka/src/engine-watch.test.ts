@@ -35,6 +35,7 @@ class FakeCluster {
           low: 0n,
           end: this.ends.get(`in|${partition}`) ?? 0n,
           committed: this.committed.get(`in|${partition}`) ?? 0n,
+          stored: this.committed.get(`in|${partition}`) ?? null,
         }));
       },
       members: async () => this.members,

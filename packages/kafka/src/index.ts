@@ -18,3 +18,4 @@ export { EngineWatch } from './engine-watch.ts';
 export { createProducer } from './producer.ts';
 export type * from './types.ts';
 export { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';
+export { readTopicToEnd } from './read-topic.ts';

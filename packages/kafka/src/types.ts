@@ -68,6 +68,19 @@ export interface ConsumerOptions {
 
 export interface ConsumerEvents {
   onGroupJoin?: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) => void;
+  /**
+   * Awaited before a batch's offsets are committed; if it throws, nothing is committed and the
+   * batch is redelivered (its work is idempotent). The engine records its progress in Redis here.
+   */
+  beforeCommit?: (done: { topic: string; partition: number; nextOffset: string }) => Promise<void>;
+  /**
+   * Asked after every assignment (and on `resync`): offsets to resume assigned partitions from,
+   * instead of the committed ones, where a store lost what those offsets stand for. A batch that
+   * begins past such an offset is not processed: the partition is moved back first.
+   */
+  resumeFrom?: (
+    assigned: ReadonlyArray<{ topic: string; partitions: number[] }>,
+  ) => Promise<ReadonlyArray<{ topic: string; partition: number; offset: string }>>;
   onCrash?: (error: Error, restarting: boolean) => void;
   onBatchDone?: (info: {
     topic: string;
@@ -80,6 +93,8 @@ export interface ConsumerEvents {
 
 export interface ConsumerPort {
   start(handler: BatchHandler): Promise<void>;
+  /** Asks `resumeFrom` again for the partitions assigned now (the store changed under us). */
+  resync(): void;
   /** Stops fetching, waits for the batch in flight, commits what it finished, leaves the group. */
   stop(): Promise<void>;
 }
@@ -97,6 +112,8 @@ export interface PartitionPosition {
   readonly low: bigint;
   readonly end: bigint;
   readonly committed: bigint;
+  /** The group's committed offset as Kafka holds it: null when the group has committed nothing there. */
+  readonly stored: bigint | null;
 }
 
 export interface AdminPort {

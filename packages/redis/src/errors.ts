@@ -1,4 +1,4 @@
-import { AssuranceError } from '@assurance/core';
+import { AssuranceError, type ErrorCode } from '@assurance/core';
 import { ReplyError } from 'ioredis';
 
 /**
@@ -14,11 +14,25 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|MOVED|ASK|TRYAGA
  * reply to a script (a Lua error, ERR_UNKNOWN_MUTATION…) is `script_failed`, which the pipeline
  * retries for a bounded time and then quarantines with the message that caused it.
  */
+/**
+ * What our scripts' own error replies mean (the `ERR_…` word they start with): one table, so each
+ * failure maps to one typed error wherever the call is made.
+ */
+const SCRIPT_ERRORS: Readonly<Record<string, ErrorCode>> = {
+  // A key holds the state of another identity: a collision or tampering, never something to retry.
+  ERR_STATE_OWNER: 'state_corrupt',
+  // The engine sent what the script does not know: a version mismatch or a bug.
+  ERR_UNKNOWN_MUTATION: 'script_failed',
+  ERR_SEQUENCE: 'internal',
+};
+
 export function storeError(err: unknown, what: string): AssuranceError {
   if (err instanceof AssuranceError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof ReplyError && !TRANSIENT_REPLY.test(message)) {
-    return new AssuranceError('script_failed', `${what}: ${message}`, { cause: err });
+    const word = /\b(ERR_[A-Z_]+)\b/.exec(message)?.[1];
+    const code = (word && SCRIPT_ERRORS[word]) || 'script_failed';
+    return new AssuranceError(code, `${what}: ${message}`, { cause: err });
   }
   return new AssuranceError('redis_unavailable', `${what}: ${message}`, { cause: err });
 }

@@ -19,5 +19,7 @@ export {
 } from './records.ts';
 export { commandName, defineScripts, loadScripts } from './scripts.ts';
 export { emptyState, toIdentityState } from './state.ts';
-export type { LoginObservation, LoginRecord, Mutation, StoreOptions } from './store.ts';
-export { DEFAULT_CAPS, StateStore } from './store.ts';
+export type { ChannelMember, LoginObservation, LoginRecord, Mutation, StoreOptions, StoreStatus } from './store.ts';
+export { DEFAULT_CAPS, memberField, parseMember, StateStore } from './store.ts';
+export type { Fingerprint, ProgressEntry } from './meta.ts';
+export { EPOCH_SHIFT, epochOf, MAX_EPOCH, MetaStore, STATE_FORMAT, secretDigest } from './meta.ts';

@@ -14,8 +14,10 @@
  * | {c:REF}:m        | hash   | identityId -> "<opMs>|bound" or "<opMs>|unbound"          | refreshed by its members' activity       |
  * | {sweep}:due      | zset   | identityId -> next re-decision time                      | refreshed on write                       |
  * | {ops}:progress   | hash   | stage|topic|partition -> next offset|time                | none (its loss is how data loss shows)   |
+ * | {ops}:recovery   | hash   | stage|topic|partition -> offset to replay up to          | none (emptied as partitions catch up)    |
  * | {ops}:dlq-unwritten | list | dead letters the broker refused (coordinates)          | 30 days                                  |
- * | {meta}:fingerprint | hash | prefix, channel-secret fingerprint, policy digest, epoch | none                                     |
+ * | {meta}:fingerprint | hash | format, prefix, channel-secret digest, policy, epoch     | none                                     |
+ * | {meta}:recovery-lock | string | the engine recovering a lost store                | while it works                           |
  */
 export interface KeySpace {
   readonly prefix: string;
@@ -24,7 +26,9 @@ export interface KeySpace {
   readonly sweepDue: string;
   readonly unwrittenDeadLetters: string;
   readonly progress: string;
+  readonly recovery: string;
   readonly fingerprint: string;
+  readonly recoveryLock: string;
 }
 
 export interface ChannelKeys {
@@ -52,6 +56,8 @@ export function keySpace(prefix: string): KeySpace {
     sweepDue: `${prefix}{sweep}:due`,
     unwrittenDeadLetters: `${prefix}{ops}:dlq-unwritten`,
     progress: `${prefix}{ops}:progress`,
+    recovery: `${prefix}{ops}:recovery`,
     fingerprint: `${prefix}{meta}:fingerprint`,
+    recoveryLock: `${prefix}{meta}:recovery-lock`,
   };
 }

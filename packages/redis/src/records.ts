@@ -99,8 +99,6 @@ export interface SignalRecord {
   /** The newest source event ids (at most 8); `sourceCount` counts every distinct one seen. */
   readonly sourceEventIds: readonly string[];
   readonly sourceCount: number;
-  /** The channel it came through (fan-out or inheritance), if any. */
-  readonly via: string | null;
 }
 
 export interface BindingRecord {
@@ -121,15 +119,17 @@ export interface IdentityRecord {
   readonly bindingsKnown: boolean;
   /** Set once a cap was reached: the identity fails closed (nothing was dropped silently). */
   readonly overflowSinceMs: number | null;
-  /** The last decision recorded, its digest and the epoch it was made in. */
+  /** The last decision recorded (its sequence carries the store's epoch), its digest and validUntil. */
   readonly seq: number;
   readonly digest: string | null;
-  readonly epoch: number | null;
+  readonly validUntilMs: number | null;
   /** The last decision Kafka acknowledged, and its digest. */
   readonly published: number;
   readonly publishedDigest: string | null;
-  /** When the identity last refreshed its channel memberships. */
-  readonly touchedAtMs: number | null;
+  /** Until when its channel memberships are kept (-1: forever), as last written to the channels. */
+  readonly membershipUntilMs: number | null;
+  /** When the state is forgotten, by the engine's clock (-1: never). */
+  readonly horizonMs: number | null;
   readonly signals: readonly SignalRecord[];
   readonly bindings: readonly BindingRecord[];
 }
@@ -144,7 +144,7 @@ export class CorruptStateError extends Error {
 }
 
 function signalOf(k: string, r: unknown): SignalRecord {
-  if (!Array.isArray(r) || r.length < 11) throw new CorruptStateError(`signal record ${k} is not an 11-item array`);
+  if (!Array.isArray(r) || r.length < 10) throw new CorruptStateError(`signal record ${k} is not a 10-item array`);
   return {
     k,
     code: r[0] as SignalCode,
@@ -157,7 +157,6 @@ function signalOf(k: string, r: unknown): SignalRecord {
     attributes: asMap(r[7]) as Record<string, string>,
     sourceEventIds: Array.isArray(r[8]) ? (r[8] as string[]) : [],
     sourceCount: (r[9] as number) ?? 0,
-    via: str(r[10]),
   };
 }
 
@@ -178,14 +177,19 @@ function bindingOf(ref: string, r: unknown): BindingRecord {
   };
 }
 
-/** identity-apply's login observation: counts per kind, and device and network novelty (1, 0, -1). */
-export function decodeObservation(blob: Buffer): { counts: Record<string, number>; device: number; network: number } {
+/** identity-apply's login observation: thresholds reached per kind, and device and network novelty (1, 0, -1). */
+export function decodeObservation(blob: Buffer): {
+  triggers: Record<string, { firstMs: number; lastMs: number; count: number }>;
+  device: number;
+  network: number;
+} {
   const o = asMap(packr.unpack(blob));
-  return {
-    counts: asMap(o.counts) as Record<string, number>,
-    device: o.device as number,
-    network: o.network as number,
-  };
+  const triggers: Record<string, { firstMs: number; lastMs: number; count: number }> = {};
+  for (const [kind, v] of Object.entries(asMap(o.triggers))) {
+    const [firstMs, lastMs, count] = v as [number, number, number];
+    triggers[kind] = { firstMs, lastMs, count };
+  }
+  return { triggers, device: o.device as number, network: o.network as number };
 }
 
 /** Decodes a channel's signal records (channel-bind, channel-signal). */
@@ -210,10 +214,11 @@ export function decodeIdentity(blob: Buffer): IdentityRecord {
     overflowSinceMs: num(raw.x),
     seq: num(raw.q) ?? 0,
     digest: str(raw.g),
-    epoch: num(raw.e),
+    validUntilMs: num(raw.u),
     published: num(raw.p) ?? 0,
     publishedDigest: str(raw.pg),
-    touchedAtMs: num(raw.tc),
+    membershipUntilMs: num(raw.tc),
+    horizonMs: num(raw.h),
     signals: Object.entries(asMap(raw.s)).map(([k, r]) => signalOf(k, r)),
     bindings: Object.entries(asMap(raw.b)).map(([ref, r]) => bindingOf(ref, r)),
   };

@@ -3,13 +3,25 @@ import { activeBinding, activeSignal, type IdentityRecord } from './records.ts';
 
 /**
  * The policy's input from what Redis holds: only live, uncleared signals, bound bindings, in a
- * stable order. The engine decides with it and the API re-evaluates with it, so both build it here.
+ * stable order; an identity that overflowed a cap carries `signal_unreadable` (it fails closed). The engine decides with it and the API re-evaluates with it, so both build it here.
  */
 export function toIdentityState(record: IdentityRecord, nowMs: number): IdentityState {
   const signals: ActiveSignal[] = [];
   for (const r of record.signals) {
     const a = activeSignal(r, nowMs);
     if (a) signals.push(a);
+  }
+  if (record.overflowSinceMs !== null) {
+    // A cap was reached and something was not stored: whatever it was, assume the worst.
+    signals.push({
+      code: 'signal_unreadable',
+      scope: 'identity',
+      ref: null,
+      since: new Date(record.overflowSinceMs).toISOString(),
+      expiresAt: null,
+      sourceEventIds: [],
+      attributes: { reason: 'state_overflow' },
+    });
   }
   const bindings: Binding[] = [];
   for (const b of record.bindings) {

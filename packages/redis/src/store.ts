@@ -14,12 +14,45 @@ import {
 } from './records.ts';
 import { commandName } from './scripts.ts';
 
+/** What a reader must know about the store besides one identity's state (meta.ts). */
+export interface StoreStatus {
+  /** null: no fingerprint (a new, lost or foreign store). */
+  readonly epoch: number | null;
+  readonly policy: string | null;
+  /** The Redis run id an engine last verified the store on (a restart since means unverified). */
+  readonly verifiedRunId: string | null;
+  readonly format: number | null;
+  /** Partitions still being replayed after a data loss. */
+  readonly recovering: number;
+}
+
+/**
+ * A channel's member: an identity bound to it, directly (`via` null) or through the sync account
+ * `via` that can be recovered through it (docs/state.md, channel membership).
+ */
+export interface ChannelMember {
+  readonly identityId: string;
+  readonly via: string | null;
+}
+
+/** `=<id>` or `<via>=<id>`: refs are 32 hex digits, so the first `=` ends the via part. */
+export function memberField(m: ChannelMember): string {
+  if (m.via !== null && !/^[0-9a-f]{32}$/.test(m.via)) throw new Error('a via ref must be a channel ref');
+  return `${m.via ?? ''}=${m.identityId}`;
+}
+
+export function parseMember(field: string): ChannelMember {
+  const i = field.indexOf('=');
+  if (i !== 0 && i !== 32) throw new CorruptStateError('channel member field of an unknown form');
+  return { identityId: field.slice(i + 1), via: i === 0 ? null : field.slice(0, 32) };
+}
+
 /**
  * One event's effect on a state, as the scripts take it (includes/state.lua): compact field names
  * on purpose, since mutations travel on the internal topic and through Redis by the million.
  */
 export type Mutation =
-  /** Raise (or refresh) signal `k`. `via`: the channel it came through; `pk`: a prefix tombstone that blocks it. */
+  /** Raise (or refresh) signal `k`. `pk`: the prefix tombstone of a clear that names no kind, which blocks it. */
   | {
       t: 'r';
       k: string;
@@ -34,11 +67,10 @@ export type Mutation =
       evs?: string[];
       at: number;
       attrs: Record<string, string>;
-      via?: string;
       pk?: string;
     }
   /** Clear signal `k` (a tombstone if it is not there yet). */
-  | { t: 'c'; k: string; code: SignalCode; scope: SignalScope; ref: string | null; at: number; via?: string }
+  | { t: 'c'; k: string; code: SignalCode; scope: SignalScope; ref: string | null; at: number }
   /** Clear every signal whose key starts with `p`, and block their late raises. */
   | { t: 'cp'; p: string; code: SignalCode; scope: SignalScope; ref: string | null; at: number }
   /** Bind channel `ref` (newest op wins; at equal times, bound). */
@@ -55,18 +87,24 @@ export type Mutation =
       /** For a sync account: `<type>:<ref>` of the channels it can be recovered through. */
       via?: string[];
     }
-  /** Unbind channel `ref`: when applied, the signals about it go with it. */
+  /** Unbind channel `ref`: when applied, the signals about channels no longer held go with it. */
   | { t: 'u'; ref: string; at: number; type: ChannelType };
 
 /** A login, as identity-apply records it (failures per kind, devices and networks seen). */
 export interface LoginRecord {
-  /** Hash of the event's identity (topic, source, eventId): the same login twice counts once. */
+  /**
+   * What makes two logins one (docs/state.md): a digest of the event id and what the login says
+   * (time, outcome, authenticator, device, network), not of the producer's `source`, so a replay
+   * under another source still counts once.
+   */
   readonly h: string;
   readonly at: number;
+  /** The failure kinds this login counts towards (none for a success). */
   readonly kinds: readonly string[];
-  /** Every counted kind and its window, ms. */
+  /** Per counted kind: its window (ms) and the number of failures within it that raises a signal. */
   readonly windows: Readonly<Record<string, number>>;
-  /** Failures kept per kind: the policy's threshold is enough to tell whether it was reached. */
+  readonly thresholds: Readonly<Record<string, number>>;
+  /** Failures kept per kind (the newest). */
   readonly cap: Readonly<Record<string, number>>;
   readonly device: string;
   readonly network: string;
@@ -76,7 +114,8 @@ export interface LoginRecord {
 }
 
 export interface LoginObservation {
-  readonly counts: Readonly<Record<string, number>>;
+  /** Per failure kind whose threshold was reached: the earliest and latest failure that reached it, and the count at the latest. */
+  readonly triggers: Readonly<Record<string, { readonly firstMs: number; readonly lastMs: number; readonly count: number }>>;
   /** True: new (the identity has known devices and this is not one); null: cannot tell. */
   readonly newDevice: boolean | null;
   readonly newNetwork: boolean | null;
@@ -146,7 +185,7 @@ export class StateStore {
       return record;
     } catch (err) {
       // Corrupt state is not something to retry or route around: stop and say so.
-      throw new AssuranceError('internal', `unreadable state for an identity: ${(err as Error).message}`, {
+      throw new AssuranceError('state_corrupt', `unreadable state for an identity: ${(err as Error).message}`, {
         cause: err,
       });
     }
@@ -160,17 +199,28 @@ export class StateStore {
     identityId: string,
     change: {
       readonly mutations: readonly Mutation[];
-      readonly tenantId?: string | null;
+      /** The event's tenant and time: the newest event naming a tenant sets it. */
+      readonly tenant?: { readonly id: string; readonly at: number } | null;
       readonly login?: LoginRecord;
-      readonly touch?: boolean;
+      /** Records that the identity's channel memberships are now kept until this time (-1: forever). */
+      readonly membershipUntilMs?: number;
+      /** A membership the router just wrote (a bind) is kept until this time: the record can only come closer. */
+      readonly joinedUntilMs?: number;
     },
     nowMs: number,
-  ): Promise<{ changed: boolean; state: IdentityRecord; observation: LoginObservation | null }> {
+  ): Promise<{
+    changed: boolean;
+    state: IdentityRecord;
+    observation: LoginObservation | null;
+    /** When the state will be forgotten (ms; -1: never). */
+    horizonMs: number;
+  }> {
     const payload = pack({
       m: change.mutations,
-      tenant: change.tenantId ?? false,
+      tenant: change.tenant ?? false,
       login: change.login ?? false,
-      ...(change.touch ? { touch: true } : {}),
+      ...(change.membershipUntilMs === undefined ? {} : { touched: change.membershipUntilMs }),
+      ...(change.joinedUntilMs === undefined ? {} : { joined: change.joinedUntilMs }),
       caps: this.#opts.caps ?? DEFAULT_CAPS,
     });
     const r = (await this.#call('identity-apply')(
@@ -180,26 +230,65 @@ export class StateStore {
       this.#opts.keepMs,
       this.#opts.stateTtlMs,
       payload,
-    )) as [number, Buffer, Buffer | null];
+    )) as [number, Buffer, Buffer | null, number];
     let observation: LoginObservation | null = null;
     if (r[2]) {
       const o = decodeObservation(r[2]);
       const flag = (v: number) => (v === -1 ? null : v === 1);
-      observation = { counts: o.counts, newDevice: flag(o.device), newNetwork: flag(o.network) };
+      observation = { triggers: o.triggers, newDevice: flag(o.device), newNetwork: flag(o.network) };
     }
-    return { changed: r[0] === 1, state: this.#decode(identityId, r[1]), observation };
-  }
-
-  /** The state of an identity, or null when none is stored. */
-  async read(identityId: string): Promise<IdentityRecord | null> {
-    const blob = await this.#redis.getBuffer(this.#keys.identity(identityId)).catch((err: unknown) => {
-      throw storeError(err, 'read state');
-    });
-    return blob === null ? null : this.#decode(identityId, blob);
+    return { changed: r[0] === 1, state: this.#decode(identityId, r[1]), observation, horizonMs: r[3] };
   }
 
   /**
-   * Records decision `seq` (its digest, its epoch) if the recorded sequence is still `expected`:
+   * The state of an identity, or null when none is stored or it is forgotten by `nowMs` (its
+   * horizon passed, whether or not Redis has expired the key yet).
+   */
+  async read(identityId: string, nowMs: number): Promise<IdentityRecord | null> {
+    const blob = await this.#redis.getBuffer(this.#keys.identity(identityId)).catch((err: unknown) => {
+      throw storeError(err, 'read state');
+    });
+    if (blob === null) return null;
+    const record = this.#decode(identityId, blob);
+    const h = record.horizonMs;
+    return h !== null && h !== -1 && h <= nowMs ? null : record;
+  }
+
+  /**
+   * The state of an identity together with the store's fingerprint and recovery status, in one
+   * round trip and in this order: if the store was flushed or restarted before the state was read,
+   * the fingerprint read after it shows it (docs/state.md, reading).
+   */
+  async readWithStatus(identityId: string, nowMs: number): Promise<{ record: IdentityRecord | null; status: StoreStatus }> {
+    const fp = this.#keys.fingerprint;
+    const r = await this.#redis
+      .pipeline()
+      .getBuffer(this.#keys.identity(identityId))
+      .hmget(fp, 'epoch', 'policy', 'verified', 'format')
+      .hlen(this.#keys.recovery)
+      .exec()
+      .catch((err: unknown) => {
+        throw storeError(err, 'read state');
+      });
+    if (!r) throw new AssuranceError('redis_unavailable', 'read state: the pipeline was discarded');
+    for (const [err] of r) if (err) throw storeError(err, 'read state');
+    const blob = r[0]?.[1] as Buffer | null;
+    const [epoch, policy, verified, format] = r[1]?.[1] as Array<string | null>;
+    const status: StoreStatus = {
+      epoch: epoch === null || epoch === undefined ? null : Number(epoch),
+      policy: policy ?? null,
+      verifiedRunId: verified ?? null,
+      format: format === null || format === undefined ? null : Number(format),
+      recovering: Number(r[2]?.[1] ?? 0),
+    };
+    if (blob === null) return { record: null, status };
+    const record = this.#decode(identityId, blob);
+    const h = record.horizonMs;
+    return { record: h !== null && h !== -1 && h <= nowMs ? null : record, status };
+  }
+
+  /**
+   * Records decision `seq` (its digest and validUntil) if the recorded sequence is still `expected`:
    * 'ok', 'moved' (another writer got there first) or 'missing' (no state).
    */
   async commit(
@@ -207,9 +296,15 @@ export class StateStore {
     expected: number,
     seq: number,
     digest: string,
-    epoch: number,
+    validUntilMs: number,
   ): Promise<'ok' | 'moved' | 'missing'> {
-    const r = await this.#call('identity-commit')(this.#keys.identity(identityId), expected, seq, digest, epoch);
+    const r = await this.#call('identity-commit')(
+      this.#keys.identity(identityId),
+      expected,
+      seq,
+      digest,
+      validUntilMs,
+    );
     return r === 1 ? 'ok' : r === -1 ? 'moved' : 'missing';
   }
 
@@ -218,12 +313,15 @@ export class StateStore {
     await this.#call('identity-published')(this.#keys.identity(identityId), seq, digest);
   }
 
-  /** Records a channel-level raise or clear; returns whether it changed and the identities bound. */
+  /**
+   * Records a channel-level raise or clear; returns whether it changed and the channel's members
+   * (identities bound to it, directly or through a sync account recoverable through it).
+   */
   async channelSignal(
     channelRef: string,
     mutations: readonly Mutation[],
     nowMs: number,
-  ): Promise<{ changed: boolean; identities: string[] }> {
+  ): Promise<{ changed: boolean; members: ChannelMember[] }> {
     const k = this.#keys.channel(channelRef);
     const r = (await this.#call('channel-signal')(
       k.signals,
@@ -232,16 +330,16 @@ export class StateStore {
       this.#opts.keepMs,
       pack(mutations),
     )) as Array<number | Buffer>;
-    return { changed: r[0] === 1, identities: (r.slice(1) as Buffer[]).map((b) => b.toString('utf8')) };
+    return { changed: r[0] === 1, members: (r.slice(1) as Buffer[]).map((b) => parseMember(b.toString('utf8'))) };
   }
 
   /**
-   * Records a binding change (or a touch: still bound) on the channel side; returns whether it was
-   * applied and the channel's signal records, which a new binder inherits.
+   * Records a binding change (or a touch: still bound, kept until `keepUntilMs`) on the channel
+   * side; returns whether it was applied and the channel's signal records, which a new binder inherits.
    */
   async channelBind(
     channelRef: string,
-    identityId: string,
+    member: ChannelMember,
     op: 'bound' | 'unbound' | 'touch',
     opMs: number,
     keepUntilMs: number,
@@ -250,7 +348,7 @@ export class StateStore {
     const r = (await this.#call('channel-bind')(
       k.members,
       k.signals,
-      identityId,
+      memberField(member),
       op,
       opMs,
       keepUntilMs,
@@ -310,36 +408,5 @@ export class StateStore {
       throw storeError(err, 'read unwritten dead letters');
     });
     return raw.map((r) => JSON.parse(r) as Record<string, string>);
-  }
-
-  /**
-   * Where a stage has got to on a partition (the next offset it will process), written before the
-   * stage commits that offset to Kafka: Kafka can then never be ahead of Redis unless Redis lost
-   * writes, which is how the engine notices (docs/state.md, data loss).
-   */
-  async recordProgress(
-    entries: ReadonlyArray<{ stage: string; topic: string; partition: number; nextOffset: string }>,
-    atMs: number,
-  ): Promise<void> {
-    if (entries.length === 0) return;
-    const fields: string[] = [];
-    for (const e of entries) fields.push(`${e.stage}|${e.topic}|${e.partition}`, `${e.nextOffset}|${atMs}`);
-    await this.#redis.hset(this.#keys.progress, ...fields).catch((err: unknown) => {
-      throw storeError(err, 'record progress');
-    });
-  }
-
-  /** Every stage's progress: `stage|topic|partition` → next offset and when it was recorded. */
-  async progress(): Promise<
-    Array<{ stage: string; topic: string; partition: number; nextOffset: string; atMs: number }>
-  > {
-    const raw = await this.#redis.hgetall(this.#keys.progress).catch((err: unknown) => {
-      throw storeError(err, 'read progress');
-    });
-    return Object.entries(raw).map(([field, value]) => {
-      const [stage = '', topic = '', partition = '0'] = field.split('|');
-      const [nextOffset = '0', atMs = '0'] = value.split('|');
-      return { stage, topic, partition: Number(partition), nextOffset, atMs: Number(atMs) };
-    });
   }
 }

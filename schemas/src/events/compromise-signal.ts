@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ENVELOPE_SHAPE } from '../envelope.ts';
-import { ExpiryTimestamp, OpaqueId } from '../fields.ts';
+import { ExpiryTimestamp, IdentityId, OpaqueId } from '../fields.ts';
 import { EMAIL_MAX, normalizeSubjectValue } from '../normalize.ts';
 import { Severity, SignalKind, SubjectType } from '../vocabulary.ts';
 
@@ -8,18 +8,42 @@ import { Severity, SignalKind, SubjectType } from '../vocabulary.ts';
  * What a SOC signal is about: an identity, a channel (phone, email, device) or a credential/token
  * reference. The value is normalized per type (see `normalizeSubjectValue`), so the Kafka key
  * `<type>:<value>` is canonical.
+ *
+ * A credential or token belongs to an identity, which its signal must reach: `identityId` names it.
+ * Without `identityId`, the value may read `<identityId>/<reference>` with exactly one `/` (the
+ * original form); a value with more than one `/` and no `identityId` is ambiguous and refused.
  */
 export const Subject = z
-  .object({ type: SubjectType, value: z.string().max(EMAIL_MAX + 64) })
+  .object({
+    type: SubjectType,
+    value: z.string().max(EMAIL_MAX + 64),
+    identityId: IdentityId.optional().describe('The owning identity (credential and token subjects only)'),
+  })
   .strict()
   .transform((subject, ctx) => {
-    const result = normalizeSubjectValue(subject.type, subject.value);
-    if (result.ok) return { type: subject.type, value: result.value };
-    ctx.addIssue({ code: 'custom', message: result.message, path: ['value'] });
+    const result = normalizeSubjectValue(subject.type, subject.value, subject.identityId);
+    if (result.ok) {
+      return subject.identityId === undefined
+        ? { type: subject.type, value: result.value }
+        : { type: subject.type, value: result.value, identityId: subject.identityId };
+    }
+    ctx.addIssue({ code: 'custom', message: result.message, path: [(!result.ok && result.path) || 'value'] });
     return z.NEVER;
   });
 /** A normalized signal subject. */
 export type Subject = z.output<typeof Subject>;
+
+/**
+ * The identity a credential or token subject belongs to, and its reference: `identityId` when
+ * given, else the original `<identityId>/<reference>` form (exactly one `/`, checked on input).
+ */
+export function credentialOwner(subject: Subject): { identityId: string; reference: string } | undefined {
+  if (subject.type !== 'credential' && subject.type !== 'token') return undefined;
+  if (subject.identityId !== undefined) return { identityId: subject.identityId, reference: subject.value };
+  const slash = subject.value.indexOf('/');
+  if (slash <= 0 || slash !== subject.value.lastIndexOf('/')) return undefined;
+  return { identityId: subject.value.slice(0, slash), reference: subject.value.slice(slash + 1) };
+}
 
 /** Who raised or cleared the signal (analyst or automation id). */
 const Actor = z.string().min(1).max(200);

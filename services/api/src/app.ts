@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@assurance/core';
 import type { EngineHealth, ProducerPort } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
-import type { SignalStore } from '@assurance/redis';
+import type { StateStore, StoreStatus } from '@assurance/redis';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import { AssuranceReader } from './assurance-reader.ts';
@@ -12,6 +12,7 @@ import { installHttpMetrics } from './metrics.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { installProblemHandlers } from './problem.ts';
 import type { ReadinessDeps } from './readiness.ts';
+import type { DegradedReason } from './schemas.ts';
 import { registerAssuranceRoutes } from './routes/assurance.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSignalRoutes } from './routes/signals.ts';
@@ -21,7 +22,9 @@ import type { TokenGrant } from './tokens.ts';
 export interface AppDeps {
   readonly logger: Logger;
   readonly policy: Policy;
-  readonly store: SignalStore;
+  readonly store: StateStore;
+  /** Why the store cannot be answered from now (store-trust.ts). */
+  readonly storeReasons: (status: StoreStatus) => DegradedReason[];
   readonly producer: ProducerPort;
   /** The namespaced `identity.compromise-signal.v1`. */
   readonly signalTopic: string;
@@ -30,7 +33,6 @@ export interface AppDeps {
   readonly readiness: Omit<ReadinessDeps, 'engine'>;
   readonly metrics: ApiMetrics;
   readonly bodyLimit: number;
-  readonly maxDecisionAgeMs: number;
   readonly produceTimeoutMs: number;
 }
 
@@ -72,13 +74,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     store: deps.store,
     policy: deps.policy,
     engineHealth,
-    maxDecisionAgeMs: deps.maxDecisionAgeMs,
+    storeReasons: deps.storeReasons,
     metrics: deps.metrics,
     logger: deps.logger,
   });
   registerAssuranceRoutes(app, reader);
   registerSignalRoutes(app, {
-    explain: { store: deps.store, policy: deps.policy, engineHealth },
+    explain: { store: deps.store, policy: deps.policy, engineHealth, storeReasons: deps.storeReasons },
     producer: deps.producer,
     topic: deps.signalTopic,
     produceTimeoutMs: deps.produceTimeoutMs,

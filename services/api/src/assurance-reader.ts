@@ -2,42 +2,37 @@ import type { Logger } from '@assurance/core';
 import type { EngineHealth } from '@assurance/kafka';
 import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate, strictestRequirement } from '@assurance/policy';
-import type { SignalStore } from '@assurance/redis';
+import type { IdentityRecord, StateStore, StoreStatus } from '@assurance/redis';
 import { emptyState, toIdentityState } from '@assurance/redis';
-import { Decision, TIERS, type Tier, type TierRequirement } from '@assurance/schemas';
+import { TIERS, type Tier, type TierRequirement } from '@assurance/schemas';
 import { healthReasons } from './engine-health.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { AssuranceResponse, DegradedReason } from './schemas.ts';
 
 export interface ReaderDeps {
-  readonly store: SignalStore;
+  readonly store: StateStore;
   readonly policy: Policy;
   /** The engine's health as last sampled in the background. */
   readonly engineHealth: () => EngineHealth;
-  readonly maxDecisionAgeMs: number;
+  /** Why the store cannot be answered from now (store-trust.ts). */
+  readonly storeReasons: (status: StoreStatus) => DegradedReason[];
   readonly metrics: ApiMetrics;
   readonly logger: Logger;
   readonly clock?: () => Date;
 }
 
-function material(riskLevel: string, tiers: unknown): string {
-  return JSON.stringify({ riskLevel, tiers });
-}
-
 /**
- * The read path: the current requirement of an identity, from its decision in Redis, or failing
- * closed. The rules, in order:
+ * The read path: the current requirement of an identity, evaluated now from its state in Redis
+ * with the engines' policy, or failing closed. The rules, in order:
  *
- * 1. Redis unreachable, the engine stalled or lagging (or its state unknown), or a decision we cannot read:
- *    every tier gets the strictest requirement and `degraded: true`. Never an error a caller could
- *    mistake for "allow".
- * 2. No decision yet: the policy's baseline (its evaluation of an empty state), sequence 0.
- * 3. A decision within its `validUntil`: the decision.
- * 4. A decision past its `validUntil` ("re-read"): the API re-reads the identity's state and
- *    evaluates it with the same policy at now, as the engine would. Most often nothing changed
- *    (the staleness bound), and that evaluation is served. If it differs, the engine owes a
- *    re-decision (an expiry its sweeper has not handled yet): tolerated for `MAX_DECISION_AGE`
- *    after `validUntil`, then `decision_stale`, failing closed.
+ * 1. Redis unreachable, the store not trustworthy (lost, unverified since Redis restarted,
+ *    recovering, decided with another policy: store-trust.ts), the engine stalled or lagging (or its
+ *    state unknown), or a state we cannot read: every tier gets the strictest requirement and
+ *    `degraded: true`. Never an error a caller could mistake for "allow".
+ * 2. No state (never seen, or forgotten): the policy's baseline, sequence 0. The store is known to
+ *    be complete (rule 1), so no state really means nothing is known against the identity.
+ * 3. Otherwise the evaluation of its state now, with the sequence of the engine's last decision.
+ *    The state, not a stored decision, is the source: it cannot lag behind an expiry.
  */
 export class AssuranceReader {
   readonly #d: ReaderDeps;
@@ -65,66 +60,24 @@ export class AssuranceReader {
 
   async #read(identityId: string, now: Date): Promise<AssuranceResponse> {
     const reasons = healthReasons(this.#d.engineHealth());
-    let raw: string | null;
+    let record: IdentityRecord | null;
+    let status: StoreStatus;
     try {
-      raw = await this.#d.store.getDecision(identityId);
+      ({ record, status } = await this.#d.store.readWithStatus(identityId, now.getTime()));
     } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'state_corrupt') {
+        this.#d.logger.error({ err: (err as Error).message }, 'stored state unreadable; answering fail-closed');
+        return this.failClosed(identityId, now, ['state_unreadable', ...reasons], 0);
+      }
       this.#d.logger.warn({ err: (err as Error).message }, 'Redis read failed; answering fail-closed');
       return this.failClosed(identityId, now, ['redis_unavailable', ...reasons], 0);
     }
-    const decision = raw === null ? null : this.#parse(raw);
-    if (decision === undefined)
-      return this.failClosed(identityId, now, ['decision_unreadable', ...reasons], 0);
-    const sequence = decision?.sequence ?? 0;
+    reasons.push(...this.#d.storeReasons(status));
+    const sequence = record?.seq ?? 0;
     if (reasons.length > 0) return this.failClosed(identityId, now, reasons, sequence);
-
-    if (decision === null) {
-      return this.#fromEvaluation(identityId, now, 0, evaluate(this.#d.policy, emptyState(identityId), now));
-    }
-    const validUntilMs = Date.parse(decision.validUntil);
-    if (now.getTime() <= validUntilMs) {
-      return {
-        identityId,
-        degraded: false,
-        degradedReasons: [],
-        sequence,
-        policyVersion: decision.policyVersion,
-        policyDigest: decision.policyDigest,
-        computedAt: decision.computedAt,
-        validUntil: decision.validUntil,
-        riskLevel: decision.riskLevel,
-        tiers: decision.tiers,
-      };
-    }
-
-    let evaluation: Evaluation;
-    try {
-      const loaded = await this.#d.store.loadIdentity(identityId);
-      evaluation = evaluate(this.#d.policy, toIdentityState(identityId, loaded, now.getTime()), now);
-    } catch (err) {
-      this.#d.logger.warn({ err: (err as Error).message }, 'Redis read failed; answering fail-closed');
-      return this.failClosed(identityId, now, ['redis_unavailable'], sequence);
-    }
-    const samePolicy = decision.policyDigest === this.#d.policy.digest;
-    const owed =
-      !samePolicy ||
-      material(evaluation.riskLevel, evaluation.tiers) !== material(decision.riskLevel, decision.tiers);
-    if (owed && now.getTime() - validUntilMs > this.#d.maxDecisionAgeMs) {
-      return this.failClosed(identityId, now, ['decision_stale'], sequence);
-    }
-    return this.#fromEvaluation(identityId, now, sequence, evaluation);
-  }
-
-  /** A stored decision that does not match the contract is treated as unreadable, never guessed at. */
-  #parse(raw: string): Decision | undefined {
-    try {
-      const parsed = Decision.safeParse(JSON.parse(raw));
-      if (parsed.success) return parsed.data;
-      this.#d.logger.error({ issues: parsed.error.issues.slice(0, 3) }, 'stored decision does not parse');
-    } catch (err) {
-      this.#d.logger.error({ err }, 'stored decision is not JSON');
-    }
-    return undefined;
+    const state = record ? toIdentityState(record, now.getTime()) : emptyState(identityId);
+    return this.#fromEvaluation(identityId, now, sequence, evaluate(this.#d.policy, state, now));
   }
 
   #fromEvaluation(identityId: string, now: Date, sequence: number, e: Evaluation): AssuranceResponse {

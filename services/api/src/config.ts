@@ -40,8 +40,6 @@ export const ApiConfigSchema = z
       .default(16 * 1024),
     /** Messages the engine may be behind (router + decider) before answers fail closed. */
     MAX_ENGINE_LAG: z.coerce.number().int().min(0).default(1000),
-    /** How long past its validUntil a decision the engine still owes a re-decision may be served. */
-    MAX_DECISION_AGE: envDuration.default(60_000),
     /**
      * A message may wait this long for the engine without it making progress on its partition before
      * every answer fails closed (`engine_stalled`), however few messages wait.

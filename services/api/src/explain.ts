@@ -1,10 +1,10 @@
 import type { EngineHealth } from '@assurance/kafka';
 import type { Policy, PolicyRule, SignalMatcher } from '@assurance/policy';
 import { evaluate } from '@assurance/policy';
-import type { SignalStore } from '@assurance/redis';
-import { toIdentityState } from '@assurance/redis';
+import type { IdentityRecord, StateStore, StoreStatus } from '@assurance/redis';
+import { emptyState, toIdentityState } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
-import { CHANNEL_TYPES, type ChannelType, Decision } from '@assurance/schemas';
+import { CHANNEL_TYPES, type ChannelType } from '@assurance/schemas';
 import { healthReasons } from './engine-health.ts';
 import { ApiProblem } from './problem.ts';
 import type { DegradedReason, SignalsResponse } from './schemas.ts';
@@ -48,31 +48,32 @@ function channelTypeOf(signal: ActiveSignal): ChannelType | null {
 }
 
 export interface ExplainDeps {
-  readonly store: SignalStore;
+  readonly store: StateStore;
   readonly policy: Policy;
   readonly engineHealth: () => EngineHealth;
+  readonly storeReasons: (status: StoreStatus) => DegradedReason[];
   readonly clock?: () => Date;
 }
 
 export async function explainIdentity(deps: ExplainDeps, identityId: string): Promise<SignalsResponse> {
   const now = (deps.clock ?? (() => new Date()))();
   const degradedReasons: DegradedReason[] = healthReasons(deps.engineHealth());
-  let loaded: Awaited<ReturnType<SignalStore['loadIdentity']>>;
+  let record: IdentityRecord | null;
+  let status: StoreStatus;
   try {
-    loaded = await deps.store.loadIdentity(identityId);
+    ({ record, status } = await deps.store.readWithStatus(identityId, now.getTime()));
   } catch (err) {
+    if ((err as { code?: string }).code === 'state_corrupt') {
+      throw new ApiProblem('internal', 'the stored state of this identity cannot be read', { cause: err });
+    }
     throw new ApiProblem('redis_unavailable', 'the signal state cannot be read now; retry shortly', {
       cause: err,
       headers: { 'retry-after': '1' },
     });
   }
-  let sequence = 0;
-  if (loaded.decision !== null) {
-    const parsed = Decision.safeParse(safeJson(loaded.decision));
-    if (parsed.success) sequence = parsed.data.sequence;
-    else degradedReasons.push('decision_unreadable');
-  }
-  const state = toIdentityState(identityId, loaded, now.getTime());
+  degradedReasons.push(...deps.storeReasons(status));
+  const sequence = record?.seq ?? 0;
+  const state = record ? toIdentityState(record, now.getTime()) : emptyState(identityId);
   const evaluation = evaluate(deps.policy, state, now);
   return {
     identityId,
@@ -109,12 +110,4 @@ export async function explainIdentity(deps: ExplainDeps, identityId: string): Pr
 function bySignalKey(a: ActiveSignal, b: ActiveSignal): number {
   const key = (s: ActiveSignal) => `${s.code}|${s.scope}|${s.ref ?? ''}|${s.since}`;
   return key(a).localeCompare(key(b));
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -79,6 +79,7 @@ export function problemTypeOf(code: ErrorCode): ProblemType {
     case 'kafka_rejected':
       return 'kafka_unavailable';
     case 'redis_unavailable':
+    case 'store_lost':
       return 'redis_unavailable';
     case 'message_too_large':
       return 'payload_too_large';
@@ -91,6 +92,7 @@ export function problemTypeOf(code: ErrorCode): ProblemType {
     case 'invalid_utf8':
     case 'compression_invalid':
     case 'compression_too_large':
+    case 'future_event':
       return 'validation_failed';
     case 'invalid_json':
       return 'invalid_json';
@@ -100,6 +102,8 @@ export function problemTypeOf(code: ErrorCode): ProblemType {
     case 'policy_invalid':
     case 'script_failed':
     case 'internal':
+    case 'store_mismatch':
+    case 'state_corrupt':
       return 'internal';
     default: {
       const unreachable: never = code;

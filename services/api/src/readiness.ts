@@ -8,13 +8,15 @@ export interface ReadinessDeps {
   readonly pingRedis: () => Promise<void>;
   /** Resolves when the schema registry answers. */
   readonly pingRegistry: () => Promise<void>;
+  /** Resolves (with a detail) when the store may be answered from: fingerprint, verified, complete, same policy. */
+  readonly checkStore: () => Promise<string>;
   readonly engine: { health(): EngineHealth };
 }
 
-async function check(probe: () => Promise<void>, okDetail: string): Promise<{ ok: boolean; detail: string }> {
+async function check(probe: () => Promise<unknown>, okDetail: string): Promise<{ ok: boolean; detail: string }> {
   try {
-    await probe();
-    return { ok: true, detail: okDetail };
+    const detail = await probe();
+    return { ok: true, detail: typeof detail === 'string' ? detail : okDetail };
   } catch (err) {
     return { ok: false, detail: err instanceof Error ? err.message : String(err) };
   }
@@ -27,9 +29,10 @@ async function check(probe: () => Promise<void>, okDetail: string): Promise<{ ok
  */
 export async function readiness(deps: ReadinessDeps): Promise<Readiness> {
   const health = deps.engine.health();
-  const [redis, registry] = await Promise.all([
+  const [redis, registry, store] = await Promise.all([
     check(deps.pingRedis, 'PING answered'),
     check(deps.pingRegistry, 'registry answered'),
+    check(deps.checkStore, 'store verified'),
   ]);
   const kafka =
     health.state === 'unknown'
@@ -39,7 +42,7 @@ export async function readiness(deps: ReadinessDeps): Promise<Readiness> {
     ok: health.state === 'ok' && Object.values(health.members).every((n) => n > 0),
     detail: describeHealth(health),
   };
-  const checks = { kafka, redis, registry, engine };
+  const checks = { kafka, redis, store, registry, engine };
   const ready = Object.values(checks).every((c) => c.ok);
   return { status: ready ? 'ready' : 'not_ready', checks };
 }

@@ -29,8 +29,11 @@ export const DEGRADED_REASONS = [
   'engine_stalled',
   'engine_lagging',
   'engine_lag_unknown',
-  'decision_stale',
-  'decision_unreadable',
+  'store_lost',
+  'store_unverified',
+  'store_recovering',
+  'policy_mismatch',
+  'state_unreadable',
   'internal_error',
 ] as const;
 export const DegradedReason = z.enum(DEGRADED_REASONS);
@@ -192,6 +195,8 @@ export const Readiness = z.strictObject({
   checks: z.strictObject({
     kafka: ReadinessCheck,
     redis: ReadinessCheck,
+    /** The store carries a fingerprint, was verified since Redis started, is complete, and decided with this policy. */
+    store: ReadinessCheck,
     registry: ReadinessCheck,
     /** Stalled, lagging beyond the bound, or a stage with no consumer: not ready. */
     engine: ReadinessCheck,

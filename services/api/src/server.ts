@@ -3,7 +3,7 @@ import type { EngineWatch } from '@assurance/kafka';
 import { createAdmin, createKafka, createProducer, parseBrokers } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
-import { keySpace, SignalStore } from '@assurance/redis';
+import { DEFAULT_CAPS, keySpace, MetaStore, StateStore } from '@assurance/redis';
 import { topicNames } from '@assurance/schemas';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
@@ -13,6 +13,7 @@ import { watchEngine } from './engine-health.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { createApiMetrics } from './metrics.ts';
 import { registryPinger } from './readiness.ts';
+import { StoreTrust } from './store-trust.ts';
 
 export interface ApiRuntime {
   readonly app: FastifyInstance;
@@ -65,11 +66,12 @@ export async function startApi(
       'Redis unreachable at start; answering fail-closed until it is back',
     );
   }
-  // Read-only use: the store's write options (dedupe window, TTLs) are never exercised here.
-  const store = new SignalStore(redis, keySpace(config.REDIS_PREFIX), {
-    dedupeWindowMs: 0,
-    stateTtlSeconds: 0,
-  });
+  // Read-only use: the store's write options (windows, TTLs, caps) are never exercised here.
+  const keys = keySpace(config.REDIS_PREFIX);
+  const store = new StateStore(redis, keys, { keepMs: 0, stateTtlMs: 0, caps: DEFAULT_CAPS });
+  const meta = new MetaStore(redis, keys);
+  const trust = new StoreTrust(redis, meta, policy.digest, logger);
+  if (redis.status === 'ready') await trust.refresh();
 
   const kafka = createKafka({
     brokers: parseBrokers(config.KAFKA_BROKERS),
@@ -109,11 +111,17 @@ export async function startApi(
       pingRedis: async () => {
         await redis.ping();
       },
+      checkStore: async () => {
+        const status = await meta.status();
+        const reasons = trust.reasons(status);
+        if (reasons.length > 0) throw new Error(reasons.join(', '));
+        return `epoch ${status.epoch}, verified, complete`;
+      },
       pingRegistry: registryPinger(config.SCHEMA_REGISTRY_URL),
     },
     metrics,
     bodyLimit: config.BODY_LIMIT,
-    maxDecisionAgeMs: config.MAX_DECISION_AGE,
+    storeReasons: (status) => trust.reasons(status),
     produceTimeoutMs: config.PRODUCE_TIMEOUT,
   });
   await app.ready();
@@ -128,6 +136,7 @@ export async function startApi(
     stop() {
       stopping ??= (async () => {
         await app.close();
+        trust.stop();
         await engine.stop();
         await Promise.allSettled([producer.close(), admin.close()]);
         await redis.quit().catch(() => redis.disconnect());

@@ -3,12 +3,14 @@
  *   cli.ts policy validate [policy.yaml ...]   check a policy file (path and reason per problem)
  *   cli.ts policy test [--policy f] [cases ...] run table-driven cases against a policy
  *   cli.ts explain <identityId> [--json]        the live state in Redis and why it decides as it does
- * explain reads REDIS_URL, REDIS_PREFIX and POLICY_FILE from the environment.
+ *   cli.ts rebuild --yes                       delete the store under REDIS_PREFIX: engines rebuild
+ *                                              it from Kafka (docs/state.md, rebuild)
+ * explain and rebuild read REDIS_URL, REDIS_PREFIX and POLICY_FILE from the environment.
  */
 import { parseConfig } from '@assurance/core';
 import { loadPolicyFile } from '@assurance/policy';
 import { runCli } from '@assurance/policy/cli';
-import { defineScripts, keySpace, SignalStore } from '@assurance/redis';
+import { DEFAULT_CAPS, defineScripts, keySpace, MetaStore, StateStore } from '@assurance/redis';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { explainIdentity, renderExplanation } from './explain.ts';
@@ -19,7 +21,8 @@ const ExplainConfig = z.object({
   POLICY_FILE: z.string().optional(),
 });
 
-const USAGE = 'usage: assurance policy validate|test ... | assurance explain <identityId> [--json]';
+const USAGE =
+  'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] | assurance rebuild --yes';
 
 export async function main(
   args: readonly string[],
@@ -29,6 +32,27 @@ export async function main(
 ): Promise<number> {
   const [command, ...rest] = args;
   if (command === 'policy') return runCli(rest);
+  if (command === 'rebuild') {
+    if (!rest.includes('--yes')) {
+      process.stderr.write(
+        'rebuild deletes every key under REDIS_PREFIX; running engines then hold, rebuild the store from the decisions and input topics, and go on (answers are degraded meanwhile). Add --yes to do it.\n',
+      );
+      return 2;
+    }
+    const config = parseConfig(ExplainConfig);
+    const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    defineScripts(redis);
+    await redis.connect();
+    try {
+      const deleted = await new MetaStore(redis, keySpace(config.REDIS_PREFIX)).wipe();
+      out(
+        `deleted ${deleted} keys under "${config.REDIS_PREFIX}". Engines now rebuild the store from Kafka; \`assurance explain <id>\` shows "store: ... complete" once they are done.\n`,
+      );
+      return 0;
+    } finally {
+      await redis.quit();
+    }
+  }
   if (command === 'explain') {
     const identityId = rest.find((a) => !a.startsWith('--'));
     if (!identityId) {
@@ -40,11 +64,10 @@ export async function main(
     defineScripts(redis);
     await redis.connect();
     try {
-      const store = new SignalStore(redis, keySpace(config.REDIS_PREFIX), {
-        dedupeWindowMs: 0,
-        stateTtlSeconds: 1,
-      });
-      const e = await explainIdentity(store, loadPolicyFile(config.POLICY_FILE), identityId);
+      const keys = keySpace(config.REDIS_PREFIX);
+      // Read-only use: the write options are never exercised.
+      const store = new StateStore(redis, keys, { keepMs: 0, stateTtlMs: 0, caps: DEFAULT_CAPS });
+      const e = await explainIdentity(store, new MetaStore(redis, keys), loadPolicyFile(config.POLICY_FILE), identityId);
       out(`${rest.includes('--json') ? JSON.stringify(e, null, 2) : renderExplanation(e)}\n`);
       return 0;
     } finally {

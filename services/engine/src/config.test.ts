@@ -12,7 +12,8 @@ const valid = {
 
 test('a valid environment parses with typed defaults', () => {
   const c = loadEngineConfig(valid);
-  assert.equal(c.DEDUPE_WINDOW, 7 * 86_400_000);
+  assert.equal(c.LATE_EVENT_WINDOW, 7 * 86_400_000);
+  assert.equal(c.MAX_CLOCK_SKEW, 10 * 60_000);
   assert.equal(c.REDIS_PREFIX, 'ra:');
 });
 

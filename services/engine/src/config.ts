@@ -39,8 +39,18 @@ export const EngineConfigSchema = z
       .min(1024)
       .max(1024 * 1024)
       .default(64 * 1024),
-    DEDUPE_WINDOW: envDuration.default(7 * 86_400_000),
+    /**
+     * How long cleared and expired signals and unbound bindings are remembered, so an event that
+     * arrives this late (a replay, a partition behind the others) is still judged against them and
+     * cannot resurrect them (docs/state.md, time).
+     */
+    LATE_EVENT_WINDOW: envDuration.default(7 * 86_400_000),
+    /** An identity's state is forgotten this long after its last event, unless a signal is open-ended. */
     STATE_TTL: envDuration.default(400 * 86_400_000),
+    /** How far ahead of the engine's clock an event may be dated; later ones are dead-lettered (`future_event`). */
+    MAX_CLOCK_SKEW: envDuration.default(10 * 60_000),
+    /** How often the store's fingerprint and epoch are checked between batches (each batch checks too). */
+    STORE_CHECK_INTERVAL: envDuration.default(2000),
     SWEEP_INTERVAL: envDuration.default(1000),
     SWEEP_LEASE: envDuration.default(30_000),
     RETRY_BACKOFF: envDuration.default(1000),

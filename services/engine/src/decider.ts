@@ -4,22 +4,26 @@ import type { BatchResult, InboundMessage, OutboundMessage, ProducerPort } from 
 import { UNDECODABLE_DETAIL_HEADER, UNDECODABLE_HEADER } from '@assurance/kafka';
 import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate, failClosedEvaluation } from '@assurance/policy';
-import type { LoadedIdentity, SignalStore } from '@assurance/redis';
-import { toIdentityState } from '@assurance/redis';
+import type { IdentityRecord, StateStore } from '@assurance/redis';
+import { EPOCH_SHIFT, emptyState, toIdentityState } from '@assurance/redis';
 import type { AuditRecord, Decision } from '@assurance/schemas';
 import { strictUtf8 } from '@assurance/schemas';
-import { buildAudit, buildDecision, materialOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
+import { buildAudit, buildDecision, digestOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
 import { unreadableMutation } from './derive.ts';
 import { type DeadLetterSink, deadLetter } from './dlq.ts';
-import { loginKinds, loginMutations, loginWindows } from './login-signals.ts';
+import { loginMutations, loginRecord } from './login-signals.ts';
+import { heldChannels, membershipDue, membershipUntil, withdrawnRoutes } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage } from './routed.ts';
+import type { BatchGuard } from './store-guard.ts';
 import type { TopicNames } from './topics.ts';
 import { BASE_TOPICS } from './topics.ts';
 
 export interface DeciderDeps {
-  readonly store: SignalStore;
+  readonly store: StateStore;
+  /** Guards every batch against a store that lost data, and gives the epoch sequences carry. */
+  readonly guard: BatchGuard;
   readonly producer: ProducerPort;
   readonly policy: Policy;
   readonly topics: TopicNames;
@@ -55,18 +59,22 @@ function keyText(key: Buffer | null): string | undefined {
 interface GroupState {
   out: OutboundMessage[];
   dlq: OutboundMessage[];
-  acks: number[];
+  acks: Ack[];
   receivedAt: number[];
   nextDueMs: number | null | undefined;
-  /** Applying never touches the outbox, so the first read after an apply tells whether one is pending. */
-  pendingChecked: boolean;
+}
+
+/** A decision produced: recorded as published once Kafka acknowledged it. */
+interface Ack {
+  readonly seq: number;
+  readonly digest: string;
 }
 
 interface GroupResult {
   readonly identityId: string;
   readonly out: OutboundMessage[];
   readonly dlq: OutboundMessage[];
-  readonly acks: number[];
+  readonly acks: Ack[];
   readonly receivedAt: number[];
   readonly nextDueMs: number | null | undefined;
   readonly failedAt?: number;
@@ -84,7 +92,8 @@ function readRouted(m: InboundMessage): RoutedMessage | AssuranceError {
   }
   try {
     const routed = JSON.parse(m.value?.toString('utf8') ?? '') as RoutedMessage;
-    if (routed?.v !== 1 || typeof routed.identityId !== 'string') throw new Error('not a v1 routed message');
+    // v1 came from an engine before the current state model: its mutations cannot be applied.
+    if (routed?.v !== 2 || typeof routed.identityId !== 'string') throw new Error('not a v2 routed message');
     return routed;
   } catch (err) {
     return new AssuranceError('validation_failed', `unreadable internal message: ${(err as Error).message}`);
@@ -109,6 +118,9 @@ export class Decider {
   }
 
   async handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
+    const held = this.#d.guard.hold();
+    if (held) return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: held.code };
+    const pass = this.#d.guard.begin();
     const groups = new Map<string, Item[]>();
     /** Unreadable messages with no identity to fail closed: written if the batch gets past them. */
     const orphans: Array<{ index: number; record: OutboundMessage }> = [];
@@ -147,6 +159,14 @@ export class Decider {
     }
     if (error && dispositionOf(error.code) === 'stop') throw error;
 
+    // Nothing leaves if the store lost data while the batch ran (its decisions may rest on state
+    // that is gone) or moved to a new epoch (their sequences would be outranked).
+    const lost = await this.#d.guard.verify(pass);
+    if (lost) {
+      this.#d.metrics.failures.inc({ stage: 'decider', error: lost.code });
+      this.#d.logger.warn({ code: lost.code, err: lost.message }, 'decider batch dropped: the store changed under it');
+      return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: lost.code };
+    }
     await this.#d.producer.send(results.flatMap((r) => r.out));
     await this.#d.deadLetters.write([
       ...orphans.filter((o) => o.index < processed).map((o) => o.record),
@@ -155,7 +175,7 @@ export class Decider {
     const ackedAt = Date.now();
     await Promise.all(
       results.flatMap((r) => [
-        ...r.acks.map((seq) => this.#d.store.ackOutbox(r.identityId, seq)),
+        ...r.acks.map((a) => this.#d.store.published(r.identityId, a.seq, a.digest)),
         ...(r.nextDueMs === undefined ? [] : [this.#d.store.schedule(r.identityId, r.nextDueMs)]),
       ]),
     );
@@ -178,11 +198,10 @@ export class Decider {
     const nowMs = this.#now().getTime();
     const eventId = `dlq:${msg.topic}:${msg.partition}:${msg.offset}`;
     return {
-      v: 1,
+      v: 2,
       kind: 'apply',
       identityId,
-      tenantId: null,
-      eventKey: `dlq|${msg.topic}:${msg.partition}:${msg.offset}`,
+      tenant: null,
       trigger: { eventId, topic: BASE_TOPICS.dlq, occurredAt: new Date(nowMs).toISOString() },
       receivedAtMs: nowMs,
       mutations: [unreadableMutation(this.#d.policy.signals, 'identity', null, eventId, nowMs)],
@@ -198,14 +217,7 @@ export class Decider {
   }
 
   async #identity(identityId: string, items: readonly Item[]): Promise<GroupResult> {
-    const g: GroupState = {
-      out: [],
-      dlq: [],
-      acks: [],
-      receivedAt: [],
-      nextDueMs: undefined,
-      pendingChecked: false,
-    };
+    const g: GroupState = { out: [], dlq: [], acks: [], receivedAt: [], nextDueMs: undefined };
     const result = (failedAt?: number, error?: AssuranceError): GroupResult => ({
       identityId,
       out: g.out,
@@ -250,90 +262,136 @@ export class Decider {
     return true;
   }
 
-  /** One event of an identity: apply it, evaluate, and commit and queue a decision if it changed. */
+  /** One event of an identity: apply it, keep its memberships, and decide. */
   async #step(identityId: string, routed: RoutedMessage, g: GroupState): Promise<void> {
     const { store, policy } = this.#d;
     const now = this.#now();
     const nowMs = now.getTime();
-    let changed = true;
-    if (routed.kind === 'login') {
-      const s = policy.signals;
-      const login = routed.login;
-      const seen = await store.observeLogin(identityId, {
-        eventKey: routed.eventKey,
-        occurredAtMs: login.occurredAtMs,
-        memoryMs: s.login_anomaly.memoryMs,
-        windows: loginWindows(s),
-        record: loginKinds(s, login),
-        deviceId: login.deviceId,
-        network: login.network,
-        success: login.outcome === 'success',
-      });
-      const mutations = loginMutations(s, login, seen, routed.trigger.eventId);
-      changed = await store.applyIdentity(identityId, routed.eventKey, mutations, routed.tenantId, nowMs);
-    } else if (routed.kind === 'apply') {
-      changed = await store.applyIdentity(
-        identityId,
-        routed.eventKey,
-        routed.mutations,
-        routed.tenantId,
-        nowMs,
-      );
-    }
-    // A replay changes no state, but is still decided: a crash after the state write and before
-    // the decision commit leaves exactly this case behind, and only re-deciding repairs it. An
-    // unchanged decision is not published again (materialOf below).
-    if (!changed) this.#d.metrics.dedupeHits.inc();
-    const loaded: LoadedIdentity = await store.loadIdentity(identityId);
-    if (!g.pendingChecked) {
-      g.pendingChecked = true;
-      // A decision stored but not acknowledged by Kafka before a crash goes out first.
-      if (loaded.outbox && loaded.seq > loaded.published) {
-        const pending = JSON.parse(loaded.outbox) as {
-          sequence: number;
-          decision: Decision;
-          audit: AuditRecord;
-        };
-        g.out.push(...this.#messagesFor(pending.decision, pending.audit));
-        g.acks.push(pending.sequence);
+    const ttlMs = store.options.stateTtlMs;
+    let record: IdentityRecord | null;
+    let changed = false;
+    let horizonMs: number | undefined;
+    if (routed.kind === 'expire') {
+      // A timer, not activity: it reads, and must not keep a quiet identity alive.
+      record = await store.read(identityId, nowMs);
+    } else {
+      const tenant = routed.tenant;
+      let r: Awaited<ReturnType<StateStore['apply']>>;
+      if (routed.kind === 'login') {
+        const s = policy.signals;
+        r = await store.apply(identityId, { mutations: [], tenant, login: loginRecord(s, routed.login, routed.login.h) }, nowMs);
+        const mutations = r.observation ? loginMutations(s, routed.login, r.observation, routed.trigger.eventId) : [];
+        if (mutations.length > 0) {
+          const again = await store.apply(identityId, { mutations }, nowMs);
+          r = { ...again, changed: r.changed || again.changed };
+        }
+      } else {
+        r = await store.apply(
+          identityId,
+          {
+            mutations: routed.mutations,
+            tenant,
+            ...(routed.joinedUntilMs === undefined ? {} : { joinedUntilMs: routed.joinedUntilMs }),
+          },
+          nowMs,
+        );
+        const unbinds = routed.mutations.flatMap((m) => (m.t === 'u' ? [{ ref: m.ref, at: m.at }] : []));
+        const routes = withdrawnRoutes(r.state, unbinds);
+        if (routes.length > 0) {
+          const keep = membershipUntil(r.horizonMs, ttlMs);
+          await Promise.all(
+            routes.map((h) => store.channelBind(h.channelRef, { identityId, via: h.via }, 'unbound', h.opMs, keep)),
+          );
+        }
       }
+      record = r.state;
+      changed = r.changed;
+      horizonMs = r.horizonMs;
+      if (changed && r.state.overflowSinceMs === nowMs) this.#d.metrics.capOverflows.inc();
     }
-    const state = toIdentityState(identityId, loaded, nowMs);
+    if (!changed) this.#d.metrics.unchanged.inc();
+    if (record && horizonMs !== undefined && membershipDue(record, horizonMs)) {
+      record = await this.#keepMemberships(identityId, record, horizonMs, nowMs);
+    }
+    await this.#decide(identityId, record, routed, now, g);
+  }
+
+  /**
+   * The identity lives longer than its channels were told: tell them (each channel it holds keeps it
+   * as a member until its new horizon), then record that they know.
+   */
+  async #keepMemberships(
+    identityId: string,
+    record: IdentityRecord,
+    horizonMs: number,
+    nowMs: number,
+  ): Promise<IdentityRecord> {
+    const { store } = this.#d;
+    const keep = membershipUntil(horizonMs, store.options.stateTtlMs);
+    await Promise.all(
+      heldChannels(record).map((h) => store.channelBind(h.channelRef, { identityId, via: h.via }, 'touch', h.opMs, keep)),
+    );
+    return (await store.apply(identityId, { mutations: [], membershipUntilMs: keep }, nowMs)).state;
+  }
+
+  /**
+   * Decides from the state. A decision is recorded (its sequence, digest and validUntil) and
+   * produced when its substance differs from the last one recorded, when the last one recorded was
+   * never acknowledged by Kafka (a crash between the two: it is made again from the state, never
+   * stored), or when its validUntil is near (renewal for topic readers).
+   */
+  async #decide(
+    identityId: string,
+    record: IdentityRecord | null,
+    routed: RoutedMessage,
+    now: Date,
+    g: GroupState,
+  ): Promise<void> {
+    const { store, policy, guard } = this.#d;
+    const nowMs = now.getTime();
+    const state = record ? toIdentityState(record, nowMs) : emptyState(identityId);
     let evaluation: Evaluation;
     try {
       evaluation = evaluate(policy, state, now);
     } catch (err) {
-      // Never fail open: an evaluation error yields the strictest requirement.
+      // Never fail open, and never quietly: counted, logged, and decided at the strictest.
+      this.#d.metrics.evaluationFailures.inc();
       this.#d.logger.error({ err }, 'policy evaluation failed; deciding fail-closed');
       evaluation = failClosedEvaluation(policy, now);
     }
-    const before = loaded.decision ? (JSON.parse(loaded.decision) as Decision) : null;
+    const seq = record?.seq ?? 0;
     const candidate = buildDecision({
       policy,
       state,
       evaluation,
-      sequence: loaded.seq + 1,
+      sequence: Math.max(seq + 1, guard.epoch * EPOCH_SHIFT + 1),
       trigger: routed.trigger,
       now,
     });
+    const digest = digestOf(candidate);
     const renewLead = renewLeadMs(policy.evaluation.stalenessMs);
-    // Unchanged: nothing to publish, unless the decision is about to lapse for topic readers.
-    if (
-      before &&
-      materialOf(before) === materialOf(candidate) &&
-      nowMs < Date.parse(before.validUntil) - renewLead
-    ) {
-      g.nextDueMs = nextRedecisionMs(before, nowMs, renewLead);
+    if (!record) {
+      // No state (never seen, or forgotten once its horizon passed): nothing to record against.
+      g.nextDueMs = null;
       return;
     }
-    const audit = buildAudit(before, candidate, evaluation, now);
-    const decisionJson = JSON.stringify(candidate);
-    const outboxJson = JSON.stringify({ sequence: candidate.sequence, decision: candidate, audit });
-    if (!(await store.commitDecision(identityId, loaded.seq, decisionJson, outboxJson))) {
+    const owed = record.seq > record.published;
+    const renewDue = record.validUntilMs !== null && nowMs >= record.validUntilMs - renewLead;
+    if (record.digest === digest && !owed && !renewDue) {
+      g.nextDueMs = nextRedecisionMs(candidate, nowMs, renewLead);
+      return;
+    }
+    const committed = await store.commit(identityId, seq, candidate.sequence, digest, Date.parse(candidate.validUntil));
+    if (committed === 'moved') {
       throw new AssuranceError('stale_write', 'decision sequence moved under us (another owner?)');
     }
+    if (committed === 'missing') {
+      throw new AssuranceError('store_lost', "the identity's state vanished between apply and commit");
+    }
+    const previous = record.digest !== null && seq > 0 ? { sequence: seq, digest: record.digest } : null;
+    const audit = buildAudit(previous, candidate, evaluation, now);
     g.out.push(...this.#messagesFor(candidate, audit));
-    g.acks.push(candidate.sequence);
+    g.acks.push({ seq: candidate.sequence, digest });
     g.receivedAt.push(routed.receivedAtMs);
     g.nextDueMs = nextRedecisionMs(candidate, nowMs, renewLead);
     this.#d.metrics.decisions.inc({ risk: candidate.riskLevel });

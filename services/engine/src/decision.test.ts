@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { evaluate, loadPolicyFile } from '@assurance/policy';
 import type { IdentityState } from '@assurance/schemas';
-import { buildAudit, buildDecision, materialOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
+import { buildAudit, buildDecision, digestOf, materialOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
 
 const policy = loadPolicyFile();
 const now = new Date('2026-11-28T10:00:00.000Z');
@@ -74,11 +74,28 @@ describe('decisions', () => {
     assert.equal(nextRedecisionMs(quiet, late, lead), late + 1);
   });
 
-  test('the audit record names before, after, trigger and policy', () => {
+  test('the audit record names the previous decision by sequence and digest, not by a copy', () => {
     const a = buildAudit(null, d, evaluation, now);
-    assert.equal(a.before, null);
+    assert.equal(a.previous, null);
     assert.equal(a.sequence, 3);
+    const b = buildAudit({ sequence: 3, digest: digestOf(d) }, { ...d, sequence: 4 }, evaluation, now);
+    assert.deepEqual(b.previous, { sequence: 3, digest: digestOf(d) });
+    assert.ok(!JSON.stringify(b).includes('"before"'));
     assert.equal(a.policyDigest, policy.digest);
     assert.ok(a.reasons.length > 0 && a.reasons.every((r) => r.admin && r.user));
+  });
+});
+
+describe('digestOf', () => {
+  const policy = loadPolicyFile();
+  const trigger = { eventId: 'e', topic: 't', occurredAt: '2026-11-28T10:00:00.000Z' };
+  const state = { identityId: 'u', tenantId: null, bindingsKnown: false, bindings: [], signals: [] };
+  test('equal substance, equal digest: sequence, times and trigger do not count', () => {
+    const at = (iso: string, sequence: number) =>
+      buildDecision({ policy, state, evaluation: evaluate(policy, state, new Date(iso)), sequence, trigger, now: new Date(iso) });
+    const a = at('2026-11-28T10:00:00.000Z', 1);
+    const b = at('2026-11-28T10:30:00.000Z', 9);
+    assert.equal(digestOf(a), digestOf(b));
+    assert.notEqual(digestOf(a), digestOf({ ...a, riskLevel: 'critical' }));
   });
 });

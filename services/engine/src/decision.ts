@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Evaluation, Policy } from '@assurance/policy';
 import type { ActiveSignal, AuditRecord, Decision, IdentityState, Trigger } from '@assurance/schemas';
 
@@ -61,8 +62,16 @@ export function materialOf(d: Decision): string {
   });
 }
 
+/**
+ * The digest of a decision's substance (materialOf): equal digests, equal decisions for a reader.
+ * The store keeps it instead of the decision (docs/state.md), and the audit names the previous one.
+ */
+export function digestOf(d: Decision): string {
+  return createHash('sha256').update(materialOf(d)).digest('base64url').slice(0, 22);
+}
+
 export function buildAudit(
-  before: Decision | null,
+  previous: { sequence: number; digest: string } | null,
   after: Decision,
   evaluation: Evaluation,
   now: Date,
@@ -71,7 +80,7 @@ export function buildAudit(
     identityId: after.identityId,
     tenantId: after.tenantId,
     sequence: after.sequence,
-    before,
+    previous,
     after,
     reasons: evaluation.reasons.map((r) => ({ code: r.code, admin: r.admin, user: r.user })),
     trigger: after.trigger,

@@ -2,29 +2,35 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadPolicyFile } from '@assurance/policy';
 import type { Mutation } from '@assurance/redis';
-import { channelRef } from '@assurance/redis';
+import { channelRef, signalKey, socKey, socPrefix } from '@assurance/redis';
+import { CompromiseSignalEvent } from '@assurance/schemas';
 import type { DeriveContext } from './derive.ts';
 import {
-  credentialOwner,
   deriveChannelBinding,
   deriveCompromiseSignal,
   deriveDevice,
   deriveMailboxChange,
   deriveSimSwap,
+  inheritedMutations,
   RoutingError,
 } from './derive.ts';
 
 const policy = loadPolicyFile();
+const NOW = Date.parse('2026-11-28T10:05:00.000Z');
 const ctx: DeriveContext = {
   settings: policy.signals,
   hash: (kind, value) => channelRef('test-secret-0123456789', kind, value),
   trigger: { eventId: 'e1', topic: 't', occurredAt: '2026-11-28T10:00:00.000Z' },
-  eventKey: 'src|e1',
   tenantId: null,
+  nowMs: NOW,
 };
 const env = { eventId: 'e1', occurredAt: '2026-11-28T10:00:00.000Z', source: 'src' };
+const AT = Date.parse(env.occurredAt);
 const DAY = 86_400_000;
-const upserts = (ms: Mutation[]) => ms.filter((m) => m.t === 'upsert_signal');
+type Raise = Extract<Mutation, { t: 'r' }>;
+const raises = (ms: Mutation[]) => ms.filter((m): m is Raise => m.t === 'r');
+const mutationsOf = (plan: ReturnType<typeof deriveSimSwap>) =>
+  plan.kind === 'channel' || plan.kind === 'identity' || plan.kind === 'binding' ? plan.mutations : [];
 
 describe('deriveSimSwap', () => {
   test('the window runs from swappedAt, not from when we heard of it', () => {
@@ -33,13 +39,12 @@ describe('deriveSimSwap', () => {
       ctx,
     );
     assert.equal(plan.kind, 'channel');
-    if (plan.kind !== 'channel') return;
-    const [m] = upserts(plan.mutations);
-    assert.equal(
-      m?.t === 'upsert_signal' && m.expiresAtMs,
-      Date.parse('2026-11-20T00:00:00.000Z') + 14 * DAY,
-    );
-    assert.equal(m?.t === 'upsert_signal' && m.code, 'sim_swap');
+    const [m] = raises(mutationsOf(plan));
+    assert.equal(m?.exp, Date.parse('2026-11-20T00:00:00.000Z') + 14 * DAY);
+    assert.equal(m?.since, Date.parse('2026-11-20T00:00:00.000Z'));
+    assert.equal(m?.code, 'sim_swap');
+    // One record per phone, whatever the source or event id: a replay merges into it.
+    assert.equal(m?.k, signalKey('sim_swap', 'phone', ctx.hash('phone', '+33612345678')));
   });
 });
 
@@ -59,7 +64,7 @@ describe('deriveMailboxChange', () => {
 });
 
 describe('deriveChannelBinding', () => {
-  test("unbinding also drops the channel's signals from the identity", () => {
+  test('an unbind is one dated op; what it drops is decided where it is applied', () => {
     const plan = deriveChannelBinding(
       {
         ...env,
@@ -71,13 +76,12 @@ describe('deriveChannelBinding', () => {
       ctx,
     );
     assert.equal(plan.kind, 'binding');
-    if (plan.kind === 'binding')
-      assert.deepEqual(
-        plan.mutations.map((m) => m.t),
-        ['unbind', 'clear_ref'],
-      );
+    assert.deepEqual(
+      mutationsOf(plan).map((m) => [m.t, 'at' in m ? m.at : null]),
+      [['u', AT]],
+    );
   });
-  test('channel values never leave as themselves: bindings carry hashed refs only', () => {
+  test('channel values never leave as themselves: bindings carry hashed refs only, routes included', () => {
     const plan = deriveChannelBinding(
       {
         ...env,
@@ -90,6 +94,13 @@ describe('deriveChannelBinding', () => {
       ctx,
     );
     assert.ok(!JSON.stringify(plan).includes('u@example.org'));
+    assert.ok(plan.kind === 'binding');
+    if (plan.kind !== 'binding') return;
+    const email = ctx.hash('email', 'u@example.org');
+    assert.deepEqual(plan.routes, [email]);
+    const [b] = plan.mutations;
+    assert.ok(b?.t === 'b');
+    if (b?.t === 'b') assert.deepEqual(b.via, [`email:${email}`]);
   });
 });
 
@@ -100,50 +111,86 @@ describe('deriveDevice', () => {
       ctx,
     );
     assert.equal(plan.kind, 'binding');
-    if (plan.kind !== 'binding') return;
     assert.deepEqual(
-      plan.mutations.map((m) => m.t),
-      ['bind', 'upsert_signal'],
+      mutationsOf(plan).map((m) => m.t),
+      ['b', 'r'],
     );
-    const m = plan.mutations[1];
-    assert.equal(m?.t === 'upsert_signal' && m.expiresAtMs - m.sinceMs, 72 * 3_600_000);
+    const [m] = raises(mutationsOf(plan));
+    assert.equal(m && m.exp - m.since, 72 * 3_600_000);
   });
   test('a lost device is compromised', () => {
     const plan = deriveDevice({ ...env, identityId: 'u', deviceId: 'd1', change: 'lost' }, ctx);
-    assert.ok(
-      plan.kind === 'binding' &&
-        upserts(plan.mutations).some((m) => m.t === 'upsert_signal' && m.code === 'device_compromised'),
-    );
+    assert.ok(raises(mutationsOf(plan)).some((m) => m.code === 'device_compromised'));
   });
 });
 
 describe('deriveCompromiseSignal', () => {
   const raise = { ...env, signalId: 's1', op: 'raise' as const, severity: 'high' as const, raisedBy: 'soc' };
+  const clear = { ...env, signalId: 's1', op: 'clear' as const, raisedBy: 'soc' };
   test('a takeover on an identity lasts until cleared', () => {
     const plan = deriveCompromiseSignal(
       { ...raise, subject: { type: 'identity', value: 'u' }, kind: 'account_takeover' },
       ctx,
     );
     assert.ok(plan.kind === 'identity');
-    const [m] = plan.kind === 'identity' ? plan.mutations : [];
-    assert.ok(m?.t === 'upsert_signal' && m.code === 'takeover_confirmed' && m.expiresAtMs === -1);
+    const [m] = raises(mutationsOf(plan));
+    assert.ok(m?.code === 'takeover_confirmed' && m.exp === -1);
   });
-  test('a signal on a phone is a channel signal keyed by its signal id, so a clear finds it', () => {
-    const plan = deriveCompromiseSignal(
-      { ...raise, subject: { type: 'phone', value: '+33612345678' }, kind: 'sim_swap' },
+  test('one incident id on two subjects, or as two kinds, is two signals; a clear lifts only what it names', () => {
+    const phone = ctx.hash('phone', '+33612345678');
+    const onIdentity = raises(
+      mutationsOf(
+        deriveCompromiseSignal({ ...raise, subject: { type: 'identity', value: 'u' }, kind: 'account_takeover' }, ctx),
+      ),
+    )[0];
+    const onPhone = raises(
+      mutationsOf(
+        deriveCompromiseSignal({ ...raise, subject: { type: 'phone', value: '+33612345678' }, kind: 'sim_swap' }, ctx),
+      ),
+    )[0];
+    assert.equal(onIdentity?.k, socKey('identity', null, 's1', 'account_takeover'));
+    assert.equal(onPhone?.k, socKey('phone', phone, 's1', 'sim_swap'));
+    assert.notEqual(onIdentity?.k, onPhone?.k);
+    const phoneClear = deriveCompromiseSignal(
+      { ...clear, subject: { type: 'phone', value: '+33612345678' }, kind: 'sim_swap' },
       ctx,
     );
-    assert.ok(
-      plan.kind === 'channel' && plan.mutations[0]?.t === 'upsert_signal' && plan.mutations[0].k === 'soc|s1',
-    );
+    assert.ok(phoneClear.kind === 'channel');
+    const [c] = mutationsOf(phoneClear);
+    assert.ok(c?.t === 'c' && c.k === onPhone?.k);
   });
-  test('a token subject routes to the identity it names', () => {
-    const plan = deriveCompromiseSignal(
-      { ...raise, subject: { type: 'token', value: 'u-9/tok' }, kind: 'token_theft' },
-      ctx,
-    );
-    assert.ok(plan.kind === 'identity' && plan.identityId === 'u-9');
-    assert.equal(credentialOwner('no-owner'), undefined);
+  test('a clear naming no kind clears every kind of that id on that subject, and blocks their late raises', () => {
+    const plan = deriveCompromiseSignal({ ...clear, subject: { type: 'identity', value: 'u' } }, ctx);
+    const [c] = mutationsOf(plan);
+    assert.ok(c?.t === 'cp');
+    if (c?.t !== 'cp') return;
+    assert.equal(c.p, socPrefix('identity', null, 's1'));
+    const r = raises(
+      mutationsOf(
+        deriveCompromiseSignal({ ...raise, subject: { type: 'identity', value: 'u' }, kind: 'account_takeover' }, ctx),
+      ),
+    )[0];
+    assert.equal(r?.pk, `${c.p}*`);
+  });
+  test('a valid SOC word lifts an unreadable mark from before it, dated by the event, not our clock', () => {
+    const plan = deriveCompromiseSignal({ ...clear, subject: { type: 'identity', value: 'u' } }, ctx);
+    const unpoison = mutationsOf(plan).find((m) => m.t === 'c' && m.code === 'signal_unreadable');
+    assert.ok(unpoison?.t === 'c' && unpoison.at === AT);
+  });
+  test('a token subject routes to the identity it names, in either form; an ambiguous one is refused', () => {
+    const parse = (subject: unknown) =>
+      CompromiseSignalEvent.parse({ ...raise, kind: 'token_theft', subject });
+    const legacy = deriveCompromiseSignal(parse({ type: 'token', value: 'u-9/tok' }), ctx);
+    assert.ok(legacy.kind === 'identity' && legacy.identityId === 'u-9');
+    const explicit = deriveCompromiseSignal(parse({ type: 'token', value: 'key/1', identityId: 'org/alice' }), ctx);
+    assert.ok(explicit.kind === 'identity' && explicit.identityId === 'org/alice');
+    // Two ways of naming the same credential give the same signal; different ones never collide.
+    const same = deriveCompromiseSignal(parse({ type: 'token', value: 'tok', identityId: 'u-9' }), ctx);
+    assert.equal(raises(mutationsOf(same))[0]?.ref, raises(mutationsOf(legacy))[0]?.ref);
+    assert.notEqual(raises(mutationsOf(explicit))[0]?.ref, raises(mutationsOf(legacy))[0]?.ref);
+    assert.throws(() => parse({ type: 'token', value: 'org/alice/key-1' }), /ambiguous/);
+    assert.throws(() => parse({ type: 'token', value: 'tok' }), /must name its identity/);
+    assert.throws(() => parse({ type: 'phone', value: '+33612345678', identityId: 'u' }), /only allowed/);
     assert.throws(
       () =>
         deriveCompromiseSignal(
@@ -152,5 +199,46 @@ describe('deriveCompromiseSignal', () => {
         ),
       RoutingError,
     );
+  });
+});
+
+describe('inheritedMutations', () => {
+  test('a channel hands a late binder its live records as raises and its tombstones as clears', () => {
+    const phone = ctx.hash('phone', '+33612345678');
+    const out = inheritedMutations([
+      {
+        k: signalKey('sim_swap', 'phone', phone),
+        code: 'sim_swap',
+        scope: 'phone',
+        ref: phone,
+        sinceMs: AT,
+        expiresAtMs: AT + DAY,
+        raisedMs: AT,
+        clearedMs: null,
+        attributes: { changeType: 'port_out' },
+        sourceEventIds: ['a', 'b'],
+        sourceCount: 2,
+      },
+      {
+        k: `${socPrefix('phone', phone, 's9')}*`,
+        code: 'channel_compromised',
+        scope: 'phone',
+        ref: phone,
+        sinceMs: 0,
+        expiresAtMs: 0,
+        raisedMs: null,
+        clearedMs: AT,
+        attributes: {},
+        sourceEventIds: [],
+        sourceCount: 0,
+      },
+    ]);
+    assert.deepEqual(
+      out.map((m) => m.t),
+      ['r', 'c'],
+    );
+    const [r] = raises(out);
+    assert.deepEqual(r?.evs, ['a', 'b']);
+    assert.equal(r?.at, AT);
   });
 });

@@ -1,6 +1,6 @@
 import type { Policy } from '@assurance/policy';
 import type { Mutation, SignalRecord } from '@assurance/redis';
-import { signalKey } from '@assurance/redis';
+import { AUTHENTICATOR_BITS, RECOVERY_BITS, signalKey, socKey, socPrefix, toMask } from '@assurance/redis';
 import type {
   ChannelBindingEvent,
   CompromiseSignalEvent,
@@ -8,11 +8,12 @@ import type {
   LoginEvent,
   MailboxChangeEvent,
   SignalCode,
+  SignalKind,
   SignalScope,
   SimSwapEvent,
   Trigger,
 } from '@assurance/schemas';
-import { normalizeSubjectValue, SubjectType } from '@assurance/schemas';
+import { credentialOwner, normalizeSubjectValue, SubjectType } from '@assurance/schemas';
 
 /** The policy's signal settings (lifetimes, windows, thresholds), read-only. */
 export type SignalSettings = Policy['signals'];
@@ -20,7 +21,8 @@ export type SignalSettings = Policy['signals'];
 /**
  * Pure mapping from a validated input event to what the router must do. Keeping it free of I/O
  * makes every routing rule a table test (behaviours 2, 3, 5, 8 and 10 of docs/policy-behaviours.md
- * start here).
+ * start here). What identifies a signal, and so what a replay or a clear can touch, is decided
+ * here: docs/state.md, "what identifies a signal".
  */
 
 /** Keyed hash of a normalized channel value (HMAC; see packages/redis/src/channel-ref.ts). */
@@ -30,18 +32,20 @@ export interface DeriveContext {
   readonly settings: SignalSettings;
   readonly hash: HashFn;
   readonly trigger: Trigger;
-  readonly eventKey: string;
   readonly tenantId: string | null;
+  /** The engine's clock when the event was routed: marks the engine makes itself carry this time. */
+  readonly nowMs: number;
 }
 
 export type Plan =
   /** Apply these mutations to one identity. */
   | { readonly kind: 'identity'; readonly identityId: string; readonly mutations: Mutation[] }
-  /** Record a raise/clear on a channel and fan it out to every identity bound to it. */
+  /** Record a raise/clear on a channel and fan it out to every identity holding it. */
   | { readonly kind: 'channel'; readonly channelRef: string; readonly mutations: Mutation[] }
   /**
-   * An identity binds or unbinds a channel: record membership on the channel side, then apply
-   * `mutations` plus the channel's live signals (inherited) to the identity.
+   * An identity binds or unbinds a channel: record membership on the channel side (and on the
+   * channels a sync account recovers through, `routes`), then apply `mutations` plus the live
+   * signals of those channels (inherited) to the identity.
    */
   | {
       readonly kind: 'binding';
@@ -49,37 +53,41 @@ export type Plan =
       readonly channelRef: string;
       readonly op: 'bound' | 'unbound';
       readonly occurredAtMs: number;
+      readonly routes: readonly string[];
       readonly mutations: Mutation[];
     }
   | { readonly kind: 'login'; readonly identityId: string; readonly event: LoginEvent }
-  /** Nothing to change (e.g. a mailbox change the policy does not count); still deduplicated. */
+  /** Nothing to change (e.g. a mailbox change the policy does not count). */
   | { readonly kind: 'none'; readonly reason: string };
 
 const ms = (iso: string) => Date.parse(iso);
 
-function upsert(
-  ctx: DeriveContext,
-  s: {
-    code: SignalCode;
-    scope: SignalScope;
-    ref: string | null;
-    sinceMs: number;
-    expiresAtMs: number;
-    k?: string;
-  },
-  attributes: Record<string, string>,
-): Mutation {
+interface RaiseArgs {
+  readonly code: SignalCode;
+  readonly scope: SignalScope;
+  readonly ref: string | null;
+  readonly sinceMs: number;
+  /** -1: until cleared. */
+  readonly expiresAtMs: number;
+  /** When the raise happened (orders it against clears). */
+  readonly atMs: number;
+  readonly k?: string;
+  readonly pk?: string;
+}
+
+function raise(ctx: DeriveContext, s: RaiseArgs, attributes: Record<string, string>): Mutation {
   return {
-    t: 'upsert_signal',
+    t: 'r',
     k: s.k ?? signalKey(s.code, s.scope, s.ref),
     code: s.code,
     scope: s.scope,
     ref: s.ref,
-    sinceMs: s.sinceMs,
-    expiresAtMs: s.expiresAtMs,
-    eventId: ctx.trigger.eventId,
-    occurredAtMs: ms(ctx.trigger.occurredAt),
-    attributes,
+    since: s.sinceMs,
+    exp: s.expiresAtMs,
+    ev: ctx.trigger.eventId,
+    at: s.atMs,
+    attrs: attributes,
+    ...(s.pk === undefined ? {} : { pk: s.pk }),
   };
 }
 
@@ -92,19 +100,14 @@ export function deriveSimSwap(e: SimSwapEvent, ctx: DeriveContext): Plan {
   if (!s.changeTypes.includes(e.changeType))
     return { kind: 'none', reason: `sim change ${e.changeType} not counted` };
   const since = ms(e.swappedAt);
+  const ref = ctx.hash('phone', e.phoneNumber);
   return {
     kind: 'channel',
-    channelRef: ctx.hash('phone', e.phoneNumber),
+    channelRef: ref,
     mutations: [
-      upsert(
+      raise(
         ctx,
-        {
-          code: 'sim_swap',
-          scope: 'phone',
-          ref: ctx.hash('phone', e.phoneNumber),
-          sinceMs: since,
-          expiresAtMs: since + s.windowMs,
-        },
+        { code: 'sim_swap', scope: 'phone', ref, sinceMs: since, expiresAtMs: since + s.windowMs, atMs: ms(e.occurredAt) },
         defined({ changeType: e.changeType, carrier: e.carrier }),
       ),
     ],
@@ -125,45 +128,41 @@ export function deriveMailboxChange(e: MailboxChangeEvent, ctx: DeriveContext): 
     kind: 'channel',
     channelRef: ref,
     mutations: [
-      upsert(
+      raise(
         ctx,
-        { code: 'mailbox_tampered', scope: 'email', ref, sinceMs: since, expiresAtMs: since + s.ttlMs },
+        { code: 'mailbox_tampered', scope: 'email', ref, sinceMs: since, expiresAtMs: since + s.ttlMs, atMs: since },
         defined({ change: e.change, external: e.external === undefined ? undefined : String(e.external) }),
       ),
     ],
   };
 }
 
-/** The binding record stored per identity and channel (channel values never leave this function hashed). */
-function bindingJson(e: ChannelBindingEvent, ctx: DeriveContext): string {
-  return JSON.stringify({
-    channelType: e.channel.type,
-    authenticators: [...e.uses.authenticators].sort(),
-    recovery: [...e.uses.recovery].sort(),
-    boundAt: e.occurredAt,
-    recoverableVia: (e.recoverableVia ?? []).map((c) => ({
-      channelType: c.type,
-      channelRef: ctx.hash(c.type, c.value),
-    })),
-  });
-}
-
 export function deriveChannelBinding(e: ChannelBindingEvent, ctx: DeriveContext): Plan {
   const ref = ctx.hash(e.channel.type, e.channel.value);
   const at = ms(e.occurredAt);
+  const routes = (e.recoverableVia ?? []).map((c) => ({ type: c.type, ref: ctx.hash(c.type, c.value) }));
   const mutations: Mutation[] =
     e.op === 'bound'
-      ? [{ t: 'bind', ref, binding: bindingJson(e, ctx), occurredAtMs: at }]
-      : [
-          { t: 'unbind', ref, occurredAtMs: at },
-          { t: 'clear_ref', ref, occurredAtMs: at },
-        ];
+      ? [
+          {
+            t: 'b',
+            ref,
+            at,
+            type: e.channel.type,
+            auth: toMask(AUTHENTICATOR_BITS, e.uses.authenticators),
+            rec: toMask(RECOVERY_BITS, e.uses.recovery),
+            bat: at,
+            ...(routes.length > 0 ? { via: routes.map((r) => `${r.type}:${r.ref}`) } : {}),
+          },
+        ]
+      : [{ t: 'u', ref, at, type: e.channel.type }];
   return {
     kind: 'binding',
     identityId: e.identityId,
     channelRef: ref,
     op: e.op,
     occurredAtMs: at,
+    routes: routes.map((r) => r.ref),
     mutations,
   };
 }
@@ -176,47 +175,38 @@ export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
     managed: e.managed === undefined ? undefined : String(e.managed),
     hardwareBacked: e.hardwareBacked === undefined ? undefined : String(e.hardwareBacked),
   });
-  const binding = (authenticators: readonly string[]) =>
-    JSON.stringify({
-      channelType: 'device',
-      authenticators: [...authenticators].sort(),
-      recovery: [],
-      boundAt: e.occurredAt,
-      recoverableVia: [],
-    });
-  if (e.change === 'removed') {
-    return {
-      kind: 'binding',
-      identityId: e.identityId,
-      channelRef: ref,
-      op: 'unbound',
-      occurredAtMs: at,
-      mutations: [
-        { t: 'unbind', ref, occurredAtMs: at },
-        { t: 'clear_ref', ref, occurredAtMs: at },
-      ],
-    };
-  }
+  const binding = (op: 'bound' | 'unbound', mutations: Mutation[]): Plan => ({
+    kind: 'binding',
+    identityId: e.identityId,
+    channelRef: ref,
+    op,
+    occurredAtMs: at,
+    routes: [],
+    mutations,
+  });
+  if (e.change === 'removed') return binding('unbound', [{ t: 'u', ref, at, type: 'device' }]);
   const mutations: Mutation[] = [];
   if (e.change === 'enrolled') {
-    mutations.push({ t: 'bind', ref, binding: binding(e.authenticators ?? []), occurredAtMs: at });
+    mutations.push({
+      t: 'b',
+      ref,
+      at,
+      type: 'device',
+      auth: toMask(AUTHENTICATOR_BITS, e.authenticators ?? []),
+      rec: 0,
+      bat: at,
+    });
     mutations.push(
-      upsert(
+      raise(
         ctx,
-        {
-          code: 'device_new',
-          scope: 'device',
-          ref,
-          sinceMs: at,
-          expiresAtMs: at + ctx.settings.device_new.ttlMs,
-        },
+        { code: 'device_new', scope: 'device', ref, sinceMs: at, expiresAtMs: at + ctx.settings.device_new.ttlMs, atMs: at },
         attrs,
       ),
     );
   }
   if (ctx.settings.device_compromised.changes.includes(e.change)) {
     mutations.push(
-      upsert(
+      raise(
         ctx,
         {
           code: 'device_compromised',
@@ -224,111 +214,109 @@ export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
           ref,
           sinceMs: at,
           expiresAtMs: at + ctx.settings.device_compromised.ttlMs,
+          atMs: at,
         },
         attrs,
       ),
     );
   }
-  if (mutations.length === 0) return { kind: 'identity', identityId: e.identityId, mutations };
-  return {
-    kind: 'binding',
-    identityId: e.identityId,
-    channelRef: ref,
-    op: 'bound',
-    occurredAtMs: at,
-    mutations,
-  };
-}
-
-/** `credential` and `token` subjects name their identity as `<identityId>/<credential id>`. */
-export function credentialOwner(value: string): string | undefined {
-  const i = value.indexOf('/');
-  return i > 0 ? value.slice(0, i) : undefined;
+  if (mutations.length === 0) return { kind: 'none', reason: `device change ${e.change} not counted` };
+  return binding('bound', mutations);
 }
 
 export class RoutingError extends Error {
   override readonly name = 'RoutingError';
 }
 
-export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveContext): Plan {
-  const { type, value } = e.subject;
-  const k = `soc|${e.signalId}`;
-  const at = ms(e.occurredAt);
-  const clearOf = (code: SignalCode, scope: SignalScope, ref: string | null): Mutation => ({
-    t: 'clear_signal',
-    k,
-    code,
-    scope,
-    ref,
-    occurredAtMs: at,
-  });
-  const raiseOf = (
-    code: SignalCode,
-    scope: SignalScope,
-    ref: string | null,
-    defaultTtlMs: number | null,
-  ): Mutation => {
-    if (e.op !== 'raise') throw new Error('unreachable');
-    const expiresAtMs = e.expiresAt ? ms(e.expiresAt) : defaultTtlMs === null ? -1 : at + defaultTtlMs;
-    return upsert(
-      ctx,
-      { k, code, scope, ref, sinceMs: at, expiresAtMs },
-      defined({ kind: e.kind, severity: e.severity, signalId: e.signalId, raisedBy: e.raisedBy }),
-    );
-  };
-  // Any valid word from the SOC about a subject supersedes an earlier unreadable one.
-  const unpoison = (scope: SignalScope, ref: string | null): Mutation => ({
-    t: 'clear_signal',
-    k: signalKey('signal_unreadable', scope, ref),
-    code: 'signal_unreadable',
-    scope,
-    ref,
-    occurredAtMs: Date.now(),
-  });
-  const s = ctx.settings;
+/** The code a SOC signal of `kind` on `type` is kept as. */
+function socCode(type: SubjectType, kind: SignalKind): SignalCode {
   switch (type) {
-    case 'identity': {
-      const code: SignalCode =
-        e.op === 'raise' && e.kind !== 'account_takeover' ? 'credential_compromised' : 'takeover_confirmed';
-      const m =
-        e.op === 'raise'
-          ? raiseOf(
-              code,
-              'identity',
-              null,
-              code === 'takeover_confirmed'
-                ? s.takeover_confirmed.ttlMs
-                : s.credential_compromised.defaultTtlMs,
-            )
-          : clearOf(code, 'identity', null);
-      return { kind: 'identity', identityId: value, mutations: [m, unpoison('identity', null)] };
-    }
+    case 'identity':
+      return kind === 'account_takeover' ? 'takeover_confirmed' : 'credential_compromised';
     case 'phone':
     case 'email':
-    case 'device': {
-      const ref = ctx.hash(type, value);
-      const m =
-        e.op === 'raise'
-          ? raiseOf('channel_compromised', type, ref, s.channel_compromised.defaultTtlMs)
-          : clearOf('channel_compromised', type, ref);
-      return { kind: 'channel', channelRef: ref, mutations: [m, unpoison(type, ref)] };
-    }
+    case 'device':
+      return 'channel_compromised';
+    case 'credential':
+    case 'token':
+      return 'credential_compromised';
+  }
+}
+
+/**
+ * A SOC raise or clear. Its signal is identified by subject, signal id and kind (docs/state.md): one
+ * incident id raised on two subjects, or as two kinds, is two signals, and a clear lifts only what
+ * it names. A clear without a kind lifts every kind raised under that id on that subject, and
+ * blocks a late raise of any of them.
+ */
+export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveContext): Plan {
+  const { type } = e.subject;
+  const at = ms(e.occurredAt);
+  let scope: SignalScope;
+  let ref: string | null;
+  let target: { kind: 'identity'; identityId: string } | { kind: 'channel'; channelRef: string };
+  switch (type) {
+    case 'identity':
+      scope = 'identity';
+      ref = null;
+      target = { kind: 'identity', identityId: e.subject.value };
+      break;
+    case 'phone':
+    case 'email':
+    case 'device':
+      scope = type;
+      ref = ctx.hash(type, e.subject.value);
+      target = { kind: 'channel', channelRef: ref };
+      break;
     case 'credential':
     case 'token': {
-      const owner = credentialOwner(value);
-      if (!owner) throw new RoutingError(`${type} subject must read "<identityId>/<id>" to be routed`);
-      const ref = ctx.hash(type, value);
-      const m =
-        e.op === 'raise'
-          ? raiseOf('credential_compromised', type, ref, s.credential_compromised.defaultTtlMs)
-          : clearOf('credential_compromised', type, ref);
-      return { kind: 'identity', identityId: owner, mutations: [m] };
+      const owner = credentialOwner(e.subject);
+      if (!owner) throw new RoutingError(`${type} subject names no identity`);
+      scope = type;
+      // Hashed as a pair, so no choice of ids makes two different credentials one.
+      ref = ctx.hash(type, JSON.stringify([owner.identityId, owner.reference]));
+      target = { kind: 'identity', identityId: owner.identityId };
+      break;
     }
     default: {
       const unreachable: never = type;
       throw new RoutingError(`unknown subject type ${String(unreachable)}`);
     }
   }
+  const prefix = socPrefix(scope, ref, e.signalId);
+  let m: Mutation;
+  if (e.op === 'raise') {
+    const code = socCode(type, e.kind);
+    const defaultTtl =
+      code === 'takeover_confirmed'
+        ? ctx.settings.takeover_confirmed.ttlMs
+        : code === 'channel_compromised'
+          ? ctx.settings.channel_compromised.defaultTtlMs
+          : ctx.settings.credential_compromised.defaultTtlMs;
+    const expiresAtMs = e.expiresAt ? ms(e.expiresAt) : defaultTtl === null ? -1 : at + defaultTtl;
+    m = raise(
+      ctx,
+      { k: socKey(scope, ref, e.signalId, e.kind), pk: `${prefix}*`, code, scope, ref, sinceMs: at, expiresAtMs, atMs: at },
+      defined({ kind: e.kind, severity: e.severity, signalId: e.signalId, raisedBy: e.raisedBy }),
+    );
+  } else if (e.kind !== undefined) {
+    m = { t: 'c', k: socKey(scope, ref, e.signalId, e.kind), code: socCode(type, e.kind), scope, ref, at };
+  } else {
+    m = { t: 'cp', p: prefix, code: socCode(type, 'suspicious_activity'), scope, ref, at };
+  }
+  // Any valid word from the SOC about a subject supersedes an unreadable one received before it.
+  const unpoison: Mutation = {
+    t: 'c',
+    k: signalKey('signal_unreadable', scope, ref),
+    code: 'signal_unreadable',
+    scope,
+    ref,
+    at,
+  };
+  const mutations = type === 'credential' || type === 'token' ? [m] : [m, unpoison];
+  return target.kind === 'identity'
+    ? { kind: 'identity', identityId: target.identityId, mutations }
+    : { kind: 'channel', channelRef: target.channelRef, mutations };
 }
 
 /**
@@ -343,16 +331,16 @@ export function unreadableMutation(
   nowMs: number,
 ): Mutation {
   return {
-    t: 'upsert_signal',
+    t: 'r',
     k: signalKey('signal_unreadable', scope, ref),
     code: 'signal_unreadable',
     scope,
     ref,
-    sinceMs: nowMs,
-    expiresAtMs: nowMs + settings.signal_unreadable.ttlMs,
-    eventId,
-    occurredAtMs: nowMs,
-    attributes: { reason: 'dead_lettered' },
+    since: nowMs,
+    exp: nowMs + settings.signal_unreadable.ttlMs,
+    ev: eventId,
+    at: nowMs,
+    attrs: { reason: 'dead_lettered' },
   };
 }
 
@@ -371,9 +359,8 @@ export function derivePoisonedSignal(
   const normalized = normalizeSubjectValue(type.data, subjectValue);
   if (!normalized.ok) return undefined;
   const value = normalized.value;
-  const nowMs = Date.now();
   const mark = (scope: SignalScope, ref: string | null) =>
-    unreadableMutation(ctx.settings, scope, ref, ctx.trigger.eventId, nowMs);
+    unreadableMutation(ctx.settings, scope, ref, ctx.trigger.eventId, ctx.nowMs);
   switch (type.data) {
     case 'identity':
       return { kind: 'identity', identityId: value, mutations: [mark('identity', null)] };
@@ -388,32 +375,30 @@ export function derivePoisonedSignal(
   }
 }
 
-/** Channel signal records a late binder inherits, as mutations for its own state. */
+/**
+ * A channel's signal records as mutations for an identity that comes to hold the channel: raises
+ * for live ones, clears for tombstones (so a late raise the channel has already seen cleared stays
+ * cleared on the identity too).
+ */
 export function inheritedMutations(records: readonly SignalRecord[]): Mutation[] {
   const out: Mutation[] = [];
   for (const r of records) {
-    if (r.lastRaisedMs !== undefined && r.sinceMs !== undefined && r.expiresAtMs !== undefined) {
+    if (r.raisedMs !== null) {
       out.push({
-        t: 'upsert_signal',
+        t: 'r',
         k: r.k,
         code: r.code,
         scope: r.scope,
         ref: r.ref,
-        sinceMs: r.sinceMs,
-        expiresAtMs: r.expiresAtMs,
-        eventId: r.sourceEventIds?.at(-1) ?? 'inherited',
-        occurredAtMs: r.lastRaisedMs,
-        attributes: r.attributes ?? {},
+        since: r.sinceMs,
+        exp: r.expiresAtMs,
+        ev: r.sourceEventIds.at(-1) ?? 'inherited',
+        evs: [...r.sourceEventIds],
+        at: r.raisedMs,
+        attrs: { ...r.attributes },
       });
-    } else if (r.clearedMs !== undefined) {
-      out.push({
-        t: 'clear_signal',
-        k: r.k,
-        code: r.code,
-        scope: r.scope,
-        ref: r.ref,
-        occurredAtMs: r.clearedMs,
-      });
+    } else if (r.clearedMs !== null) {
+      out.push({ t: 'c', k: r.k, code: r.code, scope: r.scope, ref: r.ref, at: r.clearedMs });
     }
   }
   return out;

@@ -118,14 +118,19 @@ function engineLimits(): string {
         code('MAX_MESSAGE_BYTES'),
       ],
       [
-        'how long an event is remembered for deduplication',
-        duration(defaults.DEDUPE_WINDOW),
-        code('DEDUPE_WINDOW'),
+        'how late an event may arrive and still be judged against the clears and unbinds before it',
+        duration(defaults.LATE_EVENT_WINDOW),
+        code('LATE_EVENT_WINDOW'),
       ],
       [
-        "how long an identity's state outlives its last write",
+        "how long an identity's state outlives its last event (never while a signal is open-ended)",
         duration(defaults.STATE_TTL),
         code('STATE_TTL'),
+      ],
+      [
+        "how far ahead of the engine's clock an event may be dated; later ones are dead-lettered",
+        duration(defaults.MAX_CLOCK_SKEW),
+        code('MAX_CLOCK_SKEW'),
       ],
     ],
   );
@@ -359,14 +364,21 @@ const ERROR_CAUSES: Record<ErrorCode, string> = {
   invalid_avro:
     'the registry wire format with no payload, a payload that does not decode with the schema its id names, or one whose block counts exceed what its bytes can hold',
   validation_failed:
-    'the decoded value breaks the event schema (a missing, unknown or malformed field, a value outside its vocabulary or bounds); also a credential or token subject that does not name its identity',
+    'the decoded value breaks the event schema (a missing, unknown or malformed field, a value outside its vocabulary or bounds); also a credential or token subject that does not name its identity unambiguously',
   key_mismatch: 'an identity-keyed event whose message key is not its `identityId`',
+  future_event:
+    "the event is dated more than the engine's `MAX_CLOCK_SKEW` ahead of its clock ([state](state.md#time))",
   unknown_schema_id: 'the registry answers that the schema id in the wire-format header does not exist',
   registry_unavailable: 'the schema id is not cached and the registry cannot be asked now',
   redis_unavailable: 'Redis did not answer',
   kafka_unavailable: 'Kafka did not accept a produce, with an error worth retrying',
   stale_write:
     "the identity's decision sequence moved while this engine was deciding it (another engine owned it for a moment)",
+  store_lost:
+    'the Redis store lost data, was reset or is being verified after a reconnect ([state](state.md#data-loss)); nothing is decided from it until it is recovered',
+  store_mismatch:
+    'the Redis store was provisioned by another deployment (key prefix or channel secret differ) ([state](state.md#fingerprint))',
+  state_corrupt: "a stored state the engine cannot read, or one that names another identity than its key's",
   kafka_rejected:
     'Kafka refused a produce in a way retrying cannot fix (a record too large, an idempotent producer out of sequence)',
   config_invalid: "the engine's configuration is invalid",

@@ -11,10 +11,12 @@ import {
 } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
-import { channelRef, defineScripts, keySpace, SignalStore } from '@assurance/redis';
+import { channelRef, defineScripts, keySpace, MetaStore, StateStore, secretDigest } from '@assurance/redis';
 import { Redis } from 'ioredis';
 import type { EngineConfig } from './config.ts';
 import { Decider } from './decider.ts';
+import { recoverLostStore, seedFromDecisions } from './recovery.ts';
+import { StoreGuard } from './store-guard.ts';
 import { DeadLetterSink } from './dlq.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
@@ -35,7 +37,9 @@ export interface Engine {
   readonly policy: Policy;
   readonly topics: TopicNames;
   readonly metrics: EngineMetrics;
-  readonly store: SignalStore;
+  readonly store: StateStore;
+  readonly meta: MetaStore;
+  readonly guard: StoreGuard;
   readonly redis: Redis;
   /** Resolves when the engine stops by itself (a consumer crashed for good): the process must exit. */
   readonly fatal: Promise<Error>;
@@ -69,12 +73,14 @@ export async function startEngine(
   });
   defineScripts(redis);
   await redis.connect();
-  const store = new SignalStore(redis, keySpace(config.REDIS_PREFIX), {
-    dedupeWindowMs: config.DEDUPE_WINDOW,
-    stateTtlSeconds: Math.ceil(config.STATE_TTL / 1000),
+  const keys = keySpace(config.REDIS_PREFIX);
+  const store = new StateStore(redis, keys, {
+    keepMs: config.LATE_EVENT_WINDOW,
+    stateTtlMs: config.STATE_TTL,
     onScript: (script, seconds, ok) =>
       metrics.redisScript.observe({ script, result: ok ? 'ok' : 'error' }, seconds),
   });
+  const meta = new MetaStore(redis, keys);
 
   const kafka = createKafka({
     brokers: parseBrokers(config.KAFKA_BROKERS),
@@ -86,12 +92,65 @@ export async function startEngine(
     url: config.SCHEMA_REGISTRY_URL,
     maxMessageBytes: config.MAX_MESSAGE_BYTES,
   });
+  // Kept open: the store guard compares Kafka's committed offsets with Redis's progress.
   const admin = await createAdmin(kafka);
   try {
     const p = await provision({ admin, codec, topics, internalPartitions: config.INTERNAL_PARTITIONS });
     logger.info({ created: p.created, subjects: Object.keys(p.subjects).length }, 'provisioned');
-  } finally {
+  } catch (err) {
     await admin.close();
+    throw err;
+  }
+
+  const stageGroups = [
+    { stage: 'router', groupId: `${config.ENGINE_GROUP_ID}.router`, topics: INPUT_ROLES.map((r) => topics[r]) },
+    { stage: 'decider', groupId: `${config.ENGINE_GROUP_ID}.decider`, topics: [topics.identityEvents] },
+  ];
+  const recoveryDeps = {
+    kafka,
+    decisionsTopic: topics.decisions,
+    state: store,
+    meta,
+    prefix: config.REDIS_PREFIX,
+    secretDigest: secretDigest(config.CHANNEL_HASH_SECRET),
+    policyDigest: policy.digest,
+    metrics,
+    logger: logger.child({ component: 'recovery' }),
+  };
+  let fail: (e: Error) => void = () => {};
+  const fatal = new Promise<Error>((resolve) => {
+    fail = resolve;
+  });
+  const consumers: ConsumerPort[] = [];
+  const guard = new StoreGuard({
+    redis,
+    meta,
+    admin,
+    stages: stageGroups,
+    prefix: config.REDIS_PREFIX,
+    secretDigest: recoveryDeps.secretDigest,
+    policyDigest: policy.digest,
+    recoverLost: (markFirst) => recoverLostStore(recoveryDeps, markFirst),
+    seed: async () => {
+      await seedFromDecisions(recoveryDeps);
+    },
+    onResync: () => {
+      for (const c of consumers) c.resync();
+    },
+    onFatal: (err) => {
+      logger.fatal({ code: err.code }, err.message);
+      fail(err);
+    },
+    checkIntervalMs: config.STORE_CHECK_INTERVAL,
+    metrics,
+    logger: logger.child({ component: 'store-guard' }),
+  });
+  try {
+    await guard.start();
+  } catch (err) {
+    await admin.close();
+    await redis.quit().catch(() => redis.disconnect());
+    throw err;
   }
 
   const producer: ProducerPort = await createProducer(kafka, { compression: config.PRODUCE_COMPRESSION });
@@ -119,6 +178,8 @@ export async function startEngine(
     codec,
     producer,
     store,
+    guard,
+    maxClockSkewMs: config.MAX_CLOCK_SKEW,
     policy,
     hash,
     topics,
@@ -129,6 +190,7 @@ export async function startEngine(
   });
   const decider = new Decider({
     store,
+    guard,
     producer,
     policy,
     topics,
@@ -137,10 +199,6 @@ export async function startEngine(
     ...failurePolicy,
   });
 
-  let fail: (e: Error) => void = () => {};
-  const fatal = new Promise<Error>((resolve) => {
-    fail = resolve;
-  });
   // Lag series per stage, so a partition this engine lost in a rebalance stops reporting a stale value.
   const lagSeries = new Map<string, Set<string>>();
   const consumerEvents = (stage: string) => ({
@@ -158,15 +216,18 @@ export async function startEngine(
       }
       lagSeries.set(stage, keep);
     },
+    // Progress reaches Redis before the offset reaches Kafka: Kafka ahead of Redis then means Redis
+    // lost writes (store-guard.ts).
+    beforeCommit: async (done: { topic: string; partition: number; nextOffset: string }) => {
+      await meta.recordProgress([{ stage, ...done }], Date.now());
+    },
+    resumeFrom: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) => guard.resumeFrom(stage, assigned),
     onBatchDone: (i: { topic: string; partition: number; lag: number; nextOffset: string }) => {
       lagSeries.get(stage)?.add(`${i.topic}|${i.partition}`);
       const labels = { stage, topic: i.topic, partition: String(i.partition) };
-      const nowMs = Date.now();
       metrics.lag.set(labels, i.lag);
       metrics.progressOffset.set(labels, Number(i.nextOffset));
-      metrics.progressTime.set(labels, nowMs / 1000);
-      // Best effort: progress is for people and dashboards; the read path judges liveness from Kafka.
-      void store.recordProgress(stage, i.topic, i.partition, i.nextOffset, nowMs).catch(() => {});
+      metrics.progressTime.set(labels, Date.now() / 1000);
     },
   });
   const stages = new Set(config.ENGINE_STAGES);
@@ -189,6 +250,7 @@ export async function startEngine(
         INPUT_ROLES.map((r) => topics[r]),
       )
     : undefined;
+  for (const c of [deciderConsumer, routerConsumer]) if (c) consumers.push(c);
   await deciderConsumer?.start((messages) => decider.handle(messages));
   await routerConsumer?.start((messages) => router.handle(messages));
   const sweeper = new Sweeper({
@@ -210,6 +272,8 @@ export async function startEngine(
     topics,
     metrics,
     store,
+    meta,
+    guard,
     redis,
     fatal,
     stop() {
@@ -217,8 +281,9 @@ export async function startEngine(
         logger.info('stopping engine: finishing batches in flight');
         // Each stage commits what it finished and leaves its group; what it did not finish is
         // redelivered, so the stages need not wait for each other.
+        guard.stop();
         await Promise.all([sweeper.stop(), routerConsumer?.stop(), deciderConsumer?.stop()]);
-        await Promise.all([producer.close(), dlqProducer.close()]);
+        await Promise.all([producer.close(), dlqProducer.close(), admin.close()]);
         await redis.quit().catch(() => redis.disconnect());
         logger.info('engine stopped');
       })();

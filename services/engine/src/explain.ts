@@ -1,39 +1,47 @@
 import type { Policy } from '@assurance/policy';
 import { evaluate } from '@assurance/policy';
-import type { SignalStore } from '@assurance/redis';
-import { toIdentityState } from '@assurance/redis';
-import type { Decision } from '@assurance/schemas';
+import type { Fingerprint, MetaStore, StateStore } from '@assurance/redis';
+import { emptyState, epochOf, toIdentityState } from '@assurance/redis';
 
 /** Everything an operator needs to see why an identity is where it is, as data. */
 export async function explainIdentity(
-  store: SignalStore,
+  store: StateStore,
+  meta: MetaStore,
   policy: Policy,
   identityId: string,
   now = new Date(),
 ) {
-  const loaded = await store.loadIdentity(identityId);
-  const state = toIdentityState(identityId, loaded, now.getTime());
+  const [record, fingerprint, recovering] = await Promise.all([
+    store.read(identityId, now.getTime()),
+    meta.fingerprint(),
+    meta.recoveryPending(),
+  ]);
+  const state = record ? toIdentityState(record, now.getTime()) : emptyState(identityId);
   const evaluation = evaluate(policy, state, now);
-  const decision = loaded.decision ? (JSON.parse(loaded.decision) as Decision) : null;
   return {
     identityId,
-    tenantId: loaded.tenantId,
-    bindingsKnown: loaded.bindingsKnown,
+    store: storeStatus(fingerprint, recovering),
+    stored: record !== null,
+    tenantId: state.tenantId,
+    bindingsKnown: state.bindingsKnown,
     bindings: state.bindings,
     activeSignals: state.signals,
     /** Cleared or expired records still kept for ordering (a late raise cannot resurrect them). */
-    inactiveSignals: loaded.signals.filter(
+    inactiveSignals: (record?.signals ?? []).filter(
       (r) => !state.signals.some((s) => s.code === r.code && s.ref === r.ref && s.scope === r.scope),
     ),
-    decision: decision && {
-      sequence: decision.sequence,
-      computedAt: decision.computedAt,
-      riskLevel: decision.riskLevel,
-      trigger: decision.trigger,
-      outcomes: Object.fromEntries(Object.entries(decision.tiers).map(([t, r]) => [t, r.outcome])),
-    },
-    publishedSequence: loaded.published,
-    outboxPending: loaded.outbox !== null && loaded.seq > loaded.published,
+    overflowSince: record?.overflowSinceMs ? new Date(record.overflowSinceMs).toISOString() : null,
+    forgottenAt: record?.horizonMs && record.horizonMs !== -1 ? new Date(record.horizonMs).toISOString() : null,
+    decision: record && record.seq > 0
+      ? {
+          sequence: record.seq,
+          epoch: epochOf(record.seq),
+          digest: record.digest,
+          validUntil: record.validUntilMs === null ? null : new Date(record.validUntilMs).toISOString(),
+        }
+      : null,
+    publishedSequence: record?.published ?? 0,
+    pending: record !== null && record.seq > record.published,
     now: {
       riskLevel: evaluation.riskLevel,
       outcomes: Object.fromEntries(Object.entries(evaluation.tiers).map(([t, r]) => [t, r.outcome])),
@@ -43,11 +51,20 @@ export async function explainIdentity(
   };
 }
 
+function storeStatus(fp: Fingerprint | null, recovering: number): string {
+  if (!fp) return 'no fingerprint: new, lost or another prefix (every answer is degraded until an engine recovers it)';
+  if (recovering > 0) return `epoch ${fp.epoch}, recovering ${recovering} partition(s) after a data loss (answers degraded)`;
+  return `epoch ${fp.epoch}, complete`;
+}
+
 export type Explanation = Awaited<ReturnType<typeof explainIdentity>>;
 
 /** The explanation as a person reads it. */
 export function renderExplanation(e: Explanation): string {
   const out: string[] = [`identity ${e.identityId}${e.tenantId ? ` (tenant ${e.tenantId})` : ''}`];
+  out.push(`store: ${e.store}`);
+  if (!e.stored) out.push('nothing stored for this identity (never seen, or forgotten)');
+  if (e.overflowSince) out.push(`over a state cap since ${e.overflowSince}: fails closed (signal_unreadable)`);
   out.push(`bindings${e.bindingsKnown ? '' : ' (none seen: enrollment unknown)'}:`);
   for (const b of e.bindings) {
     out.push(
@@ -63,16 +80,12 @@ export function renderExplanation(e: Explanation): string {
   }
   if (e.decision) {
     out.push(
-      `published decision #${e.decision.sequence} (${e.decision.computedAt}, risk ${e.decision.riskLevel}, after ${e.decision.trigger.topic} ${e.decision.trigger.eventId}): ${Object.entries(
-        e.decision.outcomes,
-      )
-        .map(([t, o]) => `${t} ${o}`)
-        .join(', ')}`,
+      `last decision #${e.decision.sequence} (epoch ${e.decision.epoch}, digest ${e.decision.digest}, valid until ${e.decision.validUntil ?? '—'})`,
     );
   } else out.push('no decision yet');
-  if (e.outboxPending)
+  if (e.pending)
     out.push(
-      `decision #${e.decision?.sequence} is stored but not yet acknowledged by Kafka (published #${e.publishedSequence})`,
+      `decision #${e.decision?.sequence} is recorded but not yet acknowledged by Kafka (published #${e.publishedSequence}); it is made again from the state`,
     );
   out.push(
     `evaluated now: risk ${e.now.riskLevel}; ${Object.entries(e.now.outcomes)

@@ -1,17 +1,14 @@
 import type { Policy } from '@assurance/policy';
-import type { Mutation } from '@assurance/redis';
+import type { LoginRecord, Mutation } from '@assurance/redis';
 import { signalKey } from '@assurance/redis';
 import type { SignalCode } from '@assurance/schemas';
 
 /** The policy's signal settings (lifetimes, windows, thresholds), read-only. */
 type SignalSettings = Policy['signals'];
 
-/** What the login observation found (see login-observe-3.lua). */
-export interface LoginObservation {
-  readonly newDevice: boolean | null;
-  readonly newNetwork: boolean | null;
-  readonly counts: Readonly<Record<string, number>>;
-}
+/** What identity-apply observed of a login (packages/redis, LoginObservation). */
+export type { LoginObservation } from '@assurance/redis';
+import type { LoginObservation } from '@assurance/redis';
 
 export interface LoginFacts {
   readonly outcome: 'success' | 'failure';
@@ -19,12 +16,15 @@ export interface LoginFacts {
   readonly occurredAtMs: number;
 }
 
-/** The counted kinds and their windows, from the policy. */
-export function loginWindows(s: SignalSettings): Record<string, number> {
-  return { mfa_fail: s.mfa_fatigue.windowMs, fail: s.repeated_failures.windowMs };
+/** A failure kind's window, threshold and how many failures of it are kept, from the policy. */
+function kindSettings(s: SignalSettings): Record<'fail' | 'mfa_fail', { windowMs: number; threshold: number }> {
+  return {
+    fail: { windowMs: s.repeated_failures.windowMs, threshold: s.repeated_failures.threshold },
+    mfa_fail: { windowMs: s.mfa_fatigue.windowMs, threshold: s.mfa_fatigue.threshold },
+  };
 }
 
-/** Which counters a login attempt adds to. */
+/** Which failure kinds a login attempt counts towards. */
 export function loginKinds(s: SignalSettings, login: LoginFacts): string[] {
   if (login.outcome !== 'failure') return [];
   const kinds = ['fail'];
@@ -34,8 +34,37 @@ export function loginKinds(s: SignalSettings, login: LoginFacts): string[] {
 }
 
 /**
- * Login-derived signals (docs/policy-behaviours.md, behaviour 7 and "other rules"): MFA fatigue,
- * repeated failures, and a new network together with a new device. Thresholds and windows are the policy's.
+ * The login as identity-apply records it. Twice the threshold of failures is kept per kind: enough
+ * to find every failure that reached it while failures arrive in order, and a bound on what a
+ * flood of failures can cost.
+ */
+export function loginRecord(
+  s: SignalSettings,
+  login: LoginFacts & { readonly deviceId: string | null; readonly network: string | null },
+  h: string,
+): LoginRecord {
+  const kinds = kindSettings(s);
+  const pick = <T>(f: (k: { windowMs: number; threshold: number }) => T) =>
+    Object.fromEntries(Object.entries(kinds).map(([kind, k]) => [kind, f(k)]));
+  return {
+    h,
+    at: login.occurredAtMs,
+    kinds: loginKinds(s, login),
+    windows: pick((k) => k.windowMs),
+    thresholds: pick((k) => k.threshold),
+    cap: pick((k) => Math.max(2 * k.threshold, 4)),
+    device: login.deviceId ?? '',
+    network: login.network ?? '',
+    success: login.outcome === 'success',
+    memory: s.login_anomaly.memoryMs,
+  };
+}
+
+/**
+ * Login-derived signals (docs/policy-behaviours.md, behaviour 7 and "other rules"): MFA fatigue and
+ * repeated failures from the failures that reached their threshold (live from the earliest to
+ * `ttl` after the latest), and a new network together with a new device. Thresholds and windows
+ * are the policy's.
  */
 export function loginMutations(
   s: SignalSettings,
@@ -44,35 +73,46 @@ export function loginMutations(
   eventId: string,
 ): Mutation[] {
   const out: Mutation[] = [];
-  const at = login.occurredAtMs;
-  const raise = (code: SignalCode, ttlMs: number, attributes: Record<string, string>): Mutation => ({
-    t: 'upsert_signal',
+  const raise = (
+    code: SignalCode,
+    sinceMs: number,
+    lastMs: number,
+    ttlMs: number,
+    attributes: Record<string, string>,
+  ): Mutation => ({
+    t: 'r',
     k: signalKey(code, 'identity', null),
     code,
     scope: 'identity',
     ref: null,
-    sinceMs: at,
-    expiresAtMs: at + ttlMs,
-    eventId,
-    occurredAtMs: at,
-    attributes,
+    since: sinceMs,
+    exp: lastMs + ttlMs,
+    ev: eventId,
+    at: lastMs,
+    attrs: attributes,
   });
-  const mfaFails = seen.counts.mfa_fail ?? 0;
-  if (login.outcome === 'failure' && mfaFails >= s.mfa_fatigue.threshold) {
+  const mfa = seen.triggers.mfa_fail;
+  if (mfa) {
     out.push(
-      raise('mfa_fatigue', s.mfa_fatigue.ttlMs, {
-        failures: String(mfaFails),
-        authenticator: login.authenticator,
+      raise('mfa_fatigue', mfa.firstMs, mfa.lastMs, s.mfa_fatigue.ttlMs, {
+        failures: String(mfa.count),
       }),
     );
   }
-  const fails = seen.counts.fail ?? 0;
-  if (login.outcome === 'failure' && fails >= s.repeated_failures.threshold) {
-    out.push(raise('repeated_failures', s.repeated_failures.ttlMs, { failures: String(fails) }));
+  const fails = seen.triggers.fail;
+  if (fails) {
+    out.push(
+      raise('repeated_failures', fails.firstMs, fails.lastMs, s.repeated_failures.ttlMs, {
+        failures: String(fails.count),
+      }),
+    );
   }
   const anomaly = seen.newNetwork === true && (seen.newDevice === true || !s.login_anomaly.requireNewDevice);
   if (login.outcome === 'success' && anomaly) {
-    out.push(raise('login_anomaly', s.login_anomaly.ttlMs, { newDevice: String(seen.newDevice === true) }));
+    const at = login.occurredAtMs;
+    out.push(
+      raise('login_anomaly', at, at, s.login_anomaly.ttlMs, { newDevice: String(seen.newDevice === true) }),
+    );
   }
   return out;
 }

@@ -50,9 +50,36 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
       labelNames: ['stage', 'topic', 'partition'] as const,
       registers: [registry],
     }),
-    dedupeHits: new Counter({
-      name: 'assurance_dedupe_hits_total',
-      help: 'Events already applied to an identity (redelivery or duplicate publication)',
+    unchanged: new Counter({
+      name: 'assurance_events_unchanged_total',
+      help: 'Events that changed nothing a decision depends on (a replay, an older op, a login that raised nothing)',
+      registers: [registry],
+    }),
+    evaluationFailures: new Counter({
+      name: 'assurance_evaluation_failures_total',
+      help: 'Policy evaluations that threw; each one decided fail-closed instead',
+      registers: [registry],
+    }),
+    storeChecks: new Counter({
+      name: 'assurance_store_checks_total',
+      help: 'Checks of the Redis store fingerprint and epoch, by result (ok, verified, changed, unreachable)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    storeEpoch: new Gauge({
+      name: 'assurance_store_epoch',
+      help: 'The epoch of the Redis store the engine decides in (moves on each data loss found)',
+      registers: [registry],
+    }),
+    storeRecoveries: new Counter({
+      name: 'assurance_store_recoveries_total',
+      help: 'Data losses found in the Redis store, by kind (replay: replayed from Kafka; gap: also seeded from the decisions topic; lost: the whole store)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    capOverflows: new Counter({
+      name: 'assurance_state_overflows_total',
+      help: 'Identities that reached a cap on their state (signals, bindings) and now fail closed',
       registers: [registry],
     }),
     fanout: new Histogram({

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from '@assurance/core';
 import { AssuranceError, asAssuranceError, dispositionOf } from '@assurance/core';
 import type {
@@ -9,7 +10,7 @@ import type {
 } from '@assurance/kafka';
 import { UNDECODABLE_DETAIL_HEADER, UNDECODABLE_HEADER } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
-import type { Mutation, SignalStore } from '@assurance/redis';
+import type { Mutation, SignalRecord, StateStore } from '@assurance/redis';
 import type { Trigger } from '@assurance/schemas';
 import { ContractError, strictUtf8 } from '@assurance/schemas';
 import type { DeriveContext, HashFn, Plan } from './derive.ts';
@@ -27,16 +28,23 @@ import type { DeadLetterSink } from './dlq.ts';
 import { deadLetter } from './dlq.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
-import type { RoutedMessage } from './routed.ts';
+import { membershipUntil } from './membership.ts';
+import type { RoutedMessage, TenantMark } from './routed.ts';
+import type { BatchGuard } from './store-guard.ts';
 import type { InputRole, TopicNames } from './topics.ts';
 import { BASE_TOPICS, roleOf } from './topics.ts';
 
 export interface RouterDeps {
   readonly codec: RegistryCodec;
   readonly producer: ProducerPort;
-  readonly store: SignalStore;
+  readonly store: StateStore;
   readonly policy: Policy;
   readonly hash: HashFn;
+  /** How far ahead of our clock an event may be dated (docs/state.md, time); later ones are dead-lettered. */
+  readonly maxClockSkewMs: number;
+  /** Guards every batch's output against a store that lost data (store-guard.ts). */
+  readonly guard: BatchGuard;
+  readonly clock?: () => number;
   readonly topics: TopicNames;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
@@ -65,6 +73,24 @@ interface Envelope {
   readonly tenantId?: string;
 }
 
+/**
+ * What makes two logins one (docs/state.md): the event id and what the login says, not the
+ * producer's `source` string, so a replay under another source counts once.
+ */
+export function loginDigest(l: {
+  eventId: string;
+  occurredAtMs: number;
+  outcome: string;
+  authenticator: string;
+  deviceId: string | null;
+  network: string | null;
+}): string {
+  return createHash('sha256')
+    .update(JSON.stringify([l.eventId, l.occurredAtMs, l.outcome, l.authenticator, l.deviceId, l.network]))
+    .digest('base64url')
+    .slice(0, 16);
+}
+
 type Prepared =
   | {
       readonly ok: true;
@@ -72,6 +98,7 @@ type Prepared =
       readonly role: InputRole;
       readonly plan: Plan;
       readonly ctx: DeriveContext;
+      readonly tenant: TenantMark | null;
     }
   | {
       readonly ok: false;
@@ -154,13 +181,15 @@ function plan(role: InputRole, event: unknown, ctx: DeriveContext): Plan {
 export class Router {
   readonly #d: RouterDeps;
   readonly #budget: RetryBudget;
+  readonly #now: () => number;
 
   constructor(deps: RouterDeps) {
     this.#d = deps;
     this.#budget = new RetryBudget(deps.retryBudgetMs);
+    this.#now = deps.clock ?? Date.now;
   }
 
-  async #prepare(msg: InboundMessage): Promise<Prepared> {
+  async #prepare(msg: InboundMessage, nowMs: number): Promise<Prepared> {
     const role = roleOf(this.#d.topics, msg.topic) as InputRole | undefined;
     try {
       if (!role) throw new AssuranceError('internal', `no route for topic ${msg.topic}`);
@@ -172,16 +201,24 @@ export class Router {
       if ('identityId' in event && msg.key && strictUtf8(msg.key, 'message key') !== event.identityId) {
         throw new AssuranceError('key_mismatch', `key does not match identityId of the value`);
       }
+      const occurredAtMs = Date.parse(event.occurredAt);
+      if (occurredAtMs > nowMs + this.#d.maxClockSkewMs) {
+        throw new AssuranceError(
+          'future_event',
+          `occurredAt lies ${Math.round((occurredAtMs - nowMs) / 1000)} s ahead of the engine's clock (at most ${Math.round(this.#d.maxClockSkewMs / 1000)} s allowed)`,
+        );
+      }
       const trigger: Trigger = { eventId: event.eventId, topic: baseTopic, occurredAt: event.occurredAt };
       const ctx: DeriveContext = {
         settings: this.#d.policy.signals,
         hash: this.#d.hash,
         trigger,
-        eventKey: `${event.source}|${event.eventId}`,
         tenantId: event.tenantId ?? null,
+        nowMs,
       };
+      const tenant = event.tenantId === undefined ? null : { id: event.tenantId, at: occurredAtMs };
       this.#d.metrics.decoded.inc({ topic: baseTopic, encoding: decoded.encoding });
-      return { ok: true, msg, role, plan: plan(role, event, ctx), ctx };
+      return { ok: true, msg, role, plan: plan(role, event, ctx), ctx, tenant };
     } catch (err) {
       if (err instanceof ContractError) {
         return { ok: false, msg, role, error: new AssuranceError(err.code, err.message, { cause: err }) };
@@ -199,12 +236,15 @@ export class Router {
   }
 
   async handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
-    const nowMs = Date.now();
+    const nowMs = this.#now();
+    const held = this.#d.guard.hold();
+    if (held) return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: held.code };
+    const pass = this.#d.guard.begin();
     // Decode first: only a schema id missing from the cache awaits the registry.
     const prepared: Prepared[] = [];
     let stoppedBy: AssuranceError | undefined;
     for (const msg of messages) {
-      let p = await this.#prepare(msg);
+      let p = await this.#prepare(msg, nowMs);
       if (!p.ok && dispositionOf(p.error.code) !== 'dead_letter') {
         const given = this.#givenUp(p.msg, p.error, nowMs);
         if (!given) {
@@ -237,6 +277,13 @@ export class Router {
       }
       this.#budget.done(p.msg);
       processed++;
+    }
+    // Nothing leaves if the store lost data while the batch ran: what it read may predate the loss.
+    const lost = await this.#d.guard.verify(pass);
+    if (lost) {
+      this.#d.metrics.failures.inc({ stage: 'router', error: lost.code });
+      this.#d.logger.warn({ code: lost.code, err: lost.message }, 'router batch dropped: the store changed under it');
+      return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: lost.code };
     }
     const dlq = out.filter((m) => m.topic === this.#d.topics.dlq);
     await this.#d.producer.send(out.filter((m) => m.topic !== this.#d.topics.dlq));
@@ -301,7 +348,7 @@ export class Router {
         ...(await this.#failClosed(p.msg, p.role, nowMs)),
       ];
     }
-    return (await this.#execute(p.plan, p.ctx, nowMs)).map((r) => this.#routed(r));
+    return (await this.#execute(p.plan, p.ctx, p.tenant, nowMs)).map((r) => this.#routed(r));
   }
 
   /**
@@ -327,63 +374,74 @@ export class Router {
       settings: this.#d.policy.signals,
       hash: this.#d.hash,
       trigger,
-      eventKey: `dlq|${msg.topic}:${msg.partition}:${msg.offset}`,
       tenantId: null,
+      nowMs,
     };
     const planned = derivePoisonedSignal(subject.type, subject.value, ctx);
     if (!planned) return [];
     this.#d.logger.warn({ subjectType: subject.type, role }, 'unreadable message: its subject fails closed');
-    return (await this.#execute(planned, ctx, nowMs)).map((r) => this.#routed(r));
+    return (await this.#execute(planned, ctx, null, nowMs)).map((r) => this.#routed(r));
   }
 
-  async #execute(p: Plan, ctx: DeriveContext, nowMs: number): Promise<RoutedMessage[]> {
-    const apply = (identityId: string, mutations: readonly Mutation[]): RoutedMessage => ({
-      v: 1,
+  async #execute(
+    p: Plan,
+    ctx: DeriveContext,
+    tenant: TenantMark | null,
+    nowMs: number,
+  ): Promise<RoutedMessage[]> {
+    const apply = (identityId: string, mutations: readonly Mutation[], joinedUntilMs?: number): RoutedMessage => ({
+      v: 2,
       kind: 'apply',
       identityId,
-      tenantId: ctx.tenantId,
-      eventKey: ctx.eventKey,
+      tenant,
       trigger: ctx.trigger,
       receivedAtMs: nowMs,
       mutations,
+      ...(joinedUntilMs === undefined ? {} : { joinedUntilMs }),
     });
     switch (p.kind) {
       case 'identity':
         return [apply(p.identityId, p.mutations)];
       case 'channel': {
-        const { identities } = await this.#d.store.channelSignal(
-          p.channelRef,
-          ctx.eventKey,
-          p.mutations,
-          nowMs,
-        );
+        const { members } = await this.#d.store.channelSignal(p.channelRef, p.mutations, nowMs);
+        // An identity holding the channel directly and through a sync account hears of it once.
+        const identities = [...new Set(members.map((m) => m.identityId))];
         this.#d.metrics.fanout.observe(identities.length);
         return identities.map((id) => apply(id, p.mutations));
       }
       case 'binding': {
-        const { signals } = await this.#d.store.channelBind(p.channelRef, p.identityId, p.op, p.occurredAtMs);
-        const inherited = p.op === 'bound' ? inheritedMutations(signals) : [];
-        return [apply(p.identityId, [...p.mutations, ...inherited])];
+        // The identity just had an event, so its state lives at least STATE_TTL from now: its
+        // memberships are written that long (plus the margin), and its owner extends them later.
+        const keepUntil = membershipUntil(nowMs + this.#d.store.options.stateTtlMs, this.#d.store.options.stateTtlMs);
+        const writes = [
+          this.#d.store.channelBind(p.channelRef, { identityId: p.identityId, via: null }, p.op, p.occurredAtMs, keepUntil),
+          ...p.routes.map((route) =>
+            this.#d.store.channelBind(route, { identityId: p.identityId, via: p.channelRef }, p.op, p.occurredAtMs, keepUntil),
+          ),
+        ];
+        const results = await Promise.all(writes);
+        const inherited: SignalRecord[] = p.op === 'bound' ? results.flatMap((r) => r.signals) : [];
+        return [apply(p.identityId, [...p.mutations, ...inheritedMutations(inherited)], keepUntil)];
       }
       case 'login': {
         const e = p.event;
         const network = e.country || e.asn !== undefined ? `${e.country ?? '?'}|${e.asn ?? '?'}` : null;
+        const login = {
+          outcome: e.outcome,
+          authenticator: e.authenticator,
+          deviceId: e.deviceId ? this.#d.hash('device', e.deviceId) : null,
+          network,
+          occurredAtMs: Date.parse(e.occurredAt),
+        };
         return [
           {
-            v: 1,
+            v: 2,
             kind: 'login',
             identityId: p.identityId,
-            tenantId: ctx.tenantId,
-            eventKey: ctx.eventKey,
+            tenant,
             trigger: ctx.trigger,
             receivedAtMs: nowMs,
-            login: {
-              outcome: e.outcome,
-              authenticator: e.authenticator,
-              deviceId: e.deviceId ? this.#d.hash('device', e.deviceId) : null,
-              network,
-              occurredAtMs: Date.parse(e.occurredAt),
-            },
+            login: { ...login, h: loginDigest({ eventId: e.eventId, ...login }) },
           },
         ];
       }

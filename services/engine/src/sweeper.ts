@@ -1,14 +1,14 @@
 import type { Logger } from '@assurance/core';
 import { asAssuranceError } from '@assurance/core';
 import type { ProducerPort } from '@assurance/kafka';
-import type { SignalStore } from '@assurance/redis';
+import type { StateStore } from '@assurance/redis';
 import type { EngineMetrics } from './metrics.ts';
 import type { RoutedMessage } from './routed.ts';
 import type { TopicNames } from './topics.ts';
 import { BASE_TOPICS } from './topics.ts';
 
 export interface SweeperDeps {
-  readonly store: SignalStore;
+  readonly store: StateStore;
   readonly producer: ProducerPort;
   readonly topics: TopicNames;
   readonly metrics: EngineMetrics;
@@ -67,7 +67,7 @@ export class Sweeper {
       await producer.send(
         due.map((identityId) => {
           const m: RoutedMessage = {
-            v: 1,
+            v: 2,
             kind: 'expire',
             identityId,
             trigger: { eventId: `expiry:${nowMs}`, topic: BASE_TOPICS.identityEvents, occurredAt },

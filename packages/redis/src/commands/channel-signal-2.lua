@@ -4,12 +4,14 @@
   each other always meet: whichever runs second sees the first.
 
   KEYS[1] signals  STRING  MessagePack map signalKey -> signal record (includes/state.lua)
-  KEYS[2] members  HASH    identityId -> "<opMs>|bound" or "<opMs>|unbound"
+  KEYS[2] members  HASH    member -> "<opMs>|<1 bound, 0 unbound>|<keep until ms, -1 never>"; a member
+                           is "=<identityId>" (bound directly) or "<sync account ref>=<identityId>"
+                           (a sync account recoverable through this channel)
   ARGV[1] now (ms)
   ARGV[2] keep (ms): how long cleared and expired records are kept
   ARGV[3] MessagePack mutations { t = 'r' | 'c' | 'cp', ... } (as identity-apply's)
 
-  Returns: { changed (1|0), identityId... }. The identities come back even when nothing changed (a
+  Returns: { changed (1|0), member... }. The identities come back even when nothing changed (a
   redelivered event), so a fan-out a crash cut short is completed by the redelivery. The signals
   live as long as the longest of them can still matter, or until cleared when one is open-ended.
 ]]
@@ -21,22 +23,15 @@ local raw = redis.call('GET', signalsKey)
 local signals = raw and as_map(cmsgpack.unpack(raw)) or {}
 local before = canon(signals)
 
-for _, m in ipairs(cmsgpack.unpack(ARGV[3])) do
-  if m.t == 'r' then
-    local blocked = m.pk and signals[m.pk] and signals[m.pk][S_CLEARED] and signals[m.pk][S_CLEARED] >= m.at
-    if not blocked then signals[m.k] = merge_raise(signals[m.k], m) end
-  elseif m.t == 'c' then
-    signals[m.k] = merge_clear(signals[m.k], m)
-  elseif m.t == 'cp' then
-    for k, r in pairs(signals) do
-      if string.sub(k, 1, #m.p) == m.p then signals[k] = merge_clear(r, { code = r[S_CODE], scope = r[S_SCOPE], ref = r[S_REF], at = m.at }) end
-    end
-    local pk = m.p .. '*'
-    signals[pk] = merge_clear(signals[pk], { code = m.code, scope = m.scope, ref = m.ref, at = m.at })
-  else
+local mutations = cmsgpack.unpack(ARGV[3])
+for _, m in ipairs(mutations) do
+  if m.t ~= 'r' and m.t ~= 'c' and m.t ~= 'cp' then
     return redis.error_reply('ERR_UNKNOWN_MUTATION ' .. tostring(m.t))
   end
 end
+-- No cap here: refusing a channel signal would hide it from every member. Each member's own cap
+-- fails that member closed instead (identity-apply).
+merge_signals(signals, mutations, function() return true end, function() return true end, function() end)
 prune_signals(signals, nowMs, keepMs)
 
 local changed = canon(signals) ~= before
@@ -44,19 +39,21 @@ if changed then
   if next(signals) == nil then
     redis.call('DEL', signalsKey)
   else
-    local expireAt = nowMs + keepMs
-    for _, r in pairs(signals) do
-      local h = record_horizon(r, keepMs)
-      if h == -1 then expireAt = -1; break end
-      if h > expireAt then expireAt = h end
-    end
-    save_state(signalsKey, signals, expireAt)
+    save_state(signalsKey, signals, signals_horizon(signals, nowMs + keepMs, keepMs))
   end
 end
 
+-- Members whose identity state has been forgotten (their horizon passed) are dropped on the way.
 local out = { changed and 1 or 0 }
 local members = redis.call('HGETALL', membersKey)
+local gone = {}
 for i = 1, #members, 2 do
-  if string.find(members[i + 1], '|bound', 1, true) then table.insert(out, members[i]) end
+  local opMs, bound, keepUntil = member_value(members[i + 1])
+  if keepUntil ~= -1 and keepUntil < nowMs then
+    table.insert(gone, members[i])
+  elseif bound then
+    table.insert(out, members[i])
+  end
 end
+for i = 1, #gone, 1000 do redis.call('HDEL', membersKey, unpack(gone, i, math.min(i + 999, #gone))) end
 return out

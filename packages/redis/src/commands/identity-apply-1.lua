@@ -8,14 +8,16 @@
           still finds them (and a late raise cannot resurrect what was cleared)
   ARGV[4] ttl (ms): the state is forgotten this long after the last event, unless a signal is open-ended
   ARGV[5] MessagePack payload:
-          { m = mutations, tenant = string|false, login = {...}|false, touch = true|nil, caps = {...} }
+          { m = mutations, tenant = { id, at }|false, login = {...}|false, touched = ms|nil,
+            joined = ms|nil, caps = {...} }
           mutations: { t = 'r' raise | 'c' clear | 'cp' clear by prefix | 'b' bind | 'u' unbind, ... }
 
-  Returns: { changed (1|0), state (MessagePack), login observation (MessagePack)|false }. `changed` is
-  1 only when something a decision depends on changed (signals, bindings, tenant, overflow), not for
-  bookkeeping (login history). An event that changes nothing (a replay, an older op) leaves the state
-  as it was but still counts as activity: the expiry moves. Every write happens at the end, after every check, so a
-  failing script changes nothing.
+  Returns: { changed (1|0), state (MessagePack), login observation (MessagePack)|false, horizon }.
+  `changed` is 1 only when something a decision depends on changed (signals, bindings, tenant,
+  overflow), not for bookkeeping (login history). `horizon` is when the state will be forgotten
+  (ms, -1: never). An event that changes nothing (a replay, an older op) leaves the state as it
+  was but still counts as activity: the expiry moves. Every write happens at the end, after every
+  check, so a failing script changes nothing.
 ]]
 --- @include "includes/state"
 
@@ -28,22 +30,15 @@ local t, raw = load_state(key)
 if t and t.i ~= identityId then
   return redis.error_reply('ERR_STATE_OWNER state under this key belongs to another identity')
 end
--- What a decision depends on; bookkeeping (login history, touch time) changes nothing to decide.
+-- Forgotten by the engine's clock, whether or not Redis has got round to expiring the key.
+if t and t.h and t.h ~= -1 and t.h <= nowMs then t, raw = nil, nil end
+-- What a decision depends on; bookkeeping (login history, membership touches) changes nothing to decide.
 local function relevant(x)
   return canon({ x.s, x.b, x.k or false, x.t or false, x.x or false })
 end
 local before = t and relevant(t) or ''
 local beforeAll = t and canon(t) or ''
 if not t then t = { v = 2, i = identityId, q = 0, p = 0, s = {}, b = {} } end
-
--- A signal that came through a channel applies only while the identity does not hold that channel
--- as unbound (a fan-out racing an unbind). No record at all still applies: the bind that made this
--- identity a member may simply not have arrived yet, and missing a SIM swap is the worse error.
-local function via_ok(via)
-  if not via then return true end
-  local b = t.b[via]
-  return not b or b[B_BOUND] == 1
-end
 
 local function count(map)
   local n = 0
@@ -57,27 +52,35 @@ local function overflow()
   if not t.x then t.x = nowMs end
 end
 
-for _, m in ipairs(payload.m or {}) do
-  if m.t == 'r' then
-    if via_ok(m.via) then
-      local blocked = m.pk and t.s[m.pk] and t.s[m.pk][S_CLEARED] and t.s[m.pk][S_CLEARED] >= m.at
-      if not blocked then
-        if not t.s[m.k] and count(t.s) >= caps.signals then overflow() else t.s[m.k] = merge_raise(t.s[m.k], m) end
+-- Whether the identity holds channel `ref` now: bound directly, or a bound sync account can be
+-- recovered through it.
+local function held(ref)
+  for r, b in pairs(t.b) do
+    if b[B_BOUND] == 1 then
+      if r == ref then return true end
+      if type(b[B_VIA]) == 'table' then
+        for _, v in ipairs(b[B_VIA]) do
+          if string.sub(v, -#ref - 1) == ':' .. ref then return true end
+        end
       end
     end
-  elseif m.t == 'c' then
-    if via_ok(m.via) then
-      if not t.s[m.k] and count(t.s) >= caps.signals then overflow() else t.s[m.k] = merge_clear(t.s[m.k], m) end
-    end
-  elseif m.t == 'cp' then
-    -- A clear that names a signal id but no kind clears every kind raised under it, and leaves a
-    -- tombstone that blocks a late raise of any of them.
-    for k, r in pairs(t.s) do
-      if string.sub(k, 1, #m.p) == m.p then t.s[k] = merge_clear(r, { code = r[S_CODE], scope = r[S_SCOPE], ref = r[S_REF], at = m.at }) end
-    end
-    local pk = m.p .. '*'
-    t.s[pk] = merge_clear(t.s[pk], { code = m.code, scope = m.scope, ref = m.ref, at = m.at })
-  elseif m.t == 'b' then
+  end
+  return false
+end
+
+-- A signal about a channel concerns the identity while it holds the channel, or while it knows
+-- nothing of it yet (the bind that made it a member may still be on its way, and missing a SIM
+-- swap is the worse error). A channel it has unbound, and holds no other way, is not its concern.
+local function admit(m)
+  if not m.ref or not CHANNEL_SCOPES[m.scope] then return true end
+  if held(m.ref) then return true end
+  return t.b[m.ref] == nil
+end
+
+local mutations = payload.m or {}
+local unbound = false
+for _, m in ipairs(mutations) do
+  if m.t == 'b' then
     local cur = t.b[m.ref]
     if not cur or m.at > cur[B_OP] or (m.at == cur[B_OP] and cur[B_BOUND] == 0) then
       if not cur and count(t.b) >= caps.bindings then overflow()
@@ -86,39 +89,56 @@ for _, m in ipairs(payload.m or {}) do
     t.k = 1
   elseif m.t == 'u' then
     local cur = t.b[m.ref]
+    -- An older unbind than the binding on record changes nothing at all (a late or replayed one).
     if not cur or m.at > cur[B_OP] then
-      t.b[m.ref] = { m.at, 0, cur and cur[B_TYPE] or m.type, 0, 0, 0, false }
-      -- What the identity knew through this channel no longer concerns it.
-      for k, r in pairs(t.s) do
-        if r[S_REF] == m.ref or r[S_VIA] == m.ref then t.s[k] = nil end
+      if not cur and count(t.b) >= caps.bindings then overflow()
+      else
+        -- The recovery routes stay on record, so the owner can withdraw their memberships too.
+        t.b[m.ref] = { m.at, 0, cur and cur[B_TYPE] or m.type, 0, 0, 0, cur and cur[B_VIA] or false }
+        unbound = true
       end
     end
     t.k = 1
-  else
+  elseif m.t ~= 'r' and m.t ~= 'c' and m.t ~= 'cp' then
     return redis.error_reply('ERR_UNKNOWN_MUTATION ' .. tostring(m.t))
   end
 end
+merge_signals(t.s, mutations, admit, function() return count(t.s) < caps.signals end, overflow)
+-- What the identity knew about channels it no longer holds no longer concerns it.
+if unbound then
+  for k, r in pairs(t.s) do
+    if r[S_REF] and CHANNEL_SCOPES[r[S_SCOPE]] and not held(r[S_REF]) then t.s[k] = nil end
+  end
+end
 
--- A login: failures per kind (newest `cap` kept: enough to tell whether `cap` happened within the
--- window), and the devices and networks seen at successful logins (the least recent forgotten first).
+-- A login: failures per kind (the newest `cap` kept), and the devices and networks seen at
+-- successful logins (the least recent forgotten first). A kind's threshold is reached at a failure
+-- when, counting it, `threshold` failures lie within the window ending at it; every such failure is
+-- a trigger, whatever order the failures arrive in (the earliest and latest are returned).
 local observation = false
 local login = payload.login
 if login then
   local at = math.min(login.at, nowMs)
   t.f = as_map(t.f)
+  local triggers = {}
   for _, kind in ipairs(login.kinds) do
     local list, present = t.f[kind] or {}, false
     for _, a in ipairs(list) do if a[2] == login.h then present = true end end
     if not present then table.insert(list, { login.at, login.h }) end
     table.sort(list, function(x, y) return x[1] > y[1] or (x[1] == y[1] and x[2] > y[2]) end)
+    local w, threshold = login.windows[kind], login.thresholds[kind]
+    local first, last, most = false, false, 0
+    for _, f in ipairs(list) do
+      local c = 0
+      for _, a in ipairs(list) do if a[1] > f[1] - w and a[1] <= f[1] then c = c + 1 end end
+      if c >= threshold then
+        if not first or f[1] < first then first = f[1] end
+        if not last or f[1] > last then last = f[1]; most = c end
+      end
+    end
+    if first then triggers[kind] = { first, last, most } end
     while #list > login.cap[kind] do table.remove(list) end
     t.f[kind] = list
-  end
-  local counts = {}
-  for kind, w in pairs(login.windows) do
-    local c = 0
-    for _, a in ipairs(t.f[kind] or {}) do if a[1] > at - w and a[1] <= at then c = c + 1 end end
-    counts[kind] = c
   end
   local function novelty(field, h)
     local list = t[field] or {}
@@ -139,26 +159,33 @@ if login then
     t[field] = kept
     return result
   end
-  observation = cmsgpack.pack({ counts = counts, device = novelty('d', login.device), network = novelty('n', login.network) })
+  observation = cmsgpack.pack({ triggers = triggers, device = novelty('d', login.device), network = novelty('n', login.network) })
 end
 
-if payload.tenant then t.t = payload.tenant end
-if payload.touch then t.tc = nowMs end
+-- The tenant of the newest event that names one (equal times: the larger id), so arrival order
+-- does not matter.
+local tenant = payload.tenant
+if tenant and (not t.ta or tenant.at > t.ta or (tenant.at == t.ta and tenant.id > t.t)) then
+  t.t = tenant.id
+  t.ta = tenant.at
+end
+-- Until when the channels it holds keep it as a member (-1: forever): a touch sets it; a new
+-- membership, written by the router until `joined`, can only bring it closer.
+if payload.touched then t.tc = payload.touched end
+if payload.joined then
+  if not t.tc or t.tc == -1 or (payload.joined ~= -1 and payload.joined < t.tc) then t.tc = payload.joined end
+end
 prune_signals(t.s, nowMs, keepMs)
 
 -- Forgotten `ttl` after this event, but never before a signal it holds can stop mattering, and
 -- never while a signal is open-ended ("until cleared" must not age out).
-local expireAt = nowMs + ttlMs
-for _, r in pairs(t.s) do
-  local h = record_horizon(r, keepMs)
-  if h == -1 then expireAt = -1; break end
-  if h > expireAt then expireAt = h end
-end
+local expireAt = signals_horizon(t.s, nowMs + ttlMs, keepMs)
+t.h = expireAt
 
 local decisive = relevant(t) ~= before
 if decisive or canon(t) ~= beforeAll then
   save_state(key, t, expireAt)
-  return { decisive and 1 or 0, cmsgpack.pack(t), observation }
+  return { decisive and 1 or 0, cmsgpack.pack(t), observation, expireAt }
 end
 if expireAt == -1 then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, math.floor(expireAt)) end
-return { 0, raw, observation }
+return { 0, raw, observation, expireAt }

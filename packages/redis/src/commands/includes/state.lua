@@ -6,13 +6,16 @@
 -- replayed or reordered event changes nothing it should not: the engine keeps no list of event ids.
 --
 -- Signal record (array):  { code, scope, ref|false, since, exp(-1 = until cleared), raised|false,
---                           cleared|false, attrs|false, sources, nsources, via|false }
+--                           cleared|false, attrs|false, sources, nsources }
 -- Binding record (array): { opMs, bound(1|0), type, authenticators(bitmask), recovery(bitmask),
---                           boundAtMs, via(array of refs)|false }
+--                           boundAtMs, recoverableVia(array of "<type>:<ref>")|false }
 
-local S_CODE, S_SCOPE, S_REF, S_SINCE, S_EXP, S_RAISED, S_CLEARED, S_ATTRS, S_SRC, S_NSRC, S_VIA =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+local S_CODE, S_SCOPE, S_REF, S_SINCE, S_EXP, S_RAISED, S_CLEARED, S_ATTRS, S_SRC, S_NSRC =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10
 local B_OP, B_BOUND, B_TYPE, B_AUTH, B_REC, B_AT, B_VIA = 1, 2, 3, 4, 5, 6, 7
+
+-- Scopes that name a channel: their signals concern an identity only while it holds the channel.
+local CHANNEL_SCOPES = { phone = true, email = true, device = true, sync_account = true }
 
 -- Source event ids kept per signal (newest); `nsources` counts every distinct one seen.
 local MAX_SOURCES = 8
@@ -52,11 +55,10 @@ local function merge_raise(r, m)
     local sources = m.evs or { m.ev }
     local n = #sources
     while #sources > MAX_SOURCES do table.remove(sources, 1) end
-    return { m.code, m.scope, m.ref or false, m.since, m.exp, m.at, false, m.attrs or false, sources, n,
-             m.via or false }
+    return { m.code, m.scope, m.ref or false, m.since, m.exp, m.at, false, m.attrs or false, sources, n }
   end
   local out = {}
-  for i = 1, S_VIA do out[i] = r[i] end
+  for i = 1, S_NSRC do out[i] = r[i] end
   out[S_CLEARED] = false
   if m.since < out[S_SINCE] then out[S_SINCE] = m.since end
   if out[S_EXP] ~= -1 and (m.exp == -1 or m.exp > out[S_EXP]) then out[S_EXP] = m.exp end
@@ -84,7 +86,7 @@ end
 local function merge_clear(r, m)
   if r and r[S_RAISED] and r[S_RAISED] > m.at then return r end
   if r and r[S_CLEARED] and r[S_CLEARED] >= m.at then return r end
-  return { m.code, m.scope, m.ref or false, 0, 0, false, m.at, false, {}, 0, m.via or false }
+  return { m.code, m.scope, m.ref or false, 0, 0, false, m.at, false, {}, 0 }
 end
 
 -- Records that can no longer matter: expired signals and tombstones older than `keep` (the longest
@@ -123,4 +125,52 @@ end
 local function extend_until(key, at)
   local current = redis.call('PEXPIRETIME', key)
   if current >= 0 and at > current then redis.call('PEXPIREAT', key, math.floor(at)) end
+end
+
+-- Applies raises, clears and prefix clears to a map of signal records. `admit(m)` says whether a
+-- raise or clear concerns this holder at all; `room()` whether a new record still fits (false:
+-- `full()` is called and nothing is stored).
+local function merge_signals(signals, mutations, admit, room, full)
+  for _, m in ipairs(mutations) do
+    if m.t == 'r' then
+      local blocked = m.pk and signals[m.pk] and signals[m.pk][S_CLEARED] and signals[m.pk][S_CLEARED] >= m.at
+      if not blocked and admit(m) then
+        if not signals[m.k] and not room() then full() else signals[m.k] = merge_raise(signals[m.k], m) end
+      end
+    elseif m.t == 'c' then
+      if admit(m) then
+        if not signals[m.k] and not room() then full() else signals[m.k] = merge_clear(signals[m.k], m) end
+      end
+    elseif m.t == 'cp' then
+      -- A clear that names a signal id but no kind clears every kind raised under it, and leaves a
+      -- tombstone that blocks a late raise of any of them.
+      if admit(m) then
+        for k, r in pairs(signals) do
+          if string.sub(k, 1, #m.p) == m.p then
+            signals[k] = merge_clear(r, { code = r[S_CODE], scope = r[S_SCOPE], ref = r[S_REF], at = m.at })
+          end
+        end
+        local pk = m.p .. '*'
+        if not signals[pk] and not room() then full()
+        else signals[pk] = merge_clear(signals[pk], { code = m.code, scope = m.scope, ref = m.ref, at = m.at }) end
+      end
+    end
+  end
+end
+
+-- The time until which a map of signal records must be kept: -1 while one is open-ended.
+local function signals_horizon(signals, floor, keepMs)
+  local at = floor
+  for _, r in pairs(signals) do
+    local h = record_horizon(r, keepMs)
+    if h == -1 then return -1 end
+    if h > at then at = h end
+  end
+  return at
+end
+
+-- A channel member's value: op time, bound, and until when the member's identity state lives.
+local function member_value(v)
+  local opMs, bound, keepUntil = string.match(v, '^(%-?%d+)|([01])|(%-?%d+)$')
+  return tonumber(opMs), bound == '1', tonumber(keepUntil)
 end

@@ -1,0 +1,250 @@
+import { createHmac } from 'node:crypto';
+import { AssuranceError } from '@assurance/core';
+import type { Redis } from 'ioredis';
+import { storeError } from './errors.ts';
+import type { KeySpace } from './keys.ts';
+import { commandName } from './scripts.ts';
+import type { StoreStatus } from './store.ts';
+
+/**
+ * The store's fingerprint and the bookkeeping that lets engine and API tell a store that lost data
+ * from one that is complete (docs/state.md, fingerprint and data loss).
+ */
+
+/** Written once, when a deployment first uses a store; the epoch moves on each data loss. */
+export interface Fingerprint {
+  readonly format: number;
+  readonly prefix: string;
+  /** A keyed digest of the channel secret: equal secrets give equal digests, and the digest reveals nothing. */
+  readonly secret: string;
+  /** The policy the engines decide with (the latest engine to start sets it). */
+  readonly policy: string;
+  readonly epoch: number;
+  readonly createdAt: string;
+  /** The Redis run id an engine last verified the store on; absent until one has. */
+  readonly verified?: string;
+}
+
+export const STATE_FORMAT = 2;
+
+/**
+ * Sequences carry the epoch in their high bits: epoch × 2³² + the identity's own count, so any
+ * decision made after a data loss outranks every decision made before it, even where the store
+ * forgot the identity's count. Epochs up to 2²¹ keep sequences exact in a double.
+ */
+export const EPOCH_SHIFT = 2 ** 32;
+export const MAX_EPOCH = 2 ** 21 - 1;
+
+export function epochOf(sequence: number): number {
+  return Math.floor(sequence / EPOCH_SHIFT);
+}
+
+/** The digest of a channel secret kept in the fingerprint: an HMAC of a fixed text, keyed by the secret. */
+export function secretDigest(secret: string): string {
+  return createHmac('sha256', secret).update('assurance fingerprint v1').digest('hex').slice(0, 16);
+}
+
+export interface ProgressEntry {
+  readonly stage: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly nextOffset: string;
+}
+
+const fieldOf = (e: { stage: string; topic: string; partition: number }) => `${e.stage}|${e.topic}|${e.partition}`;
+
+function parseField(field: string): { stage: string; topic: string; partition: number } {
+  const [stage = '', topic = '', partition = '0'] = field.split('|');
+  return { stage, topic, partition: Number(partition) };
+}
+
+function parseFingerprint(raw: Record<string, string>): Fingerprint | null {
+  if (Object.keys(raw).length === 0) return null;
+  const epoch = Number(raw.epoch);
+  const format = Number(raw.format);
+  if (!Number.isSafeInteger(epoch) || !Number.isSafeInteger(format) || raw.prefix === undefined) {
+    throw new AssuranceError('state_corrupt', 'the store fingerprint is unreadable');
+  }
+  return {
+    format,
+    prefix: raw.prefix,
+    secret: raw.secret ?? '',
+    policy: raw.policy ?? '',
+    epoch,
+    createdAt: raw.createdAt ?? '',
+    ...(raw.verified === undefined ? {} : { verified: raw.verified }),
+  };
+}
+
+type ScriptCall = (...args: Array<string | number>) => Promise<unknown>;
+
+export class MetaStore {
+  readonly #redis: Redis;
+  readonly #keys: KeySpace;
+
+  constructor(redis: Redis, keys: KeySpace) {
+    this.#redis = redis;
+    this.#keys = keys;
+  }
+
+  async #script(name: string, ...args: Array<string | number>): Promise<unknown> {
+    const fn = (this.#redis as unknown as Record<string, ScriptCall | undefined>)[commandName(name)];
+    if (!fn) throw new AssuranceError('script_failed', `Redis script ${name} is not defined on this client`);
+    try {
+      return await fn.call(this.#redis, ...args);
+    } catch (err) {
+      throw storeError(err, `script ${name}`);
+    }
+  }
+
+  async #do<T>(what: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      throw storeError(err, what);
+    }
+  }
+
+  async fingerprint(): Promise<Fingerprint | null> {
+    return parseFingerprint(await this.#do('read the fingerprint', () => this.#redis.hgetall(this.#keys.fingerprint)));
+  }
+
+  /** The store's epoch alone (one field): what the pipeline checks around every batch. */
+  async epoch(): Promise<number | null> {
+    const v = await this.#do('read the epoch', () => this.#redis.hget(this.#keys.fingerprint, 'epoch'));
+    return v === null ? null : Number(v);
+  }
+
+  /** Writes `fp` unless a fingerprint exists; returns the one in force and whether it was ours. */
+  async initFingerprint(fp: Fingerprint): Promise<{ created: boolean; fingerprint: Fingerprint }> {
+    const args = Object.entries(fp).flatMap(([k, v]) => [k, String(v)]);
+    const r = (await this.#script('meta-init', this.#keys.fingerprint, ...args)) as Array<number | string>;
+    const raw: Record<string, string> = {};
+    for (let i = 1; i + 1 < r.length; i += 2) raw[String(r[i])] = String(r[i + 1]);
+    const parsed = parseFingerprint(raw);
+    if (!parsed) throw new AssuranceError('state_corrupt', 'the store fingerprint vanished while it was written');
+    return { created: r[0] === 1, fingerprint: parsed };
+  }
+
+  /** A new epoch, at least `atLeast`; null when the fingerprint is gone (the whole store was lost). */
+  async bumpEpoch(atLeast: number): Promise<number | null> {
+    const r = Number(await this.#script('meta-epoch', this.#keys.fingerprint, atLeast));
+    if (r > MAX_EPOCH) throw new AssuranceError('state_corrupt', `epoch ${r} is past the last one sequences can carry`);
+    return r === -2 ? null : r;
+  }
+
+  /** The id of the Redis process serving us: it changes when Redis restarts (and may have lost writes). */
+  async runId(): Promise<string> {
+    const info = await this.#do('read server info', () => this.#redis.info('server'));
+    const id = /^run_id:(\S+)/m.exec(info)?.[1];
+    if (!id) throw new AssuranceError('redis_unavailable', 'Redis INFO names no run_id');
+    return id;
+  }
+
+  /** Records that the store was verified complete on the Redis process `runId` (readers trust it until it restarts). */
+  async markVerified(runId: string): Promise<void> {
+    await this.#do('record verification', () => this.#redis.hset(this.#keys.fingerprint, 'verified', runId));
+  }
+
+  async setPolicy(digest: string): Promise<void> {
+    await this.#do('record the policy', () => this.#redis.hset(this.#keys.fingerprint, 'policy', digest));
+  }
+
+  /**
+   * Where each stage has got to (the next offset it will process), written before the offsets are
+   * committed to Kafka: Kafka can then be ahead of Redis only if Redis lost writes, which is how the
+   * engine notices. Returns how many recovery targets are left.
+   */
+  async recordProgress(entries: readonly ProgressEntry[], atMs: number): Promise<number> {
+    if (entries.length === 0) return 0;
+    const args = entries.flatMap((e) => [fieldOf(e), e.nextOffset]);
+    return Number(await this.#script('progress-record', this.#keys.progress, this.#keys.recovery, atMs, ...args));
+  }
+
+  async progress(): Promise<Array<ProgressEntry & { atMs: number }>> {
+    const raw = await this.#do('read progress', () => this.#redis.hgetall(this.#keys.progress));
+    return Object.entries(raw).map(([field, value]) => {
+      const [nextOffset = '0', atMs = '0'] = value.split('|');
+      return { ...parseField(field), nextOffset, atMs: Number(atMs) };
+    });
+  }
+
+  /** Partitions that must be replayed up to an offset before the store is complete again. */
+  async markRecovery(targets: ReadonlyArray<{ stage: string; topic: string; partition: number; offset: string }>): Promise<void> {
+    if (targets.length === 0) return;
+    await this.#do('mark recovery', () =>
+      this.#redis.hset(this.#keys.recovery, ...targets.flatMap((t) => [fieldOf(t), t.offset])),
+    );
+  }
+
+  async recovery(): Promise<Array<{ stage: string; topic: string; partition: number; offset: string }>> {
+    const raw = await this.#do('read recovery', () => this.#redis.hgetall(this.#keys.recovery));
+    return Object.entries(raw).map(([field, offset]) => ({ ...parseField(field), offset }));
+  }
+
+  /** The store's status as a reader sees it (store.ts readWithStatus, without an identity). */
+  async status(): Promise<StoreStatus> {
+    const fp = await this.fingerprint();
+    const recovering = await this.recoveryPending();
+    return {
+      epoch: fp?.epoch ?? null,
+      policy: fp?.policy ?? null,
+      verifiedRunId: fp?.verified ?? null,
+      format: fp?.format ?? null,
+      recovering,
+    };
+  }
+
+  /** How many partitions are still being replayed after a data loss (0: complete). */
+  async recoveryPending(): Promise<number> {
+    return this.#do('count recovery', () => this.#redis.hlen(this.#keys.recovery));
+  }
+
+  /**
+   * Takes the lock under which one engine recovers a store that was lost as a whole; renew it with
+   * the same token while working.
+   */
+  async lockRecovery(token: string, ttlMs: number): Promise<boolean> {
+    const r = await this.#do('lock recovery', () =>
+      this.#redis.set(this.#keys.recoveryLock, token, 'PX', ttlMs, 'NX'),
+    );
+    if (r === 'OK') return true;
+    const holder = await this.#do('read recovery lock', () => this.#redis.get(this.#keys.recoveryLock));
+    if (holder !== token) return false;
+    await this.#do('renew recovery lock', () => this.#redis.pexpire(this.#keys.recoveryLock, ttlMs));
+    return true;
+  }
+
+  async unlockRecovery(token: string): Promise<void> {
+    const holder = await this.#do('read recovery lock', () => this.#redis.get(this.#keys.recoveryLock));
+    if (holder === token) await this.#do('unlock recovery', () => this.#redis.del(this.#keys.recoveryLock));
+  }
+
+  /**
+   * Redis's eviction policy. Only `noeviction` is safe: every state key has an expiry, so a
+   * `volatile-*` policy may evict it under memory pressure as surely as an `allkeys-*` one, and an
+   * evicted signal is a requirement silently relaxed.
+   */
+  async evictionPolicy(): Promise<string> {
+    const info = await this.#do('read memory info', () => this.#redis.info('memory'));
+    return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? 'unknown';
+  }
+
+  /** Deletes every key under the prefix (rebuild): the engines then recover the store from Kafka. */
+  async wipe(): Promise<number> {
+    let cursor = '0';
+    let n = 0;
+    do {
+      const [next, keys] = await this.#do('scan keys', () =>
+        this.#redis.scan(cursor, 'MATCH', `${globEscape(this.#keys.prefix)}*`, 'COUNT', 1000),
+      );
+      cursor = next;
+      if (keys.length > 0) n += await this.#do('delete keys', () => this.#redis.unlink(...keys));
+    } while (cursor !== '0');
+    return n;
+  }
+}
+
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}

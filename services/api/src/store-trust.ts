@@ -1,0 +1,65 @@
+import type { Logger } from '@assurance/core';
+import type { MetaStore, StoreStatus } from '@assurance/redis';
+import { STATE_FORMAT } from '@assurance/redis';
+import type { Redis } from 'ioredis';
+import type { DegradedReason } from './schemas.ts';
+
+/**
+ * Whether the state in Redis may be answered from (docs/state.md, reading): the store must carry
+ * a fingerprint (no fingerprint: a lost, flushed or foreign store, or another prefix or database
+ * than the engine's), an engine must have verified it since Redis last started (a restart may have
+ * lost the last writes), no partition may still be replaying after a data loss, and the engines
+ * must decide with this API's policy. Each failing condition is a degraded reason; the state is
+ * then not used.
+ *
+ * The run id of the Redis process is read on every (re)connection: a restarted Redis has a new
+ * one, so the engine's verification mark no longer matches until an engine verifies it again.
+ */
+export class StoreTrust {
+  readonly #redis: Redis;
+  readonly #meta: MetaStore;
+  readonly #policyDigest: string;
+  readonly #logger: Logger;
+  #runId: string | null = null;
+  readonly #onReady = () => void this.refresh();
+
+  constructor(redis: Redis, meta: MetaStore, policyDigest: string, logger: Logger) {
+    this.#redis = redis;
+    this.#meta = meta;
+    this.#policyDigest = policyDigest;
+    this.#logger = logger;
+    redis.on('ready', this.#onReady);
+    // A connection that drops may come back to another process: distrust until we know.
+    redis.on('close', () => {
+      this.#runId = null;
+    });
+  }
+
+  get runId(): string | null {
+    return this.#runId;
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      this.#runId = await this.#meta.runId();
+    } catch (err) {
+      this.#runId = null;
+      this.#logger.warn({ err: (err as Error).message }, 'cannot read the Redis run id; answers stay degraded');
+    }
+  }
+
+  stop(): void {
+    this.#redis.off('ready', this.#onReady);
+  }
+
+  reasons(status: StoreStatus): DegradedReason[] {
+    if (status.epoch === null) return ['store_lost'];
+    const out: DegradedReason[] = [];
+    if (status.format !== STATE_FORMAT || this.#runId === null || status.verifiedRunId !== this.#runId) {
+      out.push('store_unverified');
+    }
+    if (status.recovering > 0) out.push('store_recovering');
+    if (status.policy !== this.#policyDigest) out.push('policy_mismatch');
+    return out;
+  }
+}

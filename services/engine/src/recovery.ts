@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@assurance/core';
+import { AssuranceError } from '@assurance/core';
+import { readTopicToEnd } from '@assurance/kafka';
+import type { MetaStore, Mutation, StateStore } from '@assurance/redis';
+import { EPOCH_SHIFT, epochOf, STATE_FORMAT, signalKey, socKey, socPrefix } from '@assurance/redis';
+import type { ActiveSignal } from '@assurance/schemas';
+import { CHANNEL_TYPES, Decision } from '@assurance/schemas';
+import type { Kafka } from 'kafkajs';
+import type { EngineMetrics } from './metrics.ts';
+
+/**
+ * Rebuilding a store from what Kafka retains (docs/state.md, data loss and rebuild). Two sources:
+ *
+ * - the decisions topic (compacted, so it keeps every identity's last decision however old): its
+ *   live signals seed the identities and channels, and its highest sequence gives the epoch to
+ *   start in, so new decisions outrank every one published before;
+ * - the input topics, replayed from where the store stopped (store-guard.ts): merges are
+ *   idempotent and independent of order, so replaying on top of the seed converges to the state.
+ *
+ * What neither holds is gone: bindings older than the input topics' retention (those identities
+ * read as "bindings unknown", which the policy answers strictly), login history, known devices.
+ */
+
+export interface RecoveryDeps {
+  readonly kafka: Kafka;
+  readonly decisionsTopic: string;
+  readonly state: StateStore;
+  readonly meta: MetaStore;
+  readonly prefix: string;
+  readonly secretDigest: string;
+  readonly policyDigest: string;
+  readonly metrics: EngineMetrics;
+  readonly logger: Logger;
+  readonly clock?: () => number;
+}
+
+/** How a decision's signal is raised again: its key is what the router would give it. */
+function seedMutation(s: ActiveSignal, computedAtMs: number): Mutation {
+  const since = Date.parse(s.since);
+  const signalId = s.attributes.signalId;
+  const kind = s.attributes.kind;
+  // A SOC signal carries its id and kind (derive.ts): its key must be the one a clear will name.
+  const soc = signalId !== undefined && kind !== undefined && s.attributes.raisedBy !== undefined;
+  return {
+    t: 'r',
+    k: soc ? socKey(s.scope, s.ref, signalId, kind) : signalKey(s.code, s.scope, s.ref),
+    ...(soc ? { pk: `${socPrefix(s.scope, s.ref, signalId)}*` } : {}),
+    code: s.code,
+    scope: s.scope,
+    ref: s.ref,
+    since,
+    exp: s.expiresAt === null ? -1 : Date.parse(s.expiresAt),
+    ev: s.sourceEventIds.at(-1) ?? 'seed',
+    evs: [...s.sourceEventIds],
+    // Live when the decision was made: a clear after that still wins, one before it does not.
+    at: computedAtMs,
+    attrs: { ...s.attributes },
+  };
+}
+
+/**
+ * Reads the decisions topic and raises every live signal of every identity's last decision again.
+ * Returns the highest epoch any decision was published in.
+ */
+export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: number; identities: number }> {
+  const now = (d.clock ?? Date.now)();
+  const last = new Map<string, Decision>();
+  let maxEpoch = 0;
+  let unreadable = 0;
+  await readTopicToEnd(d.kafka, d.decisionsTopic, (messages) => {
+    for (const m of messages) {
+      if (!m.value) continue;
+      let decision: Decision;
+      try {
+        const parsed = Decision.safeParse(JSON.parse(m.value.toString('utf8')));
+        if (!parsed.success) throw new Error(parsed.error.message);
+        decision = parsed.data;
+      } catch {
+        unreadable++;
+        continue;
+      }
+      maxEpoch = Math.max(maxEpoch, epochOf(decision.sequence));
+      const before = last.get(decision.identityId);
+      if (!before || before.sequence < decision.sequence) last.set(decision.identityId, decision);
+    }
+  });
+  const channelSeeds = new Map<string, Mutation[]>();
+  const work: Array<() => Promise<unknown>> = [];
+  for (const decision of last.values()) {
+    const at = Date.parse(decision.computedAt);
+    const mutations = decision.signals
+      .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now)
+      .map((s) => seedMutation(s, at));
+    for (const m of mutations) {
+      if (m.t !== 'r' || m.ref === null || !(CHANNEL_TYPES as readonly string[]).includes(m.scope)) continue;
+      const list = channelSeeds.get(m.ref) ?? [];
+      list.push(m);
+      channelSeeds.set(m.ref, list);
+    }
+    if (mutations.length === 0) continue;
+    const tenant = decision.tenantId === null ? null : { id: decision.tenantId, at };
+    work.push(() => d.state.apply(decision.identityId, { mutations, tenant }, now));
+  }
+  for (const [ref, mutations] of channelSeeds) work.push(() => d.state.channelSignal(ref, mutations, now));
+  for (let i = 0; i < work.length; i += 256) await Promise.all(work.slice(i, i + 256).map((f) => f()));
+  if (unreadable > 0) {
+    d.logger.warn({ unreadable }, 'decisions that do not parse were left out of the seed');
+  }
+  d.logger.info({ identities: last.size, seeded: work.length, maxEpoch }, 'seeded the store from the decisions topic');
+  return { maxEpoch, identities: last.size };
+}
+
+/**
+ * A store with no fingerprint: either new, or lost as a whole (flushed, a fresh Redis, a changed
+ * REDIS_PREFIX or database). Both are handled the same way, under a lock so one engine does it:
+ * mark what must be replayed, seed from the decisions topic, and write the fingerprint in an epoch
+ * past every sequence published. Other engines wait for the fingerprint.
+ */
+export async function recoverLostStore(d: RecoveryDeps, markFirst: () => Promise<void>): Promise<number> {
+  const token = randomUUID();
+  const lockMs = 60_000;
+  for (;;) {
+    if (await d.meta.lockRecovery(token, lockMs)) break;
+    const fp = await d.meta.fingerprint();
+    if (fp) return fp.epoch;
+    d.logger.info('another engine is recovering the store; waiting');
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const renew = setInterval(() => void d.meta.lockRecovery(token, lockMs).catch(() => {}), lockMs / 3);
+  try {
+    const existing = await d.meta.fingerprint();
+    if (existing) return existing.epoch;
+    d.logger.warn('the store has no fingerprint: rebuilding it from Kafka before deciding anything');
+    await markFirst();
+    const { maxEpoch, identities } = await seedFromDecisions(d);
+    if (identities > 0) d.metrics.storeRecoveries.inc({ kind: 'lost' });
+    const epoch = maxEpoch + 1;
+    if (epoch * EPOCH_SHIFT >= Number.MAX_SAFE_INTEGER) {
+      throw new AssuranceError('state_corrupt', `the decisions topic holds epoch ${maxEpoch}, the last one sequences can carry`);
+    }
+    const { fingerprint } = await d.meta.initFingerprint({
+      format: STATE_FORMAT,
+      prefix: d.prefix,
+      secret: d.secretDigest,
+      policy: d.policyDigest,
+      epoch,
+      createdAt: new Date((d.clock ?? Date.now)()).toISOString(),
+    });
+    return fingerprint.epoch;
+  } finally {
+    clearInterval(renew);
+    await d.meta.unlockRecovery(token).catch(() => {});
+  }
+}
