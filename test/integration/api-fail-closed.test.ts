@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ActionAssuranceResponse, AssuranceResponse, Readiness, VerifyResponse } from '@assurance/api';
-import { evaluate, failClosedEvaluation, loadPolicyFile, strictestRequirement } from '@assurance/policy';
-import { keySpace } from '@assurance/redis';
-import type { Decision } from '@assurance/schemas';
+import { evaluate, loadPolicyFile, strictestRequirement } from '@assurance/policy';
+import {
+  defineScripts,
+  keySpace,
+  MetaStore,
+  STATE_FORMAT,
+  StateStore,
+  signalKey,
+  toIdentityState,
+} from '@assurance/redis';
 import { TIERS } from '@assurance/schemas';
 import { Redis } from 'ioredis';
 import { assertDocumented, assertProblem, type OpenApiDocument } from '../api/contract.ts';
@@ -12,9 +19,9 @@ import { uniqueName } from '../src/harness.ts';
 import { startPipeline } from '../src/pipeline.ts';
 
 /**
- * Fail closed: with Redis stopped, the engine lagging or its lag unknown, or a decision the engine
- * owes a re-decision for too long, answers stay 200 with `degraded: true` and the strictest
- * requirement for every tier. Redis is a private redis-server this test kills and restarts; the
+ * Fail closed: with Redis stopped, the store lost, unverified, recovering or decided with another
+ * policy, a state that cannot be read, or the engine lagging or its lag unknown, answers stay 200
+ * with `degraded: true` and the strictest requirement for every tier. Redis is a private redis-server this test kills and restarts; the
  * shared stack is never touched.
  */
 
@@ -30,6 +37,7 @@ before(async () => {
   p = await startPipeline();
   redis = await PrivateRedis.create();
   writer = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  defineScripts(writer);
   writer.on('error', () => {}); // expected while the test has Redis stopped
   api = await startTestApi({ ...p.config, REDIS_URL: redis.url });
   doc = (await api.call('GET', '/openapi.json', { token: null })).body as OpenApiDocument;
@@ -51,87 +59,118 @@ function assertStrictest(body: AssuranceResponse, reasons: readonly string[]): v
   for (const tier of TIERS) assert.deepEqual(body.tiers[tier], strictestRequirement(policy, tier), tier);
 }
 
-/** A decision as the engine would store it, with the tiers and times a case needs. */
-function storedDecision(id: string, over: Partial<Decision>): Decision {
-  const now = new Date();
-  const baseline = evaluate(
-    policy,
-    { identityId: id, tenantId: null, bindingsKnown: false, bindings: [], signals: [] },
-    now,
-  );
-  return {
-    identityId: id,
-    tenantId: null,
-    sequence: 7,
-    policyVersion: policy.version,
-    policyDigest: policy.digest,
-    computedAt: new Date(now.getTime() - 2 * 3_600_000).toISOString(),
-    validUntil: new Date(now.getTime() + 3_600_000).toISOString(),
-    riskLevel: baseline.riskLevel,
-    tiers: baseline.tiers,
-    signals: [],
-    bindingsKnown: false,
-    trigger: { eventId: 'e-1', topic: 'identity.login.v1', occurredAt: now.toISOString() },
-    ...over,
-  };
-}
+const meta = () => new MetaStore(writer, keySpace(api.config.REDIS_PREFIX));
+const state = () => new StateStore(writer, keySpace(api.config.REDIS_PREFIX), { keepMs: 86_400_000, stateTtlMs: 86_400_000 });
 
-async function store(id: string, value: Decision | string): Promise<void> {
-  const key = keySpace(api.config.REDIS_PREFIX).identity(id).decision;
-  await writer.set(key, typeof value === 'string' ? value : JSON.stringify(value));
+/** The store as an engine leaves it once verified: fingerprint, this policy, verified on this Redis process. */
+async function verifiedStore(): Promise<void> {
+  const m = meta();
+  await writer.del(keySpace(api.config.REDIS_PREFIX).fingerprint, keySpace(api.config.REDIS_PREFIX).recovery);
+  await m.initFingerprint({
+    format: STATE_FORMAT,
+    prefix: api.config.REDIS_PREFIX,
+    secret: 'as-the-engine-wrote-it',
+    policy: policy.digest,
+    epoch: 3,
+    createdAt: new Date().toISOString(),
+  });
+  await m.markVerified(await m.runId());
 }
 
 const read = async (id: string) =>
   AssuranceResponse.parse((await api.call('GET', `/v1/identities/${id}/assurance`)).body);
-const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
-const strictTiers = () => failClosedEvaluation(policy, new Date()).tiers;
+const PHONE = 'f'.repeat(32);
 
-describe('decisions in Redis', () => {
-  test('a decision within validUntil is served as stored', async () => {
-    const id = uid('fresh');
-    await store(id, storedDecision(id, { policyVersion: '9.9.9-stored' }));
-    const body = await read(id);
-    assert.equal(body.degraded, false);
-    assert.equal(body.sequence, 7);
-    assert.equal(body.policyVersion, '9.9.9-stored');
+describe('the state in Redis', () => {
+  test('no fingerprint (a lost or flushed store, another prefix or database): store_lost, never the baseline', async () => {
+    await writer.del(keySpace(api.config.REDIS_PREFIX).fingerprint);
+    assertStrictest(await read(uid('nobody')), ['store_lost']);
+    const ready = assertProblem(await api.call('GET', '/readyz', { token: null }), 503, 'not-ready');
+    assert.equal(Readiness.shape.checks.parse(ready.checks).store.ok, false);
   });
 
-  test('past validUntil with nothing owed: re-evaluated from the state, not degraded', async () => {
-    const id = uid('quiet');
-    await store(id, storedDecision(id, { validUntil: minutesAgo(10) }));
-    const body = await read(id);
-    assert.equal(body.degraded, false);
-    assert.equal(body.sequence, 7);
-    assert.ok(Date.parse(body.validUntil) > Date.now());
-  });
+  test('verified: no state is the baseline; a state is evaluated now, with the last sequence', async () => {
+    await verifiedStore();
+    const fresh = await read(uid('fresh'));
+    assert.equal(fresh.degraded, false);
+    assert.equal(fresh.sequence, 0);
+    assert.equal(fresh.tiers.low.outcome, 'allow');
 
-  test('past validUntil with a re-decision owed: tolerated for MAX_DECISION_AGE, then decision_stale', async () => {
-    const grace = uid('owed-recent');
-    await store(
-      grace,
-      storedDecision(grace, { validUntil: new Date(Date.now() - 5000).toISOString(), tiers: strictTiers() }),
+    const id = uid('swapped');
+    const now = Date.now();
+    await state().apply(
+      id,
+      {
+        mutations: [
+          { t: 'b', ref: PHONE, at: now - 60_000, type: 'phone', auth: 2, rec: 0, bat: now - 60_000 },
+          { t: 'r', k: signalKey('sim_swap', 'phone', PHONE), code: 'sim_swap', scope: 'phone', ref: PHONE, since: now - 1000, exp: now + 3_600_000, ev: 'e', at: now - 1000, attrs: {} },
+        ],
+      },
+      now,
     );
-    const within = await read(grace);
-    assert.equal(within.degraded, false, 'within the grace period the state is re-evaluated');
-    assert.equal(within.tiers.low.outcome, 'allow');
-
-    const id = uid('owed-stale');
-    await store(id, storedDecision(id, { validUntil: minutesAgo(10), tiers: strictTiers() }));
-    const res = await api.call('GET', `/v1/identities/${id}/assurance`);
-    assertDocumented(doc, 'GET', '/v1/identities/{id}/assurance', res);
-    const body = AssuranceResponse.parse(res.body);
-    assertStrictest(body, ['decision_stale']);
-    assert.equal(body.sequence, 7);
+    await state().commit(id, 0, 3 * 2 ** 32 + 1, 'digest', now + 60_000);
+    const body = await read(id);
+    assert.equal(body.degraded, false);
+    assert.equal(body.sequence, 3 * 2 ** 32 + 1);
+    const record = await state().read(id, Date.now());
+    const expected = evaluate(policy, toIdentityState(record as NonNullable<typeof record>, Date.now()), new Date());
+    assert.equal(body.riskLevel, expected.riskLevel);
+    assert.notEqual(body.riskLevel, 'low');
+    assert.equal((await api.call('GET', '/readyz', { token: null })).status, 200);
   });
 
-  test('an unreadable decision fails closed', async () => {
-    const id = uid('garbled');
-    await store(id, '{"identityId":');
-    assertStrictest(await read(id), ['decision_unreadable']);
+  test('a signal past its expiry is not served, even before the engine re-decides', async () => {
+    await verifiedStore();
+    const id = uid('expired');
+    const now = Date.now();
+    await state().apply(
+      id,
+      { mutations: [{ t: 'r', k: signalKey('mfa_fatigue', 'identity', null), code: 'mfa_fatigue', scope: 'identity', ref: null, since: now - 7200_000, exp: now - 1, ev: 'e', at: now - 7200_000, attrs: {} }] },
+      now - 7200_000,
+    );
+    const body = await read(id);
+    assert.equal(body.degraded, false);
+    assert.equal(body.riskLevel, evaluate(policy, { identityId: id, tenantId: null, bindingsKnown: false, bindings: [], signals: [] }, new Date()).riskLevel);
+  });
+
+  test('not verified since Redis started, recovering, or decided with another policy: degraded, each named', async () => {
+    await verifiedStore();
+    const id = uid('trust');
+    await writer.hset(keySpace(api.config.REDIS_PREFIX).fingerprint, 'verified', 'another-redis-process');
+    assertStrictest(await read(id), ['store_unverified']);
+    await verifiedStore();
+    await meta().markRecovery([{ stage: 'router', topic: 't', partition: 0, offset: '10' }]);
+    assertStrictest(await read(id), ['store_recovering']);
+    await verifiedStore();
+    await meta().setPolicy('another-policy-digest');
+    assertStrictest(await read(id), ['policy_mismatch']);
+    await verifiedStore();
+    assert.equal((await read(id)).degraded, false);
+  });
+
+  test('an unreadable state, or one that names another identity, fails closed', async () => {
+    await verifiedStore();
+    const garbled = uid('garbled');
+    await writer.set(keySpace(api.config.REDIS_PREFIX).identity(garbled), Buffer.from([0xc1, 0x00, 0x17]));
+    assertStrictest(await read(garbled), ['state_unreadable']);
+    const owner = uid('owner');
+    const thief = uid('thief');
+    await state().apply(owner, { mutations: [] }, Date.now());
+    await writer.copy(keySpace(api.config.REDIS_PREFIX).identity(owner), keySpace(api.config.REDIS_PREFIX).identity(thief));
+    assertStrictest(await read(thief), ['state_unreadable']);
+  });
+
+  test('a FLUSHALL between two reads: the next answer is store_lost, not the baseline', async () => {
+    await verifiedStore();
+    const id = uid('flushed');
+    assert.equal((await read(id)).degraded, false);
+    await writer.flushall();
+    assertStrictest(await read(id), ['store_lost']);
   });
 });
 
-test('Redis stopped: 200 with the strictest requirement, explain and readiness 503; back when Redis is', async () => {
+test('Redis stopped: 200 with the strictest requirement, explain and readiness 503; back, unverified, when Redis is', async () => {
+  await verifiedStore();
   const id = uid('outage');
   assert.equal((await read(id)).degraded, false);
 
@@ -186,6 +225,9 @@ test('Redis stopped: 200 with the strictest requirement, explain and readiness 5
   const reconnected = new Promise((resolve) => api.runtime.redis.once('ready', resolve));
   await redis.start();
   await reconnected;
+  // This Redis keeps nothing across a restart: the store is gone, and nothing says otherwise.
+  assertStrictest(await read(id), ['store_lost']);
+  await verifiedStore();
   assert.equal((await read(id)).degraded, false);
   assert.equal((await api.call('GET', '/readyz', { token: null })).status, 200);
 });
@@ -202,6 +244,19 @@ test('an API started while Redis is down answers fail-closed, then recovers when
     const connected = new Promise((resolve) => early.runtime.redis.once('ready', resolve));
     await late.start();
     await connected;
+    const lateWriter = new Redis(late.url);
+    defineScripts(lateWriter);
+    const m = new MetaStore(lateWriter, keySpace(early.config.REDIS_PREFIX));
+    await m.initFingerprint({
+      format: STATE_FORMAT,
+      prefix: early.config.REDIS_PREFIX,
+      secret: 's',
+      policy: policy.digest,
+      epoch: 1,
+      createdAt: new Date().toISOString(),
+    });
+    await m.markVerified(await m.runId());
+    lateWriter.disconnect();
     assert.equal(
       AssuranceResponse.parse((await early.call('GET', `/v1/identities/${id}/assurance`)).body).degraded,
       false,
@@ -213,6 +268,7 @@ test('an API started while Redis is down answers fail-closed, then recovers when
 });
 
 describe('engine lag', () => {
+  before(verifiedStore);
   test('lag over MAX_ENGINE_LAG fails every answer closed', async () => {
     // An API watching a consumer group that never consumes: every input message is lag.
     const idle = await startTestApi(p.config, { ENGINE_GROUP_ID: uniqueName('idle'), MAX_ENGINE_LAG: '0' });

@@ -1,9 +1,31 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Mutation } from '@assurance/redis';
-import { activeSignal, defineScripts, keySpace, SignalStore, signalKey } from '@assurance/redis';
+import { AssuranceError } from '@assurance/core';
+import type { LoginRecord, Mutation } from '@assurance/redis';
+import {
+  activeSignal,
+  DEFAULT_CAPS,
+  defineScripts,
+  keySpace,
+  MetaStore,
+  memberField,
+  parseMember,
+  StateStore,
+  signalKey,
+  socKey,
+  socPrefix,
+  tagSafe,
+  toIdentityState,
+} from '@assurance/redis';
+import type { SignalKind } from '@assurance/schemas';
 import { Redis } from 'ioredis';
 import { endpoints, uniquePrefix } from '../src/harness.ts';
+
+/**
+ * The Lua scripts on the real Redis, one behaviour per test: the merges that make replays and
+ * reordering harmless, and each finding of the state-model review as a regression
+ * (docs/state.md). The property test (state-oracle.test.ts) covers the combinations.
+ */
 
 let redis: Redis;
 before(async () => {
@@ -13,113 +35,386 @@ before(async () => {
 after(() => redis.quit());
 
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 const now = Date.parse('2026-11-28T12:00:00Z');
+const PHONE = 'a'.repeat(32);
+const PHONE2 = 'b'.repeat(32);
+const SYNC = 'c'.repeat(32);
 
-function store() {
-  return new SignalStore(redis, keySpace(uniquePrefix()), {
-    dedupeWindowMs: 24 * HOUR,
-    stateTtlSeconds: 86_400,
+function store(opts: { caps?: { signals: number; bindings: number; known: number } } = {}) {
+  return new StateStore(redis, keySpace(uniquePrefix()), {
+    keepMs: 7 * DAY,
+    stateTtlMs: 30 * DAY,
+    caps: opts.caps ?? DEFAULT_CAPS,
   });
 }
 
-function raise(eventId: string, occurredAtMs: number, expiresAtMs: number): Mutation {
+function swap(ev: string, atMs: number, expMs: number, ref = PHONE): Mutation {
   return {
-    t: 'upsert_signal',
-    k: signalKey('sim_swap', 'phone', 'a'.repeat(32)),
+    t: 'r',
+    k: signalKey('sim_swap', 'phone', ref),
     code: 'sim_swap',
     scope: 'phone',
-    ref: 'a'.repeat(32),
-    sinceMs: occurredAtMs,
-    expiresAtMs,
-    eventId,
-    occurredAtMs,
-    attributes: { changeType: 'sim_change' },
+    ref,
+    since: atMs,
+    exp: expMs,
+    ev,
+    at: atMs,
+    attrs: { changeType: 'sim_change' },
   };
 }
+const clearSwap = (atMs: number, ref = PHONE): Mutation => ({
+  t: 'c',
+  k: signalKey('sim_swap', 'phone', ref),
+  code: 'sim_swap',
+  scope: 'phone',
+  ref,
+  at: atMs,
+});
+const bind = (ref: string, atMs: number, via?: string[]): Mutation => ({
+  t: 'b',
+  ref,
+  at: atMs,
+  type: via ? 'sync_account' : 'phone',
+  auth: 2,
+  rec: 2,
+  bat: atMs,
+  ...(via ? { via } : {}),
+});
+const unbind = (ref: string, atMs: number): Mutation => ({ t: 'u', ref, at: atMs, type: 'phone' });
 
-describe('identity-apply', () => {
-  test('applies an event once and ignores its replay', async () => {
+async function live(s: StateStore, id: string, at = now) {
+  const r = await s.read(id, at);
+  return r ? toIdentityState(r, at).signals : [];
+}
+
+describe('identity-apply: merges', () => {
+  test('a replay changes nothing; a second source of the same signal extends it and is recorded', async () => {
     const s = store();
-    assert.equal(
-      await s.applyIdentity('id-1', 'src|e1', [raise('e1', now - HOUR, now + HOUR)], 't1', now),
-      true,
-    );
-    assert.equal(
-      await s.applyIdentity('id-1', 'src|e1', [raise('e1', now - HOUR, now + 5 * HOUR)], 't1', now),
-      false,
-    );
-    const loaded = await s.loadIdentity('id-1');
-    assert.equal(loaded.signals.length, 1);
-    assert.equal(loaded.signals[0]?.expiresAtMs, now + HOUR);
-    assert.equal(loaded.tenantId, 't1');
+    const first = await s.apply('id', { mutations: [swap('e1', now - HOUR, now + HOUR)] }, now);
+    assert.equal(first.changed, true);
+    const replay = await s.apply('id', { mutations: [swap('e1', now - HOUR, now + HOUR)] }, now);
+    assert.equal(replay.changed, false);
+    const other = await s.apply('id', { mutations: [swap('e2', now - 2 * HOUR, now + 3 * HOUR)] }, now);
+    assert.equal(other.changed, true);
+    const [sig] = other.state.signals;
+    assert.equal(sig?.sinceMs, now - 2 * HOUR, 'the earliest since');
+    assert.equal(sig?.expiresAtMs, now + 3 * HOUR, 'the latest expiry');
+    assert.deepEqual(sig?.sourceEventIds, ['e1', 'e2']);
   });
 
-  test('every key it writes carries a TTL', async () => {
-    const s = store();
-    await s.applyIdentity('id-ttl', 'src|e1', [raise('e1', now, now + HOUR)], null, now);
-    const k = s.keys.identity('id-ttl');
-    for (const key of [k.seen, k.signals, k.meta]) assert.ok((await redis.ttl(key)) > 0, `${key} has no TTL`);
+  test('raise and clear in either order give the same state; at equal times the clear wins', async () => {
+    const a = store();
+    const b = store();
+    await a.apply('id', { mutations: [swap('r', now - HOUR, now + HOUR)] }, now);
+    await a.apply('id', { mutations: [clearSwap(now - HOUR / 2)] }, now);
+    await b.apply('id', { mutations: [clearSwap(now - HOUR / 2)] }, now);
+    await b.apply('id', { mutations: [swap('r', now - HOUR, now + HOUR)] }, now);
+    assert.deepEqual(await live(a, 'id'), []);
+    assert.deepEqual(await live(b, 'id'), []);
+    const tie = store();
+    await tie.apply('id', { mutations: [swap('r', now, now + HOUR), clearSwap(now)] }, now);
+    assert.deepEqual(await live(tie, 'id'), []);
+    const newer = store();
+    await newer.apply('id', { mutations: [clearSwap(now - HOUR)] }, now);
+    await newer.apply('id', { mutations: [swap('r2', now, now + HOUR)] }, now);
+    assert.equal((await live(newer, 'id')).length, 1, 'a raise after the clear is live');
   });
 
-  test('a clear older than the raise does not remove it; a newer one does; a late raise stays cleared', async () => {
-    const s = store();
-    const k = signalKey('sim_swap', 'phone', 'a'.repeat(32));
-    const clear = (occurredAtMs: number): Mutation => ({
-      t: 'clear_signal',
-      k,
-      code: 'sim_swap',
-      scope: 'phone',
-      ref: 'a'.repeat(32),
-      occurredAtMs,
-    });
-    await s.applyIdentity('id-2', 'src|r1', [raise('r1', now - HOUR, now + HOUR)], null, now);
-    await s.applyIdentity('id-2', 'src|c-old', [clear(now - 2 * HOUR)], null, now);
-    let active = (await s.loadIdentity('id-2')).signals.map((r) => activeSignal(r, now)).filter(Boolean);
-    assert.equal(active.length, 1);
-    await s.applyIdentity('id-2', 'src|c-new', [clear(now)], null, now);
-    await s.applyIdentity('id-2', 'src|r-late', [raise('r-late', now - 30 * 60_000, now + HOUR)], null, now);
-    active = (await s.loadIdentity('id-2')).signals.map((r) => activeSignal(r, now)).filter(Boolean);
-    assert.equal(active.length, 0);
+  test('the tenant is the newest event’s, whatever the arrival order', async () => {
+    const a = store();
+    await a.apply('id', { mutations: [], tenant: { id: 'new', at: now } }, now);
+    await a.apply('id', { mutations: [], tenant: { id: 'old', at: now - HOUR } }, now);
+    assert.equal((await a.read('id', now))?.tenantId, 'new');
   });
 });
 
-describe('channel-signal and channel-bind', () => {
-  test('a binding that comes after the signal still receives it; one before it is fanned out to', async () => {
+describe('identity-apply: bindings (finding 3)', () => {
+  test('a late or replayed unbind older than the binding changes nothing, not even the signals', async () => {
     const s = store();
-    const ref = 'b'.repeat(32);
-    await s.channelBind(ref, 'early', 'bound', now - HOUR);
-    const r = await s.channelSignal(ref, 'carrier|s1', [raise('s1', now, now + HOUR)], now);
-    assert.deepEqual(r, { applied: true, identities: ['early'] });
-    const late = await s.channelBind(ref, 'late', 'bound', now + 1000);
+    await s.apply('id', { mutations: [bind(PHONE, now - 3 * HOUR)] }, now);
+    await s.apply('id', { mutations: [swap('s', now - 2 * HOUR, now + DAY)] }, now);
+    await s.apply('id', { mutations: [unbind(PHONE, now - HOUR)] }, now);
+    assert.deepEqual(await live(s, 'id'), [], 'unbinding drops what the phone brought');
+    // Rebound later, inheriting the swap again from the channel.
+    await s.apply('id', { mutations: [bind(PHONE, now - HOUR / 2), swap('s', now - 2 * HOUR, now + DAY)] }, now);
+    assert.equal((await live(s, 'id')).length, 1);
+    const replay = await s.apply('id', { mutations: [unbind(PHONE, now - HOUR)] }, now);
+    assert.equal(replay.changed, false);
+    assert.equal((await live(s, 'id')).length, 1, 'the swap stays while the phone is bound');
+  });
+
+  test('a channel signal for a channel the identity unbound is not taken; one it never heard of is', async () => {
+    const s = store();
+    await s.apply('id', { mutations: [bind(PHONE, now - 2 * HOUR), unbind(PHONE, now - HOUR)] }, now);
+    await s.apply('id', { mutations: [swap('s', now, now + DAY)] }, now);
+    assert.deepEqual(await live(s, 'id'), []);
+    await s.apply('id', { mutations: [swap('s2', now, now + DAY, PHONE2)] }, now);
+    assert.equal((await live(s, 'id')).length, 1, 'the bind that made it a member may still be on its way');
+  });
+
+  test('a sync account holds the channels it recovers through: unbinding it drops their signals', async () => {
+    const s = store();
+    await s.apply('id', { mutations: [bind(SYNC, now - HOUR, [`phone:${PHONE}`])] }, now);
+    await s.apply('id', { mutations: [swap('s', now, now + DAY)] }, now);
+    assert.equal((await live(s, 'id')).length, 1);
+    const r = await s.apply('id', { mutations: [unbind(SYNC, now + 1)] }, now);
+    assert.deepEqual(await live(s, 'id'), []);
+    // The routes stay on record, so the owner can withdraw the memberships too.
+    assert.deepEqual(
+      r.state.bindings.find((b) => b.ref === SYNC)?.recoverableVia,
+      [{ channelType: 'phone', channelRef: PHONE }],
+    );
+  });
+});
+
+describe('identity-apply: SOC signals (finding 2)', () => {
+  const soc = (scope: 'identity' | 'phone', ref: string | null, kind: SignalKind, at: number): Mutation => ({
+    t: 'r',
+    k: socKey(scope, ref, 'INC-4711', kind),
+    pk: `${socPrefix(scope, ref, 'INC-4711')}*`,
+    code: scope === 'identity' ? 'takeover_confirmed' : 'channel_compromised',
+    scope,
+    ref,
+    since: at,
+    exp: -1,
+    ev: `soc-${kind}`,
+    at,
+    attrs: { kind, signalId: 'INC-4711' },
+  });
+  test('clearing an incident on the phone leaves the same incident id on the identity', async () => {
+    const s = store();
+    await s.apply('alice', { mutations: [bind(PHONE, now - DAY)] }, now);
+    await s.apply(
+      'alice',
+      { mutations: [soc('identity', null, 'account_takeover', now), soc('phone', PHONE, 'sim_swap', now)] },
+      now,
+    );
+    await s.apply(
+      'alice',
+      { mutations: [{ t: 'c', k: socKey('phone', PHONE, 'INC-4711', 'sim_swap'), code: 'channel_compromised', scope: 'phone', ref: PHONE, at: now + 1 }] },
+      now,
+    );
+    const left = await live(s, 'alice');
+    assert.deepEqual(
+      left.map((x) => x.code),
+      ['takeover_confirmed'],
+    );
+  });
+  test('a clear naming no kind clears every kind of the id on that subject and blocks their late raises', async () => {
+    const s = store();
+    await s.apply('bob', { mutations: [soc('identity', null, 'account_takeover', now)] }, now);
+    await s.apply(
+      'bob',
+      { mutations: [{ t: 'cp', p: socPrefix('identity', null, 'INC-4711'), code: 'takeover_confirmed', scope: 'identity', ref: null, at: now + 10 }] },
+      now,
+    );
+    assert.deepEqual(await live(s, 'bob'), []);
+    await s.apply('bob', { mutations: [soc('identity', null, 'credential_leak', now + 5)] }, now);
+    assert.deepEqual(await live(s, 'bob'), [], 'a raise from before the clear, arriving late');
+    await s.apply('bob', { mutations: [soc('identity', null, 'credential_leak', now + 20)] }, now);
+    assert.equal((await live(s, 'bob')).length, 1, 'a raise after it is live');
+  });
+});
+
+describe('identity-apply: time', () => {
+  test('an open-ended signal keeps the state forever; the state is forgotten by the engine clock otherwise', async () => {
+    const s = store();
+    const open: Mutation = { ...swap('x', now, -1), k: 'open', exp: -1 } as Mutation;
+    const r = await s.apply('forever', { mutations: [open] }, now);
+    assert.equal(r.horizonMs, -1);
+    assert.equal(await redis.pttl(s.keys.identity('forever')), -1);
+    const later = now + 1000 * DAY;
+    assert.equal((await live(s, 'forever', later)).length, 1, 'an "until cleared" signal never ages out');
+    const t = await s.apply('brief', { mutations: [swap('y', now, now + HOUR)] }, now);
+    assert.equal(t.horizonMs, now + 30 * DAY);
+    assert.ok((await redis.pexpiretime(s.keys.identity('brief'))) === now + 30 * DAY);
+    assert.equal(await s.read('brief', now + 30 * DAY), null, 'forgotten at its horizon, by our clock');
+    const fresh = await s.apply('brief', { mutations: [] }, now + 31 * DAY);
+    assert.equal(fresh.state.signals.length, 0, 'a state past its horizon is not resurrected');
+  });
+
+  test('a login cannot wipe the history: failures counted in any arrival order reach the same triggers', async () => {
+    const login = (i: number, atMs: number): LoginRecord => ({
+      h: `h${i}`,
+      at: atMs,
+      kinds: ['fail'],
+      windows: { fail: HOUR },
+      thresholds: { fail: 3 },
+      cap: { fail: 10 },
+      device: 'dev',
+      network: '',
+      success: false,
+      memory: 30 * DAY,
+    });
+    const times = [0, 1, 2, 3].map((i) => now + i * 60_000);
+    const inOrder = store();
+    let last;
+    for (const [i, at] of times.entries()) last = (await inOrder.apply('u', { mutations: [], login: login(i, at) }, now + HOUR)).observation;
+    const reversed = store();
+    let lastR;
+    for (const [i, at] of [...times.entries()].reverse()) lastR = (await reversed.apply('u', { mutations: [], login: login(i, at) }, now + HOUR)).observation;
+    assert.deepEqual(lastR?.triggers, last?.triggers);
+    assert.deepEqual(last?.triggers.fail, { firstMs: times[2], lastMs: times[3], count: 4 });
+    const replay = (await reversed.apply('u', { mutations: [], login: login(0, times[0] as number) }, now + HOUR)).observation;
+    assert.deepEqual(replay?.triggers, last?.triggers, 'a replayed login counts once');
+  });
+});
+
+describe('identity-apply: keys, owners and caps (findings 6 and 9)', () => {
+  test('hash tags are injective: a{b and a%7Bb never share a key', () => {
+    const k = keySpace('p:');
+    assert.notEqual(k.identity('a{b'), k.identity('a%7Bb'));
+    assert.notEqual(tagSafe('a%7Bb'), tagSafe('a{b'));
+    assert.equal(tagSafe('a}b').includes('}'), false);
+  });
+  test('a key holding another identity’s state stops with state_corrupt, not a retry', async () => {
+    const s = store();
+    await s.apply('owner', { mutations: [swap('s', now, now + HOUR)] }, now);
+    await redis.copy(s.keys.identity('owner'), s.keys.identity('intruder'));
+    await assert.rejects(
+      s.apply('intruder', { mutations: [] }, now),
+      (err: unknown) => err instanceof AssuranceError && err.code === 'state_corrupt',
+    );
+    await assert.rejects(
+      s.read('intruder', now),
+      (err: unknown) => err instanceof AssuranceError && err.code === 'state_corrupt',
+    );
+  });
+  test('an unknown mutation is a script failure (quarantined), not "Redis unavailable"', async () => {
+    const s = store();
+    await assert.rejects(
+      s.apply('x', { mutations: [{ t: 'zz' } as unknown as Mutation] }, now),
+      (err: unknown) => err instanceof AssuranceError && err.code === 'script_failed',
+    );
+  });
+  test('past a cap nothing is dropped silently: the identity fails closed', async () => {
+    const s = store({ caps: { signals: 2, bindings: 2, known: 2 } });
+    for (const ref of ['1', '2', '3'].map((c) => c.repeat(32))) {
+      await s.apply('full', { mutations: [swap(ref, now, now + DAY, ref)] }, now);
+    }
+    const r = await s.read('full', now);
+    assert.ok(r?.overflowSinceMs);
+    const state = toIdentityState(r as NonNullable<typeof r>, now);
+    assert.ok(state.signals.some((x) => x.code === 'signal_unreadable' && x.attributes.reason === 'state_overflow'));
+  });
+});
+
+describe('decisions: commit and published', () => {
+  test('compare-and-set on the sequence; sequences only grow', async () => {
+    const s = store();
+    await s.apply('d', { mutations: [] }, now);
+    assert.equal(await s.commit('d', 0, 5, 'dg1', now + HOUR), 'ok');
+    assert.equal(await s.commit('d', 0, 6, 'dg2', now + HOUR), 'moved');
+    assert.equal(await s.commit('nobody', 0, 1, 'dg', now), 'missing');
+    await assert.rejects(s.commit('d', 5, 5, 'dg', now), (err: unknown) => err instanceof AssuranceError);
+    const r = await s.read('d', now);
+    assert.equal(r?.seq, 5);
+    assert.equal(r?.digest, 'dg1');
+    assert.equal(r?.published, 0);
+    await s.published('d', 5, 'dg1');
+    assert.equal((await s.read('d', now))?.published, 5);
+  });
+
+  test('an identity with three bindings and five live signals fits in 1 KiB', async () => {
+    const s = store();
+    const refs = ['d', 'e', 'f'].map((c) => c.repeat(32));
+    await s.apply('some-user-id-0042', { mutations: refs.map((ref, i) => bind(ref, now - i)) }, now);
+    const signals: Mutation[] = [
+      swap('sim-0001', now, now + 14 * DAY, refs[0]),
+      { ...swap('mb-0002', now, now + 7 * DAY, refs[1]), k: signalKey('mailbox_tampered', 'email', refs[1] as string), code: 'mailbox_tampered', scope: 'email', attrs: { change: 'forwarding_rule_added', external: 'true' } } as Mutation,
+      { ...swap('dev-0003', now, now + 3 * DAY, refs[2]), k: signalKey('device_new', 'device', refs[2] as string), code: 'device_new', scope: 'device', attrs: { change: 'enrolled' } } as Mutation,
+      { t: 'r', k: signalKey('mfa_fatigue', 'identity', null), code: 'mfa_fatigue', scope: 'identity', ref: null, since: now, exp: now + DAY, ev: 'login-0004', at: now, attrs: { failures: '5' } },
+      { t: 'r', k: socKey('identity', null, 'INC-2026-000123', 'account_takeover'), code: 'takeover_confirmed', scope: 'identity', ref: null, since: now, exp: -1, ev: 'soc-0005', at: now, attrs: { kind: 'account_takeover', severity: 'high', signalId: 'INC-2026-000123', raisedBy: 'analyst-7' } },
+    ];
+    await s.apply('some-user-id-0042', { mutations: signals, tenant: { id: 'tenant-a', at: now } }, now);
+    await s.commit('some-user-id-0042', 0, 2 ** 32 + 1, 'x'.repeat(22), now + HOUR);
+    const bytes = await redis.strlen(s.keys.identity('some-user-id-0042'));
+    assert.ok(bytes <= 1024, `${bytes} bytes`);
+  });
+});
+
+describe('channels: signals, members and their lifetimes (finding 1)', () => {
+  const direct = (id: string) => ({ identityId: id, via: null });
+  test('a member bound after the signal inherits it; one bound before is fanned out to; replays still fan out', async () => {
+    const s = store();
+    await s.channelBind(PHONE, direct('early'), 'bound', now - HOUR, now + DAY);
+    const r = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now);
+    assert.equal(r.changed, true);
+    assert.deepEqual(r.members, [direct('early')]);
+    const late = await s.channelBind(PHONE, direct('late'), 'bound', now + 1000, now + DAY);
     assert.equal(late.signals.length, 1);
-    const again = await s.channelSignal(ref, 'carrier|s1', [raise('s1', now, now + HOUR)], now);
-    assert.equal(again.applied, false);
-    assert.deepEqual(again.identities.sort(), ['early', 'late']);
+    const again = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now);
+    assert.equal(again.changed, false);
+    assert.deepEqual(again.members.map((m) => m.identityId).sort(), ['early', 'late']);
   });
 
   test('an older unbind never overrides a newer bind', async () => {
     const s = store();
-    const ref = 'c'.repeat(32);
-    await s.channelBind(ref, 'x', 'bound', now);
-    const stale = await s.channelBind(ref, 'x', 'unbound', now - 1000);
+    await s.channelBind(PHONE, direct('x'), 'bound', now, now + DAY);
+    const stale = await s.channelBind(PHONE, direct('x'), 'unbound', now - 1000, now + DAY);
     assert.equal(stale.applied, false);
-    const r = await s.channelSignal(ref, 'carrier|s2', [raise('s2', now, now + HOUR)], now);
-    assert.deepEqual(r.identities, ['x']);
+    const r = await s.channelSignal(PHONE, [swap('s2', now, now + HOUR)], now);
+    assert.deepEqual(r.members, [direct('x')]);
+  });
+
+  test('a member lives as long as its identity says, however long ago it bound', async () => {
+    const s = store();
+    const bound = now - 500 * DAY;
+    await s.channelBind(PHONE, direct('loyal'), 'bound', bound, bound + 30 * DAY);
+    await s.channelBind(PHONE, direct('gone'), 'bound', bound, bound + 30 * DAY);
+    // Only the active identity's owner extends its membership (membership.ts).
+    await s.channelBind(PHONE, direct('loyal'), 'touch', bound, now + 30 * DAY);
+    const r = await s.channelSignal(PHONE, [swap('port', now, now + HOUR)], now);
+    assert.deepEqual(r.members, [direct('loyal')], 'the forgotten member is pruned, the loyal one reached');
+    assert.equal(await redis.hexists(s.keys.channel(PHONE).members, memberField(direct('gone'))), 0);
+    assert.ok((await redis.pexpiretime(s.keys.channel(PHONE).members)) >= now + 30 * DAY);
+  });
+
+  test('recovery routes are members of their own: direct and via memberships are told apart', async () => {
+    const s = store();
+    const via = { identityId: 'carol', via: SYNC };
+    await s.channelBind(PHONE, via, 'bound', now, now + DAY);
+    await s.channelBind(PHONE, direct('carol'), 'bound', now, now + DAY);
+    await s.channelBind(PHONE, direct('carol'), 'unbound', now + 1, now + DAY);
+    const r = await s.channelSignal(PHONE, [swap('s', now, now + HOUR)], now);
+    assert.deepEqual(r.members, [via]);
+    assert.deepEqual(parseMember(memberField(via)), via);
+    assert.deepEqual(parseMember(memberField(direct('=odd=id'))), direct('=odd=id'));
+  });
+
+  test('an open-ended member keeps the hash; when it becomes finite the hash expires again', async () => {
+    const s = store();
+    const members = s.keys.channel(PHONE).members;
+    await s.channelBind(PHONE, direct('a'), 'bound', now, now + DAY);
+    await s.channelBind(PHONE, direct('b'), 'touch', now, -1);
+    assert.equal(await redis.pexpiretime(members), -1);
+    await s.channelBind(PHONE, direct('b'), 'touch', now, now + 2 * DAY);
+    assert.equal(await redis.pexpiretime(members), now + 2 * DAY);
   });
 });
 
-describe('decision-commit and outbox-ack', () => {
-  test('compare-and-set on the sequence', async () => {
-    const s = store();
-    assert.equal(await s.commitDecision('d', 0, '{"sequence":1}', '{"sequence":1}'), true);
-    assert.equal(await s.commitDecision('d', 0, '{"sequence":1}', '{"sequence":1}'), false);
-    const loaded = await s.loadIdentity('d');
-    assert.equal(loaded.seq, 1);
-    assert.equal(loaded.outbox, '{"sequence":1}');
-    await s.ackOutbox('d', 1);
-    const acked = await s.loadIdentity('d');
-    assert.equal(acked.outbox, null);
-    assert.equal(acked.published, 1);
+describe('meta: fingerprint, epochs, progress', () => {
+  test('the first fingerprint wins; epochs only grow; progress clears recovery targets it passes', async () => {
+    const keys = keySpace(uniquePrefix());
+    const meta = new MetaStore(redis, keys);
+    assert.equal(await meta.fingerprint(), null);
+    assert.equal(await meta.bumpEpoch(2), null, 'no epoch without a fingerprint');
+    const fp = { format: 2, prefix: keys.prefix, secret: 's', policy: 'p', epoch: 1, createdAt: 'now' };
+    assert.equal((await meta.initFingerprint(fp)).created, true);
+    const second = await meta.initFingerprint({ ...fp, epoch: 9 });
+    assert.equal(second.created, false);
+    assert.equal(second.fingerprint.epoch, 1);
+    assert.equal(await meta.bumpEpoch(0), 2);
+    assert.equal(await meta.bumpEpoch(7), 7);
+    await meta.markRecovery([{ stage: 'router', topic: 't', partition: 0, offset: '10' }]);
+    assert.equal(await meta.recordProgress([{ stage: 'router', topic: 't', partition: 0, nextOffset: '9' }], now), 1);
+    assert.equal(await meta.recordProgress([{ stage: 'router', topic: 't', partition: 0, nextOffset: '10' }], now), 0);
+    assert.deepEqual(
+      (await meta.progress()).map((p) => [p.stage, p.topic, p.partition, p.nextOffset]),
+      [['router', 't', 0, '10']],
+    );
+    assert.equal(await meta.evictionPolicy(), 'noeviction');
   });
 });
 
@@ -136,52 +431,21 @@ describe('sweep', () => {
   });
 });
 
-describe('login-observe', () => {
-  test('counts failures per kind in their windows and learns devices only from successes', async () => {
-    const s = store();
-    const base = {
-      memoryMs: 30 * 24 * HOUR,
-      windows: { mfa_fail: 10 * 60_000, fail: HOUR },
-      deviceId: 'dev1',
-      network: 'FR|3215',
-    };
-    const first = await s.observeLogin('l', {
-      ...base,
-      eventKey: 'src|ok0',
-      occurredAtMs: now - HOUR / 2,
-      record: [],
-      success: true,
-    });
-    assert.equal(first.newDevice, null, 'no history: a first login is not an anomaly');
-    for (let i = 0; i < 3; i++) {
-      const r = await s.observeLogin('l', {
-        ...base,
-        deviceId: 'dev2',
-        eventKey: `src|f${i}`,
-        occurredAtMs: now + i * 1000,
-        record: ['mfa_fail', 'fail'],
-        success: false,
-      });
-      assert.equal(r.counts.mfa_fail, i + 1);
-      assert.equal(r.newDevice, true);
-    }
-    const later = await s.observeLogin('l', {
-      ...base,
-      eventKey: 'src|late',
-      occurredAtMs: now + 11 * 60_000,
-      record: [],
-      success: false,
-    });
-    assert.equal(later.counts.mfa_fail, 0, 'outside the 10-minute window');
-    assert.equal(later.counts.fail, 3, 'inside the one-hour window');
-    const r = await s.observeLogin('l', {
-      ...base,
-      eventKey: 'src|ok2',
-      occurredAtMs: now + 12 * 60_000,
-      record: [],
-      success: true,
-    });
-    assert.equal(r.newDevice, false);
-    assert.equal(r.newNetwork, false);
-  });
+test('activeSignal: a tombstone and an expired record are not live', () => {
+  const base = {
+    k: 'k',
+    code: 'sim_swap' as const,
+    scope: 'phone' as const,
+    ref: PHONE,
+    sinceMs: now,
+    expiresAtMs: now + HOUR,
+    raisedMs: now,
+    clearedMs: null,
+    attributes: {},
+    sourceEventIds: [],
+    sourceCount: 0,
+  };
+  assert.ok(activeSignal(base, now));
+  assert.equal(activeSignal({ ...base, raisedMs: null, clearedMs: now }, now), undefined);
+  assert.equal(activeSignal(base, now + HOUR), undefined);
 });

@@ -6,6 +6,8 @@ export type { BindingRecord, IdentityRecord, SignalRecord } from './records.ts';
 export {
   AUTHENTICATOR_BITS,
   activeBinding,
+  CODE_IDS,
+  KIND_IDS,
   activeSignal,
   CorruptStateError,
   decodeIdentity,

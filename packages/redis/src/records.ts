@@ -6,6 +6,7 @@ import {
   type ChannelType,
   type RecoveryMethod,
   type SignalCode,
+  type SignalKind,
   type SignalScope,
 } from '@assurance/schemas';
 import { Packr } from 'msgpackr';
@@ -64,24 +65,87 @@ export function fromMask<T>(table: readonly T[], mask: number): T[] {
   return table.filter((_, bit) => (mask & (1 << bit)) !== 0);
 }
 
-/** The key a (non-SOC) signal is stored under: one record per (code, scope, ref). */
-export function signalKey(code: SignalCode, scope: SignalScope, ref: string | null): string {
-  return `${code}|${scope}|${ref ?? ''}`;
+/**
+ * Signal codes and SOC kinds as stored (an index into these tables). Append only: a stored id is
+ * read with the table, so reordering it would change what every stored signal means.
+ */
+export const CODE_IDS: readonly SignalCode[] = [
+  'sim_swap',
+  'mailbox_tampered',
+  'device_new',
+  'device_compromised',
+  'mfa_fatigue',
+  'login_anomaly',
+  'repeated_failures',
+  'channel_compromised',
+  'credential_compromised',
+  'takeover_confirmed',
+  'signal_unreadable',
+];
+export const KIND_IDS: readonly SignalKind[] = [
+  'account_takeover',
+  'sim_swap',
+  'mailbox_compromise',
+  'device_compromise',
+  'credential_leak',
+  'token_theft',
+  'suspicious_activity',
+];
+
+function idOf<T>(table: readonly T[], value: T, what: string): number {
+  const i = table.indexOf(value);
+  if (i < 0) throw new Error(`no stored id for ${what} ${String(value)}`);
+  return i;
 }
 
 /**
- * SOC signals are told apart by subject, signal id and kind (docs/state.md): one incident id on
- * two subjects is two signals, and a clear of one never lifts the other. The id is hashed (it is
- * caller text, up to 200 characters); `socPrefix` names every kind of one id on one subject, for a
- * clear that does not name its kind.
+ * The key a (non-SOC) signal is stored under: one record per (code, scope, ref), written short
+ * (the record itself holds all three): the code's id, the scope's initial, and the first 64 bits
+ * of the channel ref (a keyed hash: two refs of one identity sharing them is not a practical
+ * concern). Keys only need to be unique within one identity or channel.
  */
-export function socPrefix(scope: SignalScope, ref: string | null, signalId: string): string {
-  const id = createHash('sha256').update(signalId).digest('hex').slice(0, 16);
-  return `soc|${scope}|${ref ?? ''}|${id}|`;
+export function signalKey(code: SignalCode, scope: SignalScope, ref: string | null): string {
+  return `${idOf(CODE_IDS, code, 'signal code').toString(36)}${SCOPE_MARKS[scope]}${ref === null ? '' : ref.slice(0, 16)}`;
 }
 
-export function socKey(scope: SignalScope, ref: string | null, signalId: string, kind: string): string {
-  return `${socPrefix(scope, ref, signalId)}${kind}`;
+const SCOPE_MARKS: Readonly<Record<SignalScope, string>> = {
+  phone: 'p',
+  email: 'e',
+  device: 'd',
+  sync_account: 's',
+  identity: 'i',
+  credential: 'c',
+  token: 't',
+};
+
+/**
+ * SOC signals are told apart by subject, signal id and kind (docs/state.md): one incident id on
+ * two subjects is two signals, and a clear of one never lifts the other. `socPrefix` names every
+ * kind of one id on one subject (a digest of the three: the id is caller text of up to 200
+ * characters), for a clear that does not name its kind; `~` keeps SOC keys apart from the others.
+ */
+export function socPrefix(scope: SignalScope, ref: string | null, signalId: string): string {
+  const id = createHash('sha256').update(JSON.stringify([scope, ref, signalId])).digest('base64url').slice(0, 12);
+  return `~${id}`;
+}
+
+export function socKey(scope: SignalScope, ref: string | null, signalId: string, kind: SignalKind): string {
+  return `${socPrefix(scope, ref, signalId)}${idOf(KIND_IDS, kind, 'signal kind').toString(36)}`;
+}
+
+/** A mutation as the scripts take it: signal codes as their stored ids. */
+export function encodeMutation(m: object): object {
+  const code = (m as { code?: SignalCode }).code;
+  return code === undefined ? m : { ...m, code: idOf(CODE_IDS, code, 'signal code') };
+}
+
+function codeOf(v: unknown): SignalCode {
+  if (typeof v === 'number') {
+    const code = CODE_IDS[v];
+    if (code === undefined) throw new CorruptStateError(`unknown stored signal code ${v}`);
+    return code;
+  }
+  return v as SignalCode;
 }
 
 /** A signal as stored. A tombstone (cleared) has `raisedMs` null. */
@@ -147,7 +211,7 @@ function signalOf(k: string, r: unknown): SignalRecord {
   if (!Array.isArray(r) || r.length < 10) throw new CorruptStateError(`signal record ${k} is not a 10-item array`);
   return {
     k,
-    code: r[0] as SignalCode,
+    code: codeOf(r[0]),
     scope: r[1] as SignalScope,
     ref: str(r[2]),
     sinceMs: r[3] as number,

@@ -8,6 +8,7 @@ import {
   decodeIdentity,
   decodeObservation,
   decodeSignals,
+  encodeMutation,
   type IdentityRecord,
   pack,
   type SignalRecord,
@@ -216,7 +217,7 @@ export class StateStore {
     horizonMs: number;
   }> {
     const payload = pack({
-      m: change.mutations,
+      m: change.mutations.map(encodeMutation),
       tenant: change.tenant ?? false,
       login: change.login ?? false,
       ...(change.membershipUntilMs === undefined ? {} : { touched: change.membershipUntilMs }),
@@ -328,7 +329,7 @@ export class StateStore {
       k.members,
       nowMs,
       this.#opts.keepMs,
-      pack(mutations),
+      pack(mutations.map(encodeMutation)),
     )) as Array<number | Buffer>;
     return { changed: r[0] === 1, members: (r.slice(1) as Buffer[]).map((b) => parseMember(b.toString('utf8'))) };
   }

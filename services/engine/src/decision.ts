@@ -67,7 +67,7 @@ export function materialOf(d: Decision): string {
  * The store keeps it instead of the decision (docs/state.md), and the audit names the previous one.
  */
 export function digestOf(d: Decision): string {
-  return createHash('sha256').update(materialOf(d)).digest('base64url').slice(0, 22);
+  return createHash('sha256').update(materialOf(d)).digest('base64url').slice(0, 16);
 }
 
 export function buildAudit(

@@ -5,7 +5,7 @@ import { readTopicToEnd } from '@assurance/kafka';
 import type { MetaStore, Mutation, StateStore } from '@assurance/redis';
 import { EPOCH_SHIFT, epochOf, STATE_FORMAT, signalKey, socKey, socPrefix } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
-import { CHANNEL_TYPES, Decision } from '@assurance/schemas';
+import { CHANNEL_TYPES, Decision, SignalKind } from '@assurance/schemas';
 import type { Kafka } from 'kafkajs';
 import type { EngineMetrics } from './metrics.ts';
 
@@ -39,12 +39,12 @@ export interface RecoveryDeps {
 function seedMutation(s: ActiveSignal, computedAtMs: number): Mutation {
   const since = Date.parse(s.since);
   const signalId = s.attributes.signalId;
-  const kind = s.attributes.kind;
+  const kind = SignalKind.safeParse(s.attributes.kind);
   // A SOC signal carries its id and kind (derive.ts): its key must be the one a clear will name.
-  const soc = signalId !== undefined && kind !== undefined && s.attributes.raisedBy !== undefined;
+  const soc = signalId !== undefined && kind.success && s.attributes.raisedBy !== undefined;
   return {
     t: 'r',
-    k: soc ? socKey(s.scope, s.ref, signalId, kind) : signalKey(s.code, s.scope, s.ref),
+    k: soc ? socKey(s.scope, s.ref, signalId, kind.data) : signalKey(s.code, s.scope, s.ref),
     ...(soc ? { pk: `${socPrefix(s.scope, s.ref, signalId)}*` } : {}),
     code: s.code,
     scope: s.scope,
