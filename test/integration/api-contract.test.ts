@@ -92,7 +92,7 @@ describe('GET /v1/identities/{id}/assurance', () => {
     assertProblem(verify, 400, 'unknown-action');
   });
 
-  test('an identity with a decision gets that decision (sequence and tiers)', async () => {
+  test('an identity the engine decided gets its state evaluated now: that sequence, those tiers', async () => {
     const id = uid('bob');
     await p.producer.send(p.topics.channelBinding, id, {
       ...envelope(-60_000),
@@ -105,7 +105,8 @@ describe('GET /v1/identities/{id}/assurance', () => {
     const body = AssuranceResponse.parse((await api.call('GET', `/v1/identities/${id}/assurance`)).body);
     assert.equal(body.sequence, decision.sequence);
     assert.deepEqual(body.tiers, decision.tiers);
-    assert.equal(body.validUntil, decision.validUntil);
+    assert.equal(body.riskLevel, decision.riskLevel);
+    assert.ok(body.computedAt >= decision.computedAt, 'evaluated at the time of the request');
     assert.equal(body.degraded, false);
   });
 

@@ -229,7 +229,10 @@ describe('engine metrics hygiene', () => {
       result: (v, name) =>
         name.startsWith('assurance_redis_script_seconds')
           ? ['ok', 'error'].includes(v)
-          : ['ok', 'dead_letter'].includes(v),
+          : name === 'assurance_store_checks_total'
+            ? ['ok', 'verified', 'changed', 'unreachable'].includes(v)
+            : ['ok', 'dead_letter'].includes(v),
+      kind: (v, name) => name === 'assurance_store_recoveries_total' && ['replay', 'gap', 'lost'].includes(v),
       encoding: (v) => ['json', 'registry-avro'].includes(v),
       error: (v) => (ERROR_CODES as readonly string[]).includes(v),
       risk: (v) => (RISK_LEVELS as readonly string[]).includes(v),

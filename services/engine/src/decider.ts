@@ -5,7 +5,7 @@ import { UNDECODABLE_DETAIL_HEADER, UNDECODABLE_HEADER } from '@assurance/kafka'
 import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate, failClosedEvaluation } from '@assurance/policy';
 import type { IdentityRecord, StateStore } from '@assurance/redis';
-import { EPOCH_SHIFT, emptyState, toIdentityState } from '@assurance/redis';
+import { EPOCH_SHIFT, emptyState, epochOf, toIdentityState } from '@assurance/redis';
 import type { AuditRecord, Decision } from '@assurance/schemas';
 import { strictUtf8 } from '@assurance/schemas';
 import { buildAudit, buildDecision, digestOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
@@ -360,14 +360,8 @@ export class Decider {
       evaluation = failClosedEvaluation(policy, now);
     }
     const seq = record?.seq ?? 0;
-    const candidate = buildDecision({
-      policy,
-      state,
-      evaluation,
-      sequence: Math.max(seq + 1, guard.epoch * EPOCH_SHIFT + 1),
-      trigger: routed.trigger,
-      now,
-    });
+    const fresh = Math.max(seq + 1, guard.epoch * EPOCH_SHIFT + 1);
+    let candidate = buildDecision({ policy, state, evaluation, sequence: fresh, trigger: routed.trigger, now });
     const digest = digestOf(candidate);
     const renewLead = renewLeadMs(policy.evaluation.stalenessMs);
     if (!record) {
@@ -375,20 +369,36 @@ export class Decider {
       g.nextDueMs = null;
       return;
     }
-    const owed = record.seq > record.published;
+    // A decision this batch already produced is on its way, not owed.
+    const inFlight = g.acks.at(-1);
+    const owed = record.seq > record.published && inFlight?.seq !== record.seq;
     const renewDue = record.validUntilMs !== null && nowMs >= record.validUntilMs - renewLead;
     if (record.digest === digest && !owed && !renewDue) {
       g.nextDueMs = nextRedecisionMs(candidate, nowMs, renewLead);
       return;
     }
-    const committed = await store.commit(identityId, seq, candidate.sequence, digest, Date.parse(candidate.validUntil));
-    if (committed === 'moved') {
-      throw new AssuranceError('stale_write', 'decision sequence moved under us (another owner?)');
+    if (owed && record.digest === digest && epochOf(record.seq) === guard.epoch) {
+      // Recorded, perhaps published, never acknowledged (a crash in between): the state still gives
+      // the same decision, so it goes out again under its own sequence.
+      candidate = { ...candidate, sequence: record.seq };
+    } else {
+      // Anything else is a new decision, with a sequence above every one this identity may have
+      // published (a recorded one may have reached the topic even if its acknowledgement did not).
+      const committed = await store.commit(identityId, seq, fresh, digest, Date.parse(candidate.validUntil));
+      if (committed === 'moved') {
+        throw new AssuranceError('stale_write', 'decision sequence moved under us (another owner?)');
+      }
+      if (committed === 'missing') {
+        throw new AssuranceError('store_lost', "the identity's state vanished between apply and commit");
+      }
     }
-    if (committed === 'missing') {
-      throw new AssuranceError('store_lost', "the identity's state vanished between apply and commit");
-    }
-    const previous = record.digest !== null && seq > 0 ? { sequence: seq, digest: record.digest } : null;
+    // The audit chain links published decisions: the previous one is the last produced in this
+    // batch, or else the last Kafka acknowledged.
+    const previous = inFlight
+      ? { sequence: inFlight.seq, digest: inFlight.digest }
+      : record.published > 0 && record.publishedDigest !== null
+        ? { sequence: record.published, digest: record.publishedDigest }
+        : null;
     const audit = buildAudit(previous, candidate, evaluation, now);
     g.out.push(...this.#messagesFor(candidate, audit));
     g.acks.push({ seq: candidate.sequence, digest });

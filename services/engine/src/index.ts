@@ -8,3 +8,4 @@ export { provision } from './provision.ts';
 export type { RoutedInfo } from './router.ts';
 export type { InputRole, TopicNames, TopicRole } from './topics.ts';
 export { BASE_TOPICS, INPUT_ROLES, topicNames } from './topics.ts';
+export { digestOf, materialOf } from './decision.ts';

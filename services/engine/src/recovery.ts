@@ -135,7 +135,9 @@ export async function recoverLostStore(d: RecoveryDeps, markFirst: () => Promise
     await markFirst();
     const { maxEpoch, identities } = await seedFromDecisions(d);
     if (identities > 0) d.metrics.storeRecoveries.inc({ kind: 'lost' });
-    const epoch = maxEpoch + 1;
+    // Nothing ever published: a new deployment starts at epoch 0 (sequences 1, 2, 3…); otherwise one
+    // past every epoch a decision was published in.
+    const epoch = identities === 0 ? 0 : maxEpoch + 1;
     if (epoch * EPOCH_SHIFT >= Number.MAX_SAFE_INTEGER) {
       throw new AssuranceError('state_corrupt', `the decisions topic holds epoch ${maxEpoch}, the last one sequences can carry`);
     }

@@ -94,6 +94,9 @@ export class StoreGuard implements BatchGuard {
 
   constructor(deps: StoreGuardDeps) {
     this.#d = deps;
+    // Every series exists from the start, so a dashboard sees 0, not nothing, until the first event.
+    for (const result of ['ok', 'verified', 'changed', 'unreachable']) deps.metrics.storeChecks.inc({ result }, 0);
+    for (const kind of ['replay', 'gap', 'lost']) deps.metrics.storeRecoveries.inc({ kind }, 0);
     this.#ready = new Promise((resolve) => {
       this.#markReady = resolve;
     });
