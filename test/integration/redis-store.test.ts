@@ -160,11 +160,32 @@ describe('identity-apply: bindings (finding 3)', () => {
     assert.equal((await live(s, 'id')).length, 1);
     const r = await s.apply('id', { mutations: [unbind(SYNC, now + 1)] }, now);
     assert.deepEqual(await live(s, 'id'), []);
-    // The routes stay on record, so the owner can withdraw the memberships too.
-    assert.deepEqual(
-      r.state.bindings.find((b) => b.ref === SYNC)?.recoverableVia,
-      [{ channelType: 'phone', channelRef: PHONE }],
-    );
+    // The owner withdraws the route's membership on the phone's side (the router cannot know it).
+    assert.deepEqual(r.withdrawn, [{ syncRef: SYNC, channelRef: PHONE, opMs: now + 1 }]);
+  });
+
+  test('rebinding a sync account with other routes withdraws the dropped ones, and their signals go', async () => {
+    const s = store();
+    await s.apply('id', { mutations: [bind(SYNC, now - HOUR, [`phone:${PHONE}`, `phone:${PHONE2}`])] }, now);
+    await s.apply('id', { mutations: [swap('s', now, now + DAY), swap('s2', now, now + DAY, PHONE2)] }, now);
+    const r = await s.apply('id', { mutations: [bind(SYNC, now, [`phone:${PHONE2}`])] }, now);
+    assert.deepEqual(r.withdrawn, [{ syncRef: SYNC, channelRef: PHONE, opMs: now }]);
+    assert.deepEqual((await live(s, 'id')).map((x) => x.ref), [PHONE2]);
+  });
+
+  test('a fan-out through a stale membership is not taken: one older than STATE_TTL, or a dropped route', async () => {
+    const s = store();
+    const fanout = (m: Mutation, mop: number, via?: string) => ({ ...m, mop, ...(via ? { via } : {}) }) as Mutation;
+    // A membership as old as the state lifetime, with nothing on record here: a state since forgotten.
+    const r = await s.apply('gone', { mutations: [fanout(swap('s', now, now + DAY), now - 31 * DAY)] }, now);
+    assert.equal(r.state, null, 'nothing kept for a fan-out it did not take');
+    // A young membership with nothing on record: the bind is on its way; taken.
+    await s.apply('racing', { mutations: [fanout(swap('s', now, now + DAY), now - 1000)] }, now);
+    assert.equal((await live(s, 'racing')).length, 1);
+    // Through a route the sync account no longer has.
+    await s.apply('moved', { mutations: [bind(SYNC, now - HOUR, [`phone:${PHONE2}`])] }, now);
+    await s.apply('moved', { mutations: [fanout(swap('s', now, now + DAY), now - 2 * HOUR, SYNC)] }, now);
+    assert.deepEqual(await live(s, 'moved'), []);
   });
 });
 
@@ -231,7 +252,7 @@ describe('identity-apply: time', () => {
     assert.ok((await redis.pexpiretime(s.keys.identity('brief'))) === now + 30 * DAY);
     assert.equal(await s.read('brief', now + 30 * DAY), null, 'forgotten at its horizon, by our clock');
     const fresh = await s.apply('brief', { mutations: [] }, now + 31 * DAY);
-    assert.equal(fresh.state.signals.length, 0, 'a state past its horizon is not resurrected');
+    assert.equal(fresh.state, null, 'a state past its horizon is not resurrected');
   });
 
   test('a login cannot wipe the history: failures counted in any arrival order reach the same triggers', async () => {
@@ -303,7 +324,7 @@ describe('identity-apply: keys, owners and caps (findings 6 and 9)', () => {
 describe('decisions: commit and published', () => {
   test('compare-and-set on the sequence; sequences only grow', async () => {
     const s = store();
-    await s.apply('d', { mutations: [] }, now);
+    await s.apply('d', { mutations: [], tenant: { id: 't', at: now } }, now);
     assert.equal(await s.commit('d', 0, 5, 'dg1', now + HOUR), 'ok');
     assert.equal(await s.commit('d', 0, 6, 'dg2', now + HOUR), 'moved');
     assert.equal(await s.commit('nobody', 0, 1, 'dg', now), 'missing');
@@ -341,7 +362,7 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
     await s.channelBind(PHONE, direct('early'), 'bound', now - HOUR, now + DAY);
     const r = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now);
     assert.equal(r.changed, true);
-    assert.deepEqual(r.members, [direct('early')]);
+    assert.deepEqual(r.members, [{ ...direct('early'), opMs: now - HOUR }]);
     const late = await s.channelBind(PHONE, direct('late'), 'bound', now + 1000, now + DAY);
     assert.equal(late.signals.length, 1);
     const again = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now);
@@ -355,7 +376,7 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
     const stale = await s.channelBind(PHONE, direct('x'), 'unbound', now - 1000, now + DAY);
     assert.equal(stale.applied, false);
     const r = await s.channelSignal(PHONE, [swap('s2', now, now + HOUR)], now);
-    assert.deepEqual(r.members, [direct('x')]);
+    assert.deepEqual(r.members, [{ ...direct('x'), opMs: now }]);
   });
 
   test('a member lives as long as its identity says, however long ago it bound', async () => {
@@ -366,7 +387,7 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
     // Only the active identity's owner extends its membership (membership.ts).
     await s.channelBind(PHONE, direct('loyal'), 'touch', bound, now + 30 * DAY);
     const r = await s.channelSignal(PHONE, [swap('port', now, now + HOUR)], now);
-    assert.deepEqual(r.members, [direct('loyal')], 'the forgotten member is pruned, the loyal one reached');
+    assert.deepEqual(r.members, [{ ...direct('loyal'), opMs: bound }], 'the forgotten member is pruned, the loyal one reached');
     assert.equal(await redis.hexists(s.keys.channel(PHONE).members, memberField(direct('gone'))), 0);
     assert.ok((await redis.pexpiretime(s.keys.channel(PHONE).members)) >= now + 30 * DAY);
   });
@@ -378,7 +399,7 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
     await s.channelBind(PHONE, direct('carol'), 'bound', now, now + DAY);
     await s.channelBind(PHONE, direct('carol'), 'unbound', now + 1, now + DAY);
     const r = await s.channelSignal(PHONE, [swap('s', now, now + HOUR)], now);
-    assert.deepEqual(r.members, [via]);
+    assert.deepEqual(r.members, [{ ...via, opMs: now }]);
     assert.deepEqual(parseMember(memberField(via)), via);
     assert.deepEqual(parseMember(memberField(direct('=odd=id'))), direct('=odd=id'));
   });

@@ -23,6 +23,10 @@ export function pack(value: unknown): Buffer {
   return packr.pack(value);
 }
 
+export function unpack(blob: Buffer): unknown {
+  return packr.unpack(blob);
+}
+
 /**
  * Bit positions of authenticators and recovery methods in stored bindings. Append only: a stored
  * mask is read with this table, so reordering it would change what every binding means.

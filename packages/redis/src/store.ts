@@ -12,6 +12,7 @@ import {
   type IdentityRecord,
   pack,
   type SignalRecord,
+  unpack,
 } from './records.ts';
 import { commandName } from './scripts.ts';
 
@@ -53,7 +54,11 @@ export function parseMember(field: string): ChannelMember {
  * on purpose, since mutations travel on the internal topic and through Redis by the million.
  */
 export type Mutation =
-  /** Raise (or refresh) signal `k`. `pk`: the prefix tombstone of a clear that names no kind, which blocks it. */
+  /**
+   * Raise (or refresh) signal `k`. `pk`: the prefix tombstone of a clear that names no kind, which
+   * blocks it. A channel fan-out also carries the membership it came through: `mop` its op time,
+   * `via` the sync account route (identity-apply admits it by them).
+   */
   | {
       t: 'r';
       k: string;
@@ -69,11 +74,31 @@ export type Mutation =
       at: number;
       attrs: Record<string, string>;
       pk?: string;
+      mop?: number;
+      via?: string;
     }
   /** Clear signal `k` (a tombstone if it is not there yet). */
-  | { t: 'c'; k: string; code: SignalCode; scope: SignalScope; ref: string | null; at: number }
+  | {
+      t: 'c';
+      k: string;
+      code: SignalCode;
+      scope: SignalScope;
+      ref: string | null;
+      at: number;
+      mop?: number;
+      via?: string;
+    }
   /** Clear every signal whose key starts with `p`, and block their late raises. */
-  | { t: 'cp'; p: string; code: SignalCode; scope: SignalScope; ref: string | null; at: number }
+  | {
+      t: 'cp';
+      p: string;
+      code: SignalCode;
+      scope: SignalScope;
+      ref: string | null;
+      at: number;
+      mop?: number;
+      via?: string;
+    }
   /** Bind channel `ref` (newest op wins; at equal times, bound). */
   | {
       t: 'b';
@@ -211,10 +236,13 @@ export class StateStore {
     nowMs: number,
   ): Promise<{
     changed: boolean;
-    state: IdentityRecord;
+    /** null: nothing stored (a new identity the event gave nothing to keep). */
+    state: IdentityRecord | null;
     observation: LoginObservation | null;
     /** When the state will be forgotten (ms; -1: never). */
     horizonMs: number;
+    /** Recovery routes the identity's sync accounts no longer have (their memberships must go). */
+    withdrawn: Array<{ syncRef: string; channelRef: string; opMs: number }>;
   }> {
     const payload = pack({
       m: change.mutations.map(encodeMutation),
@@ -231,14 +259,25 @@ export class StateStore {
       this.#opts.keepMs,
       this.#opts.stateTtlMs,
       payload,
-    )) as [number, Buffer, Buffer | null, number];
+    )) as [number, Buffer | null, Buffer | null, number, Buffer];
     let observation: LoginObservation | null = null;
     if (r[2]) {
       const o = decodeObservation(r[2]);
       const flag = (v: number) => (v === -1 ? null : v === 1);
       observation = { triggers: o.triggers, newDevice: flag(o.device), newNetwork: flag(o.network) };
     }
-    return { changed: r[0] === 1, state: this.#decode(identityId, r[1]), observation, horizonMs: r[3] };
+    const withdrawn = (unpack(r[4]) as Array<[string, string, number]>).map(([syncRef, channelRef, opMs]) => ({
+      syncRef,
+      channelRef,
+      opMs,
+    }));
+    return {
+      changed: r[0] === 1,
+      state: r[1] ? this.#decode(identityId, r[1]) : null,
+      observation,
+      horizonMs: r[3],
+      withdrawn,
+    };
   }
 
   /**
@@ -322,7 +361,7 @@ export class StateStore {
     channelRef: string,
     mutations: readonly Mutation[],
     nowMs: number,
-  ): Promise<{ changed: boolean; members: ChannelMember[] }> {
+  ): Promise<{ changed: boolean; members: Array<ChannelMember & { opMs: number }> }> {
     const k = this.#keys.channel(channelRef);
     const r = (await this.#call('channel-signal')(
       k.signals,
@@ -331,7 +370,11 @@ export class StateStore {
       this.#opts.keepMs,
       pack(mutations.map(encodeMutation)),
     )) as Array<number | Buffer>;
-    return { changed: r[0] === 1, members: (r.slice(1) as Buffer[]).map((b) => parseMember(b.toString('utf8'))) };
+    const members: Array<ChannelMember & { opMs: number }> = [];
+    for (let i = 1; i + 1 < r.length; i += 2) {
+      members.push({ ...parseMember((r[i] as Buffer).toString('utf8')), opMs: Number(r[i + 1]) });
+    }
+    return { changed: r[0] === 1, members };
   }
 
   /**

@@ -12,7 +12,7 @@ import { buildAudit, buildDecision, digestOf, nextRedecisionMs, renewLeadMs } fr
 import { unreadableMutation } from './derive.ts';
 import { type DeadLetterSink, deadLetter } from './dlq.ts';
 import { loginMutations, loginRecord } from './login-signals.ts';
-import { heldChannels, membershipDue, membershipUntil, withdrawnRoutes } from './membership.ts';
+import { heldChannels, membershipDue, membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage } from './routed.ts';
@@ -295,19 +295,20 @@ export class Decider {
           },
           nowMs,
         );
-        const unbinds = routed.mutations.flatMap((m) => (m.t === 'u' ? [{ ref: m.ref, at: m.at }] : []));
-        const routes = withdrawnRoutes(r.state, unbinds);
-        if (routes.length > 0) {
-          const keep = membershipUntil(r.horizonMs, ttlMs);
+        if (r.withdrawn.length > 0) {
+          // Unbound at the time of the op that dropped them, so a newer op on the channel stands.
+          const keep = membershipUntil(Math.max(r.horizonMs, nowMs), ttlMs);
           await Promise.all(
-            routes.map((h) => store.channelBind(h.channelRef, { identityId, via: h.via }, 'unbound', h.opMs, keep)),
+            r.withdrawn.map((w) =>
+              store.channelBind(w.channelRef, { identityId, via: w.syncRef }, 'unbound', w.opMs, keep),
+            ),
           );
         }
       }
       record = r.state;
       changed = r.changed;
       horizonMs = r.horizonMs;
-      if (changed && r.state.overflowSinceMs === nowMs) this.#d.metrics.capOverflows.inc();
+      if (changed && r.state?.overflowSinceMs === nowMs) this.#d.metrics.capOverflows.inc();
     }
     if (!changed) this.#d.metrics.unchanged.inc();
     if (record && horizonMs !== undefined && membershipDue(record, horizonMs)) {
@@ -325,7 +326,7 @@ export class Decider {
     record: IdentityRecord,
     horizonMs: number,
     nowMs: number,
-  ): Promise<IdentityRecord> {
+  ): Promise<IdentityRecord | null> {
     const { store } = this.#d;
     const keep = membershipUntil(horizonMs, store.options.stateTtlMs);
     await Promise.all(

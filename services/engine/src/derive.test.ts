@@ -118,8 +118,9 @@ describe('deriveDevice', () => {
     const [m] = raises(mutationsOf(plan));
     assert.equal(m && m.exp - m.since, 72 * 3_600_000);
   });
-  test('a lost device is compromised', () => {
+  test('a lost device is compromised, on the identity that reported it (it does not bind it)', () => {
     const plan = deriveDevice({ ...env, identityId: 'u', deviceId: 'd1', change: 'lost' }, ctx);
+    assert.equal(plan.kind, 'identity');
     assert.ok(raises(mutationsOf(plan)).some((m) => m.code === 'device_compromised'));
   });
 });

@@ -221,7 +221,9 @@ export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
     );
   }
   if (mutations.length === 0) return { kind: 'none', reason: `device change ${e.change} not counted` };
-  return binding('bound', mutations);
+  // Only an enrolment makes the identity hold the device (and a member of its channel); a device
+  // reported lost or compromised is marked on the identity that reported it.
+  return e.change === 'enrolled' ? binding('bound', mutations) : { kind: 'identity', identityId: e.identityId, mutations };
 }
 
 export class RoutingError extends Error {

@@ -46,17 +46,3 @@ export function membershipDue(state: IdentityRecord, horizonMs: number): boolean
   if (told === -1) return horizonMs !== -1;
   return horizonMs === -1 || told < horizonMs;
 }
-
-/**
- * The recovery routes to withdraw after an unbind of a sync account was applied: the router could
- * not know them (an unbind names only the channel), the identity's record does.
- */
-export function withdrawnRoutes(state: IdentityRecord, unbound: ReadonlyArray<{ ref: string; at: number }>): HeldChannel[] {
-  const out: HeldChannel[] = [];
-  for (const u of unbound) {
-    const b = state.bindings.find((x) => x.ref === u.ref);
-    if (!b || b.bound || b.opMs !== u.at) continue;
-    for (const r of b.recoverableVia) out.push({ channelRef: r.channelRef, via: b.ref, opMs: b.opMs });
-  }
-  return out;
-}

@@ -404,10 +404,16 @@ export class Router {
         return [apply(p.identityId, p.mutations)];
       case 'channel': {
         const { members } = await this.#d.store.channelSignal(p.channelRef, p.mutations, nowMs);
-        // An identity holding the channel directly and through a sync account hears of it once.
-        const identities = [...new Set(members.map((m) => m.identityId))];
-        this.#d.metrics.fanout.observe(identities.length);
-        return identities.map((id) => apply(id, p.mutations));
+        // Each membership carries its op time and route, by which the identity admits the signal
+        // (identity-apply); one holding the channel directly and through a sync account gets both.
+        const byIdentity = new Map<string, Mutation[]>();
+        for (const m of members) {
+          const list = byIdentity.get(m.identityId) ?? [];
+          for (const x of p.mutations) list.push({ ...x, mop: m.opMs, ...(m.via === null ? {} : { via: m.via }) } as Mutation);
+          byIdentity.set(m.identityId, list);
+        }
+        this.#d.metrics.fanout.observe(byIdentity.size);
+        return [...byIdentity].map(([id, mutations]) => apply(id, mutations));
       }
       case 'binding': {
         // The identity just had an event, so its state lives at least STATE_TTL from now: its

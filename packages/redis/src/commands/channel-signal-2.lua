@@ -11,7 +11,7 @@
   ARGV[2] keep (ms): how long cleared and expired records are kept
   ARGV[3] MessagePack mutations { t = 'r' | 'c' | 'cp', ... } (as identity-apply's)
 
-  Returns: { changed (1|0), member... }. The identities come back even when nothing changed (a
+  Returns: { changed (1|0), member, membership op time (ms), member, op time, ... }. The identities come back even when nothing changed (a
   redelivered event), so a fan-out a crash cut short is completed by the redelivery. The signals
   live as long as the longest of them can still matter, or until cleared when one is open-ended.
 ]]
@@ -53,6 +53,7 @@ for i = 1, #members, 2 do
     table.insert(gone, members[i])
   elseif bound then
     table.insert(out, members[i])
+    table.insert(out, opMs)
   end
 end
 for i = 1, #gone, 1000 do redis.call('HDEL', membersKey, unpack(gone, i, math.min(i + 999, #gone))) end

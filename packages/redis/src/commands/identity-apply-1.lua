@@ -12,10 +12,11 @@
             joined = ms|nil, caps = {...} }
           mutations: { t = 'r' raise | 'c' clear | 'cp' clear by prefix | 'b' bind | 'u' unbind, ... }
 
-  Returns: { changed (1|0), state (MessagePack), login observation (MessagePack)|false, horizon }.
-  `changed` is 1 only when something a decision depends on changed (signals, bindings, tenant,
-  overflow), not for bookkeeping (login history). `horizon` is when the state will be forgotten
-  (ms, -1: never). An event that changes nothing (a replay, an older op) leaves the state as it
+  Returns: { changed (1|0), state (MessagePack)|false, login observation (MessagePack)|false,
+  horizon, withdrawn routes (MessagePack: { syncRef, channelRef, opMs }...) }. `changed` is 1 only
+  when something a decision depends on changed (signals, bindings, tenant, overflow), not for
+  bookkeeping (login history). `horizon` is when the state will be forgotten (ms, -1: never; -2:
+  nothing stored, as there was nothing to keep). An event that changes nothing (a replay, an older op) leaves the state as it
   was but still counts as activity: the expiry moves. Every write happens at the end, after every
   check, so a failing script changes nothing.
 ]]
@@ -68,23 +69,52 @@ local function held(ref)
   return false
 end
 
--- A signal about a channel concerns the identity while it holds the channel, or while it knows
--- nothing of it yet (the bind that made it a member may still be on its way, and missing a SIM
--- swap is the worse error). A channel it has unbound, and holds no other way, is not its concern.
+-- A signal about a channel concerns the identity while it holds the channel. A fan-out (`m.mop`:
+-- the op time of the membership it came through; `m.via`: the sync account route, if any) also
+-- applies while the identity knows nothing of the channel yet, provided that membership is younger
+-- than STATE_TTL: the bind that made it a member may still be on its way (missing a SIM swap is the
+-- worse error), whereas an older membership with no record here belongs to a state since forgotten.
+-- A channel the identity unbound, and holds no other way, is not its concern.
 local function admit(m)
   if not m.ref or not CHANNEL_SCOPES[m.scope] then return true end
-  if held(m.ref) then return true end
-  return t.b[m.ref] == nil
+  if m.via then
+    local b = t.b[m.via]
+    if b and b[B_BOUND] == 1 and type(b[B_VIA]) == 'table' then
+      for _, v in ipairs(b[B_VIA]) do
+        if string.sub(v, -#m.ref - 1) == ':' .. m.ref then return true end
+      end
+    end
+    if b then return false end
+  elseif held(m.ref) then
+    return true
+  elseif t.b[m.ref] then
+    return false
+  end
+  return not m.mop or m.mop > nowMs - ttlMs
 end
 
 local mutations = payload.m or {}
-local unbound = false
+local holdings_changed = false
+-- Recovery routes a sync account no longer has: the owner withdraws their memberships.
+local withdrawn = {}
+local function withdraw(ref, cur, keep, at)
+  if not cur or cur[B_BOUND] ~= 1 or type(cur[B_VIA]) ~= 'table' then return end
+  for _, v in ipairs(cur[B_VIA]) do
+    local still = false
+    for _, w in ipairs(keep or {}) do if w == v then still = true end end
+    if not still then table.insert(withdrawn, { ref, string.match(v, ':(.*)$'), at }) end
+  end
+end
 for _, m in ipairs(mutations) do
   if m.t == 'b' then
     local cur = t.b[m.ref]
     if not cur or m.at > cur[B_OP] or (m.at == cur[B_OP] and cur[B_BOUND] == 0) then
       if not cur and count(t.b) >= caps.bindings then overflow()
-      else t.b[m.ref] = { m.at, 1, m.type, m.auth, m.rec, m.bat, m.via or false } end
+      else
+        withdraw(m.ref, cur, m.via, m.at)
+        t.b[m.ref] = { m.at, 1, m.type, m.auth, m.rec, m.bat, m.via or false }
+        holdings_changed = true
+      end
     end
     t.k = 1
   elseif m.t == 'u' then
@@ -93,9 +123,9 @@ for _, m in ipairs(mutations) do
     if not cur or m.at > cur[B_OP] then
       if not cur and count(t.b) >= caps.bindings then overflow()
       else
-        -- The recovery routes stay on record, so the owner can withdraw their memberships too.
-        t.b[m.ref] = { m.at, 0, cur and cur[B_TYPE] or m.type, 0, 0, 0, cur and cur[B_VIA] or false }
-        unbound = true
+        withdraw(m.ref, cur, nil, m.at)
+        t.b[m.ref] = { m.at, 0, cur and cur[B_TYPE] or m.type, 0, 0, 0, false }
+        holdings_changed = true
       end
     end
     t.k = 1
@@ -104,8 +134,9 @@ for _, m in ipairs(mutations) do
   end
 end
 merge_signals(t.s, mutations, admit, function() return count(t.s) < caps.signals end, overflow)
--- What the identity knew about channels it no longer holds no longer concerns it.
-if unbound then
+-- What the identity knew about channels it no longer holds no longer concerns it (after an unbind,
+-- or a rebind that changed a sync account's routes).
+if holdings_changed then
   for k, r in pairs(t.s) do
     if r[S_REF] and CHANNEL_SCOPES[r[S_SCOPE]] and not held(r[S_REF]) then t.s[k] = nil end
   end
@@ -182,10 +213,15 @@ prune_signals(t.s, nowMs, keepMs)
 local expireAt = signals_horizon(t.s, nowMs + ttlMs, keepMs)
 t.h = expireAt
 
+local routes = cmsgpack.pack(withdrawn)
+-- A new state that holds nothing (a fan-out the identity did not admit) is not worth keeping.
+if not raw and next(t.s) == nil and next(t.b) == nil and not t.f and not t.t and not t.x and not t.k then
+  return { 0, false, observation, -2, routes }
+end
 local decisive = relevant(t) ~= before
 if decisive or canon(t) ~= beforeAll then
   save_state(key, t, expireAt)
-  return { decisive and 1 or 0, cmsgpack.pack(t), observation, expireAt }
+  return { decisive and 1 or 0, cmsgpack.pack(t), observation, expireAt, routes }
 end
 if expireAt == -1 then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, math.floor(expireAt)) end
-return { 0, raw, observation, expireAt }
+return { 0, raw, observation, expireAt, routes }

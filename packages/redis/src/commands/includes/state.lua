@@ -47,10 +47,25 @@ local function load_state(key)
   return t, raw
 end
 
+-- The later of two expiries, -1 (until cleared) being the latest.
+local function later_exp(a, b)
+  if a == -1 or b == -1 then return -1 end
+  if a > b then return a end
+  return b
+end
+
 -- A raise merged into a record (or a new one). A clear newer than every raise leaves a tombstone, so
 -- a late raise cannot resurrect it; a raise newer than the clear reactivates it. Ties: the clear.
+-- A tombstone remembers the latest expiry of what it cleared or blocked (S_EXP), so it is kept as
+-- long as such a raise could still be live, and a replay arriving later cannot resurrect it either.
 local function merge_raise(r, m)
-  if r and r[S_CLEARED] and r[S_CLEARED] >= m.at then return r end
+  if r and r[S_CLEARED] and r[S_CLEARED] >= m.at then
+    if r[S_EXP] == later_exp(r[S_EXP], m.exp) then return r end
+    local out = {}
+    for i = 1, S_NSRC do out[i] = r[i] end
+    out[S_EXP] = later_exp(r[S_EXP], m.exp)
+    return out
+  end
   if not r or not r[S_RAISED] then
     local sources = m.evs or { m.ev }
     local n = #sources
@@ -61,7 +76,7 @@ local function merge_raise(r, m)
   for i = 1, S_NSRC do out[i] = r[i] end
   out[S_CLEARED] = false
   if m.since < out[S_SINCE] then out[S_SINCE] = m.since end
-  if out[S_EXP] ~= -1 and (m.exp == -1 or m.exp > out[S_EXP]) then out[S_EXP] = m.exp end
+  out[S_EXP] = later_exp(out[S_EXP], m.exp)
   local sources = {}
   for _, id in ipairs(out[S_SRC]) do table.insert(sources, id) end
   for _, ev in ipairs(m.evs or { m.ev }) do
@@ -83,30 +98,46 @@ local function merge_raise(r, m)
   return out
 end
 
+-- A clear merged into a record: it wins over raises up to its time (ties included). `m.exp`, when
+-- given, is the expiry of what a prefix clear lifted.
 local function merge_clear(r, m)
   if r and r[S_RAISED] and r[S_RAISED] > m.at then return r end
-  if r and r[S_CLEARED] and r[S_CLEARED] >= m.at then return r end
-  return { m.code, m.scope, m.ref or false, 0, 0, false, m.at, false, {}, 0 }
+  if r and r[S_CLEARED] and r[S_CLEARED] >= m.at then
+    if not m.exp or r[S_EXP] == later_exp(r[S_EXP], m.exp) then return r end
+    local out = {}
+    for i = 1, S_NSRC do out[i] = r[i] end
+    out[S_EXP] = later_exp(r[S_EXP], m.exp)
+    return out
+  end
+  local exp = m.exp or 0
+  if r then exp = later_exp(exp, r[S_EXP]) end
+  return { m.code, m.scope, m.ref or false, 0, exp, false, m.at, false, {}, 0 }
 end
 
--- Records that can no longer matter: expired signals and tombstones older than `keep` (the longest
--- an event can arrive late and still be applied).
+-- Records that can no longer matter: expired signals, and tombstones older than `keep` (the longest
+-- an event can arrive late and still be applied) once what they cleared has expired too. A
+-- tombstone of a signal "until cleared" is kept as long as the state holding it.
 local function prune_signals(signals, nowMs, keepMs)
   for k, r in pairs(signals) do
     local dead = false
-    if r[S_CLEARED] and not r[S_RAISED] and r[S_CLEARED] < nowMs - keepMs then dead = true end
-    if r[S_RAISED] and r[S_EXP] ~= -1 and r[S_EXP] < nowMs - keepMs then dead = true end
+    if r[S_RAISED] then
+      dead = r[S_EXP] ~= -1 and r[S_EXP] < nowMs - keepMs
+    else
+      dead = r[S_CLEARED] < nowMs - keepMs and r[S_EXP] ~= -1 and r[S_EXP] < nowMs - keepMs
+    end
     if dead then signals[k] = nil end
   end
 end
 
 -- The latest time a record can still matter: -1 for an open-ended live signal (kept until cleared).
+-- A tombstone of an open-ended signal does not keep the state alive by itself.
 local function record_horizon(r, keepMs)
   if r[S_RAISED] then
     if r[S_EXP] == -1 then return -1 end
     return r[S_EXP] + keepMs
   end
-  return (r[S_CLEARED] or 0) + keepMs
+  if r[S_EXP] == -1 then return r[S_CLEARED] + keepMs end
+  return math.max(r[S_CLEARED], r[S_EXP]) + keepMs
 end
 
 -- Writes `t` back under `key`, expiring at `expireAt` (ms, engine clock), or never when -1.
@@ -133,8 +164,12 @@ end
 local function merge_signals(signals, mutations, admit, room, full)
   for _, m in ipairs(mutations) do
     if m.t == 'r' then
-      local blocked = m.pk and signals[m.pk] and signals[m.pk][S_CLEARED] and signals[m.pk][S_CLEARED] >= m.at
-      if not blocked and admit(m) then
+      local pt = m.pk and signals[m.pk]
+      local blocked = pt and pt[S_CLEARED] and pt[S_CLEARED] >= m.at
+      if blocked then
+        -- Remembered by the prefix tombstone, which now lives as long as this raise could.
+        signals[m.pk] = merge_raise(pt, m)
+      elseif admit(m) then
         if not signals[m.k] and not room() then full() else signals[m.k] = merge_raise(signals[m.k], m) end
       end
     elseif m.t == 'c' then
@@ -145,14 +180,17 @@ local function merge_signals(signals, mutations, admit, room, full)
       -- A clear that names a signal id but no kind clears every kind raised under it, and leaves a
       -- tombstone that blocks a late raise of any of them.
       if admit(m) then
+        local lifted = 0
         for k, r in pairs(signals) do
-          if string.sub(k, 1, #m.p) == m.p then
+          if string.sub(k, 1, #m.p) == m.p and k ~= m.p .. '*' then
+            local before = r[S_RAISED] and r[S_RAISED] <= m.at
             signals[k] = merge_clear(r, { code = r[S_CODE], scope = r[S_SCOPE], ref = r[S_REF], at = m.at })
+            if before then lifted = later_exp(lifted, r[S_EXP]) end
           end
         end
         local pk = m.p .. '*'
         if not signals[pk] and not room() then full()
-        else signals[pk] = merge_clear(signals[pk], { code = m.code, scope = m.scope, ref = m.ref, at = m.at }) end
+        else signals[pk] = merge_clear(signals[pk], { code = m.code, scope = m.scope, ref = m.ref, at = m.at, exp = lifted }) end
       end
     end
   end
