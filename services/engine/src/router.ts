@@ -389,11 +389,16 @@ export class Router {
     tenant: TenantMark | null,
     nowMs: number,
   ): Promise<RoutedMessage[]> {
-    const apply = (identityId: string, mutations: readonly Mutation[], joinedUntilMs?: number): RoutedMessage => ({
+    const apply = (
+      identityId: string,
+      mutations: readonly Mutation[],
+      joinedUntilMs?: number,
+      ownTenant: TenantMark | null = tenant,
+    ): RoutedMessage => ({
       v: 2,
       kind: 'apply',
       identityId,
-      tenant,
+      tenant: ownTenant,
       trigger: ctx.trigger,
       receivedAtMs: nowMs,
       mutations,
@@ -413,7 +418,8 @@ export class Router {
           byIdentity.set(m.identityId, list);
         }
         this.#d.metrics.fanout.observe(byIdentity.size);
-        return [...byIdentity].map(([id, mutations]) => apply(id, mutations));
+        // A carrier's or mail provider's tenant is not its members' tenant.
+        return [...byIdentity].map(([id, mutations]) => apply(id, mutations, undefined, null));
       }
       case 'binding': {
         // The identity just had an event, so its state lives at least STATE_TTL from now: its

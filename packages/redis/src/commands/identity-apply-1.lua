@@ -33,6 +33,7 @@ if t and t.i ~= identityId then
 end
 -- Forgotten by the engine's clock, whether or not Redis has got round to expiring the key.
 if t and t.h and t.h ~= -1 and t.h <= nowMs then t, raw = nil, nil end
+local stored_h = t and t.h
 -- What a decision depends on; bookkeeping (login history, membership touches) changes nothing to decide.
 local function relevant(x)
   return canon({ x.s, x.b, x.k or false, x.t or false, x.x or false })
@@ -133,7 +134,18 @@ for _, m in ipairs(mutations) do
     return redis.error_reply('ERR_UNKNOWN_MUTATION ' .. tostring(m.t))
   end
 end
-merge_signals(t.s, mutations, admit, function() return count(t.s) < caps.signals end, overflow)
+-- Whether the event concerns this identity at all: a fan-out it does not take is not activity for
+-- it, and must not keep a state alive (docs/state.md, time).
+local concerned = payload.login or payload.tenant or payload.touched or payload.joined
+local function admit_noting(m)
+  local ok = admit(m)
+  if ok then concerned = true end
+  return ok
+end
+merge_signals(t.s, mutations, admit_noting, function() return count(t.s) < caps.signals end, overflow)
+for _, m in ipairs(mutations) do
+  if m.t == 'b' or m.t == 'u' then concerned = true end
+end
 -- What the identity knew about channels it no longer holds no longer concerns it (after an unbind,
 -- or a rebind that changed a sync account's routes).
 if holdings_changed then
@@ -214,9 +226,9 @@ local expireAt = signals_horizon(t.s, nowMs + ttlMs, keepMs)
 t.h = expireAt
 
 local routes = cmsgpack.pack(withdrawn)
--- A new state that holds nothing (a fan-out the identity did not admit) is not worth keeping.
-if not raw and next(t.s) == nil and next(t.b) == nil and not t.f and not t.t and not t.x and not t.k then
-  return { 0, false, observation, -2, routes }
+if not concerned then
+  -- Nothing written: the state (if any) stays as it was, horizon included.
+  return { 0, raw or false, observation, raw and (stored_h or -2) or -2, routes }
 end
 local decisive = relevant(t) ~= before
 if decisive or canon(t) ~= beforeAll then

@@ -164,13 +164,17 @@ end
 local function merge_signals(signals, mutations, admit, room, full)
   for _, m in ipairs(mutations) do
     if m.t == 'r' then
-      local pt = m.pk and signals[m.pk]
-      local blocked = pt and pt[S_CLEARED] and pt[S_CLEARED] >= m.at
-      if blocked then
-        -- Remembered by the prefix tombstone, which now lives as long as this raise could.
-        signals[m.pk] = merge_raise(pt, m)
-      elseif admit(m) then
-        if not signals[m.k] and not room() then full() else signals[m.k] = merge_raise(signals[m.k], m) end
+      if admit(m) then
+        local pt = m.pk and signals[m.pk]
+        if pt and pt[S_CLEARED] and pt[S_CLEARED] >= m.at then
+          -- Blocked by a clear naming no kind; remembered by its tombstone, which now lives as long
+          -- as this raise could.
+          signals[m.pk] = merge_raise(pt, m)
+        elseif not signals[m.k] and not room() then
+          full()
+        else
+          signals[m.k] = merge_raise(signals[m.k], m)
+        end
       end
     elseif m.t == 'c' then
       if admit(m) then
