@@ -52,7 +52,12 @@ export class RegistryCodec {
    * @throws ContractError for anything the bytes can do wrong; AssuranceError(`registry_unavailable`)
    * when an unknown schema id cannot be looked up now (retry, never skip).
    */
-  async decodeEvent<T extends ValueTopicName>(topic: T, buf: Buffer | null): Promise<DecodedMessage<T>> {
+  async decodeEvent<T extends ValueTopicName>(
+    topic: T,
+    buf: Buffer | null,
+    /** The clock timestamps are bounded against (an `occurredAt` more than 24 h ahead is refused). */
+    now?: Date,
+  ): Promise<DecodedMessage<T>> {
     if (buf === null || buf.length === 0) throw new ContractError('empty_message', 'message has no value');
     if (buf.length > this.#max) {
       throw new ContractError('message_too_large', `value is ${buf.length} bytes; the limit is ${this.#max}`);
@@ -62,6 +67,7 @@ export class RegistryCodec {
     return decodeMessage(topic, buf, {
       maxBytes: this.#max,
       ...(writerSchema === undefined ? {} : { writerSchema }),
+      ...(now === undefined ? {} : { now }),
     });
   }
 

@@ -2,12 +2,13 @@ export { channelRef } from './channel-ref.ts';
 export { storeError } from './errors.ts';
 export type { ChannelKeys, KeySpace } from './keys.ts';
 export { keySpace, tagSafe } from './keys.ts';
-export type { BindingRecord, IdentityRecord, SignalRecord } from './records.ts';
+export type { BindingRecord, IdentityRecord, SignalRecord, StoredRaise } from './records.ts';
 export {
   AUTHENTICATOR_BITS,
   activeBinding,
   CODE_IDS,
   KIND_IDS,
+  latestEpisode,
   activeSignal,
   CorruptStateError,
   decodeIdentity,
@@ -24,4 +25,4 @@ export { emptyState, toIdentityState } from './state.ts';
 export type { ChannelMember, LoginObservation, LoginRecord, Mutation, StoreOptions, StoreStatus } from './store.ts';
 export { DEFAULT_CAPS, memberField, parseMember, StateStore } from './store.ts';
 export type { Fingerprint, ProgressEntry } from './meta.ts';
-export { EPOCH_SHIFT, epochOf, MAX_EPOCH, MetaStore, STATE_FORMAT, secretDigest } from './meta.ts';
+export { EPOCH_SHIFT, epochOf, MAX_EPOCH, MetaStore, nextSequence, STATE_FORMAT, secretDigest } from './meta.ts';

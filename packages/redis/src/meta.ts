@@ -28,15 +28,25 @@ export interface Fingerprint {
 export const STATE_FORMAT = 2;
 
 /**
- * Sequences carry the epoch in their high bits: epoch × 2³² + the identity's own count, so any
- * decision made after a data loss outranks every decision made before it, even where the store
- * forgot the identity's count. Epochs up to 2²¹ keep sequences exact in a double.
+ * A decision's sequence: the store's epoch in the high bits, and below them the time of the
+ * decision in ms, or one more than the identity's previous sequence when that is later (bursts).
+ * The time part lets a sequence outrank everything published before without remembering it: an
+ * identity forgotten after STATE_TTL and seen again, or one whose count a lost store forgot, still
+ * gets sequences above its old ones. The epoch covers what time cannot: a store that lost data while
+ * a clock stepped back. 2⁴² ms reach the year 2109, and 2¹¹ epochs keep sequences exact in a double.
  */
-export const EPOCH_SHIFT = 2 ** 32;
-export const MAX_EPOCH = 2 ** 21 - 1;
+export const EPOCH_SHIFT = 2 ** 42;
+export const MAX_EPOCH = 2 ** 11 - 1;
 
 export function epochOf(sequence: number): number {
   return Math.floor(sequence / EPOCH_SHIFT);
+}
+
+/** The sequence of a new decision after `previous` (0: none known), made at `nowMs` in `epoch`. */
+export function nextSequence(previous: number, epoch: number, nowMs: number): number {
+  const base = epoch * EPOCH_SHIFT;
+  const low = epochOf(previous) === epoch ? previous - base : 0;
+  return base + Math.max(low + 1, Math.min(nowMs, EPOCH_SHIFT - 1));
 }
 
 /** The digest of a channel secret kept in the fingerprint: an HMAC of a fixed text, keyed by the secret. */

@@ -152,21 +152,57 @@ function codeOf(v: unknown): SignalCode {
   return v as SignalCode;
 }
 
-/** A signal as stored. A tombstone (cleared) has `raisedMs` null. */
+/** One raise standing in a signal record. */
+export interface StoredRaise {
+  readonly sinceMs: number;
+  /** -1: until cleared. */
+  readonly expiresAtMs: number;
+  readonly atMs: number;
+  /** The event that raised it; null for a raise that names no source (a login re-asserting a threshold). */
+  readonly eventId: string | null;
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+/**
+ * A signal as stored (includes/state.lua): the raises still standing and the latest clear. The
+ * rest is derived: `sinceMs` and `expiresAtMs` of the latest episode, `raisedMs` the newest raise
+ * (null when none stands: a tombstone).
+ */
 export interface SignalRecord {
   readonly k: string;
   readonly code: SignalCode;
   readonly scope: SignalScope;
   readonly ref: string | null;
+  readonly raises: readonly StoredRaise[];
+  readonly clearedMs: number | null;
+  /** The latest expiry of what the clears lifted or blocked (-1: until cleared). */
+  readonly liftedMs: number;
+  /** The newest raise of the latest episode's attributes. */
+  readonly attributes: Readonly<Record<string, string>>;
   readonly sinceMs: number;
-  /** -1: until cleared. */
   readonly expiresAtMs: number;
   readonly raisedMs: number | null;
-  readonly clearedMs: number | null;
-  readonly attributes: Readonly<Record<string, string>>;
-  /** The newest source event ids (at most 8); `sourceCount` counts every distinct one seen. */
+  /** The latest episode's source event ids, by time (the newest 8), and how many distinct ones it has. */
   readonly sourceEventIds: readonly string[];
   readonly sourceCount: number;
+}
+
+const later = (a: number, b: number) => (a === -1 || b === -1 ? -1 : Math.max(a, b));
+
+/** The latest episode of a set of raises: overlapping or touching lifetimes joined. */
+export function latestEpisode(raises: readonly StoredRaise[]): { sinceMs: number; expiresAtMs: number } | null {
+  if (raises.length === 0) return null;
+  const sorted = [...raises].sort((a, b) => a.sinceMs - b.sinceMs);
+  let since = (sorted[0] as StoredRaise).sinceMs;
+  let exp = (sorted[0] as StoredRaise).expiresAtMs;
+  for (const r of sorted.slice(1)) {
+    if (exp === -1 || r.sinceMs <= exp) exp = later(exp, r.expiresAtMs);
+    else {
+      since = r.sinceMs;
+      exp = r.expiresAtMs;
+    }
+  }
+  return { sinceMs: since, expiresAtMs: exp };
 }
 
 export interface BindingRecord {
@@ -212,19 +248,38 @@ export class CorruptStateError extends Error {
 }
 
 function signalOf(k: string, r: unknown): SignalRecord {
-  if (!Array.isArray(r) || r.length < 10) throw new CorruptStateError(`signal record ${k} is not a 10-item array`);
+  if (!Array.isArray(r) || r.length < 6) throw new CorruptStateError(`signal record ${k} is not a 6-item array`);
+  const raises: StoredRaise[] = (Array.isArray(r[5]) ? (r[5] as unknown[]) : []).map((e) => {
+    if (!Array.isArray(e) || e.length < 5) throw new CorruptStateError(`signal record ${k} holds a malformed raise`);
+    return {
+      sinceMs: e[0] as number,
+      expiresAtMs: e[1] as number,
+      atMs: e[2] as number,
+      eventId: typeof e[3] === 'string' ? e[3] : null,
+      attributes: asMap(e[4]) as Record<string, string>,
+    };
+  });
+  const episode = latestEpisode(raises);
+  // The latest episode's raises: their lifetimes begin at or after its start.
+  const current = episode ? raises.filter((x) => x.sinceMs >= episode.sinceMs) : [];
+  const byTime = [...current].sort(
+    (a, b) => a.atMs - b.atMs || ((a.eventId ?? 'false') < (b.eventId ?? 'false') ? -1 : (a.eventId ?? 'false') > (b.eventId ?? 'false') ? 1 : 0),
+  );
+  const ids = [...new Set(byTime.flatMap((x) => (x.eventId === null ? [] : [x.eventId])))];
   return {
     k,
     code: codeOf(r[0]),
     scope: r[1] as SignalScope,
     ref: str(r[2]),
-    sinceMs: r[3] as number,
-    expiresAtMs: r[4] as number,
-    raisedMs: num(r[5]),
-    clearedMs: num(r[6]),
-    attributes: asMap(r[7]) as Record<string, string>,
-    sourceEventIds: Array.isArray(r[8]) ? (r[8] as string[]) : [],
-    sourceCount: (r[9] as number) ?? 0,
+    raises,
+    clearedMs: num(r[3]),
+    liftedMs: (r[4] as number) ?? 0,
+    attributes: { ...(byTime.at(-1)?.attributes ?? {}) },
+    sinceMs: episode?.sinceMs ?? 0,
+    expiresAtMs: episode?.expiresAtMs ?? 0,
+    raisedMs: byTime.at(-1)?.atMs ?? null,
+    sourceEventIds: ids.slice(-8),
+    sourceCount: ids.length,
   };
 }
 
@@ -247,15 +302,15 @@ function bindingOf(ref: string, r: unknown): BindingRecord {
 
 /** identity-apply's login observation: thresholds reached per kind, and device and network novelty (1, 0, -1). */
 export function decodeObservation(blob: Buffer): {
-  triggers: Record<string, { firstMs: number; lastMs: number; count: number }>;
+  triggers: Record<string, { firstMs: number; lastMs: number; count: number; ownCount: number }>;
   device: number;
   network: number;
 } {
   const o = asMap(packr.unpack(blob));
-  const triggers: Record<string, { firstMs: number; lastMs: number; count: number }> = {};
+  const triggers: Record<string, { firstMs: number; lastMs: number; count: number; ownCount: number }> = {};
   for (const [kind, v] of Object.entries(asMap(o.triggers))) {
-    const [firstMs, lastMs, count] = v as [number, number, number];
-    triggers[kind] = { firstMs, lastMs, count };
+    const [firstMs, lastMs, count, ownCount] = v as [number, number, number, number];
+    triggers[kind] = { firstMs, lastMs, count, ownCount };
   }
   return { triggers, device: o.device as number, network: o.network as number };
 }

@@ -55,9 +55,10 @@ export function parseMember(field: string): ChannelMember {
  */
 export type Mutation =
   /**
-   * Raise (or refresh) signal `k`. `pk`: the prefix tombstone of a clear that names no kind, which
-   * blocks it. A channel fan-out also carries the membership it came through: `mop` its op time,
-   * `via` the sync account route (identity-apply admits it by them).
+   * Raise signal `k` (one more raise in its record). `pk`: the prefix tombstone of a clear that
+   * names no kind, which blocks it. `ev` false: a raise that names no source. A channel fan-out
+   * also carries the membership it came through: `mop` its op time, `via` the sync account route
+   * (identity-apply admits it by them).
    */
   | {
       t: 'r';
@@ -68,16 +69,14 @@ export type Mutation =
       since: number;
       /** -1: until cleared. */
       exp: number;
-      ev: string;
-      /** Inherited from a channel: every source id the channel's record holds. */
-      evs?: string[];
+      ev: string | false;
       at: number;
       attrs: Record<string, string>;
       pk?: string;
       mop?: number;
       via?: string;
     }
-  /** Clear signal `k` (a tombstone if it is not there yet). */
+  /** Clear signal `k` (a tombstone if it is not there yet); `exp`: what a channel's tombstone lifted. */
   | {
       t: 'c';
       k: string;
@@ -85,6 +84,21 @@ export type Mutation =
       scope: SignalScope;
       ref: string | null;
       at: number;
+      exp?: number;
+      mop?: number;
+      via?: string;
+    }
+  /** A channel's record handed on to its holders, merged as it is (raises, latest clear and all). */
+  | {
+      t: 'm';
+      k: string;
+      code: SignalCode;
+      scope: SignalScope;
+      ref: string | null;
+      cl: number | false;
+      lf: number;
+      /** Raises: [since, exp, at, eventId or false, attributes]. */
+      rs: Array<readonly [number, number, number, string | false, Record<string, string>]>;
       mop?: number;
       via?: string;
     }
@@ -140,8 +154,13 @@ export interface LoginRecord {
 }
 
 export interface LoginObservation {
-  /** Per failure kind whose threshold was reached: the earliest and latest failure that reached it, and the count at the latest. */
-  readonly triggers: Readonly<Record<string, { readonly firstMs: number; readonly lastMs: number; readonly count: number }>>;
+  /**
+   * Per failure kind whose threshold was reached: the earliest and latest failure that reached it,
+   * the count at the latest, and the count at this login if it is itself one that reached it (else 0).
+   */
+  readonly triggers: Readonly<
+    Record<string, { readonly firstMs: number; readonly lastMs: number; readonly count: number; readonly ownCount: number }>
+  >;
   /** True: new (the identity has known devices and this is not one); null: cannot tell. */
   readonly newDevice: boolean | null;
   readonly newNetwork: boolean | null;
@@ -361,7 +380,7 @@ export class StateStore {
     channelRef: string,
     mutations: readonly Mutation[],
     nowMs: number,
-  ): Promise<{ changed: boolean; members: Array<ChannelMember & { opMs: number }> }> {
+  ): Promise<{ changed: boolean; records: SignalRecord[]; members: Array<ChannelMember & { opMs: number }> }> {
     const k = this.#keys.channel(channelRef);
     const r = (await this.#call('channel-signal')(
       k.signals,
@@ -371,10 +390,10 @@ export class StateStore {
       pack(mutations.map(encodeMutation)),
     )) as Array<number | Buffer>;
     const members: Array<ChannelMember & { opMs: number }> = [];
-    for (let i = 1; i + 1 < r.length; i += 2) {
+    for (let i = 2; i + 1 < r.length; i += 2) {
       members.push({ ...parseMember((r[i] as Buffer).toString('utf8')), opMs: Number(r[i + 1]) });
     }
-    return { changed: r[0] === 1, members };
+    return { changed: r[0] === 1, records: decodeSignals((r[1] as Buffer | null) ?? null), members };
   }
 
   /**

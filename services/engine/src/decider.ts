@@ -5,7 +5,7 @@ import { UNDECODABLE_DETAIL_HEADER, UNDECODABLE_HEADER } from '@assurance/kafka'
 import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate, failClosedEvaluation } from '@assurance/policy';
 import type { IdentityRecord, StateStore } from '@assurance/redis';
-import { EPOCH_SHIFT, emptyState, epochOf, toIdentityState } from '@assurance/redis';
+import { emptyState, epochOf, nextSequence, toIdentityState } from '@assurance/redis';
 import type { AuditRecord, Decision } from '@assurance/schemas';
 import { strictUtf8 } from '@assurance/schemas';
 import { buildAudit, buildDecision, digestOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
@@ -361,7 +361,7 @@ export class Decider {
       evaluation = failClosedEvaluation(policy, now);
     }
     const seq = record?.seq ?? 0;
-    const fresh = Math.max(seq + 1, guard.epoch * EPOCH_SHIFT + 1);
+    const fresh = nextSequence(seq, guard.epoch, nowMs);
     let candidate = buildDecision({ policy, state, evaluation, sequence: fresh, trigger: routed.trigger, now });
     const digest = digestOf(candidate);
     const renewLead = renewLeadMs(policy.evaluation.stalenessMs);

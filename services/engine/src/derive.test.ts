@@ -11,7 +11,7 @@ import {
   deriveDevice,
   deriveMailboxChange,
   deriveSimSwap,
-  inheritedMutations,
+  recordMutations,
   RoutingError,
 } from './derive.ts';
 
@@ -203,43 +203,44 @@ describe('deriveCompromiseSignal', () => {
   });
 });
 
-describe('inheritedMutations', () => {
-  test('a channel hands a late binder its live records as raises and its tombstones as clears', () => {
+describe('recordMutations', () => {
+  test('a channel hands its records on whole: standing raises, the latest clear and what it lifted', () => {
     const phone = ctx.hash('phone', '+33612345678');
-    const out = inheritedMutations([
+    const raises = [
+      { sinceMs: AT, expiresAtMs: AT + DAY, atMs: AT, eventId: 'a', attributes: { changeType: 'port_out' } },
+      { sinceMs: AT, expiresAtMs: AT + DAY, atMs: AT + 5, eventId: null, attributes: {} },
+    ];
+    const out = recordMutations([
       {
         k: signalKey('sim_swap', 'phone', phone),
         code: 'sim_swap',
         scope: 'phone',
         ref: phone,
+        raises,
+        clearedMs: AT - 1,
+        liftedMs: AT + 2 * DAY,
+        attributes: { changeType: 'port_out' },
         sinceMs: AT,
         expiresAtMs: AT + DAY,
-        raisedMs: AT,
-        clearedMs: null,
-        attributes: { changeType: 'port_out' },
-        sourceEventIds: ['a', 'b'],
-        sourceCount: 2,
-      },
-      {
-        k: `${socPrefix('phone', phone, 's9')}*`,
-        code: 'channel_compromised',
-        scope: 'phone',
-        ref: phone,
-        sinceMs: 0,
-        expiresAtMs: 0,
-        raisedMs: null,
-        clearedMs: AT,
-        attributes: {},
-        sourceEventIds: [],
-        sourceCount: 0,
+        raisedMs: AT + 5,
+        sourceEventIds: ['a'],
+        sourceCount: 1,
       },
     ]);
-    assert.deepEqual(
-      out.map((m) => m.t),
-      ['r', 'c'],
-    );
-    const [r] = raises(out);
-    assert.deepEqual(r?.evs, ['a', 'b']);
-    assert.equal(r?.at, AT);
+    assert.deepEqual(out, [
+      {
+        t: 'm',
+        k: signalKey('sim_swap', 'phone', phone),
+        code: 'sim_swap',
+        scope: 'phone',
+        ref: phone,
+        cl: AT - 1,
+        lf: AT + 2 * DAY,
+        rs: [
+          [AT, AT + DAY, AT, 'a', { changeType: 'port_out' }],
+          [AT, AT + DAY, AT + 5, false, {}],
+        ],
+      },
+    ]);
   });
 });

@@ -378,30 +378,20 @@ export function derivePoisonedSignal(
 }
 
 /**
- * A channel's signal records as mutations for an identity that comes to hold the channel: raises
- * for live ones, clears for tombstones (so a late raise the channel has already seen cleared stays
- * cleared on the identity too).
+ * A channel's signal records as mutations for the identities that hold it: when one comes to hold
+ * it (all records), and after each channel event (the records it touched). Members merge the
+ * channel's records, not the events, so each member's copy is the channel's, episodes and lifted
+ * expiries included, whatever order it heard things in.
  */
-export function inheritedMutations(records: readonly SignalRecord[]): Mutation[] {
-  const out: Mutation[] = [];
-  for (const r of records) {
-    if (r.raisedMs !== null) {
-      out.push({
-        t: 'r',
-        k: r.k,
-        code: r.code,
-        scope: r.scope,
-        ref: r.ref,
-        since: r.sinceMs,
-        exp: r.expiresAtMs,
-        ev: r.sourceEventIds.at(-1) ?? 'inherited',
-        evs: [...r.sourceEventIds],
-        at: r.raisedMs,
-        attrs: { ...r.attributes },
-      });
-    } else if (r.clearedMs !== null) {
-      out.push({ t: 'c', k: r.k, code: r.code, scope: r.scope, ref: r.ref, at: r.clearedMs });
-    }
-  }
-  return out;
+export function recordMutations(records: readonly SignalRecord[]): Mutation[] {
+  return records.map((r) => ({
+    t: 'm',
+    k: r.k,
+    code: r.code,
+    scope: r.scope,
+    ref: r.ref,
+    cl: r.clearedMs ?? false,
+    lf: r.liftedMs,
+    rs: r.raises.map((x) => [x.sinceMs, x.expiresAtMs, x.atMs, x.eventId ?? false, { ...x.attributes }] as const),
+  }));
 }

@@ -73,12 +73,15 @@ export function loginMutations(
   eventId: string,
 ): Mutation[] {
   const out: Mutation[] = [];
+  // A signal's sources are the logins that reached its threshold; another login that merely
+  // re-asserts it (a redelivery, one outside the window) adds none.
   const raise = (
     code: SignalCode,
     sinceMs: number,
     lastMs: number,
     ttlMs: number,
     attributes: Record<string, string>,
+    source: boolean,
   ): Mutation => ({
     t: 'r',
     k: signalKey(code, 'identity', null),
@@ -87,31 +90,26 @@ export function loginMutations(
     ref: null,
     since: sinceMs,
     exp: lastMs + ttlMs,
-    ev: eventId,
+    ev: source ? eventId : false,
     at: lastMs,
     attrs: attributes,
   });
-  const mfa = seen.triggers.mfa_fail;
-  if (mfa) {
-    out.push(
-      raise('mfa_fatigue', mfa.firstMs, mfa.lastMs, s.mfa_fatigue.ttlMs, {
-        failures: String(mfa.count),
-      }),
-    );
-  }
-  const fails = seen.triggers.fail;
-  if (fails) {
-    out.push(
-      raise('repeated_failures', fails.firstMs, fails.lastMs, s.repeated_failures.ttlMs, {
-        failures: String(fails.count),
-      }),
-    );
-  }
+  // A login that reached a threshold raises the signal as of itself (its own time and count), so
+  // the same login always raises the same thing however often it is replayed; any other failure
+  // re-asserts it as of the latest that reached it, naming no source.
+  const threshold = (code: SignalCode, t: LoginObservation['triggers'][string] | undefined, ttlMs: number) => {
+    if (!t) return;
+    const own = t.ownCount > 0;
+    const at = own ? login.occurredAtMs : t.lastMs;
+    out.push(raise(code, t.firstMs, at, ttlMs, { failures: String(own ? t.ownCount : t.count) }, own));
+  };
+  threshold('mfa_fatigue', seen.triggers.mfa_fail, s.mfa_fatigue.ttlMs);
+  threshold('repeated_failures', seen.triggers.fail, s.repeated_failures.ttlMs);
   const anomaly = seen.newNetwork === true && (seen.newDevice === true || !s.login_anomaly.requireNewDevice);
   if (login.outcome === 'success' && anomaly) {
     const at = login.occurredAtMs;
     out.push(
-      raise('login_anomaly', at, at, s.login_anomaly.ttlMs, { newDevice: String(seen.newDevice === true) }),
+      raise('login_anomaly', at, at, s.login_anomaly.ttlMs, { newDevice: String(seen.newDevice === true) }, true),
     );
   }
   return out;

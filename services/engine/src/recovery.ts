@@ -3,7 +3,7 @@ import type { Logger } from '@assurance/core';
 import { AssuranceError } from '@assurance/core';
 import { readTopicToEnd } from '@assurance/kafka';
 import type { MetaStore, Mutation, StateStore } from '@assurance/redis';
-import { EPOCH_SHIFT, epochOf, STATE_FORMAT, signalKey, socKey, socPrefix } from '@assurance/redis';
+import { epochOf, MAX_EPOCH, STATE_FORMAT, signalKey, socKey } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
 import { CHANNEL_TYPES, Decision, SignalKind } from '@assurance/schemas';
 import type { Kafka } from 'kafkajs';
@@ -38,24 +38,22 @@ export interface RecoveryDeps {
 /** How a decision's signal is raised again: its key is what the router would give it. */
 function seedMutation(s: ActiveSignal, computedAtMs: number): Mutation {
   const since = Date.parse(s.since);
+  const exp = s.expiresAt === null ? -1 : Date.parse(s.expiresAt);
   const signalId = s.attributes.signalId;
   const kind = SignalKind.safeParse(s.attributes.kind);
   // A SOC signal carries its id and kind (derive.ts): its key must be the one a clear will name.
   const soc = signalId !== undefined && kind.success && s.attributes.raisedBy !== undefined;
+  const ids = s.sourceEventIds.length > 0 ? s.sourceEventIds : ['seed'];
   return {
-    t: 'r',
+    t: 'm',
     k: soc ? socKey(s.scope, s.ref, signalId, kind.data) : signalKey(s.code, s.scope, s.ref),
-    ...(soc ? { pk: `${socPrefix(s.scope, s.ref, signalId)}*` } : {}),
     code: s.code,
     scope: s.scope,
     ref: s.ref,
-    since,
-    exp: s.expiresAt === null ? -1 : Date.parse(s.expiresAt),
-    ev: s.sourceEventIds.at(-1) ?? 'seed',
-    evs: [...s.sourceEventIds],
+    cl: false,
+    lf: 0,
     // Live when the decision was made: a clear after that still wins, one before it does not.
-    at: computedAtMs,
-    attrs: { ...s.attributes },
+    rs: ids.map((id) => [since, exp, computedAtMs, id, { ...s.attributes }] as const),
   };
 }
 
@@ -93,7 +91,7 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
       .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now)
       .map((s) => seedMutation(s, at));
     for (const m of mutations) {
-      if (m.t !== 'r' || m.ref === null || !(CHANNEL_TYPES as readonly string[]).includes(m.scope)) continue;
+      if (m.t !== 'm' || m.ref === null || !(CHANNEL_TYPES as readonly string[]).includes(m.scope)) continue;
       const list = channelSeeds.get(m.ref) ?? [];
       list.push(m);
       channelSeeds.set(m.ref, list);
@@ -138,7 +136,7 @@ export async function recoverLostStore(d: RecoveryDeps, markFirst: () => Promise
     // Nothing ever published: a new deployment starts at epoch 0 (sequences 1, 2, 3…); otherwise one
     // past every epoch a decision was published in.
     const epoch = identities === 0 ? 0 : maxEpoch + 1;
-    if (epoch * EPOCH_SHIFT >= Number.MAX_SAFE_INTEGER) {
+    if (epoch > MAX_EPOCH) {
       throw new AssuranceError('state_corrupt', `the decisions topic holds epoch ${maxEpoch}, the last one sequences can carry`);
     }
     const { fingerprint } = await d.meta.initFingerprint({

@@ -10,7 +10,7 @@ import type {
 } from '@assurance/kafka';
 import { UNDECODABLE_DETAIL_HEADER, UNDECODABLE_HEADER } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
-import type { Mutation, SignalRecord, StateStore } from '@assurance/redis';
+import type { Mutation, StateStore } from '@assurance/redis';
 import type { Trigger } from '@assurance/schemas';
 import { ContractError, strictUtf8 } from '@assurance/schemas';
 import type { DeriveContext, HashFn, Plan } from './derive.ts';
@@ -21,7 +21,7 @@ import {
   deriveMailboxChange,
   derivePoisonedSignal,
   deriveSimSwap,
-  inheritedMutations,
+  recordMutations,
   RoutingError,
 } from './derive.ts';
 import type { DeadLetterSink } from './dlq.ts';
@@ -195,7 +195,7 @@ export class Router {
       if (!role) throw new AssuranceError('internal', `no route for topic ${msg.topic}`);
       undecodable(msg);
       const baseTopic = BASE_TOPICS[role];
-      const decoded = await this.#d.codec.decodeEvent(baseTopic, msg.value);
+      const decoded = await this.#d.codec.decodeEvent(baseTopic, msg.value, new Date(nowMs));
       const event = decoded.value as Envelope & Record<string, unknown>;
       // Ids are compared exactly as received: a key that is not UTF-8 is refused, never repaired.
       if ('identityId' in event && msg.key && strictUtf8(msg.key, 'message key') !== event.identityId) {
@@ -408,15 +408,18 @@ export class Router {
       case 'identity':
         return [apply(p.identityId, p.mutations)];
       case 'channel': {
-        const { members } = await this.#d.store.channelSignal(p.channelRef, p.mutations, nowMs);
+        const { members, records } = await this.#d.store.channelSignal(p.channelRef, p.mutations, nowMs);
+        const handed = recordMutations(records);
         // Each membership carries its op time and route, by which the identity admits the signal
         // (identity-apply); one holding the channel directly and through a sync account gets both.
         const byIdentity = new Map<string, Mutation[]>();
         for (const m of members) {
           const list = byIdentity.get(m.identityId) ?? [];
-          for (const x of p.mutations) list.push({ ...x, mop: m.opMs, ...(m.via === null ? {} : { via: m.via }) } as Mutation);
+          for (const x of handed) list.push({ ...x, mop: m.opMs, ...(m.via === null ? {} : { via: m.via }) } as Mutation);
           byIdentity.set(m.identityId, list);
         }
+        // Nothing left to hand on (a replay of something long expired): nobody is concerned.
+        if (handed.length === 0) return [];
         this.#d.metrics.fanout.observe(byIdentity.size);
         // A carrier's or mail provider's tenant is not its members' tenant.
         return [...byIdentity].map(([id, mutations]) => apply(id, mutations, undefined, null));
@@ -431,9 +434,15 @@ export class Router {
             this.#d.store.channelBind(route, { identityId: p.identityId, via: p.channelRef }, p.op, p.occurredAtMs, keepUntil),
           ),
         ];
-        const results = await Promise.all(writes);
-        const inherited: SignalRecord[] = p.op === 'bound' ? results.flatMap((r) => r.signals) : [];
-        return [apply(p.identityId, [...p.mutations, ...inheritedMutations(inherited)], keepUntil)];
+        const [direct, ...routes] = await Promise.all(writes);
+        if (p.op !== 'bound') return [apply(p.identityId, p.mutations, keepUntil)];
+        // What a route's channel hands on is taken only if the sync account, once applied, still
+        // has that route (the bind may be older than the one on record).
+        const inherited: Mutation[] = [
+          ...recordMutations(direct?.signals ?? []),
+          ...routes.flatMap((r) => recordMutations(r.signals).map((m) => ({ ...m, via: p.channelRef }) as Mutation)),
+        ];
+        return [apply(p.identityId, [...p.mutations, ...inherited], keepUntil)];
       }
       case 'login': {
         const e = p.event;

@@ -11,7 +11,8 @@
   ARGV[2] keep (ms): how long cleared and expired records are kept
   ARGV[3] MessagePack mutations { t = 'r' | 'c' | 'cp', ... } (as identity-apply's)
 
-  Returns: { changed (1|0), member, membership op time (ms), member, op time, ... }. The identities come back even when nothing changed (a
+  Returns: { changed (1|0), the touched records (MessagePack map)|false, member, membership op time
+  (ms), member, op time, ... }. The identities come back even when nothing changed (a
   redelivered event), so a fan-out a crash cut short is completed by the redelivery. The signals
   live as long as the longest of them can still matter, or until cleared when one is open-ended.
 ]]
@@ -25,7 +26,7 @@ local before = canon(signals)
 
 local mutations = cmsgpack.unpack(ARGV[3])
 for _, m in ipairs(mutations) do
-  if m.t ~= 'r' and m.t ~= 'c' and m.t ~= 'cp' then
+  if m.t ~= 'r' and m.t ~= 'c' and m.t ~= 'cp' and m.t ~= 'm' then
     return redis.error_reply('ERR_UNKNOWN_MUTATION ' .. tostring(m.t))
   end
 end
@@ -33,6 +34,20 @@ end
 -- fails that member closed instead (identity-apply).
 merge_signals(signals, mutations, function() return true end, function() return true end, function() end)
 prune_signals(signals, nowMs, keepMs)
+
+-- The records the event touched, as they stand now: members merge these, not the event, so each
+-- member's copy is the channel's record (episodes and all), whatever order they heard things in.
+local touched = {}
+for _, m in ipairs(mutations) do
+  if m.t == 'cp' then
+    for k, r in pairs(signals) do
+      if string.sub(k, 1, #m.p) == m.p then touched[k] = r end
+    end
+  else
+    if signals[m.k] then touched[m.k] = signals[m.k] end
+    if m.pk and signals[m.pk] then touched[m.pk] = signals[m.pk] end
+  end
+end
 
 local changed = canon(signals) ~= before
 if changed then
@@ -44,7 +59,7 @@ if changed then
 end
 
 -- Members whose identity state has been forgotten (their horizon passed) are dropped on the way.
-local out = { changed and 1 or 0 }
+local out = { changed and 1 or 0, next(touched) and cmsgpack.pack(touched) or false }
 local members = redis.call('HGETALL', membersKey)
 local gone = {}
 for i = 1, #members, 2 do

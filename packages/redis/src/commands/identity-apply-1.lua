@@ -95,7 +95,8 @@ local function admit(m)
 end
 
 local mutations = payload.m or {}
-local holdings_changed = false
+-- Channels the identity may have stopped holding: an unbound one, and the routes a sync account lost.
+local let_go = {}
 -- Recovery routes a sync account no longer has: the owner withdraws their memberships.
 local withdrawn = {}
 local function withdraw(ref, cur, keep, at)
@@ -103,7 +104,11 @@ local function withdraw(ref, cur, keep, at)
   for _, v in ipairs(cur[B_VIA]) do
     local still = false
     for _, w in ipairs(keep or {}) do if w == v then still = true end end
-    if not still then table.insert(withdrawn, { ref, string.match(v, ':(.*)$'), at }) end
+    if not still then
+      local route = string.match(v, ':(.*)$')
+      table.insert(withdrawn, { ref, route, at })
+      let_go[route] = true
+    end
   end
 end
 for _, m in ipairs(mutations) do
@@ -114,7 +119,6 @@ for _, m in ipairs(mutations) do
       else
         withdraw(m.ref, cur, m.via, m.at)
         t.b[m.ref] = { m.at, 1, m.type, m.auth, m.rec, m.bat, m.via or false }
-        holdings_changed = true
       end
     end
     t.k = 1
@@ -126,11 +130,11 @@ for _, m in ipairs(mutations) do
       else
         withdraw(m.ref, cur, nil, m.at)
         t.b[m.ref] = { m.at, 0, cur and cur[B_TYPE] or m.type, 0, 0, 0, false }
-        holdings_changed = true
+        let_go[m.ref] = true
       end
     end
     t.k = 1
-  elseif m.t ~= 'r' and m.t ~= 'c' and m.t ~= 'cp' then
+  elseif m.t ~= 'r' and m.t ~= 'c' and m.t ~= 'cp' and m.t ~= 'm' then
     return redis.error_reply('ERR_UNKNOWN_MUTATION ' .. tostring(m.t))
   end
 end
@@ -146,15 +150,15 @@ merge_signals(t.s, mutations, admit_noting, function() return count(t.s) < caps.
 for _, m in ipairs(mutations) do
   if m.t == 'b' or m.t == 'u' then concerned = true end
 end
--- What the identity knew about channels it no longer holds no longer concerns it (after an unbind,
--- or a rebind that changed a sync account's routes).
-if holdings_changed then
+-- What the identity knew about a channel it let go of, and no longer holds another way, no longer
+-- concerns it (after an unbind, or a rebind that dropped a sync account's route).
+if next(let_go) ~= nil then
   for k, r in pairs(t.s) do
-    if r[S_REF] and CHANNEL_SCOPES[r[S_SCOPE]] and not held(r[S_REF]) then t.s[k] = nil end
+    if r[S_REF] and let_go[r[S_REF]] and CHANNEL_SCOPES[r[S_SCOPE]] and not held(r[S_REF]) then t.s[k] = nil end
   end
 end
 
--- A login: failures per kind (the newest `cap` kept), and the devices and networks seen at
+-- A login: failures per kind (the newest `cap` kept, counts reach at most `cap`), and the devices and networks seen at
 -- successful logins (the least recent forgotten first). A kind's threshold is reached at a failure
 -- when, counting it, `threshold` failures lie within the window ending at it; every such failure is
 -- a trigger, whatever order the failures arrive in (the earliest and latest are returned).
@@ -169,18 +173,20 @@ if login then
     for _, a in ipairs(list) do if a[2] == login.h then present = true end end
     if not present then table.insert(list, { login.at, login.h }) end
     table.sort(list, function(x, y) return x[1] > y[1] or (x[1] == y[1] and x[2] > y[2]) end)
+    while #list > login.cap[kind] do table.remove(list) end
     local w, threshold = login.windows[kind], login.thresholds[kind]
-    local first, last, most = false, false, 0
+    local first, last, most, own = false, false, 0, 0
     for _, f in ipairs(list) do
       local c = 0
       for _, a in ipairs(list) do if a[1] > f[1] - w and a[1] <= f[1] then c = c + 1 end end
       if c >= threshold then
         if not first or f[1] < first then first = f[1] end
         if not last or f[1] > last then last = f[1]; most = c end
+        if f[2] == login.h then own = c end
       end
     end
-    if first then triggers[kind] = { first, last, most } end
-    while #list > login.cap[kind] do table.remove(list) end
+    -- `own`: the count at this login when it is itself one that reached the threshold (0 if not).
+    if first then triggers[kind] = { first, last, most, own } end
     t.f[kind] = list
   end
   local function novelty(field, h)

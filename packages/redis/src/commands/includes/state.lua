@@ -5,20 +5,27 @@
 -- the order events arrive in (each field is decided by event times, not arrival), so a redelivered,
 -- replayed or reordered event changes nothing it should not: the engine keeps no list of event ids.
 --
--- Signal record (array):  { code, scope, ref|false, since, exp(-1 = until cleared), raised|false,
---                           cleared|false, attrs|false, sources, nsources }
+-- Signal record (array): { code, scope, ref|false, cleared|false, lifted, raises }
+--   raises:  the raises still standing, each { since, exp (-1: until cleared), at, eventId|false, attrs }
+--   cleared: the time of the latest clear; it lifts every raise up to it (ties included)
+--   lifted:  the latest expiry of what the clears lifted or blocked (-1: one lasted until cleared),
+--            so the record is kept as long as a replay of such a raise could still be live
+-- A record is the set of its raises and its latest clear: merging two records is the union of
+-- their raises less those the later clear lifts, whatever the order. Its `since` and expiry are
+-- those of its latest episode (standing raises whose lifetimes overlap or touch form one), and its
+-- attributes and sources those of that episode's raises.
 -- Binding record (array): { opMs, bound(1|0), type, authenticators(bitmask), recovery(bitmask),
 --                           boundAtMs, recoverableVia(array of "<type>:<ref>")|false }
 
-local S_CODE, S_SCOPE, S_REF, S_SINCE, S_EXP, S_RAISED, S_CLEARED, S_ATTRS, S_SRC, S_NSRC =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+local S_CODE, S_SCOPE, S_REF, S_CLEARED, S_LIFTED, S_RAISES = 1, 2, 3, 4, 5, 6
+local R_SINCE, R_EXP, R_AT, R_EV, R_ATTRS = 1, 2, 3, 4, 5
 local B_OP, B_BOUND, B_TYPE, B_AUTH, B_REC, B_AT, B_VIA = 1, 2, 3, 4, 5, 6, 7
 
 -- Scopes that name a channel: their signals concern an identity only while it holds the channel.
 local CHANNEL_SCOPES = { phone = true, email = true, device = true, sync_account = true }
 
--- Source event ids kept per signal (newest); `nsources` counts every distinct one seen.
-local MAX_SOURCES = 8
+-- Raises kept per record; past it the two oldest are joined into one (their lifetimes' union).
+local MAX_RAISES = 8
 
 -- A canonical text of a value (maps by sorted key), to compare states and attribute sets without
 -- depending on the order Lua happens to iterate a table in.
@@ -54,90 +61,123 @@ local function later_exp(a, b)
   return b
 end
 
--- A raise merged into a record (or a new one). A clear newer than every raise leaves a tombstone, so
--- a late raise cannot resurrect it; a raise newer than the clear reactivates it. Ties: the clear.
--- A tombstone remembers the latest expiry of what it cleared or blocked (S_EXP), so it is kept as
--- long as such a raise could still be live, and a replay arriving later cannot resurrect it either.
-local function merge_raise(r, m)
-  if r and r[S_CLEARED] and r[S_CLEARED] >= m.at then
-    if r[S_EXP] == later_exp(r[S_EXP], m.exp) then return r end
-    local out = {}
-    for i = 1, S_NSRC do out[i] = r[i] end
-    out[S_EXP] = later_exp(r[S_EXP], m.exp)
-    return out
+-- The latest episode of a record's standing raises: { since, exp }, or nil when none stands.
+local function latest_episode(raises)
+  if type(raises) ~= 'table' or #raises == 0 then return nil end
+  local list = {}
+  for _, e in ipairs(raises) do table.insert(list, { e[R_SINCE], e[R_EXP] }) end
+  table.sort(list, function(a, b) return a[1] < b[1] end)
+  local cur = { list[1][1], list[1][2] }
+  for i = 2, #list do
+    local e = list[i]
+    if cur[2] == -1 or e[1] <= cur[2] then cur[2] = later_exp(cur[2], e[2])
+    else cur = { e[1], e[2] } end
   end
-  if not r or not r[S_RAISED] then
-    local sources = m.evs or { m.ev }
-    local n = #sources
-    while #sources > MAX_SOURCES do table.remove(sources, 1) end
-    return { m.code, m.scope, m.ref or false, m.since, m.exp, m.at, false, m.attrs or false, sources, n }
+  return cur
+end
+
+local function same_raise(a, b)
+  return a[R_SINCE] == b[R_SINCE] and a[R_EXP] == b[R_EXP] and a[R_AT] == b[R_AT] and a[R_EV] == b[R_EV]
+end
+
+-- Merges `m` (a record, or a raise or clear as one: { code, scope, ref, cleared, lifted, raises })
+-- into `r`. Idempotent, commutative and associative up to MAX_RAISES.
+local function merge_record(r, m)
+  local out
+  if r then
+    out = { r[S_CODE], r[S_SCOPE], r[S_REF], r[S_CLEARED], r[S_LIFTED], {} }
+    for _, e in ipairs(r[S_RAISES] or {}) do table.insert(out[S_RAISES], e) end
+  else
+    out = { m.code, m.scope, m.ref or false, false, 0, {} }
   end
-  local out = {}
-  for i = 1, S_NSRC do out[i] = r[i] end
-  out[S_CLEARED] = false
-  if m.since < out[S_SINCE] then out[S_SINCE] = m.since end
-  out[S_EXP] = later_exp(out[S_EXP], m.exp)
-  local sources = {}
-  for _, id in ipairs(out[S_SRC]) do table.insert(sources, id) end
-  for _, ev in ipairs(m.evs or { m.ev }) do
+  if m.cleared and (not out[S_CLEARED] or m.cleared > out[S_CLEARED]) then out[S_CLEARED] = m.cleared end
+  out[S_LIFTED] = later_exp(out[S_LIFTED], m.lifted or 0)
+  for _, e in ipairs(m.raises or {}) do
     local present = false
-    for _, id in ipairs(sources) do if id == ev then present = true end end
-    if not present then
-      table.insert(sources, ev)
-      out[S_NSRC] = out[S_NSRC] + 1
-    end
+    for _, x in ipairs(out[S_RAISES]) do if same_raise(x, e) then present = true; break end end
+    if not present then table.insert(out[S_RAISES], { e[R_SINCE], e[R_EXP], e[R_AT], e[R_EV] or false, e[R_ATTRS] or false }) end
   end
-  while #sources > MAX_SOURCES do table.remove(sources, 1) end
-  out[S_SRC] = sources
-  -- The attributes of the newest raise describe the signal; equal times keep the larger, so the
-  -- outcome does not depend on arrival order.
-  if m.at > out[S_RAISED] or (m.at == out[S_RAISED] and canon(m.attrs or false) > canon(out[S_ATTRS])) then
-    out[S_RAISED] = m.at
-    out[S_ATTRS] = m.attrs or false
+  -- A raise that names no source adds nothing where the same lifetime stands with one.
+  local sourced = {}
+  for _, e in ipairs(out[S_RAISES]) do
+    if e[R_EV] then sourced[e[R_SINCE] .. '|' .. e[R_EXP] .. '|' .. e[R_AT]] = true end
+  end
+  local kept = {}
+  for _, e in ipairs(out[S_RAISES]) do
+    if e[R_EV] or not sourced[e[R_SINCE] .. '|' .. e[R_EXP] .. '|' .. e[R_AT]] then table.insert(kept, e) end
+  end
+  out[S_RAISES] = kept
+  -- The latest clear lifts every raise up to its time; it remembers how long they could have lasted.
+  if out[S_CLEARED] then
+    local standing = {}
+    for _, e in ipairs(out[S_RAISES]) do
+      if e[R_AT] <= out[S_CLEARED] then out[S_LIFTED] = later_exp(out[S_LIFTED], e[R_EXP])
+      else table.insert(standing, e) end
+    end
+    out[S_RAISES] = standing
+  end
+  local function older(a, b)
+    if a[R_AT] ~= b[R_AT] then return a[R_AT] < b[R_AT] end
+    if tostring(a[R_EV]) ~= tostring(b[R_EV]) then return tostring(a[R_EV]) < tostring(b[R_EV]) end
+    return canon(a[R_ATTRS]) < canon(b[R_ATTRS])
+  end
+  -- Bounded: the two oldest raises become one (their union, the newer's source and attributes),
+  -- which only a clear between their two times could have told apart.
+  table.sort(out[S_RAISES], older)
+  while #out[S_RAISES] > MAX_RAISES do
+    local a, b = table.remove(out[S_RAISES], 1), table.remove(out[S_RAISES], 1)
+    table.insert(out[S_RAISES], 1, { math.min(a[R_SINCE], b[R_SINCE]), later_exp(a[R_EXP], b[R_EXP]), b[R_AT], b[R_EV], b[R_ATTRS] })
+    table.sort(out[S_RAISES], older)
   end
   return out
 end
 
--- A clear merged into a record: it wins over raises up to its time (ties included). `m.exp`, when
--- given, is the expiry of what a prefix clear lifted.
-local function merge_clear(r, m)
-  if r and r[S_RAISED] and r[S_RAISED] > m.at then return r end
-  if r and r[S_CLEARED] and r[S_CLEARED] >= m.at then
-    if not m.exp or r[S_EXP] == later_exp(r[S_EXP], m.exp) then return r end
-    local out = {}
-    for i = 1, S_NSRC do out[i] = r[i] end
-    out[S_EXP] = later_exp(r[S_EXP], m.exp)
-    return out
-  end
-  local exp = m.exp or 0
-  if r then exp = later_exp(exp, r[S_EXP]) end
-  return { m.code, m.scope, m.ref or false, 0, exp, false, m.at, false, {}, 0 }
+-- A raise mutation ({ since, exp, at, ev, attrs }) as a record to merge.
+local function raise_of(m)
+  return { code = m.code, scope = m.scope, ref = m.ref, raises = { { m.since, m.exp, m.at, m.ev or false, m.attrs or false } } }
 end
 
--- Records that can no longer matter: expired signals, and tombstones older than `keep` (the longest
--- an event can arrive late and still be applied) once what they cleared has expired too. A
--- tombstone of a signal "until cleared" is kept as long as the state holding it.
+local function merge_raise(r, m)
+  return merge_record(r, raise_of(m))
+end
+
+-- A clear at `m.at`; `m.exp`: the expiry of what it lifted elsewhere (a channel's tombstone handed on).
+local function merge_clear(r, m)
+  return merge_record(r, { code = m.code, scope = m.scope, ref = m.ref, cleared = m.at, lifted = m.exp or 0 })
+end
+
+-- Whether the record `r` blocks a raise at `at` (a clear at or after it).
+local function blocks(r, at)
+  return r and r[S_CLEARED] and r[S_CLEARED] >= at
+end
+
+-- Records that can no longer matter: every raise expired longer than `keep` ago (the longest an
+-- event can arrive late and still be applied), and any clear older than that once what it lifted
+-- has expired too. The tombstone of a signal "until cleared" is kept as long as the state holding it.
 local function prune_signals(signals, nowMs, keepMs)
   for k, r in pairs(signals) do
-    local dead = false
-    if r[S_RAISED] then
-      dead = r[S_EXP] ~= -1 and r[S_EXP] < nowMs - keepMs
-    else
-      dead = r[S_CLEARED] < nowMs - keepMs and r[S_EXP] ~= -1 and r[S_EXP] < nowMs - keepMs
-    end
-    if dead then signals[k] = nil end
+    local episode = latest_episode(r[S_RAISES])
+    local raisesDead = not episode or (episode[2] ~= -1 and episode[2] < nowMs - keepMs)
+    local clearDead = not r[S_CLEARED] or (r[S_CLEARED] < nowMs - keepMs and r[S_LIFTED] ~= -1 and r[S_LIFTED] < nowMs - keepMs)
+    if raisesDead and clearDead then signals[k] = nil end
   end
 end
 
--- The latest time a record can still matter: -1 for an open-ended live signal (kept until cleared).
--- A tombstone of an open-ended signal does not keep the state alive by itself.
+-- The latest time a record can still matter: -1 while a standing raise lasts until cleared. The
+-- tombstone of an open-ended signal does not keep the state alive by itself.
 local function record_horizon(r, keepMs)
-  if r[S_RAISED] then
-    if r[S_EXP] == -1 then return -1 end
-    return r[S_EXP] + keepMs
+  local h = 0
+  local episode = latest_episode(r[S_RAISES])
+  if episode then
+    if episode[2] == -1 then return -1 end
+    h = episode[2] + keepMs
   end
-  if r[S_EXP] == -1 then return r[S_CLEARED] + keepMs end
-  return math.max(r[S_CLEARED], r[S_EXP]) + keepMs
+  if r[S_CLEARED] then
+    local c = r[S_CLEARED]
+    if r[S_LIFTED] ~= -1 and r[S_LIFTED] > c then c = r[S_LIFTED] end
+    if c + keepMs > h then h = c + keepMs end
+  end
+  return h
 end
 
 -- Writes `t` back under `key`, expiring at `expireAt` (ms, engine clock), or never when -1.
@@ -158,27 +198,32 @@ local function extend_until(key, at)
   if current >= 0 and at > current then redis.call('PEXPIREAT', key, math.floor(at)) end
 end
 
--- Applies raises, clears and prefix clears to a map of signal records. `admit(m)` says whether a
--- raise or clear concerns this holder at all; `room()` whether a new record still fits (false:
--- `full()` is called and nothing is stored).
+-- Applies raises, clears, prefix clears and handed-on records ('m') to a map of signal records.
+-- `admit(m)` says whether a mutation concerns this holder at all; `room()` whether a new record
+-- still fits (false: `full()` is called and nothing is stored).
 local function merge_signals(signals, mutations, admit, room, full)
+  local function put(k, fn)
+    if not signals[k] and not room() then full() else signals[k] = fn(signals[k]) end
+  end
   for _, m in ipairs(mutations) do
     if m.t == 'r' then
       if admit(m) then
         local pt = m.pk and signals[m.pk]
-        if pt and pt[S_CLEARED] and pt[S_CLEARED] >= m.at then
+        if blocks(pt, m.at) then
           -- Blocked by a clear naming no kind; remembered by its tombstone, which now lives as long
           -- as this raise could.
-          signals[m.pk] = merge_raise(pt, m)
-        elseif not signals[m.k] and not room() then
-          full()
+          signals[m.pk] = merge_record(pt, { lifted = m.exp })
         else
-          signals[m.k] = merge_raise(signals[m.k], m)
+          put(m.k, function(r) return merge_raise(r, m) end)
         end
       end
     elseif m.t == 'c' then
+      if admit(m) then put(m.k, function(r) return merge_clear(r, m) end) end
+    elseif m.t == 'm' then
       if admit(m) then
-        if not signals[m.k] and not room() then full() else signals[m.k] = merge_clear(signals[m.k], m) end
+        put(m.k, function(r)
+          return merge_record(r, { code = m.code, scope = m.scope, ref = m.ref, cleared = m.cl, lifted = m.lf, raises = m.rs })
+        end)
       end
     elseif m.t == 'cp' then
       -- A clear that names a signal id but no kind clears every kind raised under it, and leaves a
@@ -187,14 +232,14 @@ local function merge_signals(signals, mutations, admit, room, full)
         local lifted = 0
         for k, r in pairs(signals) do
           if string.sub(k, 1, #m.p) == m.p and k ~= m.p .. '*' then
-            local before = r[S_RAISED] and r[S_RAISED] <= m.at
+            for _, e in ipairs(r[S_RAISES] or {}) do
+              if e[R_AT] <= m.at then lifted = later_exp(lifted, e[R_EXP]) end
+            end
             signals[k] = merge_clear(r, { code = r[S_CODE], scope = r[S_SCOPE], ref = r[S_REF], at = m.at })
-            if before then lifted = later_exp(lifted, r[S_EXP]) end
           end
         end
         local pk = m.p .. '*'
-        if not signals[pk] and not room() then full()
-        else signals[pk] = merge_clear(signals[pk], { code = m.code, scope = m.scope, ref = m.ref, at = m.at, exp = lifted }) end
+        put(pk, function(r) return merge_clear(r, { code = m.code, scope = m.scope, ref = m.ref, at = m.at, exp = lifted }) end)
       end
     end
   end
