@@ -82,6 +82,8 @@ const bind = (ref: string, atMs: number, via?: string[]): Mutation => ({
   ...(via ? { via } : {}),
 });
 const unbind = (ref: string, atMs: number): Mutation => ({ t: 'u', ref, at: atMs, type: 'phone' });
+/** As a channel hands it on: through a membership made at `mop`, maybe by a sync account's route. */
+const fanout = (m: Mutation, mop = now - 1000, via?: string) => ({ ...m, mop, ...(via ? { via } : {}) }) as Mutation;
 
 async function live(s: StateStore, id: string, at = now) {
   const r = await s.read(id, at);
@@ -133,11 +135,11 @@ describe('identity-apply: bindings (finding 3)', () => {
   test('a late or replayed unbind older than the binding changes nothing, not even the signals', async () => {
     const s = store();
     await s.apply('id', { mutations: [bind(PHONE, now - 3 * HOUR)] }, now);
-    await s.apply('id', { mutations: [swap('s', now - 2 * HOUR, now + DAY)] }, now);
+    await s.apply('id', { mutations: [fanout(swap('s', now - 2 * HOUR, now + DAY))] }, now);
     await s.apply('id', { mutations: [unbind(PHONE, now - HOUR)] }, now);
     assert.deepEqual(await live(s, 'id'), [], 'unbinding drops what the phone brought');
     // Rebound later, inheriting the swap again from the channel.
-    await s.apply('id', { mutations: [bind(PHONE, now - HOUR / 2), swap('s', now - 2 * HOUR, now + DAY)] }, now);
+    await s.apply('id', { mutations: [bind(PHONE, now - HOUR / 2), fanout(swap('s', now - 2 * HOUR, now + DAY), now - HOUR / 2)] }, now);
     assert.equal((await live(s, 'id')).length, 1);
     const replay = await s.apply('id', { mutations: [unbind(PHONE, now - HOUR)] }, now);
     assert.equal(replay.changed, false);
@@ -147,16 +149,16 @@ describe('identity-apply: bindings (finding 3)', () => {
   test('a channel signal for a channel the identity unbound is not taken; one it never heard of is', async () => {
     const s = store();
     await s.apply('id', { mutations: [bind(PHONE, now - 2 * HOUR), unbind(PHONE, now - HOUR)] }, now);
-    await s.apply('id', { mutations: [swap('s', now, now + DAY)] }, now);
+    await s.apply('id', { mutations: [fanout(swap('s', now, now + DAY))] }, now);
     assert.deepEqual(await live(s, 'id'), []);
-    await s.apply('id', { mutations: [swap('s2', now, now + DAY, PHONE2)] }, now);
+    await s.apply('id', { mutations: [fanout(swap('s2', now, now + DAY, PHONE2))] }, now);
     assert.equal((await live(s, 'id')).length, 1, 'the bind that made it a member may still be on its way');
   });
 
   test('a sync account holds the channels it recovers through: unbinding it drops their signals', async () => {
     const s = store();
     await s.apply('id', { mutations: [bind(SYNC, now - HOUR, [`phone:${PHONE}`])] }, now);
-    await s.apply('id', { mutations: [swap('s', now, now + DAY)] }, now);
+    await s.apply('id', { mutations: [fanout(swap('s', now, now + DAY), now - HOUR, SYNC)] }, now);
     assert.equal((await live(s, 'id')).length, 1);
     const r = await s.apply('id', { mutations: [unbind(SYNC, now + 1)] }, now);
     assert.deepEqual(await live(s, 'id'), []);
@@ -167,7 +169,7 @@ describe('identity-apply: bindings (finding 3)', () => {
   test('rebinding a sync account with other routes withdraws the dropped ones, and their signals go', async () => {
     const s = store();
     await s.apply('id', { mutations: [bind(SYNC, now - HOUR, [`phone:${PHONE}`, `phone:${PHONE2}`])] }, now);
-    await s.apply('id', { mutations: [swap('s', now, now + DAY), swap('s2', now, now + DAY, PHONE2)] }, now);
+    await s.apply('id', { mutations: [fanout(swap('s', now, now + DAY), now - HOUR, SYNC), fanout(swap('s2', now, now + DAY, PHONE2), now - HOUR, SYNC)] }, now);
     const r = await s.apply('id', { mutations: [bind(SYNC, now, [`phone:${PHONE2}`])] }, now);
     assert.deepEqual(r.withdrawn, [{ syncRef: SYNC, channelRef: PHONE, opMs: now }]);
     assert.deepEqual((await live(s, 'id')).map((x) => x.ref), [PHONE2]);
@@ -175,7 +177,6 @@ describe('identity-apply: bindings (finding 3)', () => {
 
   test('a fan-out through a stale membership is not taken: one older than STATE_TTL, or a dropped route', async () => {
     const s = store();
-    const fanout = (m: Mutation, mop: number, via?: string) => ({ ...m, mop, ...(via ? { via } : {}) }) as Mutation;
     // A membership as old as the state lifetime, with nothing on record here: a state since forgotten.
     const r = await s.apply('gone', { mutations: [fanout(swap('s', now, now + DAY), now - 31 * DAY)] }, now);
     assert.equal(r.state, null, 'nothing kept for a fan-out it did not take');
@@ -208,7 +209,7 @@ describe('identity-apply: SOC signals (finding 2)', () => {
     await s.apply('alice', { mutations: [bind(PHONE, now - DAY)] }, now);
     await s.apply(
       'alice',
-      { mutations: [soc('identity', null, 'account_takeover', now), soc('phone', PHONE, 'sim_swap', now)] },
+      { mutations: [soc('identity', null, 'account_takeover', now), fanout(soc('phone', PHONE, 'sim_swap', now))] },
       now,
     );
     await s.apply(

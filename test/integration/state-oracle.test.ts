@@ -314,5 +314,11 @@ test(`the engine's state and decisions equal the model's (${RUNS} generated runs
       await h.meta.wipe();
     }
   });
-  await fc.assert(property, { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }), endOnFailure: false });
+  await fc.assert(property, {
+    numRuns: RUNS,
+    ...(SEED === undefined ? {} : { seed: SEED }),
+    // Shrinking a failure can take long: report what it has found before the test times out.
+    interruptAfterTimeLimit: Number(process.env.STATE_ORACLE_TIME_LIMIT ?? 150_000),
+    markInterruptAsFailure: true,
+  });
 });

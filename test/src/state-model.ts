@@ -286,16 +286,12 @@ export class StateModel {
     return out;
   }
 
-  /** A signal about a channel is taken while the channel is held, or while nothing is on record about it. */
-  #admits(x: Identity, scope: SignalScope, ref: string | null): boolean {
-    if (ref === null || !CHANNEL_SCOPES.has(scope)) return true;
-    return this.#held(x).has(ref) || !x.bindings.has(ref);
-  }
-
   /** Drops what concerns channels it let go of and no longer holds (an unbind, a dropped route). */
   #dropLetGo(x: Identity, letGo: ReadonlySet<string>): void {
     const held = this.#held(x);
     for (const [k, r] of x.local) {
+      // A device's own signals are lifted by its unbind (a clear), not dropped with it.
+      if (r.code === 'device_new' || r.code === 'device_compromised') continue;
       if (r.ref !== null && letGo.has(r.ref) && CHANNEL_SCOPES.has(r.scope) && !held.has(r.ref)) x.local.delete(k);
     }
   }
@@ -394,8 +390,8 @@ export class StateModel {
       x.bindings.set(ref, bound ? { op: e.at, bound, type, auth, rec, via } : { op: e.at, bound, type: cur?.type ?? type, auth: [], rec: [], via: [] });
       this.#dropLetGo(x, letGo);
     };
+    // An identity's own signals about a device always apply (docs/state.md).
     const localRaise = (x: Identity, key: string, m: RaiseOp, pk?: string) => {
-      if (!this.#admits(x, m.scope, m.ref)) return;
       const pt = pk ? x.local.get(pk) : undefined;
       if (pk && pt && pt.clearedAt !== null && pt.clearedAt >= m.at) x.local.set(pk, raise(pt, m));
       else x.local.set(key, raise(x.local.get(key), m));
@@ -425,7 +421,13 @@ export class StateModel {
         setTenant(x, e.tenant);
         const ref = r('device', e.device);
         const attrs = { change: e.kind === 'enroll' ? 'enrolled' : e.kind === 'remove' ? 'removed' : 'lost' };
-        if (e.kind === 'remove') bindOp(x, ref, false, 'device', [], [], []);
+        if (e.kind === 'remove') {
+          bindOp(x, ref, false, 'device', [], [], []);
+          // Removing a device lifts what the identity had raised about it before, as a clear does.
+          for (const code of ['device_new', 'device_compromised'] as const) {
+            x.local.set(`${code}|${ref}`, clear(x.local.get(`${code}|${ref}`), { code, scope: 'device', ref, at: e.at }));
+          }
+        }
         if (e.kind === 'enroll') {
           bindOp(x, ref, true, 'device', sortAuth([...e.auth]), [], []);
           localRaise(x, `device_new|${ref}`, { code: 'device_new', scope: 'device', ref, since: e.at, exp: e.at + s.device_new.ttlMs, at: e.at, attrs, ev: e.eventId });
@@ -564,7 +566,7 @@ export class StateModel {
         const reached = own >= k.threshold;
         const at = reached ? e.at : last;
         const n = reached ? own : count;
-        localRaiseIdentity(x, k.code, { since: first, exp: at + k.ttlMs, at, attrs: { failures: String(Math.min(n, kept)) }, ev: reached ? e.eventId : null });
+        localRaiseIdentity(x, k.code, { since: at, exp: at + k.ttlMs, at, attrs: { failures: String(Math.min(n, kept)) }, ev: reached ? e.eventId : null });
       }
     }
     const device = e.device ?? '';

@@ -7,6 +7,7 @@ import {
   CorruptStateError,
   decodeIdentity,
   decodeObservation,
+  CODE_IDS,
   decodeSignals,
   encodeMutation,
   type IdentityRecord,
@@ -179,6 +180,9 @@ export interface StoreOptions {
 
 export const DEFAULT_CAPS = { signals: 64, bindings: 64, known: 16 } as const;
 
+/** An identity's own signals about its devices (identity-apply: an unbind lifts them, it does not drop them). */
+const OWN_CODES = [CODE_IDS.indexOf('device_new'), CODE_IDS.indexOf('device_compromised')];
+
 type Reply = string | number | Buffer | null | Reply[];
 type ScriptCall = (...args: Array<string | number | Buffer>) => Promise<Reply>;
 
@@ -265,6 +269,7 @@ export class StateStore {
   }> {
     const payload = pack({
       m: change.mutations.map(encodeMutation),
+      own: OWN_CODES,
       tenant: change.tenant ?? false,
       login: change.login ?? false,
       ...(change.membershipUntilMs === undefined ? {} : { touched: change.membershipUntilMs }),

@@ -184,7 +184,12 @@ export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
     routes: [],
     mutations,
   });
-  if (e.change === 'removed') return binding('unbound', [{ t: 'u', ref, at, type: 'device' }]);
+  if (e.change === 'removed') {
+    // Removing a device lifts the signals the identity had about it, as a clear would: those raised
+    // before it go, whatever order they arrive in; a report after it stands.
+    const lift = (code: SignalCode): Mutation => ({ t: 'c', k: signalKey(code, 'device', ref), code, scope: 'device', ref, at });
+    return binding('unbound', [{ t: 'u', ref, at, type: 'device' }, lift('device_new'), lift('device_compromised')]);
+  }
   const mutations: Mutation[] = [];
   if (e.change === 'enrolled') {
     mutations.push({

@@ -94,14 +94,15 @@ export function loginMutations(
     at: lastMs,
     attrs: attributes,
   });
-  // A login that reached a threshold raises the signal as of itself (its own time and count), so
-  // the same login always raises the same thing however often it is replayed; any other failure
-  // re-asserts it as of the latest that reached it, naming no source.
+  // A login that reached a threshold raises the signal for itself: live from its time for the
+  // policy's lifetime, with its own count. The same login thus always raises the same thing however
+  // often it is replayed, and the raises of one burst join into one episode (docs/state.md). Any
+  // other failure re-asserts the latest that reached it, naming no source.
   const threshold = (code: SignalCode, t: LoginObservation['triggers'][string] | undefined, ttlMs: number) => {
     if (!t) return;
     const own = t.ownCount > 0;
     const at = own ? login.occurredAtMs : t.lastMs;
-    out.push(raise(code, t.firstMs, at, ttlMs, { failures: String(own ? t.ownCount : t.count) }, own));
+    out.push(raise(code, at, at, ttlMs, { failures: String(own ? t.ownCount : t.count) }, own));
   };
   threshold('mfa_fatigue', seen.triggers.mfa_fail, s.mfa_fatigue.ttlMs);
   threshold('repeated_failures', seen.triggers.fail, s.repeated_failures.ttlMs);

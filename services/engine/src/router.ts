@@ -438,9 +438,11 @@ export class Router {
         if (p.op !== 'bound') return [apply(p.identityId, p.mutations, keepUntil)];
         // What a route's channel hands on is taken only if the sync account, once applied, still
         // has that route (the bind may be older than the one on record).
+        // Handed on as through a membership made by this bind: taken only if it holds (identity-apply).
+        const mop = p.occurredAtMs;
         const inherited: Mutation[] = [
-          ...recordMutations(direct?.signals ?? []),
-          ...routes.flatMap((r) => recordMutations(r.signals).map((m) => ({ ...m, via: p.channelRef }) as Mutation)),
+          ...recordMutations(direct?.signals ?? []).map((m) => ({ ...m, mop }) as Mutation),
+          ...routes.flatMap((r) => recordMutations(r.signals).map((m) => ({ ...m, mop, via: p.channelRef }) as Mutation)),
         ];
         return [apply(p.identityId, [...p.mutations, ...inherited], keepUntil)];
       }

@@ -70,14 +70,16 @@ local function held(ref)
   return false
 end
 
--- A signal about a channel concerns the identity while it holds the channel. A fan-out (`m.mop`:
--- the op time of the membership it came through; `m.via`: the sync account route, if any) also
--- applies while the identity knows nothing of the channel yet, provided that membership is younger
--- than STATE_TTL: the bind that made it a member may still be on its way (missing a SIM swap is the
--- worse error), whereas an older membership with no record here belongs to a state since forgotten.
--- A channel the identity unbound, and holds no other way, is not its concern.
+-- What a channel hands on (`m.mop`: the op time of the membership it came through, or of the bind
+-- that inherits it; `m.via`: the sync account route, if any) concerns the identity while it holds
+-- the channel. It also applies while the identity knows nothing of the channel yet, provided that
+-- membership is younger than STATE_TTL: the bind that made it a member may still be on its way
+-- (missing a SIM swap is the worse error), whereas an older membership with no record here belongs
+-- to a state since forgotten. A channel the identity unbound, and holds no other way, is not its
+-- concern. The identity's own signals about a device (no `mop`) always apply: an unbind lifts them
+-- as a clear does (derive.ts).
 local function admit(m)
-  if not m.ref or not CHANNEL_SCOPES[m.scope] then return true end
+  if not m.ref or not CHANNEL_SCOPES[m.scope] or not m.mop then return true end
   if m.via then
     local b = t.b[m.via]
     if b and b[B_BOUND] == 1 and type(b[B_VIA]) == 'table' then
@@ -91,8 +93,13 @@ local function admit(m)
   elseif t.b[m.ref] then
     return false
   end
-  return not m.mop or m.mop > nowMs - ttlMs
+  return m.mop > nowMs - ttlMs
 end
+
+-- Codes of an identity's own signals about its devices: not copies of a channel's records, so
+-- letting the device go does not drop them (its unbind lifts them instead).
+local own_codes = {}
+for _, c in ipairs(payload.own or {}) do own_codes[c] = true end
 
 local mutations = payload.m or {}
 -- Channels the identity may have stopped holding: an unbound one, and the routes a sync account lost.
@@ -154,7 +161,9 @@ end
 -- concerns it (after an unbind, or a rebind that dropped a sync account's route).
 if next(let_go) ~= nil then
   for k, r in pairs(t.s) do
-    if r[S_REF] and let_go[r[S_REF]] and CHANNEL_SCOPES[r[S_SCOPE]] and not held(r[S_REF]) then t.s[k] = nil end
+    if r[S_REF] and let_go[r[S_REF]] and CHANNEL_SCOPES[r[S_SCOPE]] and not own_codes[r[S_CODE]] and not held(r[S_REF]) then
+      t.s[k] = nil
+    end
   end
 end
 
