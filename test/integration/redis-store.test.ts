@@ -366,11 +366,11 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
   const direct = (id: string) => ({ identityId: id, via: null });
   test('a member bound after the signal inherits it; one bound before is fanned out to; replays still fan out', async () => {
     const s = store();
-    await s.channelBind(PHONE, direct('early'), 'bound', now - HOUR, now + DAY);
+    await s.channelBind(PHONE, direct('early'), 'bound', now - HOUR, now + DAY, now);
     const r = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now);
     assert.equal(r.changed, true);
     assert.deepEqual(r.members, [{ ...direct('early'), opMs: now - HOUR }]);
-    const late = await s.channelBind(PHONE, direct('late'), 'bound', now + 1000, now + DAY);
+    const late = await s.channelBind(PHONE, direct('late'), 'bound', now + 1000, now + DAY, now);
     assert.equal(late.signals.length, 1);
     const again = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now);
     assert.equal(again.changed, false);
@@ -379,8 +379,8 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
 
   test('an older unbind never overrides a newer bind', async () => {
     const s = store();
-    await s.channelBind(PHONE, direct('x'), 'bound', now, now + DAY);
-    const stale = await s.channelBind(PHONE, direct('x'), 'unbound', now - 1000, now + DAY);
+    await s.channelBind(PHONE, direct('x'), 'bound', now, now + DAY, now);
+    const stale = await s.channelBind(PHONE, direct('x'), 'unbound', now - 1000, now + DAY, now);
     assert.equal(stale.applied, false);
     const r = await s.channelSignal(PHONE, [swap('s2', now, now + HOUR)], now);
     assert.deepEqual(r.members, [{ ...direct('x'), opMs: now }]);
@@ -389,10 +389,10 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
   test('a member lives as long as its identity says, however long ago it bound', async () => {
     const s = store();
     const bound = now - 500 * DAY;
-    await s.channelBind(PHONE, direct('loyal'), 'bound', bound, bound + 30 * DAY);
-    await s.channelBind(PHONE, direct('gone'), 'bound', bound, bound + 30 * DAY);
+    await s.channelBind(PHONE, direct('loyal'), 'bound', bound, bound + 30 * DAY, now);
+    await s.channelBind(PHONE, direct('gone'), 'bound', bound, bound + 30 * DAY, now);
     // Only the active identity's owner extends its membership (membership.ts).
-    await s.channelBind(PHONE, direct('loyal'), 'touch', bound, now + 30 * DAY);
+    await s.channelBind(PHONE, direct('loyal'), 'touch', bound, now + 30 * DAY, now);
     const r = await s.channelSignal(PHONE, [swap('port', now, now + HOUR)], now);
     assert.deepEqual(r.members, [{ ...direct('loyal'), opMs: bound }], 'the forgotten member is pruned, the loyal one reached');
     assert.equal(await redis.hexists(s.keys.channel(PHONE).members, memberField(direct('gone'))), 0);
@@ -402,9 +402,9 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
   test('recovery routes are members of their own: direct and via memberships are told apart', async () => {
     const s = store();
     const via = { identityId: 'carol', via: SYNC };
-    await s.channelBind(PHONE, via, 'bound', now, now + DAY);
-    await s.channelBind(PHONE, direct('carol'), 'bound', now, now + DAY);
-    await s.channelBind(PHONE, direct('carol'), 'unbound', now + 1, now + DAY);
+    await s.channelBind(PHONE, via, 'bound', now, now + DAY, now);
+    await s.channelBind(PHONE, direct('carol'), 'bound', now, now + DAY, now);
+    await s.channelBind(PHONE, direct('carol'), 'unbound', now + 1, now + DAY, now);
     const r = await s.channelSignal(PHONE, [swap('s', now, now + HOUR)], now);
     assert.deepEqual(r.members, [{ ...via, opMs: now }]);
     assert.deepEqual(parseMember(memberField(via)), via);
@@ -414,10 +414,10 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
   test('an open-ended member keeps the hash; when it becomes finite the hash expires again', async () => {
     const s = store();
     const members = s.keys.channel(PHONE).members;
-    await s.channelBind(PHONE, direct('a'), 'bound', now, now + DAY);
-    await s.channelBind(PHONE, direct('b'), 'touch', now, -1);
+    await s.channelBind(PHONE, direct('a'), 'bound', now, now + DAY, now);
+    await s.channelBind(PHONE, direct('b'), 'touch', now, -1, now);
     assert.equal(await redis.pexpiretime(members), -1);
-    await s.channelBind(PHONE, direct('b'), 'touch', now, now + 2 * DAY);
+    await s.channelBind(PHONE, direct('b'), 'touch', now, now + 2 * DAY, now);
     assert.equal(await redis.pexpiretime(members), now + 2 * DAY);
   });
 });

@@ -411,6 +411,7 @@ export class StateStore {
     op: 'bound' | 'unbound' | 'touch',
     opMs: number,
     keepUntilMs: number,
+    nowMs: number,
   ): Promise<{ applied: boolean; signals: SignalRecord[] }> {
     const k = this.#keys.channel(channelRef);
     const r = (await this.#call('channel-bind')(
@@ -420,6 +421,7 @@ export class StateStore {
       op,
       opMs,
       keepUntilMs,
+      nowMs,
     )) as [number, Buffer | null];
     return { applied: r[0] === 1, signals: decodeSignals(r[1]) };
   }

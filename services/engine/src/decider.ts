@@ -300,7 +300,7 @@ export class Decider {
           const keep = membershipUntil(Math.max(r.horizonMs, nowMs), ttlMs);
           await Promise.all(
             r.withdrawn.map((w) =>
-              store.channelBind(w.channelRef, { identityId, via: w.syncRef }, 'unbound', w.opMs, keep),
+              store.channelBind(w.channelRef, { identityId, via: w.syncRef }, 'unbound', w.opMs, keep, nowMs),
             ),
           );
         }
@@ -330,7 +330,9 @@ export class Decider {
     const { store } = this.#d;
     const keep = membershipUntil(horizonMs, store.options.stateTtlMs);
     await Promise.all(
-      heldChannels(record).map((h) => store.channelBind(h.channelRef, { identityId, via: h.via }, 'touch', h.opMs, keep)),
+      heldChannels(record).map((h) =>
+        store.channelBind(h.channelRef, { identityId, via: h.via }, 'touch', h.opMs, keep, nowMs),
+      ),
     );
     return (await store.apply(identityId, { mutations: [], membershipUntilMs: keep }, nowMs)).state;
   }

@@ -429,9 +429,9 @@ export class Router {
         // memberships are written that long (plus the margin), and its owner extends them later.
         const keepUntil = membershipUntil(nowMs + this.#d.store.options.stateTtlMs, this.#d.store.options.stateTtlMs);
         const writes = [
-          this.#d.store.channelBind(p.channelRef, { identityId: p.identityId, via: null }, p.op, p.occurredAtMs, keepUntil),
+          this.#d.store.channelBind(p.channelRef, { identityId: p.identityId, via: null }, p.op, p.occurredAtMs, keepUntil, nowMs),
           ...p.routes.map((route) =>
-            this.#d.store.channelBind(route, { identityId: p.identityId, via: p.channelRef }, p.op, p.occurredAtMs, keepUntil),
+            this.#d.store.channelBind(route, { identityId: p.identityId, via: p.channelRef }, p.op, p.occurredAtMs, keepUntil, nowMs),
           ),
         ];
         const [direct, ...routes] = await Promise.all(writes);

@@ -14,18 +14,24 @@
   ARGV[4] keep until (ms, engine clock; -1: never): how long the member's identity state lives.
           Bind and unbind only ever extend it (they do not know the identity's state); a touch,
           sent by the identity's owner, sets it.
+  ARGV[5] now (ms, engine clock): a member kept until before now belongs to a forgotten state and
+          counts as absent.
 
   Returns: { applied (1|0), signals (MessagePack)|false }.
 ]]
 --- @include "includes/state"
 
 local membersKey, signalsKey = KEYS[1], KEYS[2]
-local member, op, opMs, keepUntil = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local member, op, opMs, keepUntil, nowMs = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 
 local applied = 0
 local current = redis.call('HGET', membersKey, member)
 local curMs, curBound, curKeep = -1, false, nil
 if current then curMs, curBound, curKeep = member_value(current) end
+if current and curKeep ~= -1 and curKeep < nowMs then
+  -- What a forgotten state left behind: the identity starts afresh on this channel too.
+  current, curMs, curBound, curKeep = nil, -1, false, nil
+end
 
 local function later(a, b)
   if a == -1 or b == -1 then return -1 end

@@ -121,13 +121,21 @@ local function merge_record(r, m)
     if tostring(a[R_EV]) ~= tostring(b[R_EV]) then return tostring(a[R_EV]) < tostring(b[R_EV]) end
     return canon(a[R_ATTRS]) < canon(b[R_ATTRS])
   end
-  -- Bounded: the two oldest raises become one (their union, the newer's source and attributes),
-  -- which only a clear between their two times could have told apart.
+  -- Bounded: first the raises of earlier episodes go (only a late raise joining two episodes could
+  -- have needed them); then the two oldest of the latest episode become one (their union, the
+  -- newer's source and attributes), which only a clear between their two times could tell apart.
   table.sort(out[S_RAISES], older)
   while #out[S_RAISES] > MAX_RAISES do
-    local a, b = table.remove(out[S_RAISES], 1), table.remove(out[S_RAISES], 1)
-    table.insert(out[S_RAISES], 1, { math.min(a[R_SINCE], b[R_SINCE]), later_exp(a[R_EXP], b[R_EXP]), b[R_AT], b[R_EV], b[R_ATTRS] })
-    table.sort(out[S_RAISES], older)
+    local episode = latest_episode(out[S_RAISES])
+    local dropped = false
+    for i, e in ipairs(out[S_RAISES]) do
+      if e[R_SINCE] < episode[1] then table.remove(out[S_RAISES], i); dropped = true; break end
+    end
+    if not dropped then
+      local a, b = table.remove(out[S_RAISES], 1), table.remove(out[S_RAISES], 1)
+      table.insert(out[S_RAISES], 1, { math.min(a[R_SINCE], b[R_SINCE]), later_exp(a[R_EXP], b[R_EXP]), b[R_AT], b[R_EV], b[R_ATTRS] })
+      table.sort(out[S_RAISES], older)
+    end
   end
   return out
 end
