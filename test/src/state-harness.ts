@@ -18,8 +18,8 @@ import type { ModelEvent } from './state-model.ts';
  * is what the fault tests break (test/faults).
  */
 
-const SECRET = 'state-oracle-secret-0123456789';
-export const refOf = (type: string, value: string) => channelRef(SECRET, type, value);
+export const STATE_SECRET = 'state-oracle-secret-0123456789';
+export const refOf = (type: string, value: string) => channelRef(STATE_SECRET, type, value);
 
 /** Never in the way: data loss is not what this harness exercises (see the kill -9 tests). */
 const steadyGuard: BatchGuard = {

@@ -315,3 +315,20 @@ export async function checkStateProperty(o: StatePropertyOptions): Promise<void>
     markInterruptAsFailure: true,
   });
 }
+
+/**
+ * A fixed mix of events from the generator (same seed, same events), all at about `clock`: what
+ * the data-loss tests (test/faults/data-loss.test.ts) push through a real engine and Kafka.
+ */
+export function sampleEvents(
+  seed: number,
+  clock: number,
+  phases = 4,
+  /** Shared across calls: event ids stay unique, and each identity's logins in time order. */
+  counter: { n: number; lastLogin: Map<string, number> } = { n: 0, lastLogin: new Map() },
+): ModelEvent[] {
+  const specs = fc.sample(phase, { seed, numRuns: phases });
+  return specs.flatMap((p) => materialize({ ...p, dups: [], replays: [] }, clock, counter, []).events);
+}
+
+export { IDS as STATE_IDS, KEEP as STATE_KEEP_MS, SKEW as STATE_SKEW_MS };

@@ -133,8 +133,8 @@ export const kafka: LocalService = {
         `${l.kafka.lib}/*`,
         'kafka.tools.StorageTool',
         'format',
-        '-t',
-        clusterId,
+        // One argument with `=`: a base64url id may begin with '-', which argparse would take for a flag.
+        `--cluster-id=${clusterId}`,
         '-c',
         props,
         '--standalone',
