@@ -81,9 +81,7 @@ export const AuditRecord = z.object({
    * The decision this one follows, by sequence and substance digest (its full text is the `after`
    * of that sequence's audit record); null for an identity's first decision in a store.
    */
-  previous: z
-    .object({ sequence: z.number().int().positive(), digest: z.string().min(1).max(64) })
-    .nullable(),
+  previous: z.object({ sequence: z.number().int().positive(), digest: z.string().min(1).max(64) }).nullable(),
   after: Decision,
   reasons: z.array(AuditReason),
   trigger: Trigger,

@@ -91,7 +91,11 @@ export function normalizeChannelValue(type: ChannelType, raw: string): Normalize
  */
 export function normalizeSubjectValue(type: SubjectType, raw: string, owner?: string): Normalized {
   if (owner !== undefined && type !== 'credential' && type !== 'token') {
-    return { ok: false, message: 'identityId is only allowed on credential and token subjects', path: 'identityId' };
+    return {
+      ok: false,
+      message: 'identityId is only allowed on credential and token subjects',
+      path: 'identityId',
+    };
   }
   switch (type) {
     case 'identity':
@@ -114,7 +118,11 @@ export function normalizeSubjectValue(type: SubjectType, raw: string, owner?: st
  * silent "no signal". Splitting `org/alice/key-1` at a guess could send it to the wrong identity,
  * so a value with more than one `/` needs `identityId`.
  */
-function normalizeOwnedReference(type: 'credential' | 'token', raw: string, owner: string | undefined): Normalized {
+function normalizeOwnedReference(
+  type: 'credential' | 'token',
+  raw: string,
+  owner: string | undefined,
+): Normalized {
   const r = normalizeOpaqueId(raw, `${type} reference`);
   if (!r.ok || owner !== undefined) return r;
   const slash = r.value.indexOf('/');

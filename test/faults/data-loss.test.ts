@@ -30,7 +30,7 @@ import { PrivateStack } from '../src/private-stack.ts';
 import { refOf, STATE_SECRET, toMessage } from '../src/state-harness.ts';
 import type { ModelEvent } from '../src/state-model.ts';
 import { StateModel } from '../src/state-model.ts';
-import { sampleEvents, STATE_IDS, STATE_SKEW_MS } from '../src/state-property.ts';
+import { STATE_IDS, STATE_SKEW_MS, sampleEvents } from '../src/state-property.ts';
 import { pollUntil } from '../src/wait.ts';
 
 const stack = new PrivateStack('data-loss', 31_000);
@@ -64,7 +64,9 @@ before(async () => {
     METRICS_PORT: '0',
     LOG_LEVEL: 'info',
   });
-  admin = await createAdmin(createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'dl-admin', logger }));
+  admin = await createAdmin(
+    createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'dl-admin', logger }),
+  );
   // Provision first (the engine does it too, idempotently) so the watchers find their topics.
   await provision({
     admin,
@@ -79,7 +81,10 @@ before(async () => {
   const keys = keySpace(config.REDIS_PREFIX);
   store = new StateStore(redis, keys, { keepMs: config.LATE_EVENT_WINDOW, stateTtlMs: config.STATE_TTL });
   meta = new MetaStore(redis, keys);
-  [producer, watcher] = await Promise.all([EventProducer.start(config, logger), DecisionWatcher.start(config, logger)]);
+  [producer, watcher] = await Promise.all([
+    EventProducer.start(config, logger),
+    DecisionWatcher.start(config, logger),
+  ]);
   api = await startTestApi(config);
 });
 
@@ -106,7 +111,14 @@ async function sendWave(): Promise<void> {
 /** The engine has consumed everything sent, nothing is left to replay, and it verified the store on this Redis. */
 async function settled(timeoutMs = 90_000): Promise<void> {
   const topics = topicNames(config.TOPIC_NAMESPACE);
-  const inputs = [topics.login, topics.device, topics.simSwap, topics.mailboxChange, topics.channelBinding, topics.compromiseSignal];
+  const inputs = [
+    topics.login,
+    topics.device,
+    topics.simSwap,
+    topics.mailboxChange,
+    topics.channelBinding,
+    topics.compromiseSignal,
+  ];
   await pollUntil(
     async () => {
       const groups = [
@@ -129,16 +141,29 @@ async function settled(timeoutMs = 90_000): Promise<void> {
 /** Every identity's state in Redis is the model's, and no decision's sequence went back. */
 async function assertAgreesWithModel(): Promise<void> {
   const now = Date.now();
-  const model = new StateModel({ policy, ref: refOf, stateTtlMs: config.STATE_TTL, keepMs: config.LATE_EVENT_WINDOW });
+  const model = new StateModel({
+    policy,
+    ref: refOf,
+    stateTtlMs: config.STATE_TTL,
+    keepMs: config.LATE_EVENT_WINDOW,
+  });
   model.applyPhase(now, sent, STATE_SKEW_MS);
   for (const id of STATE_IDS) {
     const record = await store.read(id, now);
-    const real = record ? toIdentityState(record, now) : { identityId: id, tenantId: null, bindingsKnown: false, bindings: [], signals: [] };
+    const real = record
+      ? toIdentityState(record, now)
+      : { identityId: id, tenantId: null, bindingsKnown: false, bindings: [], signals: [] };
     const expected = model.stateOf(id, now);
     const view = (s: typeof real) => ({
       tenantId: s.tenantId,
       bindings: s.bindings,
-      signals: s.signals.map((x) => ({ code: x.code, scope: x.scope, ref: x.ref, since: x.since, expiresAt: x.expiresAt })),
+      signals: s.signals.map((x) => ({
+        code: x.code,
+        scope: x.scope,
+        ref: x.ref,
+        since: x.since,
+        expiresAt: x.expiresAt,
+      })),
     });
     assert.deepEqual(view(real), view(expected), `${id}'s state`);
   }
@@ -146,7 +171,10 @@ async function assertAgreesWithModel(): Promise<void> {
     const seen = watcher.forIdentity(id);
     for (let i = 1; i < seen.length; i++) {
       const [a, b] = [seen[i - 1], seen[i]] as [Decision, Decision];
-      assert.ok(b.sequence > a.sequence || (b.sequence === a.sequence && materialOf(a) === materialOf(b)), `${id}: sequence ${b.sequence} after ${a.sequence}`);
+      assert.ok(
+        b.sequence > a.sequence || (b.sequence === a.sequence && materialOf(a) === materialOf(b)),
+        `${id}: sequence ${b.sequence} after ${a.sequence}`,
+      );
     }
   }
 }
@@ -193,7 +221,8 @@ test('Redis back with an older AOF (a lagging replica, a restore): partitions re
   // Decisions made after the loss carry the new epoch: they outrank everything published before it.
   const after = watcher.decisions.filter((d) => Date.parse(d.computedAt) > lostAt);
   assert.ok(after.length > 0, 'decisions were made after the loss');
-  for (const d of after) assert.ok(epochOf(d.sequence) >= epoch, `${d.identityId} #${d.sequence} in epoch ${epochOf(d.sequence)}`);
+  for (const d of after)
+    assert.ok(epochOf(d.sequence) >= epoch, `${d.identityId} #${d.sequence} in epoch ${epochOf(d.sequence)}`);
 });
 
 test('kill -9 Redis with nothing kept (AOF off): answers are degraded until an engine rebuilt the store from Kafka', async () => {
@@ -215,8 +244,13 @@ test('kill -9 Redis with nothing kept (AOF off): answers are degraded until an e
   engine = new EngineProcess(config);
   await settled(120_000);
   assert.ok(engine.output.join('').includes('rebuilding it from Kafka'), 'the engine says it rebuilds');
-  const body = AssuranceResponse.parse((await api.call('GET', `/v1/identities/${STATE_IDS[0]}/assurance`)).body);
-  assert.deepEqual(body.degradedReasons.filter((r) => r.startsWith('store')), []);
+  const body = AssuranceResponse.parse(
+    (await api.call('GET', `/v1/identities/${STATE_IDS[0]}/assurance`)).body,
+  );
+  assert.deepEqual(
+    body.degradedReasons.filter((r) => r.startsWith('store')),
+    [],
+  );
   await sendWave();
   await settled();
   await assertAgreesWithModel();

@@ -126,7 +126,8 @@ function assertNoDecisionLost(): void {
     for (let i = 1; i < seen.length; i++) {
       const [a, b] = [seen[i - 1] as Decision, seen[i] as Decision];
       assert.ok(b.sequence >= a.sequence, `${id}: sequence ${b.sequence} after ${a.sequence}`);
-      if (b.sequence === a.sequence) assert.equal(materialOf(b), materialOf(a), `${id}: two decisions under ${a.sequence}`);
+      if (b.sequence === a.sequence)
+        assert.equal(materialOf(b), materialOf(a), `${id}: two decisions under ${a.sequence}`);
     }
     assert.equal(last.sequence, latest(id)?.sequence);
     assert.equal(last.signals.length, waves, `${id} misses a signal`);

@@ -60,7 +60,8 @@ function assertStrictest(body: AssuranceResponse, reasons: readonly string[]): v
 }
 
 const meta = () => new MetaStore(writer, keySpace(api.config.REDIS_PREFIX));
-const state = () => new StateStore(writer, keySpace(api.config.REDIS_PREFIX), { keepMs: 86_400_000, stateTtlMs: 86_400_000 });
+const state = () =>
+  new StateStore(writer, keySpace(api.config.REDIS_PREFIX), { keepMs: 86_400_000, stateTtlMs: 86_400_000 });
 
 /** The store as an engine leaves it once verified: fingerprint, this policy, verified on this Redis process. */
 async function verifiedStore(): Promise<void> {
@@ -103,7 +104,18 @@ describe('the state in Redis', () => {
       {
         mutations: [
           { t: 'b', ref: PHONE, at: now - 60_000, type: 'phone', auth: 2, rec: 0, bat: now - 60_000 },
-          { t: 'r', k: signalKey('sim_swap', 'phone', PHONE), code: 'sim_swap', scope: 'phone', ref: PHONE, since: now - 1000, exp: now + 3_600_000, ev: 'e', at: now - 1000, attrs: {} },
+          {
+            t: 'r',
+            k: signalKey('sim_swap', 'phone', PHONE),
+            code: 'sim_swap',
+            scope: 'phone',
+            ref: PHONE,
+            since: now - 1000,
+            exp: now + 3_600_000,
+            ev: 'e',
+            at: now - 1000,
+            attrs: {},
+          },
         ],
       },
       now,
@@ -113,7 +125,11 @@ describe('the state in Redis', () => {
     assert.equal(body.degraded, false);
     assert.equal(body.sequence, 3 * 2 ** 32 + 1);
     const record = await state().read(id, Date.now());
-    const expected = evaluate(policy, toIdentityState(record as NonNullable<typeof record>, Date.now()), new Date());
+    const expected = evaluate(
+      policy,
+      toIdentityState(record as NonNullable<typeof record>, Date.now()),
+      new Date(),
+    );
     assert.equal(body.riskLevel, expected.riskLevel);
     assert.notEqual(body.riskLevel, 'low');
     assert.equal((await api.call('GET', '/readyz', { token: null })).status, 200);
@@ -125,12 +141,34 @@ describe('the state in Redis', () => {
     const now = Date.now();
     await state().apply(
       id,
-      { mutations: [{ t: 'r', k: signalKey('mfa_fatigue', 'identity', null), code: 'mfa_fatigue', scope: 'identity', ref: null, since: now - 7200_000, exp: now - 1, ev: 'e', at: now - 7200_000, attrs: {} }] },
+      {
+        mutations: [
+          {
+            t: 'r',
+            k: signalKey('mfa_fatigue', 'identity', null),
+            code: 'mfa_fatigue',
+            scope: 'identity',
+            ref: null,
+            since: now - 7200_000,
+            exp: now - 1,
+            ev: 'e',
+            at: now - 7200_000,
+            attrs: {},
+          },
+        ],
+      },
       now - 7200_000,
     );
     const body = await read(id);
     assert.equal(body.degraded, false);
-    assert.equal(body.riskLevel, evaluate(policy, { identityId: id, tenantId: null, bindingsKnown: false, bindings: [], signals: [] }, new Date()).riskLevel);
+    assert.equal(
+      body.riskLevel,
+      evaluate(
+        policy,
+        { identityId: id, tenantId: null, bindingsKnown: false, bindings: [], signals: [] },
+        new Date(),
+      ).riskLevel,
+    );
   });
 
   test('not verified since Redis started, recovering, or decided with another policy: degraded, each named', async () => {
@@ -156,7 +194,10 @@ describe('the state in Redis', () => {
     const owner = uid('owner');
     const thief = uid('thief');
     await state().apply(owner, { mutations: [] }, Date.now());
-    await writer.copy(keySpace(api.config.REDIS_PREFIX).identity(owner), keySpace(api.config.REDIS_PREFIX).identity(thief));
+    await writer.copy(
+      keySpace(api.config.REDIS_PREFIX).identity(owner),
+      keySpace(api.config.REDIS_PREFIX).identity(thief),
+    );
     assertStrictest(await read(thief), ['state_unreadable']);
   });
 

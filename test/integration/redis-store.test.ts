@@ -83,7 +83,8 @@ const bind = (ref: string, atMs: number, via?: string[]): Mutation => ({
 });
 const unbind = (ref: string, atMs: number): Mutation => ({ t: 'u', ref, at: atMs, type: 'phone' });
 /** As a channel hands it on: through a membership made at `mop`, maybe by a sync account's route. */
-const fanout = (m: Mutation, mop = now - 1000, via?: string) => ({ ...m, mop, ...(via ? { via } : {}) }) as Mutation;
+const fanout = (m: Mutation, mop = now - 1000, via?: string) =>
+  ({ ...m, mop, ...(via ? { via } : {}) }) as Mutation;
 
 async function live(s: StateStore, id: string, at = now) {
   const r = await s.read(id, at);
@@ -139,7 +140,16 @@ describe('identity-apply: bindings (finding 3)', () => {
     await s.apply('id', { mutations: [unbind(PHONE, now - HOUR)] }, now);
     assert.deepEqual(await live(s, 'id'), [], 'unbinding drops what the phone brought');
     // Rebound later, inheriting the swap again from the channel.
-    await s.apply('id', { mutations: [bind(PHONE, now - HOUR / 2), fanout(swap('s', now - 2 * HOUR, now + DAY), now - HOUR / 2)] }, now);
+    await s.apply(
+      'id',
+      {
+        mutations: [
+          bind(PHONE, now - HOUR / 2),
+          fanout(swap('s', now - 2 * HOUR, now + DAY), now - HOUR / 2),
+        ],
+      },
+      now,
+    );
     assert.equal((await live(s, 'id')).length, 1);
     const replay = await s.apply('id', { mutations: [unbind(PHONE, now - HOUR)] }, now);
     assert.equal(replay.changed, false);
@@ -169,10 +179,22 @@ describe('identity-apply: bindings (finding 3)', () => {
   test('rebinding a sync account with other routes withdraws the dropped ones, and their signals go', async () => {
     const s = store();
     await s.apply('id', { mutations: [bind(SYNC, now - HOUR, [`phone:${PHONE}`, `phone:${PHONE2}`])] }, now);
-    await s.apply('id', { mutations: [fanout(swap('s', now, now + DAY), now - HOUR, SYNC), fanout(swap('s2', now, now + DAY, PHONE2), now - HOUR, SYNC)] }, now);
+    await s.apply(
+      'id',
+      {
+        mutations: [
+          fanout(swap('s', now, now + DAY), now - HOUR, SYNC),
+          fanout(swap('s2', now, now + DAY, PHONE2), now - HOUR, SYNC),
+        ],
+      },
+      now,
+    );
     const r = await s.apply('id', { mutations: [bind(SYNC, now, [`phone:${PHONE2}`])] }, now);
     assert.deepEqual(r.withdrawn, [{ syncRef: SYNC, channelRef: PHONE, opMs: now }]);
-    assert.deepEqual((await live(s, 'id')).map((x) => x.ref), [PHONE2]);
+    assert.deepEqual(
+      (await live(s, 'id')).map((x) => x.ref),
+      [PHONE2],
+    );
   });
 
   test('a fan-out through a stale membership is not taken: one older than STATE_TTL, or a dropped route', async () => {
@@ -209,12 +231,28 @@ describe('identity-apply: SOC signals (finding 2)', () => {
     await s.apply('alice', { mutations: [bind(PHONE, now - DAY)] }, now);
     await s.apply(
       'alice',
-      { mutations: [soc('identity', null, 'account_takeover', now), fanout(soc('phone', PHONE, 'sim_swap', now))] },
+      {
+        mutations: [
+          soc('identity', null, 'account_takeover', now),
+          fanout(soc('phone', PHONE, 'sim_swap', now)),
+        ],
+      },
       now,
     );
     await s.apply(
       'alice',
-      { mutations: [{ t: 'c', k: socKey('phone', PHONE, 'INC-4711', 'sim_swap'), code: 'channel_compromised', scope: 'phone', ref: PHONE, at: now + 1 }] },
+      {
+        mutations: [
+          {
+            t: 'c',
+            k: socKey('phone', PHONE, 'INC-4711', 'sim_swap'),
+            code: 'channel_compromised',
+            scope: 'phone',
+            ref: PHONE,
+            at: now + 1,
+          },
+        ],
+      },
       now,
     );
     const left = await live(s, 'alice');
@@ -228,7 +266,18 @@ describe('identity-apply: SOC signals (finding 2)', () => {
     await s.apply('bob', { mutations: [soc('identity', null, 'account_takeover', now)] }, now);
     await s.apply(
       'bob',
-      { mutations: [{ t: 'cp', p: socPrefix('identity', null, 'INC-4711'), code: 'takeover_confirmed', scope: 'identity', ref: null, at: now + 10 }] },
+      {
+        mutations: [
+          {
+            t: 'cp',
+            p: socPrefix('identity', null, 'INC-4711'),
+            code: 'takeover_confirmed',
+            scope: 'identity',
+            ref: null,
+            at: now + 10,
+          },
+        ],
+      },
       now,
     );
     assert.deepEqual(await live(s, 'bob'), []);
@@ -272,19 +321,27 @@ describe('identity-apply: time', () => {
     const times = [0, 1, 2, 3].map((i) => now + i * 60_000);
     const inOrder = store();
     let last: LoginObservation | null = null;
-    for (const [i, at] of times.entries()) last = (await inOrder.apply('u', { mutations: [], login: login(i, at) }, now + HOUR)).observation;
+    for (const [i, at] of times.entries())
+      last = (await inOrder.apply('u', { mutations: [], login: login(i, at) }, now + HOUR)).observation;
     const reversed = store();
     let lastR: LoginObservation | null = null;
-    for (const [i, at] of [...times.entries()].reverse()) lastR = (await reversed.apply('u', { mutations: [], login: login(i, at) }, now + HOUR)).observation;
+    for (const [i, at] of [...times.entries()].reverse())
+      lastR = (await reversed.apply('u', { mutations: [], login: login(i, at) }, now + HOUR)).observation;
     const span = (o: typeof last) => {
       const t = o?.triggers.fail;
       return t && { firstMs: t.firstMs, lastMs: t.lastMs, count: t.count };
     };
     assert.deepEqual(span(lastR), span(last));
     assert.deepEqual(span(last), { firstMs: times[2], lastMs: times[3], count: 4 });
-    assert.equal(last?.triggers.fail?.ownCount, 4, 'the last login in order reached it itself, with 4 in its window');
+    assert.equal(
+      last?.triggers.fail?.ownCount,
+      4,
+      'the last login in order reached it itself, with 4 in its window',
+    );
     assert.equal(lastR?.triggers.fail?.ownCount, 0, 'the earliest, arriving last, did not');
-    const replay = (await reversed.apply('u', { mutations: [], login: login(0, times[0] as number) }, now + HOUR)).observation;
+    const replay = (
+      await reversed.apply('u', { mutations: [], login: login(0, times[0] as number) }, now + HOUR)
+    ).observation;
     assert.deepEqual(span(replay), span(last), 'a replayed login counts once');
   });
 });
@@ -324,7 +381,9 @@ describe('identity-apply: keys, owners and caps (findings 6 and 9)', () => {
     const r = await s.read('full', now);
     assert.ok(r?.overflowSinceMs);
     const state = toIdentityState(r as NonNullable<typeof r>, now);
-    assert.ok(state.signals.some((x) => x.code === 'signal_unreadable' && x.attributes.reason === 'state_overflow'));
+    assert.ok(
+      state.signals.some((x) => x.code === 'signal_unreadable' && x.attributes.reason === 'state_overflow'),
+    );
   });
 });
 
@@ -350,10 +409,49 @@ describe('decisions: commit and published', () => {
     await s.apply('some-user-id-0042', { mutations: refs.map((ref, i) => bind(ref, now - i)) }, now);
     const signals: Mutation[] = [
       swap('sim-0001', now, now + 14 * DAY, refs[0]),
-      { ...swap('mb-0002', now, now + 7 * DAY, refs[1]), k: signalKey('mailbox_tampered', 'email', refs[1] as string), code: 'mailbox_tampered', scope: 'email', attrs: { change: 'forwarding_rule_added', external: 'true' } } as Mutation,
-      { ...swap('dev-0003', now, now + 3 * DAY, refs[2]), k: signalKey('device_new', 'device', refs[2] as string), code: 'device_new', scope: 'device', attrs: { change: 'enrolled' } } as Mutation,
-      { t: 'r', k: signalKey('mfa_fatigue', 'identity', null), code: 'mfa_fatigue', scope: 'identity', ref: null, since: now, exp: now + DAY, ev: 'login-0004', at: now, attrs: { failures: '5' } },
-      { t: 'r', k: socKey('identity', null, 'INC-2026-000123', 'account_takeover'), code: 'takeover_confirmed', scope: 'identity', ref: null, since: now, exp: -1, ev: 'soc-0005', at: now, attrs: { kind: 'account_takeover', severity: 'high', signalId: 'INC-2026-000123', raisedBy: 'analyst-7' } },
+      {
+        ...swap('mb-0002', now, now + 7 * DAY, refs[1]),
+        k: signalKey('mailbox_tampered', 'email', refs[1] as string),
+        code: 'mailbox_tampered',
+        scope: 'email',
+        attrs: { change: 'forwarding_rule_added', external: 'true' },
+      } as Mutation,
+      {
+        ...swap('dev-0003', now, now + 3 * DAY, refs[2]),
+        k: signalKey('device_new', 'device', refs[2] as string),
+        code: 'device_new',
+        scope: 'device',
+        attrs: { change: 'enrolled' },
+      } as Mutation,
+      {
+        t: 'r',
+        k: signalKey('mfa_fatigue', 'identity', null),
+        code: 'mfa_fatigue',
+        scope: 'identity',
+        ref: null,
+        since: now,
+        exp: now + DAY,
+        ev: 'login-0004',
+        at: now,
+        attrs: { failures: '5' },
+      },
+      {
+        t: 'r',
+        k: socKey('identity', null, 'INC-2026-000123', 'account_takeover'),
+        code: 'takeover_confirmed',
+        scope: 'identity',
+        ref: null,
+        since: now,
+        exp: -1,
+        ev: 'soc-0005',
+        at: now,
+        attrs: {
+          kind: 'account_takeover',
+          severity: 'high',
+          signalId: 'INC-2026-000123',
+          raisedBy: 'analyst-7',
+        },
+      },
     ];
     await s.apply('some-user-id-0042', { mutations: signals, tenant: { id: 'tenant-a', at: now } }, now);
     await s.commit('some-user-id-0042', 0, 2 ** 32 + 1, 'x'.repeat(22), now + HOUR);
@@ -394,7 +492,11 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
     // Only the active identity's owner extends its membership (membership.ts).
     await s.channelBind(PHONE, direct('loyal'), 'touch', bound, now + 30 * DAY, now);
     const r = await s.channelSignal(PHONE, [swap('port', now, now + HOUR)], now);
-    assert.deepEqual(r.members, [{ ...direct('loyal'), opMs: bound }], 'the forgotten member is pruned, the loyal one reached');
+    assert.deepEqual(
+      r.members,
+      [{ ...direct('loyal'), opMs: bound }],
+      'the forgotten member is pruned, the loyal one reached',
+    );
     assert.equal(await redis.hexists(s.keys.channel(PHONE).members, memberField(direct('gone'))), 0);
     assert.ok((await redis.pexpiretime(s.keys.channel(PHONE).members)) >= now + 30 * DAY);
   });
@@ -436,8 +538,14 @@ describe('meta: fingerprint, epochs, progress', () => {
     assert.equal(await meta.bumpEpoch(0), 2);
     assert.equal(await meta.bumpEpoch(7), 7);
     await meta.markRecovery([{ stage: 'router', topic: 't', partition: 0, offset: '10' }]);
-    assert.equal(await meta.recordProgress([{ stage: 'router', topic: 't', partition: 0, nextOffset: '9' }], now), 1);
-    assert.equal(await meta.recordProgress([{ stage: 'router', topic: 't', partition: 0, nextOffset: '10' }], now), 0);
+    assert.equal(
+      await meta.recordProgress([{ stage: 'router', topic: 't', partition: 0, nextOffset: '9' }], now),
+      1,
+    );
+    assert.equal(
+      await meta.recordProgress([{ stage: 'router', topic: 't', partition: 0, nextOffset: '10' }], now),
+      0,
+    );
     assert.deepEqual(
       (await meta.progress()).map((p) => [p.stage, p.topic, p.partition, p.nextOffset]),
       [['router', 't', 0, '10']],

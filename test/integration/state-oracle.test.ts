@@ -3,6 +3,7 @@ import { defineScripts } from '@assurance/redis';
 import { Redis } from 'ioredis';
 import { endpoints } from '../src/harness.ts';
 import { checkStateProperty } from '../src/state-property.ts';
+
 /**
  * The state model against an oracle (docs/state.md): fast-check generates phases of events over
  * three identities that share two phones, a mailbox, two devices and a sync account, delivers them

@@ -30,7 +30,9 @@ defineScripts(redis);
 const started = Date.now();
 try {
   await checkStateProperty({ redis, runs, seed, timeLimitMs: Number(values.minutes) * 60_000 });
-  process.stdout.write(`state oracle soak: ${runs} runs passed in ${((Date.now() - started) / 1000).toFixed(0)} s (seed ${seed})\n`);
+  process.stdout.write(
+    `state oracle soak: ${runs} runs passed in ${((Date.now() - started) / 1000).toFixed(0)} s (seed ${seed})\n`,
+  );
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exitCode = 1;

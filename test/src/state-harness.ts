@@ -1,6 +1,6 @@
 import { createLogger } from '@assurance/core';
 import type { BatchGuard, RoutedMessage } from '@assurance/engine';
-import { createEngineMetrics, Decider, DeadLetterSink, Router, topicNames } from '@assurance/engine';
+import { createEngineMetrics, DeadLetterSink, Decider, Router, topicNames } from '@assurance/engine';
 import type { InboundMessage, OutboundMessage, ProducerPort } from '@assurance/kafka';
 import { RegistryCodec } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
@@ -142,7 +142,11 @@ export class StateHarness {
       v: 2,
       kind: 'expire',
       identityId,
-      trigger: { eventId: `expiry:${this.#now}`, topic: 'assurance.identity-events.v1', occurredAt: new Date(this.#now).toISOString() },
+      trigger: {
+        eventId: `expiry:${this.#now}`,
+        topic: 'assurance.identity-events.v1',
+        occurredAt: new Date(this.#now).toISOString(),
+      },
       receivedAtMs: this.#now,
     };
     this.#internal.push(this.#inbound(this.#topics.identityEvents, identityId, JSON.stringify(m)));
@@ -236,13 +240,26 @@ export function toMessage(
       return {
         topic: topics.simSwap,
         key: e.phone,
-        value: { ...envelope, phoneNumber: e.phone, swappedAt: new Date(e.swappedAt).toISOString(), changeType: 'port_out' },
+        value: {
+          ...envelope,
+          phoneNumber: e.phone,
+          swappedAt: new Date(e.swappedAt).toISOString(),
+          changeType: 'port_out',
+        },
       };
     case 'mailbox':
-      return { topic: topics.mailboxChange, key: e.email, value: { ...envelope, mailbox: e.email, change: 'inbox_rule_added' } };
+      return {
+        topic: topics.mailboxChange,
+        key: e.email,
+        value: { ...envelope, mailbox: e.email, change: 'inbox_rule_added' },
+      };
     case 'socRaise':
     case 'socClear': {
-      const subject = { type: e.subject.type, value: e.subject.value, ...('identityId' in e.subject ? { identityId: e.subject.identityId } : {}) };
+      const subject = {
+        type: e.subject.type,
+        value: e.subject.value,
+        ...('identityId' in e.subject ? { identityId: e.subject.identityId } : {}),
+      };
       return {
         topic: topics.compromiseSignal,
         key: `${e.subject.type}:${e.subject.value}`,

@@ -143,7 +143,8 @@ const empty = (m: { code: SignalCode; scope: SignalScope; ref: string | null }):
   lifted: 0,
 });
 
-const sameRaise = (a: Raise, b: Raise) => a.since === b.since && a.exp === b.exp && a.at === b.at && a.ev === b.ev;
+const sameRaise = (a: Raise, b: Raise) =>
+  a.since === b.since && a.exp === b.exp && a.at === b.at && a.ev === b.ev;
 
 /** The raises less those the latest clear lifts; the lifted ones' expiries extend `lifted`. */
 function settle(r: Rec): Rec {
@@ -164,7 +165,10 @@ function raise(r: Rec | undefined, m: RaiseOp): Rec {
   return settle({ ...base, raises });
 }
 
-function clear(r: Rec | undefined, m: { code: SignalCode; scope: SignalScope; ref: string | null; at: number; exp?: number }): Rec {
+function clear(
+  r: Rec | undefined,
+  m: { code: SignalCode; scope: SignalScope; ref: string | null; at: number; exp?: number },
+): Rec {
   const base = r ?? empty(m);
   return settle({
     ...base,
@@ -194,7 +198,12 @@ function newestRaise(raises: readonly Raise[]): Raise | undefined {
   for (const x of raises) {
     // The engine orders raises by time, then by event id as Lua prints it (a raise naming no source: "false").
     const ev = (y: Raise) => y.ev ?? 'false';
-    if (!top || x.at > top.at || (x.at === top.at && ev(x) > ev(top)) || (x.at === top.at && x.ev === top.ev && canon(x.attrs) > canon(top.attrs))) {
+    if (
+      !top ||
+      x.at > top.at ||
+      (x.at === top.at && ev(x) > ev(top)) ||
+      (x.at === top.at && x.ev === top.ev && canon(x.attrs) > canon(top.attrs))
+    ) {
       top = x;
     }
   }
@@ -210,7 +219,8 @@ function live(r: Rec, now: number): boolean {
 function dead(r: Rec, now: number, keep: number): boolean {
   const e = episode(r);
   const raisesDead = e === null || (e[1] !== -1 && e[1] < now - keep);
-  const clearDead = r.clearedAt === null || (r.clearedAt < now - keep && r.lifted !== -1 && r.lifted < now - keep);
+  const clearDead =
+    r.clearedAt === null || (r.clearedAt < now - keep && r.lifted !== -1 && r.lifted < now - keep);
   return raisesDead && clearDead;
 }
 
@@ -292,7 +302,8 @@ export class StateModel {
     for (const [k, r] of x.local) {
       // A device's own signals are lifted by its unbind (a clear), not dropped with it.
       if (r.code === 'device_new' || r.code === 'device_compromised') continue;
-      if (r.ref !== null && letGo.has(r.ref) && CHANNEL_SCOPES.has(r.scope) && !held.has(r.ref)) x.local.delete(k);
+      if (r.ref !== null && letGo.has(r.ref) && CHANNEL_SCOPES.has(r.scope) && !held.has(r.ref))
+        x.local.delete(k);
     }
   }
 
@@ -343,7 +354,9 @@ export class StateModel {
       if (ref) {
         const after = this.#channels.get(ref) ?? new Map<string, Rec>();
         const touched = [...after].filter(([k, r]) => before.get(k) !== r).map(([, r]) => r);
-        const same = [...after].filter(([k, r]) => before.get(k) === r && this.#touches(e, k)).map(([, r]) => r);
+        const same = [...after]
+          .filter(([k, r]) => before.get(k) === r && this.#touches(e, k))
+          .map(([, r]) => r);
         if ([...touched, ...same].some((r) => !dead(r, now, this.#o.keepMs))) active.add(ref);
       }
     }
@@ -356,7 +369,8 @@ export class StateModel {
   #touches(e: ModelEvent, k: string): boolean {
     if (e.kind === 'swap') return k === 'sim_swap';
     if (e.kind === 'mailbox') return k === 'mailbox_tampered';
-    if (e.kind === 'socRaise' || e.kind === 'socClear') return k.startsWith(`soc|${e.subject.type}|`) && k.includes(`|${e.signalId}|`);
+    if (e.kind === 'socRaise' || e.kind === 'socClear')
+      return k.startsWith(`soc|${e.subject.type}|`) && k.includes(`|${e.signalId}|`);
     return false;
   }
 
@@ -364,7 +378,10 @@ export class StateModel {
     const r = this.#o.ref;
     if (e.kind === 'swap') return r('phone', e.phone);
     if (e.kind === 'mailbox') return r('email', e.email);
-    if ((e.kind === 'socRaise' || e.kind === 'socClear') && ['phone', 'email', 'device'].includes(e.subject.type)) {
+    if (
+      (e.kind === 'socRaise' || e.kind === 'socClear') &&
+      ['phone', 'email', 'device'].includes(e.subject.type)
+    ) {
       return r(e.subject.type, e.subject.value);
     }
     return undefined;
@@ -380,14 +397,28 @@ export class StateModel {
         x.tenant = { id: tenant, at: e.at };
       }
     };
-    const bindOp = (x: Identity, ref: string, bound: boolean, type: string, auth: Authenticator[], rec: RecoveryMethod[], via: string[]) => {
+    const bindOp = (
+      x: Identity,
+      ref: string,
+      bound: boolean,
+      type: string,
+      auth: Authenticator[],
+      rec: RecoveryMethod[],
+      via: string[],
+    ) => {
       x.known = true;
       const cur = x.bindings.get(ref);
       const wins = !cur || e.at > cur.op || (bound && e.at === cur.op && !cur.bound);
       if (!wins) return;
       const letGo = new Set<string>(bound ? [] : [ref]);
-      if (cur?.bound) for (const v of cur.via) if (!(bound && via.includes(v))) letGo.add(v.slice(v.indexOf(':') + 1));
-      x.bindings.set(ref, bound ? { op: e.at, bound, type, auth, rec, via } : { op: e.at, bound, type: cur?.type ?? type, auth: [], rec: [], via: [] });
+      if (cur?.bound)
+        for (const v of cur.via) if (!(bound && via.includes(v))) letGo.add(v.slice(v.indexOf(':') + 1));
+      x.bindings.set(
+        ref,
+        bound
+          ? { op: e.at, bound, type, auth, rec, via }
+          : { op: e.at, bound, type: cur?.type ?? type, auth: [], rec: [], via: [] },
+      );
       this.#dropLetGo(x, letGo);
     };
     // An identity's own signals about a device always apply (docs/state.md).
@@ -425,28 +456,73 @@ export class StateModel {
           bindOp(x, ref, false, 'device', [], [], []);
           // Removing a device lifts what the identity had raised about it before, as a clear does.
           for (const code of ['device_new', 'device_compromised'] as const) {
-            x.local.set(`${code}|${ref}`, clear(x.local.get(`${code}|${ref}`), { code, scope: 'device', ref, at: e.at }));
+            x.local.set(
+              `${code}|${ref}`,
+              clear(x.local.get(`${code}|${ref}`), { code, scope: 'device', ref, at: e.at }),
+            );
           }
         }
         if (e.kind === 'enroll') {
           bindOp(x, ref, true, 'device', sortAuth([...e.auth]), [], []);
-          localRaise(x, `device_new|${ref}`, { code: 'device_new', scope: 'device', ref, since: e.at, exp: e.at + s.device_new.ttlMs, at: e.at, attrs, ev: e.eventId });
+          localRaise(x, `device_new|${ref}`, {
+            code: 'device_new',
+            scope: 'device',
+            ref,
+            since: e.at,
+            exp: e.at + s.device_new.ttlMs,
+            at: e.at,
+            attrs,
+            ev: e.eventId,
+          });
         }
         if (e.kind === 'lost') {
-          localRaise(x, `device_compromised|${ref}`, { code: 'device_compromised', scope: 'device', ref, since: e.at, exp: e.at + s.device_compromised.ttlMs, at: e.at, attrs, ev: e.eventId });
+          localRaise(x, `device_compromised|${ref}`, {
+            code: 'device_compromised',
+            scope: 'device',
+            ref,
+            since: e.at,
+            exp: e.at + s.device_compromised.ttlMs,
+            at: e.at,
+            attrs,
+            ev: e.eventId,
+          });
         }
         return [e.id];
       }
       case 'swap': {
         const ref = r('phone', e.phone);
         const c = this.#channel(ref);
-        c.set('sim_swap', raise(c.get('sim_swap'), { code: 'sim_swap', scope: 'phone', ref, since: e.swappedAt, exp: e.swappedAt + s.sim_swap.windowMs, at: e.at, attrs: { changeType: 'port_out' }, ev: e.eventId }));
+        c.set(
+          'sim_swap',
+          raise(c.get('sim_swap'), {
+            code: 'sim_swap',
+            scope: 'phone',
+            ref,
+            since: e.swappedAt,
+            exp: e.swappedAt + s.sim_swap.windowMs,
+            at: e.at,
+            attrs: { changeType: 'port_out' },
+            ev: e.eventId,
+          }),
+        );
         return [];
       }
       case 'mailbox': {
         const ref = r('email', e.email);
         const c = this.#channel(ref);
-        c.set('mailbox_tampered', raise(c.get('mailbox_tampered'), { code: 'mailbox_tampered', scope: 'email', ref, since: e.at, exp: e.at + s.mailbox_tampered.ttlMs, at: e.at, attrs: { change: 'inbox_rule_added' }, ev: e.eventId }));
+        c.set(
+          'mailbox_tampered',
+          raise(c.get('mailbox_tampered'), {
+            code: 'mailbox_tampered',
+            scope: 'email',
+            ref,
+            since: e.at,
+            exp: e.at + s.mailbox_tampered.ttlMs,
+            at: e.at,
+            attrs: { change: 'inbox_rule_added' },
+            ev: e.eventId,
+          }),
+        );
         return [];
       }
       case 'socRaise':
@@ -483,7 +559,11 @@ export class StateModel {
       ref = r(subject.type, subject.value);
       target = this.#channel(ref);
     }
-    if (x && e.tenant !== undefined && (!x.tenant || e.at > x.tenant.at || (e.at === x.tenant.at && e.tenant > x.tenant.id))) {
+    if (
+      x &&
+      e.tenant !== undefined &&
+      (!x.tenant || e.at > x.tenant.at || (e.at === x.tenant.at && e.tenant > x.tenant.id))
+    ) {
       x.tenant = { id: e.tenant, at: e.at };
     }
     const codeOf = (kind: SignalKind): SignalCode =>
@@ -506,7 +586,16 @@ export class StateModel {
             ? s.channel_compromised.defaultTtlMs
             : s.credential_compromised.defaultTtlMs;
       const exp = e.expiresAt ?? (ttl === null ? -1 : e.at + ttl);
-      const m: RaiseOp = { code, scope, ref, since: e.at, exp, at: e.at, attrs: { kind, severity: 'high', signalId: e.signalId, raisedBy: 'soc' }, ev: e.eventId };
+      const m: RaiseOp = {
+        code,
+        scope,
+        ref,
+        since: e.at,
+        exp,
+        at: e.at,
+        attrs: { kind, severity: 'high', signalId: e.signalId, raisedBy: 'soc' },
+        ev: e.eventId,
+      };
       const pt = target.get(pk);
       if (pt && pt.clearedAt !== null && pt.clearedAt >= e.at) target.set(pk, raise(pt, m));
       else target.set(`${idKey}|${kind}`, raise(target.get(`${idKey}|${kind}`), m));
@@ -520,7 +609,10 @@ export class StateModel {
         for (const x of rec.raises) if (x.at <= e.at) lifted = later(lifted, x.exp);
         target.set(k, clear(rec, { code: rec.code, scope, ref, at: e.at }));
       }
-      target.set(pk, clear(target.get(pk), { code: codeOf('suspicious_activity'), scope, ref, at: e.at, exp: lifted }));
+      target.set(
+        pk,
+        clear(target.get(pk), { code: codeOf('suspicious_activity'), scope, ref, at: e.at, exp: lifted }),
+      );
     }
     // Any valid SOC word about a subject lifts an unreadable mark from before it (none are raised here).
     return touched;
@@ -529,14 +621,35 @@ export class StateModel {
   #login(e: Extract<ModelEvent, { kind: 'login' }>, now: number): string[] {
     const s = this.#o.policy.signals;
     const x = this.#identity(e.id, now);
-    if (e.tenant !== undefined && (!x.tenant || e.at > x.tenant.at || (e.at === x.tenant.at && e.tenant > x.tenant.id))) {
+    if (
+      e.tenant !== undefined &&
+      (!x.tenant || e.at > x.tenant.at || (e.at === x.tenant.at && e.tenant > x.tenant.id))
+    ) {
       x.tenant = { id: e.tenant, at: e.at };
     }
-    const kinds: Array<{ kind: string; windowMs: number; threshold: number; code: SignalCode; ttlMs: number }> = [];
+    const kinds: Array<{
+      kind: string;
+      windowMs: number;
+      threshold: number;
+      code: SignalCode;
+      ttlMs: number;
+    }> = [];
     if (e.outcome === 'failure') {
-      kinds.push({ kind: 'fail', windowMs: s.repeated_failures.windowMs, threshold: s.repeated_failures.threshold, code: 'repeated_failures', ttlMs: s.repeated_failures.ttlMs });
+      kinds.push({
+        kind: 'fail',
+        windowMs: s.repeated_failures.windowMs,
+        threshold: s.repeated_failures.threshold,
+        code: 'repeated_failures',
+        ttlMs: s.repeated_failures.ttlMs,
+      });
       if ((s.mfa_fatigue.authenticators as readonly string[]).includes(e.authenticator)) {
-        kinds.push({ kind: 'mfa_fail', windowMs: s.mfa_fatigue.windowMs, threshold: s.mfa_fatigue.threshold, code: 'mfa_fatigue', ttlMs: s.mfa_fatigue.ttlMs });
+        kinds.push({
+          kind: 'mfa_fail',
+          windowMs: s.mfa_fatigue.windowMs,
+          threshold: s.mfa_fatigue.threshold,
+          code: 'mfa_fatigue',
+          ttlMs: s.mfa_fatigue.ttlMs,
+        });
       }
     }
     const h = `${e.eventId}|${e.at}`;
@@ -566,7 +679,13 @@ export class StateModel {
         const reached = own >= k.threshold;
         const at = reached ? e.at : last;
         const n = reached ? own : count;
-        localRaiseIdentity(x, k.code, { since: at, exp: at + k.ttlMs, at, attrs: { failures: String(Math.min(n, kept)) }, ev: reached ? e.eventId : null });
+        localRaiseIdentity(x, k.code, {
+          since: at,
+          exp: at + k.ttlMs,
+          at,
+          attrs: { failures: String(Math.min(n, kept)) },
+          ev: reached ? e.eventId : null,
+        });
       }
     }
     const device = e.device ?? '';
@@ -589,7 +708,13 @@ export class StateModel {
         map.set(v, Math.max(map.get(v) ?? e.at, e.at));
       }
       if (newNetwork === true && (newDevice === true || !s.login_anomaly.requireNewDevice)) {
-        localRaiseIdentity(x, 'login_anomaly', { since: e.at, exp: e.at + s.login_anomaly.ttlMs, at: e.at, attrs: { newDevice: String(newDevice === true) }, ev: e.eventId });
+        localRaiseIdentity(x, 'login_anomaly', {
+          since: e.at,
+          exp: e.at + s.login_anomaly.ttlMs,
+          at: e.at,
+          attrs: { newDevice: String(newDevice === true) },
+          ev: e.eventId,
+        });
       }
     }
     return [e.id];
@@ -598,7 +723,15 @@ export class StateModel {
   /** The state of an identity at `now`, as the policy sees it (toIdentityState's shape). */
   stateOf(id: string, now: number): IdentityState & { readonly exists: boolean } {
     const x = this.#ids.get(id);
-    if (!x) return { identityId: id, tenantId: null, bindingsKnown: false, bindings: [], signals: [], exists: false };
+    if (!x)
+      return {
+        identityId: id,
+        tenantId: null,
+        bindingsKnown: false,
+        bindings: [],
+        signals: [],
+        exists: false,
+      };
     const records = [...x.local.values()];
     for (const ref of this.#held(x)) records.push(...(this.#channels.get(ref)?.values() ?? []));
     const signals: ActiveSignal[] = records
@@ -611,11 +744,17 @@ export class StateModel {
           ref: r.ref,
           since: new Date(since).toISOString(),
           expiresAt: exp === -1 ? null : new Date(exp).toISOString(),
-          sourceEventIds: [...new Set(current(r, since).flatMap((x) => (x.ev === null ? [] : [x.ev])))].sort(),
+          sourceEventIds: [
+            ...new Set(current(r, since).flatMap((x) => (x.ev === null ? [] : [x.ev]))),
+          ].sort(),
           attributes: { ...(newestRaise(current(r, since))?.attrs ?? {}) },
         };
       })
-      .sort((a, b) => `${a.code}|${a.scope}|${a.ref ?? ''}|${a.since}`.localeCompare(`${b.code}|${b.scope}|${b.ref ?? ''}|${b.since}`));
+      .sort((a, b) =>
+        `${a.code}|${a.scope}|${a.ref ?? ''}|${a.since}`.localeCompare(
+          `${b.code}|${b.scope}|${b.ref ?? ''}|${b.since}`,
+        ),
+      );
     const bindings: Binding[] = [...x.bindings]
       .filter(([, b]) => b.bound)
       .map(([ref, b]) => ({

@@ -30,8 +30,11 @@ const EMAILS = ['a@example.org'] as const;
 const DEVICES = ['dev-1', 'dev-2'] as const;
 const SYNC = 'keychain-1';
 /** Jumps that never land on a lifetime boundary (lifetimes are whole days or hours). */
-const JUMPS = { short: 17 * 60_000 + 13, week: 7 * DAY + 5 * HOUR + 17, past: STATE_TTL + 60 * DAY + 3 * HOUR + 29 };
-
+const JUMPS = {
+  short: 17 * 60_000 + 13,
+  week: 7 * DAY + 5 * HOUR + 17,
+  past: STATE_TTL + 60 * DAY + 3 * HOUR + 29,
+};
 
 // --- generation -----------------------------------------------------------------------------------
 
@@ -44,10 +47,21 @@ type Spec =
   | { t: 'mailbox' }
   | { t: 'socRaise'; subject: number; signal: number; kind: SignalKind; expires: number | null }
   | { t: 'socClear'; subject: number; signal: number; kind: SignalKind | null }
-  | { t: 'login'; id: number; ok: boolean; auth: Authenticator; dev: number | null; country: string | null; future: boolean }
+  | {
+      t: 'login';
+      id: number;
+      ok: boolean;
+      auth: Authenticator;
+      dev: number | null;
+      country: string | null;
+      future: boolean;
+    }
   | { t: 'burst'; id: number; n: number };
 
-const CHANNELS = [...PHONES.map((value) => ({ type: 'phone' as const, value })), ...EMAILS.map((value) => ({ type: 'email' as const, value }))];
+const CHANNELS = [
+  ...PHONES.map((value) => ({ type: 'phone' as const, value })),
+  ...EMAILS.map((value) => ({ type: 'email' as const, value })),
+];
 const SUBJECTS: Subject[] = [
   ...IDS.map((value) => ({ type: 'identity' as const, value })),
   ...PHONES.map((value) => ({ type: 'phone' as const, value })),
@@ -58,16 +72,76 @@ const SUBJECTS: Subject[] = [
 
 const id = fc.nat(IDS.length - 1);
 const spec: fc.Arbitrary<Spec> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ t: fc.constantFrom('bind' as const, 'unbind' as const), id, ch: fc.nat(CHANNELS.length - 1), auth: fc.subarray(['sms_otp', 'voice_otp', 'email_otp', 'totp'] as Authenticator[]), rec: fc.subarray(['sms_code', 'email_link'] as RecoveryMethod[]) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('bindSync' as const), id, routes: fc.subarray([0, 1, 2]) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      t: fc.constantFrom('bind' as const, 'unbind' as const),
+      id,
+      ch: fc.nat(CHANNELS.length - 1),
+      auth: fc.subarray(['sms_otp', 'voice_otp', 'email_otp', 'totp'] as Authenticator[]),
+      rec: fc.subarray(['sms_code', 'email_link'] as RecoveryMethod[]),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('bindSync' as const), id, routes: fc.subarray([0, 1, 2]) }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('unbindSync' as const), id }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constantFrom('enroll' as const, 'remove' as const, 'lost' as const), id, dev: fc.nat(DEVICES.length - 1), auth: fc.subarray(['push', 'passkey_device_bound'] as Authenticator[]) }) },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('swap' as const), phone: fc.nat(PHONES.length - 1), before: fc.nat(3 * DAY) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constantFrom('enroll' as const, 'remove' as const, 'lost' as const),
+      id,
+      dev: fc.nat(DEVICES.length - 1),
+      auth: fc.subarray(['push', 'passkey_device_bound'] as Authenticator[]),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('swap' as const),
+      phone: fc.nat(PHONES.length - 1),
+      before: fc.nat(3 * DAY),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('mailbox' as const) }) },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('socRaise' as const), subject: fc.nat(SUBJECTS.length - 1), signal: fc.nat(1), kind: fc.constantFrom<SignalKind>('account_takeover', 'sim_swap', 'credential_leak'), expires: fc.option(fc.constantFrom(DAY, 10 * DAY), { nil: null }) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('socClear' as const), subject: fc.nat(SUBJECTS.length - 1), signal: fc.nat(1), kind: fc.option(fc.constantFrom<SignalKind>('account_takeover', 'sim_swap', 'credential_leak'), { nil: null }) }) },
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('login' as const), id, ok: fc.boolean(), auth: fc.constantFrom<Authenticator>('push', 'totp', 'password'), dev: fc.option(fc.nat(DEVICES.length - 1), { nil: null }), country: fc.option(fc.constantFrom('FR', 'DE'), { nil: null }), future: fc.nat(11).map((n) => n === 0) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('burst' as const), id, n: fc.integer({ min: 5, max: 7 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('socRaise' as const),
+      subject: fc.nat(SUBJECTS.length - 1),
+      signal: fc.nat(1),
+      kind: fc.constantFrom<SignalKind>('account_takeover', 'sim_swap', 'credential_leak'),
+      expires: fc.option(fc.constantFrom(DAY, 10 * DAY), { nil: null }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('socClear' as const),
+      subject: fc.nat(SUBJECTS.length - 1),
+      signal: fc.nat(1),
+      kind: fc.option(fc.constantFrom<SignalKind>('account_takeover', 'sim_swap', 'credential_leak'), {
+        nil: null,
+      }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      t: fc.constant('login' as const),
+      id,
+      ok: fc.boolean(),
+      auth: fc.constantFrom<Authenticator>('push', 'totp', 'password'),
+      dev: fc.option(fc.nat(DEVICES.length - 1), { nil: null }),
+      country: fc.option(fc.constantFrom('FR', 'DE'), { nil: null }),
+      future: fc.nat(11).map((n) => n === 0),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('burst' as const), id, n: fc.integer({ min: 5, max: 7 }) }),
+  },
 );
 
 interface PhaseSpec {
@@ -108,22 +182,53 @@ function materialize(
     switch (s.t) {
       case 'bind':
       case 'unbind':
-        events.push({ ...next(minutesAgo), kind: s.t, id: IDS[s.id] as string, channel: CHANNELS[s.ch] as (typeof CHANNELS)[number], auth: s.auth, rec: s.rec, ...(s.id === 0 ? { tenant: 'acme' } : {}) });
+        events.push({
+          ...next(minutesAgo),
+          kind: s.t,
+          id: IDS[s.id] as string,
+          channel: CHANNELS[s.ch] as (typeof CHANNELS)[number],
+          auth: s.auth,
+          rec: s.rec,
+          ...(s.id === 0 ? { tenant: 'acme' } : {}),
+        });
         break;
       case 'bindSync':
-        events.push({ ...next(minutesAgo), kind: 'bindSync', id: IDS[s.id] as string, sync: SYNC, routes: s.routes.map((i) => CHANNELS[i] as (typeof CHANNELS)[number]) });
+        events.push({
+          ...next(minutesAgo),
+          kind: 'bindSync',
+          id: IDS[s.id] as string,
+          sync: SYNC,
+          routes: s.routes.map((i) => CHANNELS[i] as (typeof CHANNELS)[number]),
+        });
         break;
       case 'unbindSync':
-        events.push({ ...next(minutesAgo), kind: 'unbindSync', id: IDS[s.id] as string, sync: SYNC, routes: [] });
+        events.push({
+          ...next(minutesAgo),
+          kind: 'unbindSync',
+          id: IDS[s.id] as string,
+          sync: SYNC,
+          routes: [],
+        });
         break;
       case 'enroll':
       case 'remove':
       case 'lost':
-        events.push({ ...next(minutesAgo), kind: s.t, id: IDS[s.id] as string, device: DEVICES[s.dev] as string, auth: s.auth });
+        events.push({
+          ...next(minutesAgo),
+          kind: s.t,
+          id: IDS[s.id] as string,
+          device: DEVICES[s.dev] as string,
+          auth: s.auth,
+        });
         break;
       case 'swap': {
         const base = next(minutesAgo);
-        events.push({ ...base, kind: 'swap', phone: PHONES[s.phone] as string, swappedAt: base.at - s.before });
+        events.push({
+          ...base,
+          kind: 'swap',
+          phone: PHONES[s.phone] as string,
+          swappedAt: base.at - s.before,
+        });
         break;
       }
       case 'mailbox':
@@ -131,21 +236,50 @@ function materialize(
         break;
       case 'socRaise': {
         const base = next(minutesAgo);
-        events.push({ ...base, kind: 'socRaise', subject: SUBJECTS[s.subject] as Subject, signalId: `INC-${s.signal}`, socKind: s.kind, ...(s.expires === null ? {} : { expiresAt: base.at + s.expires }) });
+        events.push({
+          ...base,
+          kind: 'socRaise',
+          subject: SUBJECTS[s.subject] as Subject,
+          signalId: `INC-${s.signal}`,
+          socKind: s.kind,
+          ...(s.expires === null ? {} : { expiresAt: base.at + s.expires }),
+        });
         break;
       }
       case 'socClear':
-        events.push({ ...next(minutesAgo), kind: 'socClear', subject: SUBJECTS[s.subject] as Subject, signalId: `INC-${s.signal}`, ...(s.kind === null ? {} : { socKind: s.kind }) });
+        events.push({
+          ...next(minutesAgo),
+          kind: 'socClear',
+          subject: SUBJECTS[s.subject] as Subject,
+          signalId: `INC-${s.signal}`,
+          ...(s.kind === null ? {} : { socKind: s.kind }),
+        });
         break;
       case 'login': {
         const base = next(s.future ? -61 : minutesAgo);
-        events.push({ ...base, kind: 'login', id: IDS[s.id] as string, outcome: s.ok ? 'success' : 'failure', authenticator: s.auth, ...(s.dev === null ? {} : { device: DEVICES[s.dev] }), ...(s.country === null ? {} : { country: s.country }) });
+        events.push({
+          ...base,
+          kind: 'login',
+          id: IDS[s.id] as string,
+          outcome: s.ok ? 'success' : 'failure',
+          authenticator: s.auth,
+          ...(s.dev === null ? {} : { device: DEVICES[s.dev] }),
+          ...(s.country === null ? {} : { country: s.country }),
+        });
         break;
       }
       case 'burst':
         for (let i = 0; i < s.n; i++) {
           const base = next(minutesAgo);
-          events.push({ ...base, at: clock - minutesAgo * 60_000 - (s.n - i) * 20_000 - counter.n, kind: 'login', id: IDS[s.id] as string, outcome: 'failure', authenticator: 'push', device: DEVICES[0] });
+          events.push({
+            ...base,
+            at: clock - minutesAgo * 60_000 - (s.n - i) * 20_000 - counter.n,
+            kind: 'login',
+            id: IDS[s.id] as string,
+            outcome: 'failure',
+            authenticator: 'push',
+            device: DEVICES[0],
+          });
         }
         break;
     }
@@ -163,16 +297,25 @@ function materialize(
     });
     counter.lastLogin.set(who, floor);
   }
-  const deliveries: Array<{ e: ModelEvent; rank: number }> = events.map((e, i) => ({ e, rank: p.ranks[i % p.ranks.length] as number }));
+  const deliveries: Array<{ e: ModelEvent; rank: number }> = events.map((e, i) => ({
+    e,
+    rank: p.ranks[i % p.ranks.length] as number,
+  }));
   for (const d of p.dups) {
     if (events.length === 0) break;
     const e = events[d.at % events.length] as ModelEvent;
-    deliveries.push({ e: d.sameSource || e.kind === 'login' ? e : { ...e, source: 'replayed' }, rank: d.rank });
+    deliveries.push({
+      e: d.sameSource || e.kind === 'login' ? e : { ...e, source: 'replayed' },
+      rank: d.rank,
+    });
   }
   const replayable = earlier.filter((e) => e.kind !== 'login');
   for (const r of p.replays) {
     if (replayable.length === 0) break;
-    deliveries.push({ e: { ...(replayable[r.pick % replayable.length] as ModelEvent), source: 'backfill' }, rank: r.rank });
+    deliveries.push({
+      e: { ...(replayable[r.pick % replayable.length] as ModelEvent), source: 'backfill' },
+      rank: r.rank,
+    });
   }
   return { events, deliveries: keyOrdered(deliveries) };
 }
@@ -236,14 +379,17 @@ function normalized(s: IdentityState) {
 async function check(h: StateHarness, model: StateModel, phaseNo: number): Promise<void> {
   for (const who of IDS) {
     const record = await h.read(who);
-    const real = record ? toIdentityState(record, h.now) : { identityId: who, tenantId: null, bindingsKnown: false, bindings: [], signals: [] };
+    const real = record
+      ? toIdentityState(record, h.now)
+      : { identityId: who, tenantId: null, bindingsKnown: false, bindings: [], signals: [] };
     const expected = model.stateOf(who, h.now);
     const r = normalized(real);
     const m = normalized(expected);
     // The engine keeps the ids of the newest eight sources; the model all of them.
     r.signals.forEach((x, i) => {
       const want = m.signals[i];
-      if (want && typeof want.sources === 'number' && Array.isArray(x.sources) && x.sources.length === 8) x.sources = want.sources;
+      if (want && typeof want.sources === 'number' && Array.isArray(x.sources) && x.sources.length === 8)
+        x.sources = want.sources;
     });
     assert.deepEqual(r, m, `phase ${phaseNo}: ${who}'s state`);
     await h.expire(who);
@@ -251,7 +397,14 @@ async function check(h: StateHarness, model: StateModel, phaseNo: number): Promi
     const mine = h.decisions.filter((d) => d.identityId === who);
     const last = mine.reduce((a, d) => (d.sequence > a.sequence ? d : a));
     const now = new Date(h.now);
-    const want = buildDecision({ policy, state: expected, evaluation: evaluate(policy, expected, now), sequence: 1, trigger: last.trigger, now });
+    const want = buildDecision({
+      policy,
+      state: expected,
+      evaluation: evaluate(policy, expected, now),
+      sequence: 1,
+      trigger: last.trigger,
+      now,
+    });
     assert.equal(materialOf(last), materialOf(want), `phase ${phaseNo}: ${who}'s decision`);
   }
 }
@@ -262,7 +415,10 @@ function assertSequencesGrow(h: StateHarness): void {
     for (let i = 1; i < seen.length; i++) {
       const [a, b] = [seen[i - 1], seen[i]] as const;
       if (!a || !b) continue;
-      assert.ok(b.sequence > a.sequence || (b.sequence === a.sequence && materialOf(a) === materialOf(b)), `${who}: sequence ${b.sequence} after ${a.sequence}`);
+      assert.ok(
+        b.sequence > a.sequence || (b.sequence === a.sequence && materialOf(a) === materialOf(b)),
+        `${who}: sequence ${b.sequence} after ${a.sequence}`,
+      );
     }
   }
 }
@@ -280,7 +436,14 @@ export async function checkStateProperty(o: StatePropertyOptions): Promise<void>
   const redis = o.redis;
   const property = fc.asyncProperty(fc.array(phase, { minLength: 1, maxLength: 4 }), async (phases) => {
     const prefix = uniquePrefix();
-    const h = new StateHarness({ redis, prefix, policy, stateTtlMs: STATE_TTL, keepMs: KEEP, maxClockSkewMs: SKEW });
+    const h = new StateHarness({
+      redis,
+      prefix,
+      policy,
+      stateTtlMs: STATE_TTL,
+      keepMs: KEEP,
+      maxClockSkewMs: SKEW,
+    });
     const model = new StateModel({ policy, ref: refOf, stateTtlMs: STATE_TTL, keepMs: KEEP });
     // Ahead of the real clock, so Redis never expires a key the engine's clock still needs.
     let clock = Date.now() + DAY;

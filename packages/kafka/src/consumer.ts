@@ -60,7 +60,9 @@ export function createConsumer(
     for (const a of assignment) {
       for (const partition of a.partitions) {
         const key = partitionKey(a.topic, partition);
-        const mine = answer.then((list) => list.find((r) => r.topic === a.topic && r.partition === partition)?.offset);
+        const mine = answer.then(
+          (list) => list.find((r) => r.topic === a.topic && r.partition === partition)?.offset,
+        );
         // Unhandled here on purpose only once: the batch that awaits it handles the rejection.
         mine.catch(() => {});
         resuming.set(key, mine);
@@ -71,7 +73,10 @@ export function createConsumer(
       .then((list) => {
         for (const r of list) {
           if (c !== consumer || stopping) return;
-          log.warn({ topic: r.topic, partition: r.partition, offset: r.offset }, 'resuming partition from an earlier offset');
+          log.warn(
+            { topic: r.topic, partition: r.partition, offset: r.offset },
+            'resuming partition from an earlier offset',
+          );
           c.seek({ topic: r.topic, partition: r.partition, offset: r.offset });
         }
       })
@@ -156,7 +161,7 @@ export function createConsumer(
           let target: string | undefined;
           try {
             target = await pending;
-          } catch (err) {
+          } catch {
             const resume = pause();
             c.seek({ topic, partition, offset: first });
             const t = setTimeout(() => {
@@ -204,10 +209,17 @@ export function createConsumer(
           } catch (err) {
             // Not committed, so redelivered: the work is idempotent, and a commit ahead of what the
             // store recorded would read as data loss later.
-            log.warn({ topic, partition, error: (err as Error).message }, 'progress not recorded; batch will be redelivered');
+            log.warn(
+              { topic, partition, error: (err as Error).message },
+              'progress not recorded; batch will be redelivered',
+            );
             recorded = false;
             done = 0;
-            result = { processed: 0, retryAfterMs: result.retryAfterMs ?? 1000, reason: 'progress_unrecorded' };
+            result = {
+              processed: 0,
+              retryAfterMs: result.retryAfterMs ?? 1000,
+              reason: 'progress_unrecorded',
+            };
           }
           if (recorded) {
             resolveOffset(last.offset);

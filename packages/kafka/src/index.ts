@@ -16,6 +16,6 @@ export { createConsumer } from './consumer.ts';
 export type { EngineHealth, EngineWatchOptions, StalledPartition, WatchedGroup } from './engine-watch.ts';
 export { EngineWatch } from './engine-watch.ts';
 export { createProducer } from './producer.ts';
+export { readTopicToEnd } from './read-topic.ts';
 export type * from './types.ts';
 export { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';
-export { readTopicToEnd } from './read-topic.ts';

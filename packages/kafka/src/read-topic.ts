@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import type { InboundMessage } from './types.ts';
 import { toInbound } from './consumer.ts';
+import type { InboundMessage } from './types.ts';
 
 /**
  * Reads a topic from its first retained record up to the end it has when the call starts, and
@@ -37,7 +37,10 @@ export async function readTopicToEnd(
     // A partition whose end can never be reached (its last offsets hold no records) must not hang
     // the caller: nothing arriving for this long is an error the caller reports.
     const idleMs = opts.idleTimeoutMs ?? 30_000;
-    let idle = setTimeout(() => fail(new Error(`reading ${topic}: nothing arrived for ${idleMs} ms`)), idleMs);
+    let idle = setTimeout(
+      () => fail(new Error(`reading ${topic}: nothing arrived for ${idleMs} ms`)),
+      idleMs,
+    );
     await consumer.connect();
     try {
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -45,7 +48,10 @@ export async function readTopicToEnd(
         autoCommit: false,
         eachBatch: async ({ batch }) => {
           clearTimeout(idle);
-          idle = setTimeout(() => fail(new Error(`reading ${topic}: nothing arrived for ${idleMs} ms`)), idleMs);
+          idle = setTimeout(
+            () => fail(new Error(`reading ${topic}: nothing arrived for ${idleMs} ms`)),
+            idleMs,
+          );
           const end = ends.get(batch.partition);
           if (end === undefined) return;
           const wanted = batch.messages.filter((m) => BigInt(m.offset) < end);

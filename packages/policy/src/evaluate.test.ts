@@ -326,6 +326,20 @@ describe('fail closed', () => {
     );
     assert.equal(e.validUntil, at(1));
   });
+  it('a failure is reported to the caller, so it is counted and logged, not only contained', () => {
+    const seen: unknown[] = [];
+    const e = evaluate(
+      policy,
+      { ...state(undefined), signals: null } as unknown as IdentityState,
+      NOW,
+      (err) => seen.push(err),
+    );
+    assert.equal(e.riskLevel, 'critical');
+    assert.equal(seen.length, 1);
+    assert.ok(seen[0] instanceof Error);
+    evaluate(policy, state(undefined), NOW, (err) => seen.push(err));
+    assert.equal(seen.length, 1, 'a sound evaluation reports nothing');
+  });
   it('an invalid clock asks to be re-read at once', () => {
     const e = evaluate(policy, state(undefined), new Date(Number.NaN));
     assert.equal(e.validUntil, new Date(0).toISOString());

@@ -270,12 +270,20 @@ function evaluateUnsafe(policy: Policy, state: IdentityState, now: Date): Evalua
  * The evaluation of `policy` over `state` at `now`: pure and deterministic (input order of signals
  * and bindings does not matter; signals with `expiresAt <= now` are ignored).
  *
- * Never throws: if anything unexpected happens every tier gets {@link strictestRequirement}.
+ * Never throws: if anything unexpected happens every tier gets {@link strictestRequirement}, and
+ * `onFailure` hears of it, so the caller can count and log it: a failure that fails closed must not
+ * also fail silently.
  */
-export function evaluate(policy: Policy, state: IdentityState, now: Date): Evaluation {
+export function evaluate(
+  policy: Policy,
+  state: IdentityState,
+  now: Date,
+  onFailure?: (err: unknown) => void,
+): Evaluation {
   try {
     return evaluateUnsafe(policy, state, now);
-  } catch {
+  } catch (err) {
+    onFailure?.(err);
     return failClosedEvaluation(policy, now);
   }
 }

@@ -2,18 +2,28 @@ export { channelRef } from './channel-ref.ts';
 export { storeError } from './errors.ts';
 export type { ChannelKeys, KeySpace } from './keys.ts';
 export { keySpace, tagSafe } from './keys.ts';
+export type { Fingerprint, ProgressEntry } from './meta.ts';
+export {
+  EPOCH_SHIFT,
+  epochOf,
+  MAX_EPOCH,
+  MetaStore,
+  nextSequence,
+  STATE_FORMAT,
+  secretDigest,
+} from './meta.ts';
 export type { BindingRecord, IdentityRecord, SignalRecord, StoredRaise } from './records.ts';
 export {
   AUTHENTICATOR_BITS,
   activeBinding,
-  CODE_IDS,
-  KIND_IDS,
-  latestEpisode,
   activeSignal,
+  CODE_IDS,
   CorruptStateError,
   decodeIdentity,
   decodeSignals,
   fromMask,
+  KIND_IDS,
+  latestEpisode,
   RECOVERY_BITS,
   signalKey,
   socKey,
@@ -22,7 +32,12 @@ export {
 } from './records.ts';
 export { commandName, defineScripts, loadScripts } from './scripts.ts';
 export { emptyState, toIdentityState } from './state.ts';
-export type { ChannelMember, LoginObservation, LoginRecord, Mutation, StoreOptions, StoreStatus } from './store.ts';
+export type {
+  ChannelMember,
+  LoginObservation,
+  LoginRecord,
+  Mutation,
+  StoreOptions,
+  StoreStatus,
+} from './store.ts';
 export { DEFAULT_CAPS, memberField, parseMember, StateStore } from './store.ts';
-export type { Fingerprint, ProgressEntry } from './meta.ts';
-export { EPOCH_SHIFT, epochOf, MAX_EPOCH, MetaStore, nextSequence, STATE_FORMAT, secretDigest } from './meta.ts';

@@ -61,7 +61,8 @@ export interface ProgressEntry {
   readonly nextOffset: string;
 }
 
-const fieldOf = (e: { stage: string; topic: string; partition: number }) => `${e.stage}|${e.topic}|${e.partition}`;
+const fieldOf = (e: { stage: string; topic: string; partition: number }) =>
+  `${e.stage}|${e.topic}|${e.partition}`;
 
 function parseField(field: string): { stage: string; topic: string; partition: number } {
   const [stage = '', topic = '', partition = '0'] = field.split('|');
@@ -116,7 +117,9 @@ export class MetaStore {
   }
 
   async fingerprint(): Promise<Fingerprint | null> {
-    return parseFingerprint(await this.#do('read the fingerprint', () => this.#redis.hgetall(this.#keys.fingerprint)));
+    return parseFingerprint(
+      await this.#do('read the fingerprint', () => this.#redis.hgetall(this.#keys.fingerprint)),
+    );
   }
 
   /** The store's epoch alone (one field): what the pipeline checks around every batch. */
@@ -132,14 +135,16 @@ export class MetaStore {
     const raw: Record<string, string> = {};
     for (let i = 1; i + 1 < r.length; i += 2) raw[String(r[i])] = String(r[i + 1]);
     const parsed = parseFingerprint(raw);
-    if (!parsed) throw new AssuranceError('state_corrupt', 'the store fingerprint vanished while it was written');
+    if (!parsed)
+      throw new AssuranceError('state_corrupt', 'the store fingerprint vanished while it was written');
     return { created: r[0] === 1, fingerprint: parsed };
   }
 
   /** A new epoch, at least `atLeast`; null when the fingerprint is gone (the whole store was lost). */
   async bumpEpoch(atLeast: number): Promise<number | null> {
     const r = Number(await this.#script('meta-epoch', this.#keys.fingerprint, atLeast));
-    if (r > MAX_EPOCH) throw new AssuranceError('state_corrupt', `epoch ${r} is past the last one sequences can carry`);
+    if (r > MAX_EPOCH)
+      throw new AssuranceError('state_corrupt', `epoch ${r} is past the last one sequences can carry`);
     return r === -2 ? null : r;
   }
 
@@ -168,7 +173,9 @@ export class MetaStore {
   async recordProgress(entries: readonly ProgressEntry[], atMs: number): Promise<number> {
     if (entries.length === 0) return 0;
     const args = entries.flatMap((e) => [fieldOf(e), e.nextOffset]);
-    return Number(await this.#script('progress-record', this.#keys.progress, this.#keys.recovery, atMs, ...args));
+    return Number(
+      await this.#script('progress-record', this.#keys.progress, this.#keys.recovery, atMs, ...args),
+    );
   }
 
   async progress(): Promise<Array<ProgressEntry & { atMs: number }>> {
@@ -180,7 +187,9 @@ export class MetaStore {
   }
 
   /** Partitions that must be replayed up to an offset before the store is complete again. */
-  async markRecovery(targets: ReadonlyArray<{ stage: string; topic: string; partition: number; offset: string }>): Promise<void> {
+  async markRecovery(
+    targets: ReadonlyArray<{ stage: string; topic: string; partition: number; offset: string }>,
+  ): Promise<void> {
     if (targets.length === 0) return;
     await this.#do('mark recovery', () =>
       this.#redis.hset(this.#keys.recovery, ...targets.flatMap((t) => [fieldOf(t), t.offset])),

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import {
-  type ActiveSignal,
-  type Authenticator,
-  type Binding,
-  type ChannelType,
-  type RecoveryMethod,
-  type SignalCode,
-  type SignalKind,
-  type SignalScope,
+import type {
+  ActiveSignal,
+  Authenticator,
+  Binding,
+  ChannelType,
+  RecoveryMethod,
+  SignalCode,
+  SignalKind,
+  SignalScope,
 } from '@assurance/schemas';
 import { Packr } from 'msgpackr';
 
@@ -17,7 +17,12 @@ import { Packr } from 'msgpackr';
  */
 
 /** Plain MessagePack both ways (no msgpackr records or extensions: Lua's cmsgpack reads it). */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, int64AsType: 'number' });
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  int64AsType: 'number',
+});
 
 export function pack(value: unknown): Buffer {
   return packr.pack(value);
@@ -129,7 +134,10 @@ const SCOPE_MARKS: Readonly<Record<SignalScope, string>> = {
  * characters), for a clear that does not name its kind; `~` keeps SOC keys apart from the others.
  */
 export function socPrefix(scope: SignalScope, ref: string | null, signalId: string): string {
-  const id = createHash('sha256').update(JSON.stringify([scope, ref, signalId])).digest('base64url').slice(0, 12);
+  const id = createHash('sha256')
+    .update(JSON.stringify([scope, ref, signalId]))
+    .digest('base64url')
+    .slice(0, 12);
   return `~${id}`;
 }
 
@@ -190,7 +198,9 @@ export interface SignalRecord {
 const later = (a: number, b: number) => (a === -1 || b === -1 ? -1 : Math.max(a, b));
 
 /** The latest episode of a set of raises: overlapping or touching lifetimes joined. */
-export function latestEpisode(raises: readonly StoredRaise[]): { sinceMs: number; expiresAtMs: number } | null {
+export function latestEpisode(
+  raises: readonly StoredRaise[],
+): { sinceMs: number; expiresAtMs: number } | null {
   if (raises.length === 0) return null;
   const sorted = [...raises].sort((a, b) => a.sinceMs - b.sinceMs);
   let since = (sorted[0] as StoredRaise).sinceMs;
@@ -248,9 +258,11 @@ export class CorruptStateError extends Error {
 }
 
 function signalOf(k: string, r: unknown): SignalRecord {
-  if (!Array.isArray(r) || r.length < 6) throw new CorruptStateError(`signal record ${k} is not a 6-item array`);
+  if (!Array.isArray(r) || r.length < 6)
+    throw new CorruptStateError(`signal record ${k} is not a 6-item array`);
   const raises: StoredRaise[] = (Array.isArray(r[5]) ? (r[5] as unknown[]) : []).map((e) => {
-    if (!Array.isArray(e) || e.length < 5) throw new CorruptStateError(`signal record ${k} holds a malformed raise`);
+    if (!Array.isArray(e) || e.length < 5)
+      throw new CorruptStateError(`signal record ${k} holds a malformed raise`);
     return {
       sinceMs: e[0] as number,
       expiresAtMs: e[1] as number,
@@ -263,7 +275,13 @@ function signalOf(k: string, r: unknown): SignalRecord {
   // The latest episode's raises: their lifetimes begin at or after its start.
   const current = episode ? raises.filter((x) => x.sinceMs >= episode.sinceMs) : [];
   const byTime = [...current].sort(
-    (a, b) => a.atMs - b.atMs || ((a.eventId ?? 'false') < (b.eventId ?? 'false') ? -1 : (a.eventId ?? 'false') > (b.eventId ?? 'false') ? 1 : 0),
+    (a, b) =>
+      a.atMs - b.atMs ||
+      ((a.eventId ?? 'false') < (b.eventId ?? 'false')
+        ? -1
+        : (a.eventId ?? 'false') > (b.eventId ?? 'false')
+          ? 1
+          : 0),
   );
   const ids = [...new Set(byTime.flatMap((x) => (x.eventId === null ? [] : [x.eventId])))];
   return {
@@ -284,7 +302,8 @@ function signalOf(k: string, r: unknown): SignalRecord {
 }
 
 function bindingOf(ref: string, r: unknown): BindingRecord {
-  if (!Array.isArray(r) || r.length < 7) throw new CorruptStateError(`binding record ${ref} is not a 7-item array`);
+  if (!Array.isArray(r) || r.length < 7)
+    throw new CorruptStateError(`binding record ${ref} is not a 7-item array`);
   return {
     ref,
     opMs: r[0] as number,
@@ -329,7 +348,8 @@ export function decodeIdentity(blob: Buffer): IdentityRecord {
   } catch (err) {
     throw new CorruptStateError(`identity state is not MessagePack: ${(err as Error).message}`);
   }
-  if (raw.v !== 2 || typeof raw.i !== 'string') throw new CorruptStateError('identity state of an unknown format');
+  if (raw.v !== 2 || typeof raw.i !== 'string')
+    throw new CorruptStateError('identity state of an unknown format');
   return {
     identityId: raw.i,
     tenantId: str(raw.t),

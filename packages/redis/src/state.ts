@@ -34,7 +34,9 @@ export function toIdentityState(record: IdentityRecord, nowMs: number): Identity
     bindingsKnown: record.bindingsKnown,
     bindings: bindings.sort((a, b) => a.channelRef.localeCompare(b.channelRef)),
     signals: signals.sort((a, b) =>
-      `${a.code}|${a.scope}|${a.ref ?? ''}|${a.since}`.localeCompare(`${b.code}|${b.scope}|${b.ref ?? ''}|${b.since}`),
+      `${a.code}|${a.scope}|${a.ref ?? ''}|${a.since}`.localeCompare(
+        `${b.code}|${b.scope}|${b.ref ?? ''}|${b.since}`,
+      ),
     ),
   };
 }

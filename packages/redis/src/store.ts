@@ -4,10 +4,10 @@ import type { Redis } from 'ioredis';
 import { storeError } from './errors.ts';
 import type { KeySpace } from './keys.ts';
 import {
+  CODE_IDS,
   CorruptStateError,
   decodeIdentity,
   decodeObservation,
-  CODE_IDS,
   decodeSignals,
   encodeMutation,
   type IdentityRecord,
@@ -160,7 +160,10 @@ export interface LoginObservation {
    * the count at the latest, and the count at this login if it is itself one that reached it (else 0).
    */
   readonly triggers: Readonly<
-    Record<string, { readonly firstMs: number; readonly lastMs: number; readonly count: number; readonly ownCount: number }>
+    Record<
+      string,
+      { readonly firstMs: number; readonly lastMs: number; readonly count: number; readonly ownCount: number }
+    >
   >;
   /** True: new (the identity has known devices and this is not one); null: cannot tell. */
   readonly newDevice: boolean | null;
@@ -208,7 +211,9 @@ export class StateStore {
 
   #call(name: string): ScriptCall {
     // The Buffer variant: states are MessagePack, and must come back as bytes.
-    const fn = (this.#redis as unknown as Record<string, ScriptCall | undefined>)[`${commandName(name)}Buffer`];
+    const fn = (this.#redis as unknown as Record<string, ScriptCall | undefined>)[
+      `${commandName(name)}Buffer`
+    ];
     if (!fn) throw new AssuranceError('script_failed', `Redis script ${name} is not defined on this client`);
     const bound = fn.bind(this.#redis);
     const observe = this.#opts.onScript;
@@ -234,9 +239,13 @@ export class StateStore {
       return record;
     } catch (err) {
       // Corrupt state is not something to retry or route around: stop and say so.
-      throw new AssuranceError('state_corrupt', `unreadable state for an identity: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new AssuranceError(
+        'state_corrupt',
+        `unreadable state for an identity: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -290,11 +299,13 @@ export class StateStore {
       const flag = (v: number) => (v === -1 ? null : v === 1);
       observation = { triggers: o.triggers, newDevice: flag(o.device), newNetwork: flag(o.network) };
     }
-    const withdrawn = (unpack(r[4]) as Array<[string, string, number]>).map(([syncRef, channelRef, opMs]) => ({
-      syncRef,
-      channelRef,
-      opMs,
-    }));
+    const withdrawn = (unpack(r[4]) as Array<[string, string, number]>).map(
+      ([syncRef, channelRef, opMs]) => ({
+        syncRef,
+        channelRef,
+        opMs,
+      }),
+    );
     return {
       changed: r[0] === 1,
       state: r[1] ? this.#decode(identityId, r[1]) : null,
@@ -323,7 +334,10 @@ export class StateStore {
    * round trip and in this order: if the store was flushed or restarted before the state was read,
    * the fingerprint read after it shows it (docs/state.md, reading).
    */
-  async readWithStatus(identityId: string, nowMs: number): Promise<{ record: IdentityRecord | null; status: StoreStatus }> {
+  async readWithStatus(
+    identityId: string,
+    nowMs: number,
+  ): Promise<{ record: IdentityRecord | null; status: StoreStatus }> {
     const fp = this.#keys.fingerprint;
     const r = await this.#redis
       .pipeline()
@@ -337,7 +351,7 @@ export class StateStore {
     if (!r) throw new AssuranceError('redis_unavailable', 'read state: the pipeline was discarded');
     for (const [err] of r) if (err) throw storeError(err, 'read state');
     const blob = r[0]?.[1] as Buffer | null;
-    const [epoch, policy, verified, format] = r[1]?.[1] as Array<string | null>;
+    const [epoch, policy, verified, format] = (r[1]?.[1] ?? []) as Array<string | null>;
     const status: StoreStatus = {
       epoch: epoch === null || epoch === undefined ? null : Number(epoch),
       policy: policy ?? null,
@@ -385,7 +399,11 @@ export class StateStore {
     channelRef: string,
     mutations: readonly Mutation[],
     nowMs: number,
-  ): Promise<{ changed: boolean; records: SignalRecord[]; members: Array<ChannelMember & { opMs: number }> }> {
+  ): Promise<{
+    changed: boolean;
+    records: SignalRecord[];
+    members: Array<ChannelMember & { opMs: number }>;
+  }> {
     const k = this.#keys.channel(channelRef);
     const r = (await this.#call('channel-signal')(
       k.signals,

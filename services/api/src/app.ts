@@ -12,10 +12,10 @@ import { installHttpMetrics } from './metrics.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { installProblemHandlers } from './problem.ts';
 import type { ReadinessDeps } from './readiness.ts';
-import type { DegradedReason } from './schemas.ts';
 import { registerAssuranceRoutes } from './routes/assurance.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSignalRoutes } from './routes/signals.ts';
+import type { DegradedReason } from './schemas.ts';
 import type { TokenGrant } from './tokens.ts';
 
 /** Everything the HTTP app needs, already connected: buildApp itself does no I/O. */
@@ -80,7 +80,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   registerAssuranceRoutes(app, reader);
   registerSignalRoutes(app, {
-    explain: { store: deps.store, policy: deps.policy, engineHealth, storeReasons: deps.storeReasons },
+    explain: {
+      store: deps.store,
+      policy: deps.policy,
+      engineHealth,
+      storeReasons: deps.storeReasons,
+      onEvaluationFailure: (err) => {
+        deps.metrics.evaluationFailures.inc();
+        deps.logger.error({ err }, 'policy evaluation failed; explaining the strictest requirement');
+      },
+    },
     producer: deps.producer,
     topic: deps.signalTopic,
     produceTimeoutMs: deps.produceTimeoutMs,

@@ -67,7 +67,10 @@ export class AssuranceReader {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'state_corrupt') {
-        this.#d.logger.error({ err: (err as Error).message }, 'stored state unreadable; answering fail-closed');
+        this.#d.logger.error(
+          { err: (err as Error).message },
+          'stored state unreadable; answering fail-closed',
+        );
         return this.failClosed(identityId, now, ['state_unreadable', ...reasons], 0);
       }
       this.#d.logger.warn({ err: (err as Error).message }, 'Redis read failed; answering fail-closed');
@@ -77,7 +80,11 @@ export class AssuranceReader {
     const sequence = record?.seq ?? 0;
     if (reasons.length > 0) return this.failClosed(identityId, now, reasons, sequence);
     const state = record ? toIdentityState(record, now.getTime()) : emptyState(identityId);
-    return this.#fromEvaluation(identityId, now, sequence, evaluate(this.#d.policy, state, now));
+    const evaluation = evaluate(this.#d.policy, state, now, (err) => {
+      this.#d.metrics.evaluationFailures.inc();
+      this.#d.logger.error({ err }, 'policy evaluation failed; answering fail-closed');
+    });
+    return this.#fromEvaluation(identityId, now, sequence, evaluation);
   }
 
   #fromEvaluation(identityId: string, now: Date, sequence: number, e: Evaluation): AssuranceResponse {

@@ -34,8 +34,7 @@ test('every problem is reported at once, one line per variable, without token va
     (err: unknown) => {
       assert.ok(err instanceof AssuranceError);
       assert.equal(err.code, 'config_invalid');
-      for (const v of ['REDIS_URL', 'API_TOKENS', 'MAX_STALL'])
-        assert.match(err.message, new RegExp(v));
+      for (const v of ['REDIS_URL', 'API_TOKENS', 'MAX_STALL']) assert.match(err.message, new RegExp(v));
       assert.ok(!err.message.includes('tooshort'));
       return true;
     },

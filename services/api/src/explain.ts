@@ -52,6 +52,8 @@ export interface ExplainDeps {
   readonly policy: Policy;
   readonly engineHealth: () => EngineHealth;
   readonly storeReasons: (status: StoreStatus) => DegradedReason[];
+  /** Counts and logs an evaluation that threw (the answer is then the strictest). */
+  readonly onEvaluationFailure?: (err: unknown) => void;
   readonly clock?: () => Date;
 }
 
@@ -74,7 +76,7 @@ export async function explainIdentity(deps: ExplainDeps, identityId: string): Pr
   degradedReasons.push(...deps.storeReasons(status));
   const sequence = record?.seq ?? 0;
   const state = record ? toIdentityState(record, now.getTime()) : emptyState(identityId);
-  const evaluation = evaluate(deps.policy, state, now);
+  const evaluation = evaluate(deps.policy, state, now, deps.onEvaluationFailure);
   return {
     identityId,
     degraded: degradedReasons.length > 0,

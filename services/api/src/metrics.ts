@@ -35,6 +35,11 @@ export function createApiMetrics(registry: Registry = new Registry()) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    evaluationFailures: new Counter({
+      name: 'assurance_api_evaluation_failures_total',
+      help: 'Policy evaluations that threw; each answer was the strictest requirement instead',
+      registers: [registry],
+    }),
     engineLag: new Gauge({
       name: 'assurance_api_engine_lag_messages',
       help: 'Engine consumer lag as last measured, by stage (router, decider)',

@@ -13,7 +13,10 @@ export interface ReadinessDeps {
   readonly engine: { health(): EngineHealth };
 }
 
-async function check(probe: () => Promise<unknown>, okDetail: string): Promise<{ ok: boolean; detail: string }> {
+async function check(
+  probe: () => Promise<unknown>,
+  okDetail: string,
+): Promise<{ ok: boolean; detail: string }> {
   try {
     const detail = await probe();
     return { ok: true, detail: typeof detail === 'string' ? detail : okDetail };

@@ -44,7 +44,10 @@ export class StoreTrust {
       this.#runId = await this.#meta.runId();
     } catch (err) {
       this.#runId = null;
-      this.#logger.warn({ err: (err as Error).message }, 'cannot read the Redis run id; answers stay degraded');
+      this.#logger.warn(
+        { err: (err as Error).message },
+        'cannot read the Redis run id; answers stay degraded',
+      );
     }
   }
 

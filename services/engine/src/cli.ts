@@ -67,7 +67,12 @@ export async function main(
       const keys = keySpace(config.REDIS_PREFIX);
       // Read-only use: the write options are never exercised.
       const store = new StateStore(redis, keys, { keepMs: 0, stateTtlMs: 0, caps: DEFAULT_CAPS });
-      const e = await explainIdentity(store, new MetaStore(redis, keys), loadPolicyFile(config.POLICY_FILE), identityId);
+      const e = await explainIdentity(
+        store,
+        new MetaStore(redis, keys),
+        loadPolicyFile(config.POLICY_FILE),
+        identityId,
+      );
       out(`${rest.includes('--json') ? JSON.stringify(e, null, 2) : renderExplanation(e)}\n`);
       return 0;
     } finally {

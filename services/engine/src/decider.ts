@@ -3,7 +3,7 @@ import { AssuranceError, asAssuranceError, dispositionOf } from '@assurance/core
 import type { BatchResult, InboundMessage, OutboundMessage, ProducerPort } from '@assurance/kafka';
 import { UNDECODABLE_DETAIL_HEADER, UNDECODABLE_HEADER } from '@assurance/kafka';
 import type { Evaluation, Policy } from '@assurance/policy';
-import { evaluate, failClosedEvaluation } from '@assurance/policy';
+import { evaluate } from '@assurance/policy';
 import type { IdentityRecord, StateStore } from '@assurance/redis';
 import { emptyState, epochOf, nextSequence, toIdentityState } from '@assurance/redis';
 import type { AuditRecord, Decision } from '@assurance/schemas';
@@ -164,7 +164,10 @@ export class Decider {
     const lost = await this.#d.guard.verify(pass);
     if (lost) {
       this.#d.metrics.failures.inc({ stage: 'decider', error: lost.code });
-      this.#d.logger.warn({ code: lost.code, err: lost.message }, 'decider batch dropped: the store changed under it');
+      this.#d.logger.warn(
+        { code: lost.code, err: lost.message },
+        'decider batch dropped: the store changed under it',
+      );
       return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: lost.code };
     }
     await this.#d.producer.send(results.flatMap((r) => r.out));
@@ -279,8 +282,14 @@ export class Decider {
       let r: Awaited<ReturnType<StateStore['apply']>>;
       if (routed.kind === 'login') {
         const s = policy.signals;
-        r = await store.apply(identityId, { mutations: [], tenant, login: loginRecord(s, routed.login, routed.login.h) }, nowMs);
-        const mutations = r.observation ? loginMutations(s, routed.login, r.observation, routed.trigger.eventId) : [];
+        r = await store.apply(
+          identityId,
+          { mutations: [], tenant, login: loginRecord(s, routed.login, routed.login.h) },
+          nowMs,
+        );
+        const mutations = r.observation
+          ? loginMutations(s, routed.login, r.observation, routed.trigger.eventId)
+          : [];
         if (mutations.length > 0) {
           const again = await store.apply(identityId, { mutations }, nowMs);
           r = { ...again, changed: r.changed || again.changed };
@@ -353,18 +362,22 @@ export class Decider {
     const { store, policy, guard } = this.#d;
     const nowMs = now.getTime();
     const state = record ? toIdentityState(record, nowMs) : emptyState(identityId);
-    let evaluation: Evaluation;
-    try {
-      evaluation = evaluate(policy, state, now);
-    } catch (err) {
-      // Never fail open, and never quietly: counted, logged, and decided at the strictest.
+    // Never fail open, and never quietly: a failing evaluation is counted, logged, and decided at
+    // the strictest.
+    const evaluation: Evaluation = evaluate(policy, state, now, (err) => {
       this.#d.metrics.evaluationFailures.inc();
       this.#d.logger.error({ err }, 'policy evaluation failed; deciding fail-closed');
-      evaluation = failClosedEvaluation(policy, now);
-    }
+    });
     const seq = record?.seq ?? 0;
     const fresh = nextSequence(seq, guard.epoch, nowMs);
-    let candidate = buildDecision({ policy, state, evaluation, sequence: fresh, trigger: routed.trigger, now });
+    let candidate = buildDecision({
+      policy,
+      state,
+      evaluation,
+      sequence: fresh,
+      trigger: routed.trigger,
+      now,
+    });
     const digest = digestOf(candidate);
     const renewLead = renewLeadMs(policy.evaluation.stalenessMs);
     if (!record) {

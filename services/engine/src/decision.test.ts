@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { evaluate, loadPolicyFile } from '@assurance/policy';
 import type { IdentityState } from '@assurance/schemas';
-import { buildAudit, buildDecision, digestOf, materialOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
+import {
+  buildAudit,
+  buildDecision,
+  digestOf,
+  materialOf,
+  nextRedecisionMs,
+  renewLeadMs,
+} from './decision.ts';
 
 const policy = loadPolicyFile();
 const now = new Date('2026-11-28T10:00:00.000Z');
@@ -92,7 +99,14 @@ describe('digestOf', () => {
   const state = { identityId: 'u', tenantId: null, bindingsKnown: false, bindings: [], signals: [] };
   test('equal substance, equal digest: sequence, times and trigger do not count', () => {
     const at = (iso: string, sequence: number) =>
-      buildDecision({ policy, state, evaluation: evaluate(policy, state, new Date(iso)), sequence, trigger, now: new Date(iso) });
+      buildDecision({
+        policy,
+        state,
+        evaluation: evaluate(policy, state, new Date(iso)),
+        sequence,
+        trigger,
+        now: new Date(iso),
+      });
     const a = at('2026-11-28T10:00:00.000Z', 1);
     const b = at('2026-11-28T10:30:00.000Z', 9);
     assert.equal(digestOf(a), digestOf(b));

@@ -11,8 +11,8 @@ import {
   deriveDevice,
   deriveMailboxChange,
   deriveSimSwap,
-  recordMutations,
   RoutingError,
+  recordMutations,
 } from './derive.ts';
 
 const policy = loadPolicyFile();
@@ -141,12 +141,18 @@ describe('deriveCompromiseSignal', () => {
     const phone = ctx.hash('phone', '+33612345678');
     const onIdentity = raises(
       mutationsOf(
-        deriveCompromiseSignal({ ...raise, subject: { type: 'identity', value: 'u' }, kind: 'account_takeover' }, ctx),
+        deriveCompromiseSignal(
+          { ...raise, subject: { type: 'identity', value: 'u' }, kind: 'account_takeover' },
+          ctx,
+        ),
       ),
     )[0];
     const onPhone = raises(
       mutationsOf(
-        deriveCompromiseSignal({ ...raise, subject: { type: 'phone', value: '+33612345678' }, kind: 'sim_swap' }, ctx),
+        deriveCompromiseSignal(
+          { ...raise, subject: { type: 'phone', value: '+33612345678' }, kind: 'sim_swap' },
+          ctx,
+        ),
       ),
     )[0];
     assert.equal(onIdentity?.k, socKey('identity', null, 's1', 'account_takeover'));
@@ -168,7 +174,10 @@ describe('deriveCompromiseSignal', () => {
     assert.equal(c.p, socPrefix('identity', null, 's1'));
     const r = raises(
       mutationsOf(
-        deriveCompromiseSignal({ ...raise, subject: { type: 'identity', value: 'u' }, kind: 'account_takeover' }, ctx),
+        deriveCompromiseSignal(
+          { ...raise, subject: { type: 'identity', value: 'u' }, kind: 'account_takeover' },
+          ctx,
+        ),
       ),
     )[0];
     assert.equal(r?.pk, `${c.p}*`);
@@ -183,7 +192,10 @@ describe('deriveCompromiseSignal', () => {
       CompromiseSignalEvent.parse({ ...raise, kind: 'token_theft', subject });
     const legacy = deriveCompromiseSignal(parse({ type: 'token', value: 'u-9/tok' }), ctx);
     assert.ok(legacy.kind === 'identity' && legacy.identityId === 'u-9');
-    const explicit = deriveCompromiseSignal(parse({ type: 'token', value: 'key/1', identityId: 'org/alice' }), ctx);
+    const explicit = deriveCompromiseSignal(
+      parse({ type: 'token', value: 'key/1', identityId: 'org/alice' }),
+      ctx,
+    );
     assert.ok(explicit.kind === 'identity' && explicit.identityId === 'org/alice');
     // Two ways of naming the same credential give the same signal; different ones never collide.
     const same = deriveCompromiseSignal(parse({ type: 'token', value: 'tok', identityId: 'u-9' }), ctx);

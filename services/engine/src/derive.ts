@@ -107,7 +107,14 @@ export function deriveSimSwap(e: SimSwapEvent, ctx: DeriveContext): Plan {
     mutations: [
       raise(
         ctx,
-        { code: 'sim_swap', scope: 'phone', ref, sinceMs: since, expiresAtMs: since + s.windowMs, atMs: ms(e.occurredAt) },
+        {
+          code: 'sim_swap',
+          scope: 'phone',
+          ref,
+          sinceMs: since,
+          expiresAtMs: since + s.windowMs,
+          atMs: ms(e.occurredAt),
+        },
         defined({ changeType: e.changeType, carrier: e.carrier }),
       ),
     ],
@@ -130,7 +137,14 @@ export function deriveMailboxChange(e: MailboxChangeEvent, ctx: DeriveContext): 
     mutations: [
       raise(
         ctx,
-        { code: 'mailbox_tampered', scope: 'email', ref, sinceMs: since, expiresAtMs: since + s.ttlMs, atMs: since },
+        {
+          code: 'mailbox_tampered',
+          scope: 'email',
+          ref,
+          sinceMs: since,
+          expiresAtMs: since + s.ttlMs,
+          atMs: since,
+        },
         defined({ change: e.change, external: e.external === undefined ? undefined : String(e.external) }),
       ),
     ],
@@ -187,8 +201,19 @@ export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
   if (e.change === 'removed') {
     // Removing a device lifts the signals the identity had about it, as a clear would: those raised
     // before it go, whatever order they arrive in; a report after it stands.
-    const lift = (code: SignalCode): Mutation => ({ t: 'c', k: signalKey(code, 'device', ref), code, scope: 'device', ref, at });
-    return binding('unbound', [{ t: 'u', ref, at, type: 'device' }, lift('device_new'), lift('device_compromised')]);
+    const lift = (code: SignalCode): Mutation => ({
+      t: 'c',
+      k: signalKey(code, 'device', ref),
+      code,
+      scope: 'device',
+      ref,
+      at,
+    });
+    return binding('unbound', [
+      { t: 'u', ref, at, type: 'device' },
+      lift('device_new'),
+      lift('device_compromised'),
+    ]);
   }
   const mutations: Mutation[] = [];
   if (e.change === 'enrolled') {
@@ -204,7 +229,14 @@ export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
     mutations.push(
       raise(
         ctx,
-        { code: 'device_new', scope: 'device', ref, sinceMs: at, expiresAtMs: at + ctx.settings.device_new.ttlMs, atMs: at },
+        {
+          code: 'device_new',
+          scope: 'device',
+          ref,
+          sinceMs: at,
+          expiresAtMs: at + ctx.settings.device_new.ttlMs,
+          atMs: at,
+        },
         attrs,
       ),
     );
@@ -228,7 +260,9 @@ export function deriveDevice(e: DeviceEvent, ctx: DeriveContext): Plan {
   if (mutations.length === 0) return { kind: 'none', reason: `device change ${e.change} not counted` };
   // Only an enrolment makes the identity hold the device (and a member of its channel); a device
   // reported lost or compromised is marked on the identity that reported it.
-  return e.change === 'enrolled' ? binding('bound', mutations) : { kind: 'identity', identityId: e.identityId, mutations };
+  return e.change === 'enrolled'
+    ? binding('bound', mutations)
+    : { kind: 'identity', identityId: e.identityId, mutations };
 }
 
 export class RoutingError extends Error {
@@ -303,7 +337,16 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
     const expiresAtMs = e.expiresAt ? ms(e.expiresAt) : defaultTtl === null ? -1 : at + defaultTtl;
     m = raise(
       ctx,
-      { k: socKey(scope, ref, e.signalId, e.kind), pk: `${prefix}*`, code, scope, ref, sinceMs: at, expiresAtMs, atMs: at },
+      {
+        k: socKey(scope, ref, e.signalId, e.kind),
+        pk: `${prefix}*`,
+        code,
+        scope,
+        ref,
+        sinceMs: at,
+        expiresAtMs,
+        atMs: at,
+      },
       defined({ kind: e.kind, severity: e.severity, signalId: e.signalId, raisedBy: e.raisedBy }),
     );
   } else if (e.kind !== undefined) {
@@ -397,6 +440,8 @@ export function recordMutations(records: readonly SignalRecord[]): Mutation[] {
     ref: r.ref,
     cl: r.clearedMs ?? false,
     lf: r.liftedMs,
-    rs: r.raises.map((x) => [x.sinceMs, x.expiresAtMs, x.atMs, x.eventId ?? false, { ...x.attributes }] as const),
+    rs: r.raises.map(
+      (x) => [x.sinceMs, x.expiresAtMs, x.atMs, x.eventId ?? false, { ...x.attributes }] as const,
+    ),
   }));
 }

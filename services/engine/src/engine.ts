@@ -15,14 +15,14 @@ import { channelRef, defineScripts, keySpace, MetaStore, StateStore, secretDiges
 import { Redis } from 'ioredis';
 import type { EngineConfig } from './config.ts';
 import { Decider } from './decider.ts';
-import { recoverLostStore, seedFromDecisions } from './recovery.ts';
-import { StoreGuard } from './store-guard.ts';
 import { DeadLetterSink } from './dlq.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
 import { provision } from './provision.ts';
+import { recoverLostStore, seedFromDecisions } from './recovery.ts';
 import type { RoutedInfo } from './router.ts';
 import { Router } from './router.ts';
+import { StoreGuard } from './store-guard.ts';
 import { Sweeper } from './sweeper.ts';
 import type { TopicNames } from './topics.ts';
 import { INPUT_ROLES, topicNames } from './topics.ts';
@@ -103,7 +103,11 @@ export async function startEngine(
   }
 
   const stageGroups = [
-    { stage: 'router', groupId: `${config.ENGINE_GROUP_ID}.router`, topics: INPUT_ROLES.map((r) => topics[r]) },
+    {
+      stage: 'router',
+      groupId: `${config.ENGINE_GROUP_ID}.router`,
+      topics: INPUT_ROLES.map((r) => topics[r]),
+    },
     { stage: 'decider', groupId: `${config.ENGINE_GROUP_ID}.decider`, topics: [topics.identityEvents] },
   ];
   const recoveryDeps = {
@@ -221,7 +225,8 @@ export async function startEngine(
     beforeCommit: async (done: { topic: string; partition: number; nextOffset: string }) => {
       await meta.recordProgress([{ stage, ...done }], Date.now());
     },
-    resumeFrom: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) => guard.resumeFrom(stage, assigned),
+    resumeFrom: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) =>
+      guard.resumeFrom(stage, assigned),
     onBatchDone: (i: { topic: string; partition: number; lag: number; nextOffset: string }) => {
       lagSeries.get(stage)?.add(`${i.topic}|${i.partition}`);
       const labels = { stage, topic: i.topic, partition: String(i.partition) };

@@ -31,15 +31,17 @@ export async function explainIdentity(
       (r) => !state.signals.some((s) => s.code === r.code && s.ref === r.ref && s.scope === r.scope),
     ),
     overflowSince: record?.overflowSinceMs ? new Date(record.overflowSinceMs).toISOString() : null,
-    forgottenAt: record?.horizonMs && record.horizonMs !== -1 ? new Date(record.horizonMs).toISOString() : null,
-    decision: record && record.seq > 0
-      ? {
-          sequence: record.seq,
-          epoch: epochOf(record.seq),
-          digest: record.digest,
-          validUntil: record.validUntilMs === null ? null : new Date(record.validUntilMs).toISOString(),
-        }
-      : null,
+    forgottenAt:
+      record?.horizonMs && record.horizonMs !== -1 ? new Date(record.horizonMs).toISOString() : null,
+    decision:
+      record && record.seq > 0
+        ? {
+            sequence: record.seq,
+            epoch: epochOf(record.seq),
+            digest: record.digest,
+            validUntil: record.validUntilMs === null ? null : new Date(record.validUntilMs).toISOString(),
+          }
+        : null,
     publishedSequence: record?.published ?? 0,
     pending: record !== null && record.seq > record.published,
     now: {
@@ -52,8 +54,10 @@ export async function explainIdentity(
 }
 
 function storeStatus(fp: Fingerprint | null, recovering: number): string {
-  if (!fp) return 'no fingerprint: new, lost or another prefix (every answer is degraded until an engine recovers it)';
-  if (recovering > 0) return `epoch ${fp.epoch}, recovering ${recovering} partition(s) after a data loss (answers degraded)`;
+  if (!fp)
+    return 'no fingerprint: new, lost or another prefix (every answer is degraded until an engine recovers it)';
+  if (recovering > 0)
+    return `epoch ${fp.epoch}, recovering ${recovering} partition(s) after a data loss (answers degraded)`;
   return `epoch ${fp.epoch}, complete`;
 }
 
@@ -64,7 +68,8 @@ export function renderExplanation(e: Explanation): string {
   const out: string[] = [`identity ${e.identityId}${e.tenantId ? ` (tenant ${e.tenantId})` : ''}`];
   out.push(`store: ${e.store}`);
   if (!e.stored) out.push('nothing stored for this identity (never seen, or forgotten)');
-  if (e.overflowSince) out.push(`over a state cap since ${e.overflowSince}: fails closed (signal_unreadable)`);
+  if (e.overflowSince)
+    out.push(`over a state cap since ${e.overflowSince}: fails closed (signal_unreadable)`);
   out.push(`bindings${e.bindingsKnown ? '' : ' (none seen: enrollment unknown)'}:`);
   for (const b of e.bindings) {
     out.push(

@@ -8,6 +8,7 @@ type SignalSettings = Policy['signals'];
 
 /** What identity-apply observed of a login (packages/redis, LoginObservation). */
 export type { LoginObservation } from '@assurance/redis';
+
 import type { LoginObservation } from '@assurance/redis';
 
 export interface LoginFacts {
@@ -17,7 +18,9 @@ export interface LoginFacts {
 }
 
 /** A failure kind's window, threshold and how many failures of it are kept, from the policy. */
-function kindSettings(s: SignalSettings): Record<'fail' | 'mfa_fail', { windowMs: number; threshold: number }> {
+function kindSettings(
+  s: SignalSettings,
+): Record<'fail' | 'mfa_fail', { windowMs: number; threshold: number }> {
   return {
     fail: { windowMs: s.repeated_failures.windowMs, threshold: s.repeated_failures.threshold },
     mfa_fail: { windowMs: s.mfa_fatigue.windowMs, threshold: s.mfa_fatigue.threshold },
@@ -98,7 +101,11 @@ export function loginMutations(
   // policy's lifetime, with its own count. The same login thus always raises the same thing however
   // often it is replayed, and the raises of one burst join into one episode (docs/state.md). Any
   // other failure re-asserts the latest that reached it, naming no source.
-  const threshold = (code: SignalCode, t: LoginObservation['triggers'][string] | undefined, ttlMs: number) => {
+  const threshold = (
+    code: SignalCode,
+    t: LoginObservation['triggers'][string] | undefined,
+    ttlMs: number,
+  ) => {
     if (!t) return;
     const own = t.ownCount > 0;
     const at = own ? login.occurredAtMs : t.lastMs;
@@ -110,7 +117,14 @@ export function loginMutations(
   if (login.outcome === 'success' && anomaly) {
     const at = login.occurredAtMs;
     out.push(
-      raise('login_anomaly', at, at, s.login_anomaly.ttlMs, { newDevice: String(seen.newDevice === true) }, true),
+      raise(
+        'login_anomaly',
+        at,
+        at,
+        s.login_anomaly.ttlMs,
+        { newDevice: String(seen.newDevice === true) },
+        true,
+      ),
     );
   }
   return out;

@@ -105,7 +105,10 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
   if (unreadable > 0) {
     d.logger.warn({ unreadable }, 'decisions that do not parse were left out of the seed');
   }
-  d.logger.info({ identities: last.size, seeded: work.length, maxEpoch }, 'seeded the store from the decisions topic');
+  d.logger.info(
+    { identities: last.size, seeded: work.length, maxEpoch },
+    'seeded the store from the decisions topic',
+  );
   return { maxEpoch, identities: last.size };
 }
 
@@ -137,7 +140,10 @@ export async function recoverLostStore(d: RecoveryDeps, markFirst: () => Promise
     // past every epoch a decision was published in.
     const epoch = identities === 0 ? 0 : maxEpoch + 1;
     if (epoch > MAX_EPOCH) {
-      throw new AssuranceError('state_corrupt', `the decisions topic holds epoch ${maxEpoch}, the last one sequences can carry`);
+      throw new AssuranceError(
+        'state_corrupt',
+        `the decisions topic holds epoch ${maxEpoch}, the last one sequences can carry`,
+      );
     }
     const { fingerprint } = await d.meta.initFingerprint({
       format: STATE_FORMAT,

@@ -21,14 +21,14 @@ import {
   deriveMailboxChange,
   derivePoisonedSignal,
   deriveSimSwap,
-  recordMutations,
   RoutingError,
+  recordMutations,
 } from './derive.ts';
 import type { DeadLetterSink } from './dlq.ts';
 import { deadLetter } from './dlq.ts';
+import { membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
-import { membershipUntil } from './membership.ts';
 import type { RoutedMessage, TenantMark } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
 import type { InputRole, TopicNames } from './topics.ts';
@@ -282,7 +282,10 @@ export class Router {
     const lost = await this.#d.guard.verify(pass);
     if (lost) {
       this.#d.metrics.failures.inc({ stage: 'router', error: lost.code });
-      this.#d.logger.warn({ code: lost.code, err: lost.message }, 'router batch dropped: the store changed under it');
+      this.#d.logger.warn(
+        { code: lost.code, err: lost.message },
+        'router batch dropped: the store changed under it',
+      );
       return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: lost.code };
     }
     const dlq = out.filter((m) => m.topic === this.#d.topics.dlq);
@@ -415,7 +418,8 @@ export class Router {
         const byIdentity = new Map<string, Mutation[]>();
         for (const m of members) {
           const list = byIdentity.get(m.identityId) ?? [];
-          for (const x of handed) list.push({ ...x, mop: m.opMs, ...(m.via === null ? {} : { via: m.via }) } as Mutation);
+          for (const x of handed)
+            list.push({ ...x, mop: m.opMs, ...(m.via === null ? {} : { via: m.via }) } as Mutation);
           byIdentity.set(m.identityId, list);
         }
         // Nothing left to hand on (a replay of something long expired): nobody is concerned.
@@ -427,11 +431,28 @@ export class Router {
       case 'binding': {
         // The identity just had an event, so its state lives at least STATE_TTL from now: its
         // memberships are written that long (plus the margin), and its owner extends them later.
-        const keepUntil = membershipUntil(nowMs + this.#d.store.options.stateTtlMs, this.#d.store.options.stateTtlMs);
+        const keepUntil = membershipUntil(
+          nowMs + this.#d.store.options.stateTtlMs,
+          this.#d.store.options.stateTtlMs,
+        );
         const writes = [
-          this.#d.store.channelBind(p.channelRef, { identityId: p.identityId, via: null }, p.op, p.occurredAtMs, keepUntil, nowMs),
+          this.#d.store.channelBind(
+            p.channelRef,
+            { identityId: p.identityId, via: null },
+            p.op,
+            p.occurredAtMs,
+            keepUntil,
+            nowMs,
+          ),
           ...p.routes.map((route) =>
-            this.#d.store.channelBind(route, { identityId: p.identityId, via: p.channelRef }, p.op, p.occurredAtMs, keepUntil, nowMs),
+            this.#d.store.channelBind(
+              route,
+              { identityId: p.identityId, via: p.channelRef },
+              p.op,
+              p.occurredAtMs,
+              keepUntil,
+              nowMs,
+            ),
           ),
         ];
         const [direct, ...routes] = await Promise.all(writes);
@@ -442,7 +463,9 @@ export class Router {
         const mop = p.occurredAtMs;
         const inherited: Mutation[] = [
           ...recordMutations(direct?.signals ?? []).map((m) => ({ ...m, mop }) as Mutation),
-          ...routes.flatMap((r) => recordMutations(r.signals).map((m) => ({ ...m, mop, via: p.channelRef }) as Mutation)),
+          ...routes.flatMap((r) =>
+            recordMutations(r.signals).map((m) => ({ ...m, mop, via: p.channelRef }) as Mutation),
+          ),
         ];
         return [apply(p.identityId, [...p.mutations, ...inherited], keepUntil)];
       }

@@ -95,7 +95,8 @@ export class StoreGuard implements BatchGuard {
   constructor(deps: StoreGuardDeps) {
     this.#d = deps;
     // Every series exists from the start, so a dashboard sees 0, not nothing, until the first event.
-    for (const result of ['ok', 'verified', 'changed', 'unreachable']) deps.metrics.storeChecks.inc({ result }, 0);
+    for (const result of ['ok', 'verified', 'changed', 'unreachable'])
+      deps.metrics.storeChecks.inc({ result }, 0);
     for (const kind of ['replay', 'gap', 'lost']) deps.metrics.storeRecoveries.inc({ kind }, 0);
     this.#ready = new Promise((resolve) => {
       this.#markReady = resolve;
@@ -132,7 +133,10 @@ export class StoreGuard implements BatchGuard {
 
   hold(): AssuranceError | undefined {
     if (this.#state === 'ready') return undefined;
-    return new AssuranceError('store_lost', `the store is ${this.#state === 'failed' ? 'unusable' : 'being verified'}`);
+    return new AssuranceError(
+      'store_lost',
+      `the store is ${this.#state === 'failed' ? 'unusable' : 'being verified'}`,
+    );
   }
 
   begin(): Pass {
@@ -208,14 +212,18 @@ export class StoreGuard implements BatchGuard {
           await this.#verifyOnce();
           return;
         } catch (err) {
-          const e = err instanceof AssuranceError ? err : new AssuranceError('store_lost', (err as Error).message);
+          const e =
+            err instanceof AssuranceError ? err : new AssuranceError('store_lost', (err as Error).message);
           if (e.code === 'store_mismatch' || e.code === 'state_corrupt') {
             this.#state = 'failed';
             this.#d.onFatal(e);
             throw e;
           }
           if (this.#stopped) throw e;
-          this.#d.logger.warn({ code: e.code, err: e.message, attempt }, 'store verification failed; retrying');
+          this.#d.logger.warn(
+            { code: e.code, err: e.message, attempt },
+            'store verification failed; retrying',
+          );
           await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 5000)));
         }
       }
@@ -254,8 +262,10 @@ export class StoreGuard implements BatchGuard {
     const behind = await this.#behind(this.#d.stages);
     if (behind.length > 0) await this.#recover(behind, 'progress in Redis behind Kafka');
     const epoch = await meta.epoch();
-    if (epoch === null) throw new AssuranceError('store_lost', 'the fingerprint vanished during verification');
-    if (generation !== this.#generation) throw new AssuranceError('store_lost', 'the store changed during verification');
+    if (epoch === null)
+      throw new AssuranceError('store_lost', 'the fingerprint vanished during verification');
+    if (generation !== this.#generation)
+      throw new AssuranceError('store_lost', 'the store changed during verification');
     // Readers trust the store on this Redis process from now on (until it restarts).
     await meta.markVerified(runId);
     this.#epoch = epoch;
@@ -288,7 +298,14 @@ export class StoreGuard implements BatchGuard {
 
   /** Partitions whose Redis progress is behind the offset their group committed to Kafka. */
   async #behind(groups: readonly StageGroup[]): Promise<
-    Array<{ stage: string; topic: string; partition: number; committed: string; resumeAt: string; gap: boolean }>
+    Array<{
+      stage: string;
+      topic: string;
+      partition: number;
+      committed: string;
+      resumeAt: string;
+      gap: boolean;
+    }>
   > {
     const progress = new Map<string, bigint>();
     for (const p of await this.#d.meta.progress()) {
@@ -303,6 +320,7 @@ export class StoreGuard implements BatchGuard {
         // Where Redis stopped, or the start of the log when it has nothing; if the log no longer
         // holds where Redis stopped, what came between is gone (a gap the decisions topic covers).
         const from = recorded ?? pos.low;
+        // biome-ignore lint/complexity/useMathMinMax: offsets are bigints, which Math.max does not take
         const resumeAt = from < pos.low ? pos.low : from;
         if (resumeAt >= pos.stored) continue;
         out.push({
@@ -326,7 +344,8 @@ export class StoreGuard implements BatchGuard {
     behind: ReadonlyArray<{ stage: string; topic: string; partition: number; committed: string }>,
   ): Promise<typeof behind> {
     const known = new Map<string, bigint>();
-    for (const r of await this.#d.meta.recovery()) known.set(`${r.stage}|${r.topic}|${r.partition}`, BigInt(r.offset));
+    for (const r of await this.#d.meta.recovery())
+      known.set(`${r.stage}|${r.topic}|${r.partition}`, BigInt(r.offset));
     const fresh = behind.filter((b) => {
       const k = known.get(`${b.stage}|${b.topic}|${b.partition}`);
       return k === undefined || BigInt(b.committed) > k;
@@ -338,7 +357,13 @@ export class StoreGuard implements BatchGuard {
   }
 
   async #recover(
-    behind: ReadonlyArray<{ stage: string; topic: string; partition: number; committed: string; gap: boolean }>,
+    behind: ReadonlyArray<{
+      stage: string;
+      topic: string;
+      partition: number;
+      committed: string;
+      gap: boolean;
+    }>,
     why: string,
   ): Promise<void> {
     // Partitions already being replayed are not news: only a loss found now moves the epoch (two
