@@ -5,10 +5,13 @@ const tty = process.stdout.isTTY === true;
 const paint = (code: number, s: string) => (tty ? `\u001b[${code}m${s}\u001b[0m` : s);
 const OUTCOME_COLOR: Record<string, number> = { allow: 32, step_up: 33, hold: 35, deny: 31 };
 
-/** A decision as a person reads it: one line per tier, exclusions with their reason codes. */
-export function renderDecision(d: Decision, label = d.identityId): string {
+/**
+ * A decision as a person reads it: one line per tier, exclusions with their reason codes. `nth`:
+ * its place among the decisions shown for the identity (sequences are times, not counts).
+ */
+export function renderDecision(d: Decision, nth: number, label = d.identityId): string {
   const lines = [
-    `${paint(1, `${label} · decision #${d.sequence}`)} · risk ${paint(1, d.riskLevel)} · policy ${d.policyVersion} · after ${d.trigger.topic} (${d.trigger.eventId})`,
+    `${paint(1, `${label} · decision ${nth}`)} · risk ${paint(1, d.riskLevel)} · policy ${d.policyVersion} · after ${d.trigger.topic} (${d.trigger.eventId})`,
   ];
   if (d.signals.length > 0) {
     lines.push(

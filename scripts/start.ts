@@ -93,8 +93,8 @@ async function play(): Promise<void> {
     for (const m of messages) {
       if (!m.value) continue;
       const d = JSON.parse(m.value.toString()) as Decision;
-      say(`\n${renderDecision(d)}`);
       seen.push(d);
+      say(`\n${renderDecision(d, seen.filter((x) => x.identityId === d.identityId).length)}`);
       onDecision?.(d);
     }
     return { processed: messages.length };

@@ -61,7 +61,7 @@ test('npm start plays the takeover story, naming its identity and printing each 
   const identity = readFileSync(idFile, 'utf8').trim();
   assert.match(identity, /^alice-[0-9a-f]{6}$/);
   assert.match(out, new RegExp(`The story's identity: ${identity}`));
-  assert.match(out, new RegExp(`${identity} · decision #6 · risk high`));
+  assert.match(out, new RegExp(`${identity} · decision 6 · risk high`));
   // What excludes each method is named truthfully: the phone for SMS, phishing resistance for TOTP.
   assert.match(out, /✗ sms_otp \(sim_swap\.phone_bound\)/);
   assert.match(out, /✗ totp \(phishing_resistance\.required\)/);

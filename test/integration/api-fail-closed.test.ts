@@ -193,7 +193,7 @@ describe('the state in Redis', () => {
     assertStrictest(await read(garbled), ['state_unreadable']);
     const owner = uid('owner');
     const thief = uid('thief');
-    await state().apply(owner, { mutations: [] }, Date.now());
+    await state().apply(owner, { mutations: [], tenant: { id: 'acme', at: Date.now() } }, Date.now());
     await writer.copy(
       keySpace(api.config.REDIS_PREFIX).identity(owner),
       keySpace(api.config.REDIS_PREFIX).identity(thief),

@@ -159,8 +159,13 @@ describe('identity-apply: bindings (finding 3)', () => {
   test('a channel signal for a channel the identity unbound is not taken; one it never heard of is', async () => {
     const s = store();
     await s.apply('id', { mutations: [bind(PHONE, now - 2 * HOUR), unbind(PHONE, now - HOUR)] }, now);
-    await s.apply('id', { mutations: [fanout(swap('s', now, now + DAY))] }, now);
+    // Through the membership the old bind made: the unbind on record is newer.
+    await s.apply('id', { mutations: [fanout(swap('s', now, now + DAY), now - 2 * HOUR)] }, now);
     assert.deepEqual(await live(s, 'id'), []);
+    // Through a membership newer than the unbind: a bind on its way; taken.
+    await s.apply('racing', { mutations: [bind(PHONE, now - 2 * HOUR), unbind(PHONE, now - HOUR)] }, now);
+    await s.apply('racing', { mutations: [fanout(swap('s', now, now + DAY), now - 1000)] }, now);
+    assert.equal((await live(s, 'racing')).length, 1);
     await s.apply('id', { mutations: [fanout(swap('s2', now, now + DAY, PHONE2))] }, now);
     assert.equal((await live(s, 'id')).length, 1, 'the bind that made it a member may still be on its way');
   });

@@ -118,7 +118,7 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
  * mark what must be replayed, seed from the decisions topic, and write the fingerprint in an epoch
  * past every sequence published. Other engines wait for the fingerprint.
  */
-export async function recoverLostStore(d: RecoveryDeps, markFirst: () => Promise<void>): Promise<number> {
+export async function recoverLostStore(d: RecoveryDeps, markFirst: () => Promise<number>): Promise<number> {
   const token = randomUUID();
   const lockMs = 60_000;
   for (;;) {
@@ -132,10 +132,18 @@ export async function recoverLostStore(d: RecoveryDeps, markFirst: () => Promise
   try {
     const existing = await d.meta.fingerprint();
     if (existing) return existing.epoch;
-    d.logger.warn('the store has no fingerprint: rebuilding it from Kafka before deciding anything');
-    await markFirst();
+    // Partitions to replay first (so readers wait for them), then what the decisions topic holds.
+    const behind = await markFirst();
     const { maxEpoch, identities } = await seedFromDecisions(d);
-    if (identities > 0) d.metrics.storeRecoveries.inc({ kind: 'lost' });
+    if (behind > 0 || identities > 0) {
+      d.metrics.storeRecoveries.inc({ kind: 'lost' });
+      d.logger.warn(
+        { partitions: behind, identities },
+        'the store has no fingerprint: rebuilding it from Kafka before deciding anything',
+      );
+    } else {
+      d.logger.info('a new store: writing its fingerprint');
+    }
     // Nothing ever published: a new deployment starts at epoch 0 (sequences 1, 2, 3…); otherwise one
     // past every epoch a decision was published in.
     const epoch = identities === 0 ? 0 : maxEpoch + 1;

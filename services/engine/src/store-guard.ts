@@ -47,7 +47,7 @@ export interface StageGroup {
  * replayed before anything is rebuilt, then the store is seeded from the decisions topic and its
  * fingerprint written. Returns the epoch it starts in.
  */
-export type LostStoreRecovery = (markFirst: () => Promise<void>) => Promise<number>;
+export type LostStoreRecovery = (markFirst: () => Promise<number>) => Promise<number>;
 /** Seeds the store from the decisions topic (a gap no partition can replay). */
 export type DecisionSeeding = () => Promise<void>;
 
@@ -249,6 +249,7 @@ export class StoreGuard implements BatchGuard {
       const epoch = await this.#d.recoverLost(async () => {
         const behind = await this.#behind(this.#d.stages);
         await this.#mark(behind);
+        return behind.length;
       });
       fp = (await meta.fingerprint()) as Fingerprint | null;
       if (!fp) throw new AssuranceError('store_lost', 'the fingerprint vanished right after recovery');

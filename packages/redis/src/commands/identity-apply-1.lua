@@ -72,27 +72,29 @@ end
 
 -- What a channel hands on (`m.mop`: the op time of the membership it came through, or of the bind
 -- that inherits it; `m.via`: the sync account route, if any) concerns the identity while it holds
--- the channel. It also applies while the identity knows nothing of the channel yet, provided that
--- membership is younger than STATE_TTL: the bind that made it a member may still be on its way
--- (missing a SIM swap is the worse error), whereas an older membership with no record here belongs
--- to a state since forgotten. A channel the identity unbound, and holds no other way, is not its
--- concern. The identity's own signals about a device (no `mop`) always apply: an unbind lifts them
--- as a clear does (derive.ts).
+-- the channel. It also applies when the identity's record of the channel (or of the sync account)
+-- is older than that membership: the bind that made it a member is still on its way (the channel
+-- and identity topics are read concurrently, and missing a SIM swap is the worse error), provided
+-- the membership is younger than STATE_TTL (an older one with no record here belongs to a state
+-- since forgotten). A record at least as new as the membership that does not hold the channel is
+-- the truth: a channel the identity unbound, or a route its sync account no longer has. The
+-- identity's own signals about a device (no `mop`) always apply: an unbind lifts them as a clear
+-- does (derive.ts).
 local function admit(m)
   if not m.ref or not CHANNEL_SCOPES[m.scope] or not m.mop then return true end
+  local rec
   if m.via then
-    local b = t.b[m.via]
-    if b and b[B_BOUND] == 1 and type(b[B_VIA]) == 'table' then
-      for _, v in ipairs(b[B_VIA]) do
+    rec = t.b[m.via]
+    if rec and rec[B_BOUND] == 1 and type(rec[B_VIA]) == 'table' then
+      for _, v in ipairs(rec[B_VIA]) do
         if string.sub(v, -#m.ref - 1) == ':' .. m.ref then return true end
       end
     end
-    if b then return false end
-  elseif held(m.ref) then
-    return true
-  elseif t.b[m.ref] then
-    return false
+  else
+    if held(m.ref) then return true end
+    rec = t.b[m.ref]
   end
+  if rec and rec[B_OP] >= m.mop then return false end
   return m.mop > nowMs - ttlMs
 end
 
