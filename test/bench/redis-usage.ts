@@ -2,6 +2,9 @@
  * Redis figures for the report (memory per identity, command time per phase) and the cleanup of
  * the run's keys. Everything is scoped to the run's key prefix, except INFO, which is server-wide.
  */
+import type { Mutation } from '@assurance/redis';
+import { decodeIdentity, keySpace, StateStore, signalKey, socKey, toIdentityState } from '@assurance/redis';
+import type { SignalCode, SignalScope } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
 
 /** INFO memory used_memory, bytes. */
@@ -110,4 +113,83 @@ export function commandDelta(
     if (calls > 0) out.push({ command, calls, usec: v.usec - before.usec });
   }
   return out.sort((x, y) => y.usec - x.usec);
+}
+
+export interface IdentityFootprint {
+  /** MEMORY USAGE of one identity holding three bindings and five live signals (the issue's yardstick). */
+  readonly referenceBytes: number;
+  /** Over a sample of the run's identities: bytes of the state key, bindings held, signals live. */
+  readonly sampled: number;
+  readonly avgBytes: number;
+  readonly avgBindings: number;
+  readonly avgSignals: number;
+}
+
+/**
+ * What one identity costs: a reference identity written through the engine's own script (three
+ * bindings, five live signals of the usual kinds, one of them a SOC signal with its attributes),
+ * and what the run's identities hold on average.
+ */
+export async function identityFootprint(redis: Redis, prefix: string, nowMs: number): Promise<IdentityFootprint> {
+  const keys = keySpace(prefix);
+  const store = new StateStore(redis, keys, { keepMs: 7 * 86_400_000, stateTtlMs: 400 * 86_400_000 });
+  const id = `bench-reference-${nowMs}`;
+  const refs = ['d', 'e', 'f'].map((c) => c.repeat(32));
+  const [phone, email, device] = refs as [string, string, string];
+  const raise = (code: SignalCode, scope: SignalScope, ref: string | null, ttl: number, attrs: Record<string, string>, k?: string): Mutation => ({
+    t: 'r',
+    k: k ?? signalKey(code, scope, ref),
+    code,
+    scope,
+    ref,
+    since: nowMs,
+    exp: ttl < 0 ? -1 : nowMs + ttl,
+    ev: `evt-${code}-0001`,
+    at: nowMs,
+    attrs,
+  });
+  const DAY = 86_400_000;
+  await store.apply(
+    id,
+    {
+      mutations: [
+        { t: 'b', ref: phone, at: nowMs, type: 'phone', auth: 6, rec: 2, bat: nowMs },
+        { t: 'b', ref: email, at: nowMs, type: 'email', auth: 24, rec: 1, bat: nowMs },
+        { t: 'b', ref: device, at: nowMs, type: 'device', auth: 192, rec: 0, bat: nowMs },
+        raise('sim_swap', 'phone', phone, 14 * DAY, { changeType: 'port_out' }),
+        raise('mailbox_tampered', 'email', email, 30 * DAY, { change: 'forwarding_rule_added', external: 'true' }),
+        raise('device_new', 'device', device, 3 * DAY, { change: 'enrolled' }),
+        raise('mfa_fatigue', 'identity', null, DAY, { failures: '5' }),
+        raise('takeover_confirmed', 'identity', null, -1, { kind: 'account_takeover', severity: 'high', signalId: 'INC-2026-000123', raisedBy: 'analyst-7' }, socKey('identity', null, 'INC-2026-000123', 'account_takeover')),
+      ],
+      tenant: { id: 'tenant-a', at: nowMs },
+    },
+    nowMs,
+  );
+  await store.commit(id, 0, nowMs, 'x'.repeat(16), nowMs + 3_600_000);
+  const referenceBytes = Number(await redis.call('MEMORY', 'USAGE', keys.identity(id), 'SAMPLES', '0'));
+  await redis.unlink(keys.identity(id));
+  let sampled = 0;
+  let bytes = 0;
+  let bindingCount = 0;
+  let signalCount = 0;
+  await scanPrefix(redis, `${prefix}{i:`, async (batch) => {
+    for (const k of batch.slice(0, Math.max(0, 2000 - sampled))) {
+      const blob = await redis.getBuffer(k);
+      if (!blob) continue;
+      const record = decodeIdentity(blob);
+      const state = toIdentityState(record, nowMs);
+      sampled++;
+      bytes += Number(await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'));
+      bindingCount += state.bindings.length;
+      signalCount += state.signals.length;
+    }
+  });
+  return {
+    referenceBytes,
+    sampled,
+    avgBytes: sampled ? bytes / sampled : 0,
+    avgBindings: sampled ? bindingCount / sampled : 0,
+    avgSignals: sampled ? signalCount / sampled : 0,
+  };
 }

@@ -1,7 +1,7 @@
 /** The figures `npm run bench` prints on stdout at the end of a run. */
 import type { ProfileSummary } from './profile.ts';
 import type { RawResult } from './raw-baseline.ts';
-import type { PrefixMemory } from './redis-usage.ts';
+import type { IdentityFootprint, PrefixMemory } from './redis-usage.ts';
 
 export interface CpuShare {
   /** Per process, in cores (1.0 = one core busy all the time). */
@@ -60,12 +60,12 @@ export interface Report {
     /** The engine's own histogram (router receipt → decision acknowledged), seconds. */
     engineSeconds: { count: number; values: number[] } | undefined;
   };
-  readonly memory: { before: number; after: number; prefix: PrefixMemory };
+  readonly memory: { before: number; after: number; prefix: PrefixMemory; footprint: IdentityFootprint };
   readonly sizes: { decisions: number; decisionBytes: number; audits: number; auditBytes: number };
   readonly engineMetrics: {
     published: number;
     deadLetters: number;
-    dedupeHits: number;
+    unchanged: number;
     retries: number;
     fanoutSum: number;
     fanoutCount: number;
@@ -211,11 +211,18 @@ export function printReport(r: Report): void {
       `     ${kind.padEnd(20)} ${int(v.keys).padStart(9)} keys ${int(v.bytes / w.identities).padStart(6)} bytes/identity`,
     );
   }
+  const f = mem.footprint;
+  p(
+    `   one identity with 3 bindings and 5 live signals: ${int(f.referenceBytes)} bytes (target ≤ 1024) ${f.referenceBytes <= 1024 ? 'met' : 'MISSED'}`,
+  );
+  p(
+    `   the run's identities (${int(f.sampled)} sampled): ${int(f.avgBytes)} bytes of state each, holding ${f.avgBindings.toFixed(1)} bindings and ${f.avgSignals.toFixed(1)} live signals on average`,
+  );
   p('');
   const e = r.engineMetrics;
   p('engine internals (its /metrics at the end)');
   p(
-    `   decisions published ${int(e.published)} · dead letters ${int(e.deadLetters)} · dedupe hits ${int(e.dedupeHits)} · retried batches ${int(e.retries)} · channel fan-out ${e.fanoutCount ? (e.fanoutSum / e.fanoutCount).toFixed(2) : '-'} identities/event`,
+    `   decisions published ${int(e.published)} · dead letters ${int(e.deadLetters)} · events that changed nothing ${int(e.unchanged)} · retried batches ${int(e.retries)} · channel fan-out ${e.fanoutCount ? (e.fanoutSum / e.fanoutCount).toFixed(2) : '-'} identities/event`,
   );
   const z = r.sizes;
   if (z.decisions > 0 && z.audits > 0) {

@@ -40,7 +40,7 @@ import {
 import { summariseProfiles } from './profile.ts';
 import { progress } from './progress.ts';
 import { rawConsume } from './raw-baseline.ts';
-import { commandDelta, commandStats, prefixMemory, unlinkPrefix, usedMemory } from './redis-usage.ts';
+import { commandDelta, commandStats, identityFootprint, prefixMemory, unlinkPrefix, usedMemory } from './redis-usage.ts';
 import type { PhaseResult, Report } from './report.ts';
 import { printReport } from './report.ts';
 import type { BenchEvent } from './workload.ts';
@@ -260,6 +260,7 @@ async function main(): Promise<void> {
     const memAfter = await usedMemory(redis);
     say('Redis memory: MEMORY USAGE over the run prefix');
     const prefixMem = await prefixMemory(redis, config.REDIS_PREFIX, args.identities > 10_000 ? 10 : 1);
+    const footprint = await identityFootprint(redis, config.REDIS_PREFIX, Date.now());
 
     say('phase 2: raw kafkajs consume of the same input events');
     const rawCount = encBindings.messages.length + encMix.messages.length;
@@ -361,7 +362,7 @@ async function main(): Promise<void> {
         cpu: latCpu,
         engineSeconds: engineLatency,
       },
-      memory: { before: memBefore, after: memAfter, prefix: prefixMem },
+      memory: { before: memBefore, after: memAfter, prefix: prefixMem, footprint },
       sizes: {
         decisions: (sink as DecisionSink).count,
         decisionBytes: (sink as DecisionSink).decisionBytes,
@@ -371,7 +372,7 @@ async function main(): Promise<void> {
       engineMetrics: {
         published: metricSum(finalMetrics, 'assurance_decisions_published_total'),
         deadLetters: metricSum(finalMetrics, 'assurance_dead_letters_total'),
-        dedupeHits: metricSum(finalMetrics, 'assurance_dedupe_hits_total'),
+        unchanged: metricSum(finalMetrics, 'assurance_events_unchanged_total'),
         retries: metricSum(finalMetrics, 'assurance_processing_retries_total'),
         fanoutSum: metricSum(finalMetrics, 'assurance_channel_fanout_identities_sum'),
         fanoutCount: metricSum(finalMetrics, 'assurance_channel_fanout_identities_count'),
