@@ -130,13 +130,24 @@ export interface IdentityFootprint {
  * bindings, five live signals of the usual kinds, one of them a SOC signal with its attributes),
  * and what the run's identities hold on average.
  */
-export async function identityFootprint(redis: Redis, prefix: string, nowMs: number): Promise<IdentityFootprint> {
+export async function identityFootprint(
+  redis: Redis,
+  prefix: string,
+  nowMs: number,
+): Promise<IdentityFootprint> {
   const keys = keySpace(prefix);
   const store = new StateStore(redis, keys, { keepMs: 7 * 86_400_000, stateTtlMs: 400 * 86_400_000 });
   const id = `bench-reference-${nowMs}`;
   const refs = ['d', 'e', 'f'].map((c) => c.repeat(32));
   const [phone, email, device] = refs as [string, string, string];
-  const raise = (code: SignalCode, scope: SignalScope, ref: string | null, ttl: number, attrs: Record<string, string>, k?: string): Mutation => ({
+  const raise = (
+    code: SignalCode,
+    scope: SignalScope,
+    ref: string | null,
+    ttl: number,
+    attrs: Record<string, string>,
+    k?: string,
+  ): Mutation => ({
     t: 'r',
     k: k ?? signalKey(code, scope, ref),
     code,
@@ -157,10 +168,20 @@ export async function identityFootprint(redis: Redis, prefix: string, nowMs: num
         { t: 'b', ref: email, at: nowMs, type: 'email', auth: 24, rec: 1, bat: nowMs },
         { t: 'b', ref: device, at: nowMs, type: 'device', auth: 192, rec: 0, bat: nowMs },
         raise('sim_swap', 'phone', phone, 14 * DAY, { changeType: 'port_out' }),
-        raise('mailbox_tampered', 'email', email, 30 * DAY, { change: 'forwarding_rule_added', external: 'true' }),
+        raise('mailbox_tampered', 'email', email, 30 * DAY, {
+          change: 'forwarding_rule_added',
+          external: 'true',
+        }),
         raise('device_new', 'device', device, 3 * DAY, { change: 'enrolled' }),
         raise('mfa_fatigue', 'identity', null, DAY, { failures: '5' }),
-        raise('takeover_confirmed', 'identity', null, -1, { kind: 'account_takeover', severity: 'high', signalId: 'INC-2026-000123', raisedBy: 'analyst-7' }, socKey('identity', null, 'INC-2026-000123', 'account_takeover')),
+        raise(
+          'takeover_confirmed',
+          'identity',
+          null,
+          -1,
+          { kind: 'account_takeover', severity: 'high', signalId: 'INC-2026-000123', raisedBy: 'analyst-7' },
+          socKey('identity', null, 'INC-2026-000123', 'account_takeover'),
+        ),
       ],
       tenant: { id: 'tenant-a', at: nowMs },
     },

@@ -40,7 +40,14 @@ import {
 import { summariseProfiles } from './profile.ts';
 import { progress } from './progress.ts';
 import { rawConsume } from './raw-baseline.ts';
-import { commandDelta, commandStats, identityFootprint, prefixMemory, unlinkPrefix, usedMemory } from './redis-usage.ts';
+import {
+  commandDelta,
+  commandStats,
+  identityFootprint,
+  prefixMemory,
+  unlinkPrefix,
+  usedMemory,
+} from './redis-usage.ts';
 import type { PhaseResult, Report } from './report.ts';
 import { printReport } from './report.ts';
 import type { BenchEvent } from './workload.ts';

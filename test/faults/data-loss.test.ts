@@ -169,11 +169,17 @@ async function assertAgreesWithModel(): Promise<void> {
       const refs = new Set(expected.signals.map((x) => x.ref).filter((r): r is string => r !== null));
       for (const ref of refs) {
         const k = keySpace(config.REDIS_PREFIX).channel(ref);
-        process.stderr.write(`DEBUG channel ${ref} members ${JSON.stringify(await redis.hgetall(k.members))}\n`);
-        process.stderr.write(`DEBUG channel ${ref} signals ${JSON.stringify(await store.channelSignals(ref))}\n`);
+        process.stderr.write(
+          `DEBUG channel ${ref} members ${JSON.stringify(await redis.hgetall(k.members))}\n`,
+        );
+        process.stderr.write(
+          `DEBUG channel ${ref} signals ${JSON.stringify(await store.channelSignals(ref))}\n`,
+        );
       }
       process.stderr.write(`DEBUG ${id} record ${JSON.stringify(record)}\n`);
-      process.stderr.write(`DEBUG sent ${JSON.stringify(sent.filter((e) => JSON.stringify(e).includes(id) || e.kind === 'socRaise' || e.kind === 'socClear'))}\n`);
+      process.stderr.write(
+        `DEBUG sent ${JSON.stringify(sent.filter((e) => JSON.stringify(e).includes(id) || e.kind === 'socRaise' || e.kind === 'socClear'))}\n`,
+      );
     }
     assert.deepEqual(view(real), view(expected), `${id}'s state`);
   }
