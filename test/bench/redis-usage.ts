@@ -2,8 +2,17 @@
  * Redis figures for the report (memory per identity, command time per phase) and the cleanup of
  * the run's keys. Everything is scoped to the run's key prefix, except INFO, which is server-wide.
  */
+import { randomUUID } from 'node:crypto';
 import type { Mutation } from '@assurance/redis';
-import { decodeIdentity, keySpace, StateStore, signalKey, socKey, toIdentityState } from '@assurance/redis';
+import {
+  decodeIdentity,
+  defineScripts,
+  keySpace,
+  StateStore,
+  signalKey,
+  socKey,
+  toIdentityState,
+} from '@assurance/redis';
 import type { SignalCode, SignalScope } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
 
@@ -136,8 +145,11 @@ export async function identityFootprint(
   nowMs: number,
 ): Promise<IdentityFootprint> {
   const keys = keySpace(prefix);
+  // The run's own client may never have loaded the engine's scripts (the engine is a child process).
+  defineScripts(redis);
   const store = new StateStore(redis, keys, { keepMs: 7 * 86_400_000, stateTtlMs: 400 * 86_400_000 });
-  const id = `bench-reference-${nowMs}`;
+  // An identity id as long as a UUID, the usual form.
+  const id = `ref-${randomUUID()}`;
   const refs = ['d', 'e', 'f'].map((c) => c.repeat(32));
   const [phone, email, device] = refs as [string, string, string];
   const raise = (
@@ -155,7 +167,8 @@ export async function identityFootprint(
     ref,
     since: nowMs,
     exp: ttl < 0 ? -1 : nowMs + ttl,
-    ev: `evt-${code}-0001`,
+    // Event ids as most producers write them.
+    ev: randomUUID(),
     at: nowMs,
     attrs,
   });

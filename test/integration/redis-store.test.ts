@@ -9,6 +9,7 @@ import {
   keySpace,
   MetaStore,
   memberField,
+  pack,
   parseMember,
   StateStore,
   signalKey,
@@ -16,6 +17,7 @@ import {
   socPrefix,
   tagSafe,
   toIdentityState,
+  unpack,
 } from '@assurance/redis';
 import type { SignalKind } from '@assurance/schemas';
 import { Redis } from 'ioredis';
@@ -371,6 +373,19 @@ describe('identity-apply: keys, owners and caps (findings 6 and 9)', () => {
       (err: unknown) => err instanceof AssuranceError && err.code === 'state_corrupt',
     );
   });
+  test('a stored scope the scripts do not know stops with state_corrupt, in the script and in a read', async () => {
+    const s = store();
+    await s.apply('odd', { mutations: [swap('s', now, now + HOUR)] }, now);
+    const key = s.keys.identity('odd');
+    const state = unpack((await redis.getBuffer(key)) as Buffer) as { s: Record<string, unknown[]> };
+    for (const r of Object.values(state.s)) r[1] = 99;
+    await redis.set(key, pack(state));
+    for (const attempt of [s.apply('odd', { mutations: [] }, now), s.read('odd', now)])
+      await assert.rejects(
+        attempt,
+        (err: unknown) => err instanceof AssuranceError && err.code === 'state_corrupt',
+      );
+  });
   test('an unknown mutation is a script failure (quarantined), not "Redis unavailable"', async () => {
     const s = store();
     await assert.rejects(
@@ -410,19 +425,22 @@ describe('decisions: commit and published', () => {
 
   test('an identity with three bindings and five live signals fits in 1 KiB', async () => {
     const s = store();
+    // Ids as long as most producers make them (UUIDs), the decision digest as the decider writes it.
+    const id = 'user-1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed';
+    const uuid = (n: number) => `6f1c2a7e-0b4d-4e8a-9c3f-${String(n).padStart(12, '0')}`;
     const refs = ['d', 'e', 'f'].map((c) => c.repeat(32));
-    await s.apply('some-user-id-0042', { mutations: refs.map((ref, i) => bind(ref, now - i)) }, now);
+    await s.apply(id, { mutations: refs.map((ref, i) => bind(ref, now - i)) }, now);
     const signals: Mutation[] = [
-      swap('sim-0001', now, now + 14 * DAY, refs[0]),
+      swap(uuid(1), now, now + 14 * DAY, refs[0]),
       {
-        ...swap('mb-0002', now, now + 7 * DAY, refs[1]),
+        ...swap(uuid(2), now, now + 7 * DAY, refs[1]),
         k: signalKey('mailbox_tampered', 'email', refs[1] as string),
         code: 'mailbox_tampered',
         scope: 'email',
         attrs: { change: 'forwarding_rule_added', external: 'true' },
       } as Mutation,
       {
-        ...swap('dev-0003', now, now + 3 * DAY, refs[2]),
+        ...swap(uuid(3), now, now + 3 * DAY, refs[2]),
         k: signalKey('device_new', 'device', refs[2] as string),
         code: 'device_new',
         scope: 'device',
@@ -436,7 +454,7 @@ describe('decisions: commit and published', () => {
         ref: null,
         since: now,
         exp: now + DAY,
-        ev: 'login-0004',
+        ev: uuid(4),
         at: now,
         attrs: { failures: '5' },
       },
@@ -448,7 +466,7 @@ describe('decisions: commit and published', () => {
         ref: null,
         since: now,
         exp: -1,
-        ev: 'soc-0005',
+        ev: uuid(5),
         at: now,
         attrs: {
           kind: 'account_takeover',
@@ -458,10 +476,13 @@ describe('decisions: commit and published', () => {
         },
       },
     ];
-    await s.apply('some-user-id-0042', { mutations: signals, tenant: { id: 'tenant-a', at: now } }, now);
-    await s.commit('some-user-id-0042', 0, 2 ** 32 + 1, 'x'.repeat(22), now + HOUR);
-    const bytes = await redis.strlen(s.keys.identity('some-user-id-0042'));
+    await s.apply(id, { mutations: signals, tenant: { id: 'tenant-a', at: now } }, now);
+    await s.commit(id, 0, 2 ** 32 + 1, 'x'.repeat(16), now + HOUR);
+    // What Redis holds for it, key and bookkeeping included (SAMPLES 0: all of it).
+    const bytes = Number(await redis.call('MEMORY', 'USAGE', s.keys.identity(id), 'SAMPLES', '0'));
     assert.ok(bytes <= 1024, `${bytes} bytes`);
+    const state = await s.read(id, now);
+    assert.deepEqual(state?.signals.flatMap((r) => r.sourceEventIds).sort(), [1, 2, 3, 4, 5].map(uuid));
   });
 });
 

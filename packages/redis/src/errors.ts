@@ -21,6 +21,8 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|MOVED|ASK|TRYAGA
 const SCRIPT_ERRORS: Readonly<Record<string, ErrorCode>> = {
   // A key holds the state of another identity: a collision or tampering, never something to retry.
   ERR_STATE_OWNER: 'state_corrupt',
+  // Stored state the scripts cannot read (an unknown scope index): never guessed at.
+  ERR_STATE_FORMAT: 'state_corrupt',
   // The engine sent what the script does not know: a version mismatch or a bug.
   ERR_UNKNOWN_MUTATION: 'script_failed',
   ERR_SEQUENCE: 'internal',

@@ -21,14 +21,19 @@ export {
   CorruptStateError,
   decodeIdentity,
   decodeSignals,
+  eventIdOf,
   fromMask,
   KIND_IDS,
   latestEpisode,
+  pack,
   RECOVERY_BITS,
+  SCOPE_IDS,
   signalKey,
   socKey,
   socPrefix,
+  storedEventId,
   toMask,
+  unpack,
 } from './records.ts';
 export { commandName, defineScripts, loadScripts } from './scripts.ts';
 export { emptyState, toIdentityState } from './state.ts';

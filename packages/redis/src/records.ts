@@ -9,6 +9,7 @@ import type {
   SignalKind,
   SignalScope,
 } from '@assurance/schemas';
+import { CHANNEL_TYPES } from '@assurance/schemas';
 import { Packr } from 'msgpackr';
 
 /**
@@ -145,10 +146,62 @@ export function socKey(scope: SignalScope, ref: string | null, signalId: string,
   return `${socPrefix(scope, ref, signalId)}${idOf(KIND_IDS, kind, 'signal kind').toString(36)}`;
 }
 
-/** A mutation as the scripts take it: signal codes as their stored ids. */
+/**
+ * Event ids are stored with every raise, and most producers write UUIDs: a canonical lowercase
+ * UUID (36 characters) is stored as ID_MARK and its 128 bits in 22 characters of an alphabet in
+ * ASCII order, so stored UUIDs sort among themselves as the originals do. Any other id is stored
+ * as it is, or with a second ID_MARK in front when it starts with one, so every id reads back
+ * exactly.
+ */
+const ID_MARK = '\u0001';
+const UUID_FORM = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ORDERED64 = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+
+export function storedEventId(id: string): string {
+  if (UUID_FORM.test(id)) {
+    // 128 bits, shifted to fill 22 six-bit digits (132 bits), most significant first.
+    let n = BigInt(`0x${id.replaceAll('-', '')}`) << 4n;
+    const out: string[] = new Array(22);
+    for (let i = 21; i >= 0; i--) {
+      out[i] = ORDERED64[Number(n & 63n)] as string;
+      n >>= 6n;
+    }
+    return ID_MARK + out.join('');
+  }
+  return id.startsWith(ID_MARK) ? ID_MARK + id : id;
+}
+
+export function eventIdOf(stored: string): string {
+  if (!stored.startsWith(ID_MARK)) return stored;
+  if (stored.startsWith(ID_MARK, 1)) return stored.slice(1);
+  if (stored.length !== 23) throw new CorruptStateError('a stored event id of an unknown form');
+  let n = 0n;
+  for (let i = 1; i < 23; i++) {
+    const digit = ORDERED64.indexOf(stored[i] as string);
+    if (digit < 0) throw new CorruptStateError('a stored event id of an unknown form');
+    n = (n << 6n) | BigInt(digit);
+  }
+  const hex = (n >> 4n).toString(16).padStart(32, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+type Raise = readonly [number, number, number, string | false, Record<string, string>];
+
+/** A mutation as the scripts take it: signal codes as their stored ids, event ids as stored. */
 export function encodeMutation(m: object): object {
-  const code = (m as { code?: SignalCode }).code;
-  return code === undefined ? m : { ...m, code: idOf(CODE_IDS, code, 'signal code') };
+  const { code, ev, rs } = m as { code?: SignalCode; ev?: unknown; rs?: readonly Raise[] };
+  if (code === undefined) return m;
+  const out: Record<string, unknown> = { ...m, code: idOf(CODE_IDS, code, 'signal code') };
+  if (typeof ev === 'string') out.ev = storedEventId(ev);
+  if (rs !== undefined)
+    out.rs = rs.map(([since, exp, at, id, attrs]) => [
+      since,
+      exp,
+      at,
+      id === false ? false : storedEventId(id),
+      attrs,
+    ]);
+  return out;
 }
 
 function codeOf(v: unknown): SignalCode {
@@ -257,37 +310,60 @@ export class CorruptStateError extends Error {
   override readonly name = 'CorruptStateError';
 }
 
+/**
+ * Scopes and channel types as stored (an index into this table). Append only, and the same table
+ * as SCOPES in includes/state.lua: a stored index is read with it.
+ */
+export const SCOPE_IDS: readonly SignalScope[] = [
+  'phone',
+  'email',
+  'device',
+  'sync_account',
+  'identity',
+  'credential',
+  'token',
+];
+
+function scopeOf(v: unknown, what: string): SignalScope {
+  const scope = typeof v === 'number' ? SCOPE_IDS[v] : undefined;
+  if (scope === undefined) throw new CorruptStateError(`${what}: unknown stored scope ${String(v)}`);
+  return scope;
+}
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+
+/**
+ * A stored record (includes/state.lua, "Stored form"): a raise's expiry and time are offsets from
+ * its start, its expiry `false` when it lasts until cleared.
+ */
 function signalOf(k: string, r: unknown): SignalRecord {
   if (!Array.isArray(r) || r.length < 6)
     throw new CorruptStateError(`signal record ${k} is not a 6-item array`);
   const raises: StoredRaise[] = (Array.isArray(r[5]) ? (r[5] as unknown[]) : []).map((e) => {
-    if (!Array.isArray(e) || e.length < 5)
+    if (!Array.isArray(e) || e.length < 5 || !isInt(e[0]) || !isInt(e[2]) || !(e[1] === false || isInt(e[1])))
       throw new CorruptStateError(`signal record ${k} holds a malformed raise`);
+    const since = e[0];
     return {
-      sinceMs: e[0] as number,
-      expiresAtMs: e[1] as number,
-      atMs: e[2] as number,
-      eventId: typeof e[3] === 'string' ? e[3] : null,
+      sinceMs: since,
+      expiresAtMs: e[1] === false ? -1 : since + e[1],
+      atMs: since + e[2],
+      eventId: typeof e[3] === 'string' ? eventIdOf(e[3]) : null,
       attributes: asMap(e[4]) as Record<string, string>,
     };
   });
   const episode = latestEpisode(raises);
   // The latest episode's raises: their lifetimes begin at or after its start.
   const current = episode ? raises.filter((x) => x.sinceMs >= episode.sinceMs) : [];
+  // Ties in time go by the stored id, as the scripts order raises (includes/state.lua `older`).
+  const tie = (x: StoredRaise) => (x.eventId === null ? 'false' : storedEventId(x.eventId));
   const byTime = [...current].sort(
-    (a, b) =>
-      a.atMs - b.atMs ||
-      ((a.eventId ?? 'false') < (b.eventId ?? 'false')
-        ? -1
-        : (a.eventId ?? 'false') > (b.eventId ?? 'false')
-          ? 1
-          : 0),
+    (a, b) => a.atMs - b.atMs || (tie(a) < tie(b) ? -1 : tie(a) > tie(b) ? 1 : 0),
   );
   const ids = [...new Set(byTime.flatMap((x) => (x.eventId === null ? [] : [x.eventId])))];
   return {
     k,
     code: codeOf(r[0]),
-    scope: r[1] as SignalScope,
+    scope: scopeOf(r[1], `signal record ${k}`),
     ref: str(r[2]),
     raises,
     clearedMs: num(r[3]),
@@ -304,14 +380,19 @@ function signalOf(k: string, r: unknown): SignalRecord {
 function bindingOf(ref: string, r: unknown): BindingRecord {
   if (!Array.isArray(r) || r.length < 7)
     throw new CorruptStateError(`binding record ${ref} is not a 7-item array`);
+  const channelType = scopeOf(r[2], `binding ${ref}`);
+  if (!(CHANNEL_TYPES as readonly string[]).includes(channelType) || !isInt(r[0]))
+    throw new CorruptStateError(`binding ${ref} is malformed`);
+  const opMs = r[0];
   return {
     ref,
-    opMs: r[0] as number,
+    opMs,
     bound: r[1] === 1,
-    channelType: r[2] as ChannelType,
+    channelType: channelType as ChannelType,
     authenticators: fromMask(AUTHENTICATOR_BITS, r[3] as number),
     recovery: fromMask(RECOVERY_BITS, r[4] as number),
-    boundAtMs: r[5] as number,
+    // An offset from the op time (false: none, an unbind's record).
+    boundAtMs: isInt(r[5]) ? opMs + r[5] : 0,
     recoverableVia: (Array.isArray(r[6]) ? (r[6] as string[]) : []).map((v) => {
       const [channelType, channelRef] = v.split(':') as [ChannelType, string];
       return { channelType, channelRef };

@@ -21,7 +21,7 @@
 local signalsKey, membersKey = KEYS[1], KEYS[2]
 local nowMs, keepMs = tonumber(ARGV[1]), tonumber(ARGV[2])
 local raw = redis.call('GET', signalsKey)
-local signals = raw and as_map(cmsgpack.unpack(raw)) or {}
+local signals = raw and expand_signals(cmsgpack.unpack(raw)) or {}
 local before = canon(signals)
 
 local mutations = cmsgpack.unpack(ARGV[3])
@@ -54,12 +54,12 @@ if changed then
   if next(signals) == nil then
     redis.call('DEL', signalsKey)
   else
-    save_state(signalsKey, signals, signals_horizon(signals, nowMs + keepMs, keepMs))
+    save_state(signalsKey, cmsgpack.pack(pack_signals(signals)), signals_horizon(signals, nowMs + keepMs, keepMs))
   end
 end
 
 -- Members whose identity state has been forgotten (their horizon passed) are dropped on the way.
-local out = { changed and 1 or 0, next(touched) and cmsgpack.pack(touched) or false }
+local out = { changed and 1 or 0, next(touched) and cmsgpack.pack(pack_signals(touched)) or false }
 local members = redis.call('HGETALL', membersKey)
 local gone = {}
 for i = 1, #members, 2 do

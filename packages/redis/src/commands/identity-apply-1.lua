@@ -249,8 +249,9 @@ if not concerned then
 end
 local decisive = relevant(t) ~= before
 if decisive or canon(t) ~= beforeAll then
-  save_state(key, t, expireAt)
-  return { decisive and 1 or 0, cmsgpack.pack(t), observation, expireAt, routes }
+  local blob = pack_state(t)
+  save_state(key, blob, expireAt)
+  return { decisive and 1 or 0, blob, observation, expireAt, routes }
 end
 if expireAt == -1 then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, math.floor(expireAt)) end
 return { 0, raw, observation, expireAt, routes }

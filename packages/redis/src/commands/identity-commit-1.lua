@@ -17,7 +17,7 @@
 
 local key = KEYS[1]
 local expected, seq, validUntil = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
-local t = load_state(key)
+local t = load_stored(key)
 if not t then return -2 end
 if (t.q or 0) ~= expected then return -1 end
 if seq <= expected then return redis.error_reply('ERR_SEQUENCE new sequence must grow') end

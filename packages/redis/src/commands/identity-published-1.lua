@@ -11,7 +11,7 @@
 
 local key = KEYS[1]
 local seq = tonumber(ARGV[1])
-local t = load_state(key)
+local t = load_stored(key)
 if not t then return -2 end
 if (t.p or 0) >= seq then return 0 end
 t.p = seq

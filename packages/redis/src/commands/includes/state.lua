@@ -16,6 +16,11 @@
 -- attributes and sources those of that episode's raises.
 -- Binding record (array): { opMs, bound(1|0), type, authenticators(bitmask), recovery(bitmask),
 --                           boundAtMs, recoverableVia(array of "<type>:<ref>")|false }
+--
+-- Stored form (pack_state / expand_state): the same arrays, written smaller. A scope or channel
+-- type is its index in SCOPES; a raise's expiry and time are offsets from its start (expiry false:
+-- until cleared), a binding's boundAt an offset from its op time (false: none). Times are ms since
+-- the epoch, 9 bytes each in MessagePack; offsets mostly fit in 1 to 5.
 
 local S_CODE, S_SCOPE, S_REF, S_CLEARED, S_LIFTED, S_RAISES = 1, 2, 3, 4, 5, 6
 local R_SINCE, R_EXP, R_AT, R_EV, R_ATTRS = 1, 2, 3, 4, 5
@@ -45,13 +50,92 @@ local function as_map(v)
   return v
 end
 
+-- Append only, as the engine's table (records.ts): a stored index is read with it.
+local SCOPES = { 'phone', 'email', 'device', 'sync_account', 'identity', 'credential', 'token' }
+local SCOPE_IDS = {}
+for i, v in ipairs(SCOPES) do SCOPE_IDS[v] = i - 1 end
+
+local function stored_scope(v)
+  local id = SCOPE_IDS[v]
+  if not id then error('ERR_STATE_FORMAT unknown scope ' .. tostring(v)) end
+  return id
+end
+
+local function scope_of(v)
+  if type(v) ~= 'number' then error('ERR_STATE_FORMAT stored scope is not an index') end
+  local scope = SCOPES[v + 1]
+  if not scope then error('ERR_STATE_FORMAT unknown stored scope ' .. tostring(v)) end
+  return scope
+end
+
+local function pack_record(r)
+  local raises = {}
+  for i, e in ipairs(r[S_RAISES] or {}) do
+    local since = e[R_SINCE]
+    raises[i] = { since, e[R_EXP] ~= -1 and e[R_EXP] - since or false, e[R_AT] - since, e[R_EV], e[R_ATTRS] }
+  end
+  return { r[S_CODE], stored_scope(r[S_SCOPE]), r[S_REF], r[S_CLEARED], r[S_LIFTED], raises }
+end
+
+local function expand_record(r)
+  local raises = {}
+  if type(r[S_RAISES]) == 'table' then
+    for i, e in ipairs(r[S_RAISES]) do
+      local since = e[R_SINCE]
+      raises[i] = { since, e[R_EXP] and since + e[R_EXP] or -1, since + e[R_AT], e[R_EV], e[R_ATTRS] }
+    end
+  end
+  return { r[S_CODE], scope_of(r[S_SCOPE]), r[S_REF], r[S_CLEARED], r[S_LIFTED], raises }
+end
+
+local function pack_signals(signals)
+  local out = {}
+  for k, r in pairs(signals) do out[k] = pack_record(r) end
+  return out
+end
+
+local function expand_signals(stored)
+  local out = {}
+  for k, r in pairs(as_map(stored)) do out[k] = expand_record(r) end
+  return out
+end
+
+-- An identity's state in its stored form (a copy: `t` stays as the scripts use it).
+local function pack_state(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = v end
+  out.s = pack_signals(t.s)
+  out.b = {}
+  for ref, b in pairs(t.b) do
+    out.b[ref] = { b[B_OP], b[B_BOUND], stored_scope(b[B_TYPE]), b[B_AUTH], b[B_REC],
+      b[B_AT] ~= 0 and b[B_AT] - b[B_OP] or false, b[B_VIA] }
+  end
+  return cmsgpack.pack(out)
+end
+
+local function expand_state(raw)
+  local t = cmsgpack.unpack(raw)
+  t.s = expand_signals(t.s)
+  local bindings = {}
+  for ref, b in pairs(as_map(t.b)) do
+    bindings[ref] = { b[B_OP], b[B_BOUND], scope_of(b[B_TYPE]), b[B_AUTH], b[B_REC],
+      b[B_AT] and b[B_OP] + b[B_AT] or 0, b[B_VIA] }
+  end
+  t.b = bindings
+  return t
+end
+
 local function load_state(key)
   local raw = redis.call('GET', key)
   if not raw then return nil, nil end
-  local t = cmsgpack.unpack(raw)
-  t.s = as_map(t.s)
-  t.b = as_map(t.b)
-  return t, raw
+  return expand_state(raw), raw
+end
+
+-- The stored map as it is, for scripts that change only its scalar fields (commit, published).
+local function load_stored(key)
+  local raw = redis.call('GET', key)
+  if not raw then return nil end
+  return cmsgpack.unpack(raw)
 end
 
 -- The later of two expiries, -1 (until cleared) being the latest.
@@ -188,10 +272,11 @@ local function record_horizon(r, keepMs)
   return h
 end
 
--- Writes `t` back under `key`, expiring at `expireAt` (ms, engine clock), or never when -1.
+-- Writes `blob` under `key`, expiring at `expireAt` (ms, engine clock), or never when -1.
 -- Expiry is an absolute time from the caller's clock, so a test can move the clock instead of waiting.
-local function save_state(key, t, expireAt)
-  redis.call('SET', key, cmsgpack.pack(t))
+-- `blob`: pack_state or cmsgpack.pack(pack_signals(...)).
+local function save_state(key, blob, expireAt)
+  redis.call('SET', key, blob)
   if expireAt == -1 then
     redis.call('PERSIST', key)
   else
