@@ -22,7 +22,7 @@ local signalsKey, membersKey = KEYS[1], KEYS[2]
 local nowMs, keepMs = tonumber(ARGV[1]), tonumber(ARGV[2])
 local raw = redis.call('GET', signalsKey)
 local signals = raw and expand_signals(cmsgpack.unpack(raw)) or {}
-local before = canon(signals)
+local prior = raw and expand_signals(cmsgpack.unpack(raw)) or {}
 
 local mutations = cmsgpack.unpack(ARGV[3])
 for _, m in ipairs(mutations) do
@@ -49,7 +49,7 @@ for _, m in ipairs(mutations) do
   end
 end
 
-local changed = canon(signals) ~= before
+local changed = not same(prior, signals)
 if changed then
   if next(signals) == nil then
     redis.call('DEL', signalsKey)

@@ -34,12 +34,13 @@ end
 -- Forgotten by the engine's clock, whether or not Redis has got round to expiring the key.
 if t and t.h and t.h ~= -1 and t.h <= nowMs then t, raw = nil, nil end
 local stored_h = t and t.h
+-- The state as it was, untouched by what follows (a second decoding), to tell what changed.
+local prior = t and expand_state(raw)
 -- What a decision depends on; bookkeeping (login history, membership touches) changes nothing to decide.
-local function relevant(x)
-  return canon({ x.s, x.b, x.k or false, x.t or false, x.x or false })
+local function same_relevant(x, y)
+  return same(x.s, y.s) and same(x.b, y.b) and (x.k or false) == (y.k or false)
+    and (x.t or false) == (y.t or false) and (x.x or false) == (y.x or false)
 end
-local before = t and relevant(t) or ''
-local beforeAll = t and canon(t) or ''
 if not t then t = { v = 2, i = identityId, q = 0, p = 0, s = {}, b = {} } end
 
 local function count(map)
@@ -247,8 +248,8 @@ if not concerned then
   -- Nothing written: the state (if any) stays as it was, horizon included.
   return { 0, raw or false, observation, raw and (stored_h or -2) or -2, routes }
 end
-local decisive = relevant(t) ~= before
-if decisive or canon(t) ~= beforeAll then
+local decisive = not prior or not same_relevant(prior, t)
+if decisive or not same(prior, t) then
   local blob = pack_state(t)
   save_state(key, blob, expireAt)
   return { decisive and 1 or 0, blob, observation, expireAt, routes }
