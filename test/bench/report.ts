@@ -1,4 +1,5 @@
 /** The figures `npm run bench` prints on stdout at the end of a run. */
+import type { FloorResult } from './floor-pipeline.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { RawResult } from './raw-baseline.ts';
 import type { IdentityFootprint, PrefixMemory } from './redis-usage.ts';
@@ -46,6 +47,7 @@ export interface Report {
   };
   readonly phases: PhaseResult[];
   readonly raw: RawResult & { cpu: CpuShare };
+  readonly floor: FloorResult & { cpu: CpuShare };
   readonly latency: {
     offered: number;
     offeredMs: number;
@@ -194,8 +196,17 @@ export function printReport(r: Report): void {
   p(
     `   ${int(r.raw.messages)} messages in ${s1(r.raw.consumeMs)} s after a ${s1(r.raw.joinMs)} s group join → ${int(rawRate)} ev/s`,
   );
-  p(`   pipeline/raw = ${int(pipelineRate)} / ${int(rawRate)} = ${(pipelineRate / rawRate).toFixed(3)}`);
+  p(`   engine/raw = ${int(pipelineRate)} / ${int(rawRate)} = ${(pipelineRate / rawRate).toFixed(3)}`);
   p(`   cpu (cores): ${cpuLine(r.raw.cpu, m.cores)}`);
+  const floorRate = (r.floor.messages * 1000) / r.floor.consumeMs;
+  p(
+    '   the floor pipeline on the same events (consume → one pipelined Redis script per event → produce ~200 bytes per event → commit):',
+  );
+  p(
+    `   ${int(r.floor.messages)} messages in ${s1(r.floor.consumeMs)} s after a ${s1(r.floor.joinMs)} s group join → ${int(floorRate)} ev/s (${int(r.floor.outputBytes / Math.max(1, r.floor.messages))} bytes out per event)`,
+  );
+  p(`   engine/floor = ${int(pipelineRate)} / ${int(floorRate)} = ${(pipelineRate / floorRate).toFixed(3)}`);
+  p(`   cpu (cores): ${cpuLine(r.floor.cpu, m.cores)}`);
   p('');
   const mem = r.memory;
   p(`4. Redis memory per identity (after phase 1, ${int(w.identities)} identities)`);
@@ -254,6 +265,28 @@ export function printReport(r: Report): void {
     p('   self time by function:');
     for (const x of r.profile.functions) p(`     ${pct(x.share).padStart(4)}  ${x.name}`);
   }
+  p('');
+  p('targets (issue 11; measured on this box, broker and Redis co-located)');
+  const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  for (const ph of r.phases) {
+    const rate = (ph.events * 1000) / ph.wallMs;
+    p(
+      `   ${`events/s, ${ph.name} phase`.padEnd(36)} ${int(rate).padStart(9)}  target ≥ 25,000   ${verdict(rate >= 25_000)}`,
+    );
+  }
+  const ratio = pipelineRate / floorRate;
+  p(
+    `   ${'engine / floor pipeline'.padEnd(36)} ${ratio.toFixed(2).padStart(9)}  target ≥ 0.5      ${verdict(ratio >= 0.5)}`,
+  );
+  const p99 = percentile(sorted, 99);
+  p(
+    `   ${`p99 event → decision at ${int(offeredRate)} ev/s`.padEnd(36)} ${`${p99.toFixed(0)} ms`.padStart(9)}  target ≤ 20 ms at 5,000 ev/s   ${offeredRate >= 4_900 ? verdict(p99 <= 20) : 'not judged (run with --rate 5000)'}`,
+  );
+  const ref = r.memory.footprint.referenceBytes;
+  p(
+    `   ${'Redis bytes, reference identity'.padEnd(36)} ${int(ref).padStart(9)}  target ≤ 1,024    ${verdict(ref <= 1024)}`,
+  );
+  p('   not measured yet: 1,000-member fan-out, identity scale points, read path (issue 11, open)');
   p('');
   p(`total run ${s1(r.totalMs)} s (including generation, encoding, phases and cleanup)`);
   process.stdout.write(`${out.join('\n')}\n`);

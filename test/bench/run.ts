@@ -5,7 +5,8 @@
  * Phases, on one isolated namespace, consumer groups and Redis prefix:
  *   1. throughput: every identity's bindings, then the event mix, each produced at once in large
  *      batches; timed from the first send until every decision is out;
- *   2. raw: plain kafkajs consuming the same input events, for the ceiling and the ratio;
+ *   2. raw: plain kafkajs consuming the same input events, for the ceiling and the ratio; then the
+ *      floor pipeline (floor-pipeline.ts) on them: the least a pipeline of this shape must do;
  *   3. latency: a fresh mix offered at a fixed rate, event → decision percentiles;
  *   4. Redis memory per identity (taken after phase 1).
  * The engine runs as a child process (services/engine/src/main.ts) so its CPU is its own.
@@ -26,6 +27,7 @@ import { parseBenchArgs, USAGE } from './args.ts';
 import { cpuBetween, snapshot } from './cpu.ts';
 import type { EngineChild } from './engine-child.ts';
 import { freePort, histogramQuantiles, metricSum, startEngineChild } from './engine-child.ts';
+import { floorPipeline } from './floor-pipeline.ts';
 import type { DrainState, Encoded } from './pipeline-io.ts';
 import {
   DecisionSink,
@@ -284,6 +286,24 @@ async function main(): Promise<void> {
     const rawCpu = cpuBetween(rawCpuA, snapshot(pids));
     rawBar.finish();
 
+    say('phase 2b: the floor pipeline on the same input events (consume, one Redis script, produce)');
+    const floorBar = progress('floor pipeline', rawCount);
+    const floorCpuA = snapshot(pids);
+    const floor = await floorPipeline({
+      brokers: parseBrokers(config.KAFKA_BROKERS),
+      topics: INPUT_ROLES.map((r) => topics[r]),
+      outputTopic: `${config.TOPIC_NAMESPACE}.bench-floor`,
+      partitions: config.INTERNAL_PARTITIONS,
+      groupId: uniqueName('bench-floor'),
+      redis,
+      keyPrefix: config.REDIS_PREFIX,
+      expected: rawCount,
+      concurrency: config.CONSUMER_CONCURRENCY,
+      onProgress: (n) => floorBar.update(n),
+    });
+    const floorCpu = cpuBetween(floorCpuA, snapshot(pids));
+    floorBar.finish();
+
     say(`phase 3: latency at ${args.rate} ev/s for ${args.duration} s`);
     const offeredAt = new Float64Array(encLatency.messages.length);
     (sink as DecisionSink).timeLatency('l', offeredAt);
@@ -356,6 +376,7 @@ async function main(): Promise<void> {
       },
       phases,
       raw: { ...raw, cpu: rawCpu },
+      floor: { ...floor, cpu: floorCpu },
       latency: {
         offered: encLatency.messages.length,
         offeredMs: offered.wallMs,
