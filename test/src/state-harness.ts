@@ -54,6 +54,7 @@ export class StateHarness {
   readonly meta: MetaStore;
   readonly decisions: Decision[] = [];
   readonly deadLetters: OutboundMessage[] = [];
+  readonly metrics = createEngineMetrics();
   #now = 0;
   readonly #router: Router;
   readonly #decider: Decider;
@@ -67,7 +68,7 @@ export class StateHarness {
     this.store = new StateStore(o.redis, keys, { keepMs: o.keepMs, stateTtlMs: o.stateTtlMs });
     this.meta = new MetaStore(o.redis, keys);
     const logger = createLogger('state-oracle', 'silent');
-    const metrics = createEngineMetrics();
+    const metrics = this.metrics;
     const failure = {
       retryBackoffMs: 0,
       retryBudgetMs: 0,

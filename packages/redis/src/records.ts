@@ -290,6 +290,8 @@ export interface IdentityRecord {
   readonly seq: number;
   readonly digest: string | null;
   readonly validUntilMs: number | null;
+  /** A tag of the policy the last recorded decision was made under; null if not recorded. */
+  readonly policyTag: string | null;
   /** The last decision Kafka acknowledged, and its digest. */
   readonly published: number;
   readonly publishedDigest: string | null;
@@ -439,6 +441,7 @@ export function decodeIdentity(blob: Buffer): IdentityRecord {
     seq: num(raw.q) ?? 0,
     digest: str(raw.g),
     validUntilMs: num(raw.u),
+    policyTag: str(raw.pd),
     published: num(raw.p) ?? 0,
     publishedDigest: str(raw.pg),
     membershipUntilMs: num(raw.tc),

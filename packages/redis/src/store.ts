@@ -375,6 +375,8 @@ export class StateStore {
     seq: number,
     digest: string,
     validUntilMs: number,
+    /** A tag of the policy the decision was made under (IdentityRecord.policyTag). */
+    policyTag = '',
   ): Promise<'ok' | 'moved' | 'missing'> {
     const r = await this.#call('identity-commit')(
       this.#keys.identity(identityId),
@@ -382,6 +384,7 @@ export class StateStore {
       seq,
       digest,
       validUntilMs,
+      policyTag,
     );
     return r === 1 ? 'ok' : r === -1 ? 'moved' : 'missing';
   }

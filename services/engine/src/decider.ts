@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from '@assurance/core';
 import { AssuranceError, asAssuranceError, dispositionOf } from '@assurance/core';
 import type { BatchResult, InboundMessage, OutboundMessage, ProducerPort } from '@assurance/kafka';
@@ -9,6 +10,7 @@ import { emptyState, epochOf, nextSequence, toIdentityState } from '@assurance/r
 import type { AuditRecord, Decision } from '@assurance/schemas';
 import { strictUtf8 } from '@assurance/schemas';
 import { buildAudit, buildDecision, digestOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
+import { decisionLogicDigest } from './decision-logic.ts';
 import { unreadableMutation } from './derive.ts';
 import { type DeadLetterSink, deadLetter } from './dlq.ts';
 import { loginMutations, loginRecord } from './login-signals.ts';
@@ -44,6 +46,9 @@ interface Item {
   /** Written once the item is done: the dead letter of an unreadable message it stands in for. */
   readonly deadLetter?: OutboundMessage;
 }
+
+/** Read once per process: the sources do not change under a running engine. */
+const LOGIC = decisionLogicDigest();
 
 /** A key as an identity id: strict UTF-8, or nothing. */
 function keyText(key: Buffer | null): string | undefined {
@@ -110,11 +115,17 @@ export class Decider {
   readonly #d: DeciderDeps;
   readonly #now: () => Date;
   readonly #budget: RetryBudget;
+  /** Recorded with each decision: the policy and the code it was made under (see #settled). */
+  readonly #policyTag: string;
 
   constructor(deps: DeciderDeps) {
     this.#d = deps;
     this.#now = deps.clock ?? (() => new Date());
     this.#budget = new RetryBudget(deps.retryBudgetMs);
+    this.#policyTag = createHash('sha256')
+      .update(`${deps.policy.digest}|${LOGIC}`)
+      .digest('base64url')
+      .slice(0, 11);
   }
 
   async handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
@@ -323,7 +334,32 @@ export class Decider {
     if (record && horizonMs !== undefined && membershipDue(record, horizonMs)) {
       record = await this.#keepMemberships(identityId, record, horizonMs, nowMs);
     }
+    // An event that changed nothing a decision depends on cannot change a settled decision: most
+    // logins. Timers ('expire') always decide: time is what they bring.
+    if (routed.kind !== 'expire' && !changed && record && this.#settled(record, nowMs)) {
+      this.#d.metrics.decisionsSkipped.inc();
+      return;
+    }
     await this.#decide(identityId, record, routed, now, g);
+  }
+
+  /**
+   * Whether the recorded decision is still what deciding would give, as long as the state did not
+   * change: made under this policy and this code, acknowledged by Kafka (nothing owed), in this store epoch, and
+   * not due for renewal. Time alone can change a decision (an expiry, a hold's end); the sweeper
+   * decides at those times, and past them deciding late keeps the stricter answer, never a laxer.
+   */
+  #settled(record: IdentityRecord, nowMs: number): boolean {
+    const renewLead = renewLeadMs(this.#d.policy.evaluation.stalenessMs);
+    return (
+      record.policyTag === this.#policyTag &&
+      record.digest !== null &&
+      record.seq > 0 &&
+      record.seq === record.published &&
+      epochOf(record.seq) === this.#d.guard.epoch &&
+      record.validUntilMs !== null &&
+      nowMs < record.validUntilMs - renewLead
+    );
   }
 
   /**
@@ -400,7 +436,14 @@ export class Decider {
     } else {
       // Anything else is a new decision, with a sequence above every one this identity may have
       // published (a recorded one may have reached the topic even if its acknowledgement did not).
-      const committed = await store.commit(identityId, seq, fresh, digest, Date.parse(candidate.validUntil));
+      const committed = await store.commit(
+        identityId,
+        seq,
+        fresh,
+        digest,
+        Date.parse(candidate.validUntil),
+        this.#policyTag,
+      );
       if (committed === 'moved') {
         throw new AssuranceError('stale_write', 'decision sequence moved under us (another owner?)');
       }

@@ -55,6 +55,11 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
       help: 'Events that changed nothing a decision depends on (a replay, an older op, a login that raised nothing)',
       registers: [registry],
     }),
+    decisionsSkipped: new Counter({
+      name: 'assurance_decisions_skipped_total',
+      help: 'Events not decided again: they changed nothing, and the recorded decision is settled (same policy, acknowledged, not due for renewal)',
+      registers: [registry],
+    }),
     evaluationFailures: new Counter({
       name: 'assurance_evaluation_failures_total',
       help: 'Policy evaluations that threw; each one decided fail-closed instead',

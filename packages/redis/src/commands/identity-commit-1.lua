@@ -10,6 +10,8 @@
   ARGV[2] new sequence (greater than the expected one: sequences carry the store's epoch)
   ARGV[3] digest of the decision's substance
   ARGV[4] its validUntil (ms)
+  ARGV[5] a tag of the policy it was decided under ('' : none): with it, the engine can tell that an
+          event which changed nothing cannot change the decision either, and skip deciding
 
   Returns: 1 recorded, -1 the sequence moved (re-read and decide again), -2 no state.
 ]]
@@ -24,6 +26,7 @@ if seq <= expected then return redis.error_reply('ERR_SEQUENCE new sequence must
 t.q = seq
 t.g = ARGV[3]
 t.u = validUntil
+t.pd = ARGV[5] ~= '' and ARGV[5] or nil
 -- KEEPTTL: the state's expiry is the apply's business.
 redis.call('SET', key, cmsgpack.pack(t), 'KEEPTTL')
 return 1
