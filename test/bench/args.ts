@@ -9,6 +9,8 @@ export interface BenchArgs {
   readonly rate: number;
   /** Length of the latency phase, seconds. */
   readonly duration: number;
+  /** Requests/s offered to each HTTP endpoint in the read-path phase. */
+  readonly readRate: number;
   readonly seed: number;
   /** Messages per producer send in the throughput phases. */
   readonly chunk: number;
@@ -34,6 +36,7 @@ export const USAGE = `npm run bench -- [flags]
   --events N       events in the mix after the bindings     (default 100000; --quick: 5000)
   --rate R         offered rate of the latency phase, ev/s  (default 1000)
   --duration S     length of the latency phase, seconds     (default 20; --quick: 10)
+  --read-rate R    requests/s offered to each API endpoint   (default 5000; for 10 s, --quick: 5 s)
   --seed N         workload seed                            (default 1)
   --chunk N        messages per producer send (throughput)  (default 5000; 120 with --window)
   --window N       throughput phases: send only while fewer than N events are produced and
@@ -61,6 +64,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
       events: { type: 'string' },
       rate: { type: 'string' },
       duration: { type: 'string' },
+      'read-rate': { type: 'string' },
       seed: { type: 'string' },
       chunk: { type: 'string' },
       window: { type: 'string' },
@@ -80,6 +84,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     events: positiveInt('events', values.events, quick ? 5000 : 100_000),
     rate: positiveInt('rate', values.rate, 1000),
     duration: positiveInt('duration', values.duration, quick ? 10 : 20),
+    readRate: positiveInt('read-rate', values['read-rate'], 5000),
     seed: positiveInt('seed', values.seed, 1),
     chunk: positiveInt(
       'chunk',

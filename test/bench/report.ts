@@ -2,6 +2,7 @@
 import type { FloorResult } from './floor-pipeline.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { RawResult } from './raw-baseline.ts';
+import type { LoadResult, ViewResult } from './read-path.ts';
 import type { IdentityFootprint, PrefixMemory } from './redis-usage.ts';
 
 export interface CpuShare {
@@ -48,6 +49,7 @@ export interface Report {
   readonly phases: PhaseResult[];
   readonly raw: RawResult & { cpu: CpuShare };
   readonly floor: FloorResult & { cpu: CpuShare };
+  readonly readPath: { get: LoadResult; verify: LoadResult; apiCpu: CpuShare; view: ViewResult };
   readonly latency: {
     offered: number;
     offeredMs: number;
@@ -98,7 +100,7 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 function cpuLine(c: CpuShare, cores: number): string {
-  const order = ['engine', 'kafka', 'registry', 'redis', 'bench'];
+  const order = ['engine', 'api', 'kafka', 'registry', 'redis', 'bench'];
   const known = order.filter((k) => c.cores[k] !== undefined);
   const parts = known.map((k) => `${k} ${(c.cores[k] ?? 0).toFixed(2)}`);
   if (c.machine === undefined) return parts.join(' · ');
@@ -208,8 +210,23 @@ export function printReport(r: Report): void {
   p(`   engine/floor = ${int(pipelineRate)} / ${int(floorRate)} = ${(pipelineRate / floorRate).toFixed(3)}`);
   p(`   cpu (cores): ${cpuLine(r.floor.cpu, m.cores)}`);
   p('');
+  const rp = r.readPath;
+  p(
+    `4. the read path (${int(w.identities)} identities decided; API child process, autocannon in the bench process)`,
+  );
+  for (const l of [rp.get, rp.verify]) {
+    p(
+      `   ${l.name}: ${int(l.requests / l.seconds)} req/s of ${int(l.offeredRate)} offered · p50 ${l.p50Ms.toFixed(2)} ms · p99 ${l.p99Ms.toFixed(2)} ms · max ${l.maxMs.toFixed(1)} ms · corrected p99 ${l.correctedP99Ms} ms · non-2xx ${int(l.non2xx)} · errors ${int(l.errors)} · degraded ${int(l.degraded)}`,
+    );
+  }
+  p(`   cpu (cores): ${cpuLine(rp.apiCpu, m.cores)}`);
+  const v = rp.view;
+  p(
+    `   client topic view: ${int(v.decisions)} identities read in ${s1(v.loadMs)} s, ${int(v.bytesPerIdentity)} bytes of heap per identity; ${int(v.lookups)} lookups: p50 ${v.p50Us.toFixed(1)} µs · p99 ${v.p99Us.toFixed(1)} µs · degraded ${int(v.degraded)}`,
+  );
+  p('');
   const mem = r.memory;
-  p(`4. Redis memory per identity (after phase 1, ${int(w.identities)} identities)`);
+  p(`5. Redis memory per identity (after phase 1, ${int(w.identities)} identities)`);
   p(
     `   INFO used_memory ${(mem.before / 2 ** 20).toFixed(1)} → ${(mem.after / 2 ** 20).toFixed(1)} MiB: ${int((mem.after - mem.before) / w.identities)} bytes/identity (server-wide delta)`,
   );
@@ -282,11 +299,21 @@ export function printReport(r: Report): void {
   p(
     `   ${`p99 event → decision at ${int(offeredRate)} ev/s`.padEnd(36)} ${`${p99.toFixed(0)} ms`.padStart(9)}  target ≤ 20 ms at 5,000 ev/s   ${offeredRate >= 4_900 ? verdict(p99 <= 20) : 'not judged (run with --rate 5000)'}`,
   );
+  for (const l of [rp.get, rp.verify]) {
+    const at = l.requests / l.seconds;
+    const judged = at >= 4_900 && l.degraded === 0 && l.non2xx === 0;
+    p(
+      `   ${`p99 ${l.name.split(' ')[0]} ${l.name.includes('verify') ? 'verify' : 'assurance'} at ${int(at)} req/s`.padEnd(36)} ${`${l.p99Ms.toFixed(2)} ms`.padStart(9)}  target ≤ 2 ms at 5,000 req/s   ${judged ? verdict(l.p99Ms <= 2) : 'not judged (below 5,000 req/s, or degraded/failed answers)'}`,
+    );
+  }
+  p(
+    `   ${'p99 client topic-view lookup'.padEnd(36)} ${`${rp.view.p99Us.toFixed(1)} µs`.padStart(9)}  target ≤ 50 µs    ${verdict(rp.view.p99Us <= 50 && rp.view.degraded === 0)}`,
+  );
   const ref = r.memory.footprint.referenceBytes;
   p(
     `   ${'Redis bytes, reference identity'.padEnd(36)} ${int(ref).padStart(9)}  target ≤ 1,024    ${verdict(ref <= 1024)}`,
   );
-  p('   not measured yet: 1,000-member fan-out, identity scale points, read path (issue 11, open)');
+  p('   not measured yet: 1,000-member fan-out, identity scale points (issue 11, open)');
   p('');
   p(`total run ${s1(r.totalMs)} s (including generation, encoding, phases and cleanup)`);
   process.stdout.write(`${out.join('\n')}\n`);

@@ -8,9 +8,12 @@
  *   2. raw: plain kafkajs consuming the same input events, for the ceiling and the ratio; then the
  *      floor pipeline (floor-pipeline.ts) on them: the least a pipeline of this shape must do;
  *   3. latency: a fresh mix offered at a fixed rate, event → decision percentiles;
- *   4. Redis memory per identity (taken after phase 1).
+ *   4. the read path: the HTTP API (a child process) under autocannon at a fixed rate, and the
+ *      client library's topic view (load, heap per identity, lookup time);
+ *   5. Redis memory per identity (taken after phase 1).
  * The engine runs as a child process (services/engine/src/main.ts) so its CPU is its own.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +29,7 @@ import { isolatedConfig } from '../src/pipeline.ts';
 import { parseBenchArgs, USAGE } from './args.ts';
 import { cpuBetween, snapshot } from './cpu.ts';
 import type { EngineChild } from './engine-child.ts';
-import { freePort, histogramQuantiles, metricSum, startEngineChild } from './engine-child.ts';
+import { configEnv, freePort, histogramQuantiles, metricSum, startEngineChild } from './engine-child.ts';
 import { floorPipeline } from './floor-pipeline.ts';
 import type { DrainState, Encoded } from './pipeline-io.ts';
 import {
@@ -42,6 +45,7 @@ import {
 import { summariseProfiles } from './profile.ts';
 import { progress } from './progress.ts';
 import { rawConsume } from './raw-baseline.ts';
+import { loadEndpoint, startApiChild, topicViewLookups } from './read-path.ts';
 import {
   commandDelta,
   commandStats,
@@ -53,7 +57,7 @@ import {
 import type { PhaseResult, Report } from './report.ts';
 import { printReport } from './report.ts';
 import type { BenchEvent } from './workload.ts';
-import { bindings, countByRole, mix } from './workload.ts';
+import { bindings, countByRole, identityId, mix } from './workload.ts';
 
 const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
@@ -333,6 +337,59 @@ async function main(): Promise<void> {
     const latCpu = cpuBetween(latCpuA, snapshot(pids));
     latBar.finish();
 
+    say(`phase 4: the read path (HTTP API at ${args.readRate} req/s per endpoint; the client's topic view)`);
+    const token = `bench-${randomBytes(18).toString('base64url')}`;
+    const api = await startApiChild({
+      env: configEnv(config),
+      port: await freePort(),
+      token,
+      logFile: join(workDir, 'api.log'),
+    });
+    const ids = Array.from({ length: args.identities }, (_, i) => identityId(i));
+    let pick = 0;
+    const nextId = () => ids[(pick++ * 7919) % ids.length] as string;
+    const readSeconds = args.quick ? 5 : 10;
+    const apiCpuA = snapshot({ ...pids, api: api.pid });
+    const getLoad = await loadEndpoint({
+      name: 'GET /v1/identities/{id}/assurance?action=',
+      base: api.base,
+      token,
+      rate: args.readRate,
+      seconds: readSeconds,
+      connections: 32,
+      request: () => ({
+        method: 'GET',
+        path: `/v1/identities/${encodeURIComponent(nextId())}/assurance?action=payout.change`,
+      }),
+    });
+    const verifyLoad = await loadEndpoint({
+      name: 'POST /v1/assurance/verify',
+      base: api.base,
+      token,
+      rate: args.readRate,
+      seconds: readSeconds,
+      connections: 32,
+      request: () => ({
+        method: 'POST',
+        path: '/v1/assurance/verify',
+        body: JSON.stringify({
+          identityId: nextId(),
+          action: 'payout.change',
+          completed: { authenticator: 'passkey_device_bound' },
+        }),
+      }),
+    });
+    const apiCpu = cpuBetween(apiCpuA, snapshot({ ...pids, api: api.pid }));
+    await api.stop();
+    const view = await topicViewLookups({
+      brokers: config.KAFKA_BROKERS,
+      namespace: config.TOPIC_NAMESPACE,
+      engineGroupId: config.ENGINE_GROUP_ID,
+      identities: ids,
+      lookups: Math.min(100_000, Math.max(20_000, ids.length)),
+      action: 'payout.change',
+    });
+
     const finalMetrics = await engine.metrics();
     const auditSizes = await sampleSizes(kafka, topics.audit, 5000, logger);
     const engineLatency = histogramQuantiles(
@@ -377,6 +434,7 @@ async function main(): Promise<void> {
       phases,
       raw: { ...raw, cpu: rawCpu },
       floor: { ...floor, cpu: floorCpu },
+      readPath: { get: getLoad, verify: verifyLoad, apiCpu, view },
       latency: {
         offered: encLatency.messages.length,
         offeredMs: offered.wallMs,
