@@ -139,6 +139,8 @@ export class DecisionSink {
   readonly decidedEvents = new Set<number>();
   #offeredAt: Float64Array | undefined;
   #latencyPrefix = '';
+  /** Decisions counted by their trigger's event id (watchTrigger), with the last arrival time. */
+  readonly #watched = new Map<string, { count: number; lastAt: number }>();
   #stop: (() => Promise<void>) | undefined;
 
   static async start(
@@ -165,6 +167,9 @@ export class DecisionSink {
       if (sink.#offeredAt) {
         for (const m of messages) sink.#observe(m.value, now);
       }
+      if (sink.#watched.size > 0) {
+        for (const m of messages) sink.#count(m.value, now);
+      }
       return { processed: messages.length };
     });
     sink.#stop = () => consumer.stop();
@@ -175,6 +180,25 @@ export class DecisionSink {
   timeLatency(prefix: string, offeredAt: Float64Array): void {
     this.#latencyPrefix = `${prefix}-`;
     this.#offeredAt = offeredAt;
+  }
+
+  /** From now on, counts decisions whose trigger is event `eventId`, and when the last arrived. */
+  watchTrigger(eventId: string): { count: number; lastAt: number } {
+    const w = { count: 0, lastAt: 0 };
+    this.#watched.set(eventId, w);
+    return w;
+  }
+
+  #count(value: Buffer | null, now: number): void {
+    if (!value) return;
+    const text = value.toString('utf8');
+    const at = text.lastIndexOf(TRIGGER);
+    if (at < 0) return;
+    const start = at + TRIGGER.length;
+    const w = this.#watched.get(text.slice(start, text.indexOf('"', start)));
+    if (!w) return;
+    w.count++;
+    w.lastAt = now;
   }
 
   #observe(value: Buffer | null, now: number): void {

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '@assurance/core';
 import type { TopicNames } from '@assurance/engine';
 import { INPUT_ROLES, topicNames } from '@assurance/engine';
@@ -57,7 +58,7 @@ import {
 import type { PhaseResult, Report } from './report.ts';
 import { printReport } from './report.ts';
 import type { BenchEvent } from './workload.ts';
-import { bindings, countByRole, identityId, mix } from './workload.ts';
+import { bindings, countByRole, fanOut, identityId, mix } from './workload.ts';
 
 const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
@@ -190,6 +191,10 @@ async function main(): Promise<void> {
     const encLatency = await enc(latencyEvents);
     encBar.finish();
     const encodeMs = performance.now() - encStart;
+    const FAN = 1000;
+    const fan = fanOut(FAN, nowMs);
+    const encFanBinds = await encodeAll(fan.binds, topics, codec);
+    const encFanSwap = await encodeAll([fan.swap], topics, codec);
 
     sink = await DecisionSink.start(kafka, topics, logger);
     producer = await createProducer(kafka);
@@ -337,6 +342,28 @@ async function main(): Promise<void> {
     const latCpu = cpuBetween(latCpuA, snapshot(pids));
     latBar.finish();
 
+    say(`phase 3b: fan-out: one phone bound to ${FAN} identities, then a SIM swap on it`);
+    const waitFor = async (done: () => boolean, what: string) => {
+      const deadline = performance.now() + args.stall * 1000;
+      while (!done()) {
+        if (performance.now() > deadline) throw new Error(`fan-out: no ${what} within ${args.stall} s`);
+        await sleep(2);
+      }
+    };
+    const fanBase = (sink as DecisionSink).count;
+    await (producer as ProducerPort).send(encFanBinds.messages);
+    await waitFor(() => (sink as DecisionSink).count >= fanBase + FAN, `${FAN} bind decisions`);
+    const fanWatch = (sink as DecisionSink).watchTrigger('fan-swap-0');
+    const fanCpuA = snapshot(pids);
+    const fanStart = performance.now();
+    await (producer as ProducerPort).send(encFanSwap.messages);
+    await waitFor(() => fanWatch.count >= FAN, `${FAN} decisions of the SIM swap`);
+    const fanOutResult = {
+      members: FAN,
+      ms: fanWatch.lastAt - fanStart,
+      cpu: cpuBetween(fanCpuA, snapshot(pids)),
+    };
+
     say(`phase 4: the read path (HTTP API at ${args.readRate} req/s per endpoint; the client's topic view)`);
     const token = `bench-${randomBytes(18).toString('base64url')}`;
     const api = await startApiChild({
@@ -435,6 +462,7 @@ async function main(): Promise<void> {
       raw: { ...raw, cpu: rawCpu },
       floor: { ...floor, cpu: floorCpu },
       readPath: { get: getLoad, verify: verifyLoad, apiCpu, view },
+      fanOut: fanOutResult,
       latency: {
         offered: encLatency.messages.length,
         offeredMs: offered.wallMs,

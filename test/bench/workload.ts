@@ -325,3 +325,46 @@ export function countByRole(events: readonly BenchEvent[]): Record<string, numbe
   for (const e of events) out[e.role] = (out[e.role] ?? 0) + 1;
   return out;
 }
+
+/**
+ * One phone bound to `members` identities of their own (`bench-fan-<i>`), then one SIM swap on it:
+ * the fan-out the benchmark times (a shared line, a family plan, a help-desk number).
+ */
+export function fanOut(members: number, nowMs: number): { binds: BenchEvent[]; swap: BenchEvent } {
+  const phone = '+15550100999';
+  const c = clock('fan-b', nowMs - 5 * 86_400_000, 1);
+  const binds: BenchEvent[] = [];
+  for (let i = 0; i < members; i++) {
+    const id = `bench-fan-${i}`;
+    const { eventId, occurredAt } = c.next();
+    binds.push({
+      role: 'channelBinding',
+      key: id,
+      value: {
+        eventId,
+        occurredAt,
+        source: 'idp-sync',
+        identityId: id,
+        op: 'bound',
+        channel: { type: 'phone', value: phone },
+        uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
+      },
+    });
+  }
+  const occurredAt = new Date(nowMs).toISOString();
+  return {
+    binds,
+    swap: {
+      role: 'simSwap',
+      key: phone,
+      value: {
+        eventId: 'fan-swap-0',
+        occurredAt,
+        source: 'carrier-feed',
+        phoneNumber: phone,
+        swappedAt: occurredAt,
+        changeType: 'port_out',
+      },
+    },
+  };
+}
