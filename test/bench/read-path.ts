@@ -26,9 +26,12 @@ export async function startApiChild(args: {
   port: number;
   token: string;
   logFile: string;
+  /** Write a CPU profile of the API here (on exit). */
+  cpuProfileDir?: string;
 }): Promise<ApiChild> {
   const log = openSync(args.logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, ['services/api/src/main.ts'], {
+  const nodeArgs = args.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProfileDir}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, 'services/api/src/main.ts'], {
     cwd: REPO,
     env: {
       ...process.env,

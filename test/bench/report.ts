@@ -82,6 +82,7 @@ export interface Report {
     logFile: string | undefined;
   };
   readonly profile: ProfileSummary | undefined;
+  readonly apiProfile: ProfileSummary | undefined;
   readonly totalMs: number;
 }
 
@@ -278,15 +279,19 @@ export function printReport(r: Report): void {
       );
     }
   }
-  if (r.profile) {
+  for (const [who, prof] of [
+    ['engine', r.profile],
+    ['API (read-path phase)', r.apiProfile],
+  ] as const) {
+    if (!prof) continue;
     p('');
     p(
-      `engine CPU profile: busy ${s1(r.profile.busyMs)} s of ${s1(r.profile.totalMs)} s (${r.profile.file}); shares of busy time`,
+      `${who} CPU profile: busy ${s1(prof.busyMs)} s of ${s1(prof.totalMs)} s (${prof.file}); shares of busy time`,
     );
     p('   self time by package:');
-    for (const x of r.profile.packages) p(`     ${pct(x.share).padStart(4)}  ${x.name}`);
+    for (const x of prof.packages) p(`     ${pct(x.share).padStart(4)}  ${x.name}`);
     p('   self time by function:');
-    for (const x of r.profile.functions) p(`     ${pct(x.share).padStart(4)}  ${x.name}`);
+    for (const x of prof.functions) p(`     ${pct(x.share).padStart(4)}  ${x.name}`);
   }
   p('');
   p('targets (issue 11; measured on this box, broker and Redis co-located)');

@@ -371,6 +371,7 @@ async function main(): Promise<void> {
       port: await freePort(),
       token,
       logFile: join(workDir, 'api.log'),
+      ...(args.profile ? { cpuProfileDir: join(workDir, 'api-profile') } : {}),
     });
     const ids = Array.from({ length: args.identities }, (_, i) => identityId(i));
     let pick = 0;
@@ -383,7 +384,7 @@ async function main(): Promise<void> {
       token,
       rate: args.readRate,
       seconds: readSeconds,
-      connections: 32,
+      connections: 8,
       request: () => ({
         method: 'GET',
         path: `/v1/identities/${encodeURIComponent(nextId())}/assurance?action=payout.change`,
@@ -395,7 +396,7 @@ async function main(): Promise<void> {
       token,
       rate: args.readRate,
       seconds: readSeconds,
-      connections: 32,
+      connections: 8,
       request: () => ({
         method: 'POST',
         path: '/v1/assurance/verify',
@@ -427,6 +428,7 @@ async function main(): Promise<void> {
     );
     await cleanup();
     const profile = args.profile ? summariseProfiles(workDir) : undefined;
+    const apiProfile = args.profile ? summariseProfiles(join(workDir, 'api-profile')) : undefined;
     const log = readFileSync(engine.logFile, 'utf8');
     const report: Report = {
       startedAt: new Date(nowMs).toISOString(),
@@ -497,6 +499,7 @@ async function main(): Promise<void> {
         logFile: args.keepWorkDir ? engine.logFile : undefined,
       },
       profile,
+      apiProfile,
       totalMs: performance.now() - runStart,
     };
     printReport(report);

@@ -50,6 +50,8 @@ export async function startApi(
 
   const redis = new Redis(config.REDIS_URL, {
     lazyConnect: true,
+    // Commands of concurrent requests go out in one write (see StateStore.readWithStatus).
+    enableAutoPipelining: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 3000,
