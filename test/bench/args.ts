@@ -2,7 +2,13 @@
 import { parseArgs } from 'node:util';
 
 export interface BenchArgs {
+  /** The identities of the run: the last scale point. */
   readonly identities: number;
+  /**
+   * Identity counts at which the throughput phases run, ascending: each point binds the identities
+   * it adds, then runs the mix over all of them, so the cost per event is printed at each size.
+   */
+  readonly scalePoints: readonly number[];
   /** Events in the mix after the bindings. */
   readonly events: number;
   /** Offered rate of the latency phase, events/s. */
@@ -32,7 +38,10 @@ export interface BenchArgs {
 
 export const USAGE = `npm run bench -- [flags]
 
-  --identities N   identities to bind and drive            (default 100000; --quick: 5000)
+  --identities N   identities to bind and drive            (default 100000; --quick: 5000);
+                   a list (10000,100000,1000000) makes scale points: each binds the identities it
+                   adds and runs the mix over all so far, and the report prints the cost per event
+                   at each
   --events N       events in the mix after the bindings     (default 100000; --quick: 5000)
   --rate R         offered rate of the latency phase, ev/s  (default 1000)
   --duration S     length of the latency phase, seconds     (default 20; --quick: 10)
@@ -79,8 +88,14 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
   });
   if (values.help) return 'help';
   const quick = values.quick === true;
+  const points = (values.identities ?? String(quick ? 5000 : 100_000))
+    .split(',')
+    .map((v) => positiveInt('identities', v.trim(), 0));
+  if (points.some((n, i) => i > 0 && n <= (points[i - 1] as number)))
+    throw new Error(`--identities scale points must grow: ${values.identities}`);
   return {
-    identities: positiveInt('identities', values.identities, quick ? 5000 : 100_000),
+    identities: points.at(-1) as number,
+    scalePoints: points,
     events: positiveInt('events', values.events, quick ? 5000 : 100_000),
     rate: positiveInt('rate', values.rate, 1000),
     duration: positiveInt('duration', values.duration, quick ? 10 : 20),

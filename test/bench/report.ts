@@ -140,7 +140,7 @@ export function printReport(r: Report): void {
       ? `1. end-to-end throughput (from the first send until every decision is out; sends of ${r.params.chunk} admitted while fewer than ${r.params.window} events are undecided)`
       : '1. end-to-end throughput (all events produced at once; until every decision is out)',
   );
-  p('   phase      events     decisions   produced in   end to end   events/s   decisions/s');
+  p('   phase               events     decisions   produced in   end to end   events/s   decisions/s');
   let totE = 0;
   let totD = 0;
   let totMs = 0;
@@ -149,12 +149,12 @@ export function printReport(r: Report): void {
     totD += ph.decisions;
     totMs += ph.wallMs;
     p(
-      `   ${ph.name.padEnd(9)} ${int(ph.events).padStart(8)} ${int(ph.decisions).padStart(12)} ${`${s1(ph.produceMs)} s`.padStart(13)} ${`${s1(ph.wallMs)} s`.padStart(12)} ${int((ph.events * 1000) / ph.wallMs).padStart(10)} ${int((ph.decisions * 1000) / ph.wallMs).padStart(13)}`,
+      `   ${ph.name.padEnd(18)} ${int(ph.events).padStart(8)} ${int(ph.decisions).padStart(12)} ${`${s1(ph.produceMs)} s`.padStart(13)} ${`${s1(ph.wallMs)} s`.padStart(12)} ${int((ph.events * 1000) / ph.wallMs).padStart(10)} ${int((ph.decisions * 1000) / ph.wallMs).padStart(13)}`,
     );
   }
   const pipelineRate = (totE * 1000) / totMs;
   p(
-    `   ${'total'.padEnd(9)} ${int(totE).padStart(8)} ${int(totD).padStart(12)} ${''.padStart(13)} ${`${s1(totMs)} s`.padStart(12)} ${int(pipelineRate).padStart(10)} ${int((totD * 1000) / totMs).padStart(13)}`,
+    `   ${'total'.padEnd(18)} ${int(totE).padStart(8)} ${int(totD).padStart(12)} ${''.padStart(13)} ${`${s1(totMs)} s`.padStart(12)} ${int(pipelineRate).padStart(10)} ${int((totD * 1000) / totMs).padStart(13)}`,
   );
   for (const ph of r.phases) {
     p(`   cpu (cores) ${ph.name}: ${cpuLine(ph.cpu, m.cores)}`);
@@ -302,6 +302,20 @@ export function printReport(r: Report): void {
       `   ${`events/s, ${ph.name} phase`.padEnd(36)} ${int(rate).padStart(9)}  target ≥ 25,000   ${verdict(rate >= 25_000)}`,
     );
   }
+  // Engine CPU per mix event at each scale point: flat means the state model does not slow as it grows.
+  const mixes = r.phases.filter((ph) => ph.name.startsWith('mix'));
+  const costUs = mixes.map((ph) => ((ph.cpu.cores.engine ?? 0) * ph.wallMs * 1000) / ph.events);
+  for (const [i, ph] of mixes.entries()) {
+    p(
+      `   ${`engine CPU per event, ${ph.name}`.padEnd(36)} ${`${(costUs[i] as number).toFixed(0)} µs`.padStart(9)}`,
+    );
+  }
+  if (mixes.length > 1) {
+    const growth = (costUs.at(-1) as number) / (costUs[0] as number);
+    p(
+      `   ${'cost per event, last / first point'.padEnd(36)} ${growth.toFixed(2).padStart(9)}  target flat (≤ 1.25)   ${verdict(growth <= 1.25)}`,
+    );
+  }
   const ratio = pipelineRate / floorRate;
   p(
     `   ${'engine / floor pipeline'.padEnd(36)} ${ratio.toFixed(2).padStart(9)}  target ≥ 0.5      ${verdict(ratio >= 0.5)}`,
@@ -327,7 +341,6 @@ export function printReport(r: Report): void {
   p(
     `   ${'Redis bytes, reference identity'.padEnd(36)} ${int(ref).padStart(9)}  target ≤ 1,024    ${verdict(ref <= 1024)}`,
   );
-  p('   not measured yet: identity scale points (issue 11, open)');
   p('');
   p(`total run ${s1(r.totalMs)} s (including generation, encoding, phases and cleanup)`);
   process.stdout.write(`${out.join('\n')}\n`);

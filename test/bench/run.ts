@@ -158,15 +158,21 @@ async function main(): Promise<void> {
 
     // Everything is generated and encoded before any clock starts.
     const nowMs = Date.now();
-    const bindingEvents = bindings(args.identities, nowMs);
-    const mixEvents = mix({
-      identities: args.identities,
-      count: args.events,
-      seed: args.seed,
-      idPrefix: 'm',
-      fromMs: nowMs - 2 * 3_600_000,
-      toMs: nowMs - 3_600_000,
-    });
+    // Each scale point binds the identities it adds, then runs a mix over all identities so far.
+    const points = args.scalePoints.map((n, k) => ({
+      n,
+      bindings: bindings(n, nowMs, k === 0 ? 0 : (args.scalePoints[k - 1] as number)),
+      mix: mix({
+        identities: n,
+        count: args.events,
+        seed: args.seed + 100 * k,
+        idPrefix: k === 0 ? 'm' : `m${k}`,
+        fromMs: nowMs - 2 * 3_600_000,
+        toMs: nowMs - 3_600_000,
+      }),
+    }));
+    const bindingEvents = points.flatMap((pt) => pt.bindings);
+    const mixEvents = points.flatMap((pt) => pt.mix);
     const latencyCount = args.rate * args.duration;
     const latencyEvents = mix({
       identities: args.identities,
@@ -186,8 +192,10 @@ async function main(): Promise<void> {
       offset += events.length;
       return encodeAll(events, topics, codec, { update: (n) => encBar.update(base + n), finish: () => {} });
     };
-    const encBindings = await enc(bindingEvents);
-    const encMix = await enc(mixEvents);
+    const encPoints: Array<{ n: number; bindings: Encoded; mix: Encoded }> = [];
+    for (const pt of points)
+      encPoints.push({ n: pt.n, bindings: await enc(pt.bindings), mix: await enc(pt.mix) });
+    const inputCount = bindingEvents.length + mixEvents.length;
     const encLatency = await enc(latencyEvents);
     encBar.finish();
     const encodeMs = performance.now() - encStart;
@@ -271,9 +279,15 @@ async function main(): Promise<void> {
     };
 
     say(
-      `phase 1: throughput (${encBindings.messages.length} bindings, then ${encMix.messages.length} mix events)`,
+      `phase 1: throughput (${bindingEvents.length} bindings and ${mixEvents.length} mix events, at ${args.scalePoints.length} scale point${args.scalePoints.length > 1 ? 's' : ''})`,
     );
-    const phases = [await throughput('bindings', encBindings), await throughput('mix', encMix)];
+    const phases: PhaseResult[] = [];
+    const multi = encPoints.length > 1;
+    for (const pt of encPoints) {
+      const at = multi ? `@${pt.n.toLocaleString('en-US')}` : '';
+      phases.push(await throughput(`bindings${at}`, pt.bindings));
+      phases.push(await throughput(`mix${at}`, pt.mix));
+    }
 
     const memAfter = await usedMemory(redis);
     say('Redis memory: MEMORY USAGE over the run prefix');
@@ -281,7 +295,7 @@ async function main(): Promise<void> {
     const footprint = await identityFootprint(redis, config.REDIS_PREFIX, Date.now());
 
     say('phase 2: raw kafkajs consume of the same input events');
-    const rawCount = encBindings.messages.length + encMix.messages.length;
+    const rawCount = inputCount;
     const rawBar = progress('raw kafkajs', rawCount);
     const rawCpuA = snapshot(pids);
     const raw = await rawConsume({
@@ -456,9 +470,9 @@ async function main(): Promise<void> {
         mix: countByRole(mixEvents),
         latency: countByRole(latencyEvents),
         encodeMs,
-        bytes: encBindings.bytes + encMix.bytes + encLatency.bytes,
-        json: encBindings.json + encMix.json + encLatency.json,
-        avro: encBindings.avro + encMix.avro + encLatency.avro,
+        bytes: encPoints.reduce((t, pt) => t + pt.bindings.bytes + pt.mix.bytes, encLatency.bytes),
+        json: encPoints.reduce((t, pt) => t + pt.bindings.json + pt.mix.json, encLatency.json),
+        avro: encPoints.reduce((t, pt) => t + pt.bindings.avro + pt.mix.avro, encLatency.avro),
       },
       phases,
       raw: { ...raw, cpu: rawCpu },

@@ -77,11 +77,11 @@ function clock(idPrefix: string, startMs: number, stepMs: number): Clock {
 }
 
 /** Every identity's bindings, identity by identity (an identity's events share a partition). */
-export function bindings(identities: number, nowMs: number): BenchEvent[] {
+export function bindings(identities: number, nowMs: number, from = 0): BenchEvent[] {
   // Bound ten days ago, a millisecond apart: old enough that nothing about them is "new".
-  const c = clock('b', nowMs - 10 * 86_400_000, 1);
+  const c = clock(`b${from}`, nowMs - 10 * 86_400_000 + from * 4, 1);
   const out: BenchEvent[] = [];
-  for (let i = 0; i < identities; i++) {
+  for (let i = from; i < identities; i++) {
     const id = identityId(i);
     const bind = (channel: { type: string; value: string }, uses: object, extra: object = {}) => {
       const { eventId, occurredAt } = c.next();
