@@ -46,11 +46,18 @@ const VERSIONS = new Map(loadScripts().map((s) => [s.name, s.version]));
  * to a script can never be forgotten in a version number.
  */
 export function commandName(scriptName: string): string {
+  const known = NAMES.get(scriptName);
+  if (known) return known;
   const version = VERSIONS.get(scriptName);
   if (!version) throw new Error(`no Redis script named ${scriptName}`);
   const camel = scriptName.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-  return `${camel}_${version}`;
+  const name = `${camel}_${version}`;
+  NAMES.set(scriptName, name);
+  return name;
 }
+
+/** Names already made: the store asks for one on every call. */
+const NAMES = new Map<string, string>();
 
 /** Registers every script on a client with `defineCommand` (EVALSHA with EVAL fallback). */
 export function defineScripts(client: Redis): void {

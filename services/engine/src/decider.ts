@@ -9,7 +9,7 @@ import type { IdentityRecord, StateStore } from '@assurance/redis';
 import { emptyState, epochOf, nextSequence, toIdentityState } from '@assurance/redis';
 import type { AuditRecord, Decision } from '@assurance/schemas';
 import { strictUtf8 } from '@assurance/schemas';
-import { buildAudit, buildDecision, digestOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
+import { auditText, buildAudit, buildDecision, digestOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
 import { decisionLogicDigest } from './decision-logic.ts';
 import { unreadableMutation } from './derive.ts';
 import { type DeadLetterSink, deadLetter } from './dlq.ts';
@@ -224,9 +224,10 @@ export class Decider {
 
   #messagesFor(decision: Decision, audit: AuditRecord): OutboundMessage[] {
     const headers = { 'content-type': 'application/json', 'x-sequence': String(decision.sequence) };
+    const text = JSON.stringify(decision);
     return [
-      { topic: this.#d.topics.decisions, key: decision.identityId, value: JSON.stringify(decision), headers },
-      { topic: this.#d.topics.audit, key: decision.identityId, value: JSON.stringify(audit), headers },
+      { topic: this.#d.topics.decisions, key: decision.identityId, value: text, headers },
+      { topic: this.#d.topics.audit, key: decision.identityId, value: auditText(audit, text), headers },
     ];
   }
 

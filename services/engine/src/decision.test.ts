@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { evaluate, loadPolicyFile } from '@assurance/policy';
 import type { IdentityState } from '@assurance/schemas';
 import {
+  auditText,
   buildAudit,
   buildDecision,
   digestOf,
@@ -111,5 +112,20 @@ describe('digestOf', () => {
     const b = at('2026-11-28T10:30:00.000Z', 9);
     assert.equal(digestOf(a), digestOf(b));
     assert.notEqual(digestOf(a), digestOf({ ...a, riskLevel: 'critical' }));
+  });
+});
+
+describe('audit text', () => {
+  const evaluation = evaluate(policy, state, now);
+  const d = buildDecision({ policy, state, evaluation, sequence: 3, trigger, now });
+  test('splicing the serialised decision gives exactly the audit record serialised whole', () => {
+    for (const decision of [
+      d,
+      { ...d, identityId: '\u0000after\u0000' },
+      { ...d, identityId: 'a"b\\c\u2028' },
+    ]) {
+      const audit = buildAudit({ sequence: 2, digest: 'dg' }, decision, evaluation, now);
+      assert.equal(auditText(audit, JSON.stringify(decision)), JSON.stringify(audit));
+    }
   });
 });
