@@ -5,6 +5,7 @@
  * manual offset discipline) — the one allowed exception.
  */
 import { muteKafkajsNegativeTimeoutWarning } from '@assurance/kafka';
+import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { Kafka, logLevel } from 'kafkajs';
 
 export interface RawResult {
@@ -31,34 +32,64 @@ export async function rawConsume(args: {
   const consumer = kafka.consumer({ groupId: args.groupId, maxBytesPerPartition: 1_048_576 });
   await consumer.connect();
   try {
-    await consumer.subscribe({ topics: args.topics, fromBeginning: true });
-    let seen = 0;
-    let firstAt = 0;
-    let doneAt = 0;
-    const started = performance.now();
-    let finish: () => void = () => {};
-    const finished = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    await consumer.run({
-      partitionsConsumedConcurrently: args.concurrency,
-      eachBatch: async ({ batch }) => {
-        if (firstAt === 0) firstAt = performance.now();
-        seen += batch.messages.length;
-        args.onProgress?.(seen);
-        if (seen >= args.expected && doneAt === 0) {
-          doneAt = performance.now();
-          finish();
-        }
-      },
-    });
-    const timeout = setTimeout(finish, args.timeoutMs ?? 600_000);
-    await finished;
-    clearTimeout(timeout);
-    if (doneAt === 0)
-      throw new Error(`raw consumer saw ${seen} of ${args.expected} messages before the timeout`);
-    return { messages: seen, joinMs: firstAt - started, consumeMs: doneAt - firstAt };
+    return await consumeUntil(consumer, args, async () => {}, 'raw consumer');
   } finally {
     await consumer.disconnect();
   }
+}
+
+/**
+ * Runs a connected consumer over `topics` from the beginning, `handle` on each batch, until
+ * `expected` messages went through it: the group join (to the first batch) and the time from the
+ * first batch to the last, measured the same way for every baseline.
+ */
+export async function consumeUntil(
+  consumer: Consumer,
+  args: {
+    topics: string[];
+    expected: number;
+    concurrency: number;
+    onProgress?: (n: number) => void;
+    timeoutMs?: number;
+  },
+  handle: (payload: EachBatchPayload) => Promise<void>,
+  what: string,
+  run: { autoCommit?: boolean } = {},
+): Promise<RawResult> {
+  await consumer.subscribe({ topics: args.topics, fromBeginning: true });
+  let seen = 0;
+  let firstAt = 0;
+  let doneAt = 0;
+  const started = performance.now();
+  let finish: () => void = () => {};
+  let fail: (err: unknown) => void = () => {};
+  const finished = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  // A handler that throws makes kafkajs crash and restart the consumer on the same batch forever:
+  // end the measurement with the error instead.
+  consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
+  await consumer.run({
+    ...run,
+    partitionsConsumedConcurrently: args.concurrency,
+    eachBatch: async (payload) => {
+      if (firstAt === 0) firstAt = performance.now();
+      await handle(payload);
+      seen += payload.batch.messages.length;
+      args.onProgress?.(seen);
+      if (seen >= args.expected && doneAt === 0) {
+        doneAt = performance.now();
+        finish();
+      }
+    },
+  });
+  const timeout = setTimeout(finish, args.timeoutMs ?? 600_000);
+  try {
+    await finished;
+  } finally {
+    clearTimeout(timeout);
+  }
+  if (doneAt === 0) throw new Error(`${what} saw ${seen} of ${args.expected} messages before the timeout`);
+  return { messages: seen, joinMs: firstAt - started, consumeMs: doneAt - firstAt };
 }

@@ -392,25 +392,19 @@ async function main(): Promise<void> {
     const nextId = () => ids[(pick++ * 7919) % ids.length] as string;
     const readSeconds = args.quick ? 5 : 10;
     const apiCpuA = snapshot({ ...pids, api: api.pid });
+    // 8 keep-alive connections: with more, autocannon's pacing sends bursts that queue in the API.
+    const load = { base: api.base, token, rate: args.readRate, seconds: readSeconds, connections: 8 };
     const getLoad = await loadEndpoint({
+      ...load,
       name: 'GET /v1/identities/{id}/assurance?action=',
-      base: api.base,
-      token,
-      rate: args.readRate,
-      seconds: readSeconds,
-      connections: 8,
       request: () => ({
         method: 'GET',
         path: `/v1/identities/${encodeURIComponent(nextId())}/assurance?action=payout.change`,
       }),
     });
     const verifyLoad = await loadEndpoint({
+      ...load,
       name: 'POST /v1/assurance/verify',
-      base: api.base,
-      token,
-      rate: args.readRate,
-      seconds: readSeconds,
-      connections: 8,
       request: () => ({
         method: 'POST',
         path: '/v1/assurance/verify',

@@ -76,6 +76,22 @@ function clock(idPrefix: string, startMs: number, stepMs: number): Clock {
   };
 }
 
+/** A binding of `channel` to identity `id`, at the clock's next time. */
+function bindEvent(
+  c: Clock,
+  id: string,
+  channel: { type: string; value: string },
+  uses: object,
+  extra: object = {},
+): BenchEvent {
+  const { eventId, occurredAt } = c.next();
+  return {
+    role: 'channelBinding',
+    key: id,
+    value: { eventId, occurredAt, source: 'idp-sync', identityId: id, op: 'bound', channel, uses, ...extra },
+  };
+}
+
 /** Every identity's bindings, identity by identity (an identity's events share a partition). */
 export function bindings(identities: number, nowMs: number, from = 0): BenchEvent[] {
   // Bound ten days ago, a millisecond apart: old enough that nothing about them is "new".
@@ -83,23 +99,8 @@ export function bindings(identities: number, nowMs: number, from = 0): BenchEven
   const out: BenchEvent[] = [];
   for (let i = from; i < identities; i++) {
     const id = identityId(i);
-    const bind = (channel: { type: string; value: string }, uses: object, extra: object = {}) => {
-      const { eventId, occurredAt } = c.next();
-      out.push({
-        role: 'channelBinding',
-        key: id,
-        value: {
-          eventId,
-          occurredAt,
-          source: 'idp-sync',
-          identityId: id,
-          op: 'bound',
-          channel,
-          uses,
-          ...extra,
-        },
-      });
-    };
+    const bind = (channel: { type: string; value: string }, uses: object, extra: object = {}) =>
+      out.push(bindEvent(c, id, channel, uses, extra));
     bind(
       { type: 'phone', value: phoneOf(i) },
       { authenticators: ['sms_otp', 'voice_otp'], recovery: ['sms_code'] },
@@ -335,21 +336,14 @@ export function fanOut(members: number, nowMs: number): { binds: BenchEvent[]; s
   const c = clock('fan-b', nowMs - 5 * 86_400_000, 1);
   const binds: BenchEvent[] = [];
   for (let i = 0; i < members; i++) {
-    const id = `bench-fan-${i}`;
-    const { eventId, occurredAt } = c.next();
-    binds.push({
-      role: 'channelBinding',
-      key: id,
-      value: {
-        eventId,
-        occurredAt,
-        source: 'idp-sync',
-        identityId: id,
-        op: 'bound',
-        channel: { type: 'phone', value: phone },
-        uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
-      },
-    });
+    binds.push(
+      bindEvent(
+        c,
+        `bench-fan-${i}`,
+        { type: 'phone', value: phone },
+        { authenticators: ['sms_otp'], recovery: ['sms_code'] },
+      ),
+    );
   }
   const occurredAt = new Date(nowMs).toISOString();
   return {
