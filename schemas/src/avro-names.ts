@@ -2,7 +2,9 @@ import type { z } from 'zod';
 import {
   AuditReason,
   AuthenticatorExclusion,
+  CompactTier,
   Decision,
+  DecisionV2,
   RecoveryExclusion,
   TierRequirement,
   Trigger,
@@ -66,4 +68,6 @@ export const AVRO_NAMES: ReadonlyMap<z.core.$ZodType, string> = new Map<z.core.$
   [Trigger, 'Trigger'],
   [AuditReason, 'AuditReason'],
   [Decision, 'Decision'],
+  [DecisionV2, 'DecisionV2'],
+  [CompactTier, 'CompactTier'],
 ]);

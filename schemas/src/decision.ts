@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ActiveSignal } from './state.ts';
-import { Authenticator, Outcome, RecoveryMethod, RiskLevel } from './vocabulary.ts';
+import { Authenticator, Outcome, RecoveryMethod, RiskLevel, Tier } from './vocabulary.ts';
 
 /** A reason code such as `sim_swap.phone_bound` — stable, machine-readable, documented in the policy. */
 export const ReasonCode = z.string().regex(/^[a-z0-9_.]{1,80}$/);
@@ -65,6 +65,52 @@ export const Decision = z.object({
 });
 export type Decision = z.infer<typeof Decision>;
 
+/**
+ * One tier of a compact decision (format 2, docs/contract.md#decision-v2): its outcome, reasons and
+ * hold, and the flags that differ from the policy's own requirement for the tier. Everything else
+ * follows from the policy and the decision's exclusions. `requirement` carries the whole
+ * requirement instead, for a tier that cannot be written relative to the policy.
+ */
+export const CompactTier = z.object({
+  outcome: Outcome,
+  reasons: z.array(ReasonCode),
+  requirePhishingResistant: z.boolean().optional(),
+  requireLiveness: z.boolean().optional(),
+  requireVerifiedCallback: z.boolean().optional(),
+  holdUntil: z.iso.datetime().optional(),
+  requirement: TierRequirement.optional(),
+});
+export type CompactTier = z.infer<typeof CompactTier>;
+
+/**
+ * A decision in format 2: the v1 envelope; tiers written relative to the policy named by
+ * `policyDigest` (a reader expands them with that policy, and fails closed without it); the
+ * identity's own exclusions once, each reaching its tier `from` and every tier above; and the
+ * authenticators the identity has enrolled when its bindings are known. What the policy's tier
+ * excludes by itself (an authenticator it does not accept, one that required phishing resistance
+ * rules out, a recovery method it does not allow) is implied, with its standing reason.
+ */
+export const DecisionV2 = Decision.omit({ tiers: true }).extend({
+  format: z.literal(2),
+  tiers: z.object({
+    low: CompactTier,
+    medium: CompactTier,
+    high: CompactTier,
+    critical: CompactTier,
+  }),
+  exclusions: z
+    .array(z.object({ authenticator: Authenticator, from: Tier, reasons: z.array(ReasonCode).min(1) }))
+    .optional(),
+  recoveryExclusions: z
+    .array(z.object({ method: RecoveryMethod, from: Tier, reasons: z.array(ReasonCode).min(1) }))
+    .optional(),
+  enrolled: z.array(Authenticator).optional(),
+});
+export type DecisionV2 = z.infer<typeof DecisionV2>;
+
+/** The tier part of a format 2 decision: what @assurance/policy's compactTiers writes. */
+export type CompactTiers = Pick<DecisionV2, 'tiers' | 'exclusions' | 'recoveryExclusions'>;
+
 export const AuditReason = z.object({
   code: ReasonCode,
   /** For operators and policy authors: may name channels by type, never by value. */
@@ -73,20 +119,30 @@ export const AuditReason = z.object({
   user: z.string().max(300),
 });
 
-export const AuditRecord = z.object({
-  identityId: z.string().min(1).max(200),
-  tenantId: z.string().max(200).nullable(),
-  sequence: z.number().int().positive(),
-  /**
-   * The decision this one follows, by sequence and substance digest (its full text is the `after`
-   * of that sequence's audit record); null for an identity's first decision in a store.
-   */
-  previous: z.object({ sequence: z.number().int().positive(), digest: z.string().min(1).max(64) }).nullable(),
-  after: Decision,
-  reasons: z.array(AuditReason),
-  trigger: Trigger,
-  policyVersion: z.string(),
-  policyDigest: z.string(),
-  recordedAt: z.iso.datetime(),
-});
+export const AuditRecord = z
+  .object({
+    identityId: z.string().min(1).max(200),
+    tenantId: z.string().max(200).nullable(),
+    sequence: z.number().int().positive(),
+    /**
+     * The decision this one follows, by sequence and substance digest (its full text is the `after`
+     * of that sequence's audit record); null for an identity's first decision in a store.
+     */
+    previous: z
+      .object({ sequence: z.number().int().positive(), digest: z.string().min(1).max(64) })
+      .nullable(),
+    /** The decision as published in format 1 (absent when it was published in format 2). */
+    after: Decision.optional(),
+    /** The decision as published in format 2 (absent when it was published in format 1). */
+    afterV2: DecisionV2.optional(),
+    reasons: z.array(AuditReason),
+    trigger: Trigger,
+    policyVersion: z.string(),
+    policyDigest: z.string(),
+    recordedAt: z.iso.datetime(),
+  })
+  .refine((a) => (a.after === undefined) !== (a.afterV2 === undefined), {
+    message: 'an audit record carries its decision once: after (format 1) or afterV2 (format 2)',
+    path: ['after'],
+  });
 export type AuditRecord = z.infer<typeof AuditRecord>;

@@ -279,6 +279,17 @@ class Walker {
         if (defOf(def.catchall ?? u.core).type === 'never') rules.push('no other fields');
         return finish(u.name ? code(u.name) : 'object', this.object(u.core, `${path}.`));
       }
+      case 'union': {
+        // A choice of records documented in tables of their own: named, not expanded.
+        const options = ((def as Def & { options?: ZType[] }).options ?? []) as ZType[];
+        const names = options.map((o) => {
+          const ou = this.unwrap(o);
+          return this.#refs.has(ou.core) ? this.#nameOf(ou) : undefined;
+        });
+        if (names.length > 0 && names.every((n) => n !== undefined))
+          return finish(names.map((n) => code(n as string)).join(' \\| '));
+        throw new TypeError(`describeFields: ${path} is a union of records without tables of their own`);
+      }
       default:
         // Failing here beats documenting a field wrongly: teach the walk the new kind instead.
         throw new TypeError(`describeFields: ${path} is a zod ${def.type}, which the walk does not describe`);

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { compactTiers, defaultPolicyPath, evaluate, loadPolicy, loadPolicyFile } from '@assurance/policy';
+import type { Authenticator, Decision } from '@assurance/schemas';
 import { DecisionView } from './decision-view.ts';
 import { decisionFor, message, takeover } from './test-support.ts';
 
@@ -75,5 +78,75 @@ describe('DecisionView', () => {
     assert.equal(view.completeAsOf(), 100, 'catch-up times never go back');
     view.markCaughtUp(0, 400);
     assert.equal(view.completeAsOf(), 200);
+  });
+});
+
+describe('DecisionView: decision format 2', () => {
+  const policy = loadPolicyFile();
+  const v2Of = (d: Decision, enrolled: Authenticator[] | null = null) => {
+    const { tiers, ...envelope } = d;
+    return {
+      ...envelope,
+      format: 2,
+      ...compactTiers(policy, tiers, enrolled),
+      ...(enrolled === null ? {} : { enrolled }),
+    };
+  };
+
+  it('expands a format 2 decision to exactly the decision it was written from', () => {
+    const view = new DecisionView(policy);
+    const d = decisionFor('hana', 7, [takeover()]);
+    assert.equal(view.apply(message('hana', v2Of(d))).kind, 'applied');
+    assert.deepStrictEqual(view.get('hana').decision, d);
+    // Smaller on the wire: what the format is for.
+    assert.ok(JSON.stringify(v2Of(d)).length * 3 < JSON.stringify(d).length);
+  });
+
+  it('expands enrolledAcceptable from the enrolled authenticators', () => {
+    const view = new DecisionView(policy);
+    const now = new Date();
+    const state = {
+      identityId: 'ivan',
+      tenantId: null,
+      bindingsKnown: true,
+      bindings: [
+        {
+          channelType: 'device' as const,
+          channelRef: 'd'.repeat(32),
+          authenticators: ['passkey_device_bound' as const, 'push' as const],
+          recovery: [],
+          boundAt: now.toISOString(),
+          recoverableVia: [],
+        },
+      ],
+      signals: [],
+    };
+    const e = evaluate(policy, state, now);
+    const d = { ...decisionFor('ivan', 3, [], now), tiers: e.tiers, bindingsKnown: true };
+    view.apply(message('ivan', v2Of(d, ['passkey_device_bound', 'push'])));
+    assert.deepStrictEqual(view.get('ivan').decision, d);
+  });
+
+  it('a format 2 decision under another policy, or with no policy to expand it, fails its identity closed', () => {
+    const other = loadPolicy(
+      readFileSync(defaultPolicyPath, 'utf8').replace(/^version: .*$/m, 'version: 9.9.9'),
+    );
+    for (const view of [new DecisionView(other), new DecisionView()]) {
+      view.apply(message('jo', decisionFor('jo', 1)));
+      assert.deepEqual(view.apply(message('jo', v2Of(decisionFor('jo', 2)))), {
+        kind: 'rejected',
+        identityId: 'jo',
+        reason: 'policy_mismatch',
+      });
+      assert.equal(view.get('jo').invalid, true);
+      assert.equal(view.get('jo').decision?.sequence, 1);
+    }
+  });
+
+  it('a decision of a format this reader does not know is rejected, never read as v1', () => {
+    const view = new DecisionView(policy);
+    const update = view.apply(message('kim', { ...decisionFor('kim', 1), format: 3 }));
+    assert.deepEqual(update, { kind: 'rejected', identityId: 'kim', reason: 'invalid_decision' });
+    assert.equal(view.get('kim').invalid, true);
   });
 });

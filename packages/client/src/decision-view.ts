@@ -1,4 +1,6 @@
-import { Decision, detectEncoding, parseJsonValue } from '@assurance/schemas';
+import type { Policy } from '@assurance/policy';
+import { expandTiers } from '@assurance/policy';
+import { Decision, DecisionV2, detectEncoding, parseJsonValue } from '@assurance/schemas';
 
 /**
  * The in-memory view of the compacted decisions topic: the latest decision per identity, and when
@@ -38,7 +40,9 @@ export type ViewUpdate =
         | 'unsupported_encoding'
         | 'invalid_json'
         | 'invalid_decision'
-        | 'key_mismatch';
+        | 'key_mismatch'
+        /** A format 2 decision made under a policy this reader does not hold: it cannot be expanded. */
+        | 'policy_mismatch';
     };
 
 /** What the view holds for one identity. */
@@ -53,6 +57,7 @@ type RejectReason = Extract<ViewUpdate, { kind: 'rejected' }>['reason'];
 
 function parseDecision(
   value: Buffer,
+  policy: Policy | undefined,
 ): { ok: true; decision: Decision } | { ok: false; reason: RejectReason } {
   // The engine publishes JSON; a registry-encoded decision would need the registry, which v1 does not use.
   if (detectEncoding(value) !== 'json') return { ok: false, reason: 'unsupported_encoding' };
@@ -61,6 +66,23 @@ function parseDecision(
     raw = parseJsonValue(value, MAX_DECISION_BYTES);
   } catch {
     return { ok: false, reason: 'invalid_json' };
+  }
+  // A format this reader does not know says nothing it can trust.
+  if (raw.format !== undefined && raw.format !== 2) return { ok: false, reason: 'invalid_decision' };
+  if (raw.format === 2) {
+    // Format 2 tiers are written relative to the policy they were decided under: without that very
+    // policy they say too little, so the identity answers degraded until a decision it can read.
+    const v2 = DecisionV2.safeParse(raw);
+    if (!v2.success) return { ok: false, reason: 'invalid_decision' };
+    if (policy === undefined || policy.digest !== v2.data.policyDigest)
+      return { ok: false, reason: 'policy_mismatch' };
+    const { format: _format, enrolled, tiers, exclusions, recoveryExclusions, ...envelope } = v2.data;
+    const compact = {
+      tiers,
+      ...(exclusions === undefined ? {} : { exclusions }),
+      ...(recoveryExclusions === undefined ? {} : { recoveryExclusions }),
+    };
+    return { ok: true, decision: { ...envelope, tiers: expandTiers(policy, compact, enrolled ?? null) } };
   }
   const parsed = Decision.safeParse(raw);
   return parsed.success ? { ok: true, decision: parsed.data } : { ok: false, reason: 'invalid_decision' };
@@ -75,10 +97,19 @@ function headerSequence(headers: Readonly<Record<string, string>>): number | und
 
 /** The latest decision per identity, by `sequence`, plus per-partition catch-up times. */
 export class DecisionView {
+  readonly #policy: Policy | undefined;
   readonly #decisions = new Map<string, Decision>();
   readonly #invalid = new Set<string>();
   readonly #caughtUpAt = new Map<number, number>();
   #partitions: readonly number[] | undefined;
+
+  /**
+   * `policy`: the policy format 2 decisions are expanded with (their digest must match it); without
+   * one, format 2 decisions are rejected and their identities answer degraded.
+   */
+  constructor(policy?: Policy) {
+    this.#policy = policy;
+  }
 
   /** Identities with a decision. */
   get size(): number {
@@ -99,7 +130,7 @@ export class DecisionView {
       return { kind: 'tombstone', identityId };
     }
     const current = this.#decisions.get(identityId);
-    const parsed = parseDecision(message.value);
+    const parsed = parseDecision(message.value, this.#policy);
     const reason: RejectReason | undefined = !parsed.ok
       ? parsed.reason
       : parsed.decision.identityId !== identityId

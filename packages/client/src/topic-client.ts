@@ -52,7 +52,7 @@ export class TopicAssuranceClient implements AssuranceClient {
   readonly #maxStallMs: number;
   readonly #validUntilGraceMs: number;
   #engine: EngineWatch | undefined;
-  readonly #view = new DecisionView();
+  readonly #view: DecisionView;
   readonly #ready = Promise.withResolvers<void>();
   readonly #started: Promise<void>;
   #admin: AdminPort | undefined;
@@ -71,6 +71,7 @@ export class TopicAssuranceClient implements AssuranceClient {
       throw new AssuranceClientError('invalid_options', `"${this.topic}" is not a valid topic name`);
     }
     this.#policy = policy;
+    this.#view = new DecisionView(policy);
     this.#now = options.now ?? (() => new Date());
     this.#maxStalenessMs = boundedInt(
       'maxStalenessMs',

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseDocument } from 'yaml';
+import { compactTiers, enrolledOf, expandTiers } from './compact.ts';
 import {
   type ActiveSignal,
   AUTHENTICATORS,
@@ -227,3 +228,35 @@ for (const [name, policy] of POLICIES) {
     });
   });
 }
+
+describe('compact tiers (decision format 2)', () => {
+  for (const [name, policy] of POLICIES) {
+    it(`${name}: expand(compact(tiers)) is exactly what evaluation gave, and never falls back to the whole requirement`, () => {
+      fc.assert(
+        fc.property(stateArb, fc.integer({ min: -48, max: 48 }), (s, hours) => {
+          const now = new Date(NOW.getTime() + hours * 3_600_000);
+          const { tiers } = evaluate(policy, s, now);
+          const enrolled = enrolledOf(s.bindingsKnown, s.bindings);
+          const compact = compactTiers(policy, tiers, enrolled);
+          assert.deepStrictEqual(expandTiers(policy, compact, enrolled), tiers);
+          for (const tier of TIERS)
+            assert.equal(compact.tiers[tier].requirement, undefined, `${tier} written whole`);
+        }),
+        { numRuns: 400 },
+      );
+    });
+  }
+  it('a tier the policy cannot express is written whole, and still expands to itself', () => {
+    const policy = defaultPolicy();
+    const { tiers } = evaluate(
+      policy,
+      { identityId: 'u', tenantId: null, bindingsKnown: false, bindings: [], signals: [] },
+      NOW,
+    );
+    // A requirement no evaluation of this policy gives: a max age the policy does not set.
+    const odd = { ...tiers, high: { ...tiers.high, maxAge: tiers.high.maxAge + 1 } };
+    const compact = compactTiers(policy, odd, null);
+    assert.deepStrictEqual(compact.tiers.high.requirement, odd.high);
+    assert.deepStrictEqual(expandTiers(policy, compact, null), odd);
+  });
+});

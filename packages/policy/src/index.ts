@@ -11,6 +11,14 @@ import type { Policy } from './load.ts';
 export { canonicalJson, digestOf } from './canonical.ts';
 export { type CaseFile, loadCaseFile, type PolicyCase, refFor, stateFor } from './case-file.ts';
 export { type CaseResult, runCase, runCases } from './case-runner.ts';
+export {
+  type CompactTier,
+  type CompactTiers,
+  compactTiers,
+  enrolledOf,
+  expandTier,
+  expandTiers,
+} from './compact.ts';
 export { formatDuration, parseDuration } from './durations.ts';
 export { type Evaluation, evaluate, failClosedEvaluation } from './evaluate.ts';
 export { FAIL_CLOSED, strictestRequirement } from './fail-closed.ts';

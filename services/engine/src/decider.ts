@@ -7,9 +7,17 @@ import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate } from '@assurance/policy';
 import type { IdentityRecord, StateStore } from '@assurance/redis';
 import { emptyState, epochOf, nextSequence, toIdentityState } from '@assurance/redis';
-import type { AuditRecord, Decision } from '@assurance/schemas';
+import type { AuditRecord, Decision, DecisionV2 } from '@assurance/schemas';
 import { strictUtf8 } from '@assurance/schemas';
-import { auditText, buildAudit, buildDecision, digestOf, nextRedecisionMs, renewLeadMs } from './decision.ts';
+import {
+  auditText,
+  buildAudit,
+  buildDecision,
+  digestOf,
+  nextRedecisionMs,
+  renewLeadMs,
+  toDecisionV2,
+} from './decision.ts';
 import { decisionLogicDigest } from './decision-logic.ts';
 import { unreadableMutation } from './derive.ts';
 import { type DeadLetterSink, deadLetter } from './dlq.ts';
@@ -28,6 +36,8 @@ export interface DeciderDeps {
   readonly guard: BatchGuard;
   readonly producer: ProducerPort;
   readonly policy: Policy;
+  /** The format decisions are published in (config DECISION_FORMAT); v1 when absent. */
+  readonly decisionFormat?: 'v1' | 'v2';
   readonly topics: TopicNames;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
@@ -222,7 +232,7 @@ export class Decider {
     };
   }
 
-  #messagesFor(decision: Decision, audit: AuditRecord): OutboundMessage[] {
+  #messagesFor(decision: Decision | DecisionV2, audit: AuditRecord): OutboundMessage[] {
     const headers = { 'content-type': 'application/json', 'x-sequence': String(decision.sequence) };
     const text = JSON.stringify(decision);
     return [
@@ -459,8 +469,9 @@ export class Decider {
       : record.published > 0 && record.publishedDigest !== null
         ? { sequence: record.published, digest: record.publishedDigest }
         : null;
-    const audit = buildAudit(previous, candidate, evaluation, now);
-    g.out.push(...this.#messagesFor(candidate, audit));
+    const published = this.#d.decisionFormat === 'v2' ? toDecisionV2(policy, candidate, state) : candidate;
+    const audit = buildAudit(previous, published, evaluation, now);
+    g.out.push(...this.#messagesFor(published, audit));
     g.acks.push({ seq: candidate.sequence, digest });
     g.receivedAt.push(routed.receivedAtMs);
     g.nextDueMs = nextRedecisionMs(candidate, nowMs, renewLead);

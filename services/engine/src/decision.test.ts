@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { evaluate, loadPolicyFile } from '@assurance/policy';
+import { evaluate, expandTiers, loadPolicyFile } from '@assurance/policy';
 import type { IdentityState } from '@assurance/schemas';
+import { AuditRecord, DecisionV2 } from '@assurance/schemas';
 import {
   auditText,
   buildAudit,
@@ -10,6 +11,7 @@ import {
   materialOf,
   nextRedecisionMs,
   renewLeadMs,
+  toDecisionV2,
 } from './decision.ts';
 
 const policy = loadPolicyFile();
@@ -127,5 +129,37 @@ describe('audit text', () => {
       const audit = buildAudit({ sequence: 2, digest: 'dg' }, decision, evaluation, now);
       assert.equal(auditText(audit, JSON.stringify(decision)), JSON.stringify(audit));
     }
+  });
+});
+
+describe('decision format 2', () => {
+  const evaluation = evaluate(policy, state, now);
+  const d = buildDecision({ policy, state, evaluation, sequence: 3, trigger, now });
+  test('carries the v1 envelope and tiers that expand back to the v1 ones, in a fraction of the bytes', () => {
+    const v2 = DecisionV2.parse(toDecisionV2(policy, d, state));
+    const { tiers, ...envelope } = d;
+    const { format, tiers: compact, exclusions, recoveryExclusions, enrolled, ...rest } = v2;
+    assert.equal(format, 2);
+    assert.deepEqual(rest, envelope);
+    assert.equal(enrolled, undefined, 'bindings unknown: nothing enrolled to carry');
+    const expanded = expandTiers(
+      policy,
+      {
+        tiers: compact,
+        ...(exclusions ? { exclusions } : {}),
+        ...(recoveryExclusions ? { recoveryExclusions } : {}),
+      },
+      null,
+    );
+    assert.deepStrictEqual(expanded, tiers);
+    assert.ok(JSON.stringify(v2).length * 2 < JSON.stringify(d).length);
+  });
+  test('its audit record carries it as afterV2, spliced like a v1 one', () => {
+    const v2 = toDecisionV2(policy, d, state);
+    const audit = buildAudit(null, v2, evaluation, now);
+    assert.equal(audit.after, undefined);
+    assert.deepEqual(audit.afterV2, v2);
+    assert.equal(auditText(audit, JSON.stringify(v2)), JSON.stringify(audit));
+    assert.ok(AuditRecord.safeParse(JSON.parse(JSON.stringify(audit))).success);
   });
 });

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Evaluation, Policy } from '@assurance/policy';
-import type { ActiveSignal, AuditRecord, Decision, IdentityState, Trigger } from '@assurance/schemas';
+import { compactTiers, enrolledOf } from '@assurance/policy';
+import type {
+  ActiveSignal,
+  AuditRecord,
+  Decision,
+  DecisionV2,
+  IdentityState,
+  Trigger,
+} from '@assurance/schemas';
 
 /**
  * Pure assembly of decisions and audit records from a policy evaluation. Whether a decision
@@ -44,6 +52,22 @@ export function buildDecision(args: {
   };
 }
 
+/**
+ * The decision as published in format 2 (docs/contract.md, decision format 2): tiers written
+ * relative to the policy, and the authenticators enrolled when bindings are known. Its substance is
+ * the v1 decision's: the digest is taken from that, so switching formats publishes nothing new.
+ */
+export function toDecisionV2(policy: Policy, d: Decision, state: IdentityState): DecisionV2 {
+  const { tiers, ...envelope } = d;
+  const enrolled = enrolledOf(state.bindingsKnown, state.bindings);
+  return {
+    ...envelope,
+    format: 2,
+    ...compactTiers(policy, tiers, enrolled),
+    ...(enrolled === null ? {} : { enrolled }),
+  };
+}
+
 /** The part of a decision whose change is worth publishing. */
 export function materialOf(d: Decision): string {
   return JSON.stringify({
@@ -72,7 +96,7 @@ export function digestOf(d: Decision): string {
 
 export function buildAudit(
   previous: { sequence: number; digest: string } | null,
-  after: Decision,
+  after: Decision | DecisionV2,
   evaluation: Evaluation,
   now: Date,
 ): AuditRecord {
@@ -81,7 +105,7 @@ export function buildAudit(
     tenantId: after.tenantId,
     sequence: after.sequence,
     previous,
-    after,
+    ...('format' in after ? { afterV2: after } : { after }),
     reasons: evaluation.reasons.map((r) => ({ code: r.code, admin: r.admin, user: r.user })),
     trigger: after.trigger,
     policyVersion: after.policyVersion,
@@ -130,12 +154,14 @@ const AFTER = '\u0000after\u0000';
 const AFTER_JSON = JSON.stringify(AFTER);
 
 /**
- * The audit record's JSON with its `after` (the decision) spliced in as already serialised: the
- * decision is most of the record, and serialising it twice was a visible share of the decider's
- * CPU. Same text as JSON.stringify(audit): `after` is the decision object `text` was made from.
+ * The audit record's JSON with its decision (`after`, or `afterV2` in format 2) spliced in as
+ * already serialised: the decision is most of the record, and serialising it twice was a visible
+ * share of the decider's CPU. Same text as JSON.stringify(audit): the decision field holds the
+ * object `decisionText` was made from.
  */
 export function auditText(audit: AuditRecord, decisionText: string): string {
-  const shell = JSON.stringify({ ...audit, after: AFTER });
+  const field = audit.afterV2 !== undefined ? 'afterV2' : 'after';
+  const shell = JSON.stringify({ ...audit, [field]: AFTER });
   const at = shell.indexOf(AFTER_JSON);
   // A placeholder found twice (a field holding the same text): no splicing, just serialise.
   if (at < 0 || shell.indexOf(AFTER_JSON, at + 1) >= 0) return JSON.stringify(audit);

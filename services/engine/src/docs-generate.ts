@@ -20,7 +20,9 @@ import {
   AuditRecord,
   AVRO_NAMES,
   CONTRACT_ERROR_CODES,
+  CompactTier,
   Decision,
+  DecisionV2,
   DLQ_HEADERS,
   describeFields,
   Envelope,
@@ -143,6 +145,8 @@ const OUTPUT_RECORDS: readonly [string, z.core.$ZodType][] = [
   ['ActiveSignal', ActiveSignal],
   ['Trigger', Trigger],
   ['AuditRecord', AuditRecord],
+  ['DecisionV2', DecisionV2],
+  ['CompactTier', CompactTier],
 ];
 const OUTPUT_REFS: ReadonlySet<z.core.$ZodType> = new Set(OUTPUT_RECORDS.map(([, s]) => s));
 

@@ -197,6 +197,7 @@ export async function startEngine(
     guard,
     producer,
     policy,
+    decisionFormat: config.DECISION_FORMAT,
     topics,
     metrics,
     logger: logger.child({ stage: 'decider' }),
