@@ -13,8 +13,9 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '@assurance/core';
 import { topicNames } from '@assurance/engine';
 import { createConsumer, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
+import { expandDecision, loadPolicyFile } from '@assurance/policy';
 import { keySpace } from '@assurance/redis';
-import type { Decision } from '@assurance/schemas';
+import type { Decision, DecisionV2 } from '@assurance/schemas';
 import { resolveLayout } from '@assurance/stack';
 import { Redis } from 'ioredis';
 import { startLocalPipeline } from './local-pipeline.ts';
@@ -52,6 +53,8 @@ const identity = args.identity ?? `alice-${run}`;
 const { env, apiUrl, token, supervisor } = await startLocalPipeline('start', note, { LOG_LEVEL: 'warn' });
 
 const logger = createLogger('demo', 'warn');
+// The engine's policy: decisions in format 2 are written relative to it.
+const policy = loadPolicyFile(env.POLICY_FILE);
 const topics = topicNames(env.TOPIC_NAMESPACE ?? '');
 const kafka = createKafka({ brokers: parseBrokers(env.KAFKA_BROKERS ?? ''), clientId: 'demo', logger });
 const codec = new RegistryCodec({ url: env.SCHEMA_REGISTRY_URL ?? '' });
@@ -92,7 +95,7 @@ async function play(): Promise<void> {
   await watcher.start(async (messages) => {
     for (const m of messages) {
       if (!m.value) continue;
-      const d = JSON.parse(m.value.toString()) as Decision;
+      const d = expandDecision(policy, JSON.parse(m.value.toString()) as Decision | DecisionV2);
       seen.push(d);
       say(`\n${renderDecision(d, seen.filter((x) => x.identityId === d.identityId).length)}`);
       onDecision?.(d);

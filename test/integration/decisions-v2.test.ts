@@ -5,7 +5,7 @@ import { createAssuranceClient, type ViewEvent } from '@assurance/client';
 import { createLogger } from '@assurance/core';
 import { evaluate, loadPolicyFile } from '@assurance/policy';
 import { toIdentityState } from '@assurance/redis';
-import { AuditRecord, DecisionV2 } from '@assurance/schemas';
+import { AuditRecord, Decision, DecisionV2 } from '@assurance/schemas';
 import { decisionFor } from '../../packages/client/src/test-support.ts';
 import { uniqueName } from '../src/harness.ts';
 import { envelope, startPipeline, TopicCollector } from '../src/pipeline.ts';
@@ -24,13 +24,16 @@ describe('decision format 2 through a real engine and a topic client', () => {
   type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
   let p: Pipeline;
   let audits: TopicCollector;
+  let raw: TopicCollector;
   const events: ViewEvent[] = [];
   const emitter = new EventEmitter();
   let client: ReturnType<typeof createAssuranceClient>;
 
   before(async () => {
-    p = await startPipeline({ DECISION_FORMAT: 'v2' });
+    // The default format: nothing set.
+    p = await startPipeline();
     audits = await TopicCollector.start(p.config, p.logger, p.topics.audit);
+    raw = await TopicCollector.start(p.config, p.logger, p.topics.decisions);
     client = createAssuranceClient({
       mode: 'topic',
       policy,
@@ -48,6 +51,7 @@ describe('decision format 2 through a real engine and a topic client', () => {
   after(async () => {
     await client?.close();
     await audits?.stop();
+    await raw?.stop();
     await p?.stop();
   });
 
@@ -68,10 +72,12 @@ describe('decision format 2 through a real engine and a topic client', () => {
       swappedAt: new Date(Date.now() - 600_000).toISOString(),
       changeType: 'port_out',
     });
-    const published = await p.watcher.waitFor(identityId, (d) =>
-      d.signals.some((s) => s.code === 'sim_swap'),
+    // The watcher reads either format as v1; what the topic holds is format 2.
+    const swapped = await p.watcher.waitFor(identityId, (d) => d.signals.some((s) => s.code === 'sim_swap'));
+    const published = await raw.waitFor(
+      (m) => m.key?.toString() === identityId && m.headers['x-sequence'] === String(swapped.sequence),
     );
-    const v2 = DecisionV2.parse(published);
+    const v2 = DecisionV2.parse(JSON.parse(published.value?.toString() ?? ''));
     assert.equal(v2.format, 2);
     assert.deepEqual(v2.enrolled, ['sms_otp']);
     assert.ok(JSON.stringify(v2).length < 1600, `${JSON.stringify(v2).length} bytes`);
@@ -109,4 +115,28 @@ describe('decision format 2 through a real engine and a topic client', () => {
       await once(emitter, 'event', { signal });
     }
   }
+});
+
+describe('DECISION_FORMAT=v1: the switch for readers that do not read format 2 yet', () => {
+  it('publishes every tier spelled out', async () => {
+    const p = await startPipeline({ DECISION_FORMAT: 'v1' });
+    const raw = await TopicCollector.start(p.config, p.logger, p.topics.decisions);
+    try {
+      const identityId = uniqueName('noa');
+      await p.producer.send(p.topics.channelBinding, identityId, {
+        ...envelope(),
+        identityId,
+        op: 'bound',
+        channel: { type: 'device', value: 'key-1' },
+        uses: { authenticators: ['security_key'], recovery: [] },
+      });
+      const m = await raw.waitFor((x) => x.key?.toString() === identityId);
+      const value = JSON.parse(m.value?.toString() ?? '') as Record<string, unknown>;
+      assert.equal(value.format, undefined);
+      assert.ok(Decision.safeParse(value).success);
+    } finally {
+      await raw.stop();
+      await p.stop();
+    }
+  });
 });

@@ -12,7 +12,9 @@ import {
   parseBrokers,
   RegistryCodec,
 } from '@assurance/kafka';
-import type { Decision } from '@assurance/schemas';
+import type { Policy } from '@assurance/policy';
+import { expandDecision, loadPolicyFile } from '@assurance/policy';
+import type { Decision, DecisionV2 } from '@assurance/schemas';
 import { endpoints, uniqueName, uniquePrefix } from './harness.ts';
 import { waitForEvent } from './wait.ts';
 
@@ -46,11 +48,17 @@ export class DecisionWatcher {
   readonly #events = new EventEmitter();
   #stop: (() => Promise<void>) | undefined;
 
-  static async start(config: EngineConfig, logger: Logger): Promise<DecisionWatcher> {
+  /** `policy`: the engine's, which format 2 decisions are expanded with (by default its POLICY_FILE's). */
+  static async start(
+    config: EngineConfig,
+    logger: Logger,
+    policy: Policy = loadPolicyFile(config.POLICY_FILE),
+  ): Promise<DecisionWatcher> {
     const w = new DecisionWatcher();
     const stop = await consumeTopic(config, logger, topicNames(config.TOPIC_NAMESPACE).decisions, (m) => {
       if (!m.value) return;
-      const d = JSON.parse(m.value.toString('utf8')) as Decision;
+      // Either format reads as v1: a format 2 decision expanded with the engine's policy.
+      const d = expandDecision(policy, JSON.parse(m.value.toString('utf8')) as Decision | DecisionV2);
       w.decisions.push(d);
       w.#events.emit('decision', d);
     });
@@ -186,7 +194,7 @@ export async function startPipeline(overrides: Record<string, string> = {}) {
   const engine: Engine = await startEngine(config, logger);
   const parts = await Promise.allSettled([
     EventProducer.start(config, logger),
-    DecisionWatcher.start(config, logger),
+    DecisionWatcher.start(config, logger, engine.policy),
     TopicCollector.start(config, logger, engine.topics.dlq),
   ] as const);
   if (parts.some((r) => r.status === 'rejected')) {

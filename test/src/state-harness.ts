@@ -4,9 +4,10 @@ import { createEngineMetrics, DeadLetterSink, Decider, Router, topicNames } from
 import type { InboundMessage, OutboundMessage, ProducerPort } from '@assurance/kafka';
 import { RegistryCodec } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
+import { expandDecision } from '@assurance/policy';
 import type { IdentityRecord } from '@assurance/redis';
 import { channelRef, keySpace, MetaStore, StateStore } from '@assurance/redis';
-import type { Decision } from '@assurance/schemas';
+import type { Decision, DecisionV2 } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
 import type { ModelEvent } from './state-model.ts';
 
@@ -61,9 +62,11 @@ export class StateHarness {
   readonly #producer = new MemoryProducer();
   readonly #internal: InboundMessage[] = [];
   readonly #topics = topicNames('oracle');
+  readonly #policy: Policy;
   #offset = 0;
 
   constructor(o: HarnessOptions) {
+    this.#policy = o.policy;
     const keys = keySpace(o.prefix);
     this.store = new StateStore(o.redis, keys, { keepMs: o.keepMs, stateTtlMs: o.stateTtlMs });
     this.meta = new MetaStore(o.redis, keys);
@@ -163,7 +166,9 @@ export class StateHarness {
       if (m.topic === this.#topics.identityEvents) {
         this.#internal.push(this.#inbound(m.topic, String(m.key), String(m.value)));
       } else if (m.topic === this.#topics.decisions) {
-        this.decisions.push(JSON.parse(String(m.value)) as Decision);
+        this.decisions.push(
+          expandDecision(this.#policy, JSON.parse(String(m.value)) as Decision | DecisionV2),
+        );
       } else if (m.topic === this.#topics.dlq) {
         this.deadLetters.push(m);
       }

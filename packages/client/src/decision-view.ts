@@ -1,5 +1,5 @@
 import type { Policy } from '@assurance/policy';
-import { expandTiers } from '@assurance/policy';
+import { expandDecision } from '@assurance/policy';
 import { Decision, DecisionV2, detectEncoding, parseJsonValue } from '@assurance/schemas';
 
 /**
@@ -76,13 +76,7 @@ function parseDecision(
     if (!v2.success) return { ok: false, reason: 'invalid_decision' };
     if (policy === undefined || policy.digest !== v2.data.policyDigest)
       return { ok: false, reason: 'policy_mismatch' };
-    const { format: _format, enrolled, tiers, exclusions, recoveryExclusions, ...envelope } = v2.data;
-    const compact = {
-      tiers,
-      ...(exclusions === undefined ? {} : { exclusions }),
-      ...(recoveryExclusions === undefined ? {} : { recoveryExclusions }),
-    };
-    return { ok: true, decision: { ...envelope, tiers: expandTiers(policy, compact, enrolled ?? null) } };
+    return { ok: true, decision: expandDecision(policy, v2.data) };
   }
   const parsed = Decision.safeParse(raw);
   return parsed.success ? { ok: true, decision: parsed.data } : { ok: false, reason: 'invalid_decision' };

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { CompactTier, CompactTiers } from '@assurance/schemas';
+import type { CompactTier, CompactTiers, Decision, DecisionV2 } from '@assurance/schemas';
 import {
   AUTHENTICATORS,
   type Authenticator,
@@ -211,4 +211,27 @@ export function enrolledOf(
   if (!bindingsKnown) return null;
   const set = new Set(bindings.flatMap((b) => b.authenticators));
   return AUTHENTICATORS.filter((a) => set.has(a));
+}
+
+/** A format 2 decision made under a policy other than the one given: it cannot be expanded. */
+export class PolicyMismatchError extends Error {
+  override readonly name = 'PolicyMismatchError';
+}
+
+/**
+ * A decision as the v1 contract spells it, whichever format it was published in: a format 2
+ * decision is expanded with `policy`, which must be the one it names (PolicyMismatchError if not).
+ */
+export function expandDecision(policy: Policy, d: Decision | DecisionV2): Decision {
+  if (!('format' in d)) return d;
+  if (d.policyDigest !== policy.digest) {
+    throw new PolicyMismatchError(`decided under policy ${d.policyDigest}, not ${policy.digest}`);
+  }
+  const { format: _format, enrolled, tiers, exclusions, recoveryExclusions, ...envelope } = d;
+  const compact: CompactTiers = {
+    tiers,
+    ...(exclusions === undefined ? {} : { exclusions }),
+    ...(recoveryExclusions === undefined ? {} : { recoveryExclusions }),
+  };
+  return { ...envelope, tiers: expandTiers(policy, compact, enrolled ?? null) };
 }

@@ -16,8 +16,10 @@ export {
   type CompactTiers,
   compactTiers,
   enrolledOf,
+  expandDecision,
   expandTier,
   expandTiers,
+  PolicyMismatchError,
 } from './compact.ts';
 export { formatDuration, parseDuration } from './durations.ts';
 export { type Evaluation, evaluate, failClosedEvaluation } from './evaluate.ts';

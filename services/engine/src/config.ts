@@ -67,12 +67,11 @@ export const EngineConfigSchema = z
       .max(512 * 1024)
       .default(64 * 1024),
     /**
-     * The format of the decisions the engine publishes: `v1`, every tier spelled out; `v2`, tiers
-     * written relative to the policy (docs/contract.md, decision format 2), several times smaller.
-     * Readers of the decisions topic must read v2 before an engine produces it (the client library
-     * reads both); `v1` until then.
+     * The format of the decisions the engine publishes: `v2`, tiers written relative to the policy
+     * (docs/contract.md, decision format 2), several times smaller; `v1`, every tier spelled out,
+     * for readers that do not read v2 yet while they are upgraded (the client library reads both).
      */
-    DECISION_FORMAT: z.enum(['v1', 'v2']).default('v1'),
+    DECISION_FORMAT: z.enum(['v1', 'v2']).default('v2'),
     /** Compression of what the engine produces (decisions, audit, internal, dead letters). */
     PRODUCE_COMPRESSION: z.enum(COMPRESSIONS).default('none'),
     /** Most bytes one fetched record batch may decompress to; a larger one is dead-lettered (a bomb). */

@@ -5,7 +5,12 @@ import { readTopicToEnd } from '@assurance/kafka';
 import type { MetaStore, Mutation, StateStore } from '@assurance/redis';
 import { epochOf, MAX_EPOCH, STATE_FORMAT, signalKey, socKey } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
-import { CHANNEL_TYPES, Decision, SignalKind } from '@assurance/schemas';
+import { CHANNEL_TYPES, Decision, DecisionV2, SignalKind } from '@assurance/schemas';
+import { z } from 'zod';
+
+/** A decision as the topic holds it, in format 1 or 2. */
+const PublishedDecision = z.union([DecisionV2, Decision]);
+
 import type { Kafka } from 'kafkajs';
 import type { EngineMetrics } from './metrics.ts';
 
@@ -63,15 +68,22 @@ function seedMutation(s: ActiveSignal, computedAtMs: number): Mutation {
  */
 export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: number; identities: number }> {
   const now = (d.clock ?? Date.now)();
-  const last = new Map<string, Decision>();
+  const last = new Map<string, Decision | DecisionV2>();
   let maxEpoch = 0;
   let unreadable = 0;
   await readTopicToEnd(d.kafka, d.decisionsTopic, (messages) => {
     for (const m of messages) {
       if (!m.value) continue;
-      let decision: Decision;
+      // The epoch from the sequence header first: a decision whose value this engine cannot read
+      // (a format it does not know) still holds the store's new epoch above it, or sequences would
+      // go back and readers would keep the older decision.
+      const header = m.headers['x-sequence'];
+      if (header !== undefined && /^[1-9]\d{0,15}$/.test(header))
+        maxEpoch = Math.max(maxEpoch, epochOf(Number(header)));
+      let decision: Decision | DecisionV2;
       try {
-        const parsed = Decision.safeParse(JSON.parse(m.value.toString('utf8')));
+        // Either format: seeding needs the envelope and the signals, which both carry as they are.
+        const parsed = PublishedDecision.safeParse(JSON.parse(m.value.toString('utf8')));
         if (!parsed.success) throw new Error(parsed.error.message);
         decision = parsed.data;
       } catch {
