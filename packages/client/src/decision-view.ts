@@ -55,10 +55,16 @@ export interface ViewEntry {
 
 type RejectReason = Extract<ViewUpdate, { kind: 'rejected' }>['reason'];
 
+/**
+ * A decision as held: format 1 as read, format 2 as read too (a fraction of the memory) and
+ * expanded when looked up, with the policy checked when it was read.
+ */
+type Held = Decision | DecisionV2;
+
 function parseDecision(
   value: Buffer,
   policy: Policy | undefined,
-): { ok: true; decision: Decision } | { ok: false; reason: RejectReason } {
+): { ok: true; decision: Held } | { ok: false; reason: RejectReason } {
   // The engine publishes JSON; a registry-encoded decision would need the registry, which v1 does not use.
   if (detectEncoding(value) !== 'json') return { ok: false, reason: 'unsupported_encoding' };
   let raw: Record<string, unknown>;
@@ -76,7 +82,7 @@ function parseDecision(
     if (!v2.success) return { ok: false, reason: 'invalid_decision' };
     if (policy === undefined || policy.digest !== v2.data.policyDigest)
       return { ok: false, reason: 'policy_mismatch' };
-    return { ok: true, decision: expandDecision(policy, v2.data) };
+    return { ok: true, decision: v2.data };
   }
   const parsed = Decision.safeParse(raw);
   return parsed.success ? { ok: true, decision: parsed.data } : { ok: false, reason: 'invalid_decision' };
@@ -92,7 +98,7 @@ function headerSequence(headers: Readonly<Record<string, string>>): number | und
 /** The latest decision per identity, by `sequence`, plus per-partition catch-up times. */
 export class DecisionView {
   readonly #policy: Policy | undefined;
-  readonly #decisions = new Map<string, Decision>();
+  readonly #decisions = new Map<string, Held>();
   readonly #invalid = new Set<string>();
   readonly #caughtUpAt = new Map<number, number>();
   #partitions: readonly number[] | undefined;
@@ -146,9 +152,12 @@ export class DecisionView {
     return { kind: 'applied', identityId, sequence: decision.sequence };
   }
 
-  /** What the view holds for `identityId`. */
+  /** What the view holds for `identityId` (a format 2 decision expanded with the view's policy). */
   get(identityId: string): ViewEntry {
-    return { decision: this.#decisions.get(identityId), invalid: this.#invalid.has(identityId) };
+    const held = this.#decisions.get(identityId);
+    const decision =
+      held === undefined || this.#policy === undefined ? held : expandDecision(this.#policy, held);
+    return { decision: decision as Decision | undefined, invalid: this.#invalid.has(identityId) };
   }
 
   /** The topic's partitions, as the admin client reports them. */
