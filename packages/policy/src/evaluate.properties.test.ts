@@ -15,7 +15,7 @@ import {
   TIERS,
   type TierRequirement,
 } from './contract.ts';
-import { evaluate } from './evaluate.ts';
+import { evaluate, evaluateFully } from './evaluate.ts';
 import { defaultPolicyPath, loadPolicy, type Policy } from './load.ts';
 import { outcomeIndex } from './order.ts';
 import { at, bind, defaultPolicy, NOW, signal } from './test-support.ts';
@@ -258,5 +258,35 @@ describe('compact tiers (decision format 2)', () => {
     const compact = compactTiers(policy, odd, null);
     assert.deepStrictEqual(compact.tiers.high.requirement, odd.high);
     assert.deepStrictEqual(expandTiers(policy, compact, null), odd);
+  });
+});
+
+describe('the evaluation of identities with no live signal, made once and shared', () => {
+  for (const [name, policy] of POLICIES) {
+    it(`${name}: equals the full evaluation, whether its signals are none or all expired`, () => {
+      fc.assert(
+        fc.property(stateArb, fc.integer({ min: -48, max: 48 }), fc.boolean(), (s, hours, strip) => {
+          const now = new Date(NOW.getTime() + hours * 3_600_000);
+          // Half the runs without signals, so the shared evaluation is taken often.
+          const state = strip ? { ...s, signals: [] } : s;
+          assert.deepStrictEqual(evaluate(policy, state, now), evaluateFully(policy, state, now));
+          // Twice: the second comes from the cache.
+          assert.deepStrictEqual(evaluate(policy, state, now), evaluateFully(policy, state, now));
+        }),
+        { numRuns: 400 },
+      );
+    });
+  }
+  it('what it shares cannot be changed by a caller', () => {
+    const policy = defaultPolicy();
+    const quiet = { identityId: 'q', tenantId: null, bindingsKnown: false, bindings: [], signals: [] };
+    const e = evaluate(policy, quiet, NOW);
+    assert.throws(() => {
+      (e.tiers.high.reasons as string[]).push('x');
+    }, TypeError);
+    assert.deepStrictEqual(
+      evaluate(policy, quiet, NOW).tiers.high.reasons,
+      evaluateFully(policy, quiet, NOW).tiers.high.reasons,
+    );
   });
 });
