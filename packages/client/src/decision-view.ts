@@ -1,5 +1,5 @@
 import type { Policy } from '@assurance/policy';
-import { expandDecision } from '@assurance/policy';
+import { expandDecisionLazily } from '@assurance/policy';
 import { Decision, DecisionV2, detectEncoding, parseJsonValue } from '@assurance/schemas';
 
 /**
@@ -156,7 +156,7 @@ export class DecisionView {
   get(identityId: string): ViewEntry {
     const held = this.#decisions.get(identityId);
     const decision =
-      held === undefined || this.#policy === undefined ? held : expandDecision(this.#policy, held);
+      held === undefined || this.#policy === undefined ? held : expandDecisionLazily(this.#policy, held);
     return { decision: decision as Decision | undefined, invalid: this.#invalid.has(identityId) };
   }
 

@@ -235,3 +235,32 @@ export function expandDecision(policy: Policy, d: Decision | DecisionV2): Decisi
   };
   return { ...envelope, tiers: expandTiers(policy, compact, enrolled ?? null) };
 }
+
+/**
+ * expandDecision, with each tier expanded only when it is read (and then kept): a lookup for one
+ * action needs one tier of four. The result reads as a plain v1 decision, JSON included.
+ */
+export function expandDecisionLazily(policy: Policy, d: Decision | DecisionV2): Decision {
+  if (!('format' in d)) return d;
+  if (d.policyDigest !== policy.digest) {
+    throw new PolicyMismatchError(`decided under policy ${d.policyDigest}, not ${policy.digest}`);
+  }
+  const { format: _format, enrolled, tiers, exclusions, recoveryExclusions, ...envelope } = d;
+  const compact: CompactTiers = {
+    tiers,
+    ...(exclusions === undefined ? {} : { exclusions }),
+    ...(recoveryExclusions === undefined ? {} : { recoveryExclusions }),
+  };
+  const expanded = {} as Record<Tier, TierRequirement>;
+  for (const tier of TIERS) {
+    let kept: TierRequirement | undefined;
+    Object.defineProperty(expanded, tier, {
+      enumerable: true,
+      get: () => {
+        kept ??= expandTier(policy, tier, compact, enrolled ?? null);
+        return kept;
+      },
+    });
+  }
+  return { ...envelope, tiers: expanded };
+}

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseDocument } from 'yaml';
-import { compactTiers, enrolledOf, expandTiers } from './compact.ts';
+import { compactTiers, enrolledOf, expandDecisionLazily, expandTiers } from './compact.ts';
 import {
   type ActiveSignal,
   AUTHENTICATORS,
@@ -239,6 +239,13 @@ describe('compact tiers (decision format 2)', () => {
           const enrolled = enrolledOf(s.bindingsKnown, s.bindings);
           const compact = compactTiers(policy, tiers, enrolled);
           assert.deepStrictEqual(expandTiers(policy, compact, enrolled), tiers);
+          const d = {
+            ...decisionOf(s, policy),
+            format: 2 as const,
+            ...compact,
+            ...(enrolled ? { enrolled } : {}),
+          };
+          assert.deepStrictEqual(JSON.parse(JSON.stringify(expandDecisionLazily(policy, d).tiers)), tiers);
           for (const tier of TIERS)
             assert.equal(compact.tiers[tier].requirement, undefined, `${tier} written whole`);
         }),
@@ -290,3 +297,20 @@ describe('the evaluation of identities with no live signal, made once and shared
     );
   });
 });
+
+/** A decision envelope around `tiers`, as the engine would publish it. */
+function decisionOf(s: IdentityState, policy: Policy) {
+  return {
+    identityId: s.identityId,
+    tenantId: s.tenantId,
+    sequence: 1,
+    policyVersion: policy.version,
+    policyDigest: policy.digest,
+    computedAt: NOW.toISOString(),
+    validUntil: NOW.toISOString(),
+    riskLevel: 'low' as const,
+    signals: [],
+    bindingsKnown: s.bindingsKnown,
+    trigger: { eventId: 'e', topic: 't', occurredAt: NOW.toISOString() },
+  };
+}

@@ -17,6 +17,7 @@ export {
   compactTiers,
   enrolledOf,
   expandDecision,
+  expandDecisionLazily,
   expandTier,
   expandTiers,
   PolicyMismatchError,
