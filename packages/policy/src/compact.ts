@@ -218,12 +218,8 @@ export class PolicyMismatchError extends Error {
   override readonly name = 'PolicyMismatchError';
 }
 
-/**
- * A decision as the v1 contract spells it, whichever format it was published in: a format 2
- * decision is expanded with `policy`, which must be the one it names (PolicyMismatchError if not).
- */
-export function expandDecision(policy: Policy, d: Decision | DecisionV2): Decision {
-  if (!('format' in d)) return d;
+/** A format 2 decision's parts, once its policy is checked to be `policy`. */
+function partsOf(policy: Policy, d: DecisionV2) {
   if (d.policyDigest !== policy.digest) {
     throw new PolicyMismatchError(`decided under policy ${d.policyDigest}, not ${policy.digest}`);
   }
@@ -233,7 +229,17 @@ export function expandDecision(policy: Policy, d: Decision | DecisionV2): Decisi
     ...(exclusions === undefined ? {} : { exclusions }),
     ...(recoveryExclusions === undefined ? {} : { recoveryExclusions }),
   };
-  return { ...envelope, tiers: expandTiers(policy, compact, enrolled ?? null) };
+  return { envelope, compact, enrolled: enrolled ?? null };
+}
+
+/**
+ * A decision as the v1 contract spells it, whichever format it was published in: a format 2
+ * decision is expanded with `policy`, which must be the one it names (PolicyMismatchError if not).
+ */
+export function expandDecision(policy: Policy, d: Decision | DecisionV2): Decision {
+  if (!('format' in d)) return d;
+  const { envelope, compact, enrolled } = partsOf(policy, d);
+  return { ...envelope, tiers: expandTiers(policy, compact, enrolled) };
 }
 
 /**
@@ -242,22 +248,14 @@ export function expandDecision(policy: Policy, d: Decision | DecisionV2): Decisi
  */
 export function expandDecisionLazily(policy: Policy, d: Decision | DecisionV2): Decision {
   if (!('format' in d)) return d;
-  if (d.policyDigest !== policy.digest) {
-    throw new PolicyMismatchError(`decided under policy ${d.policyDigest}, not ${policy.digest}`);
-  }
-  const { format: _format, enrolled, tiers, exclusions, recoveryExclusions, ...envelope } = d;
-  const compact: CompactTiers = {
-    tiers,
-    ...(exclusions === undefined ? {} : { exclusions }),
-    ...(recoveryExclusions === undefined ? {} : { recoveryExclusions }),
-  };
+  const { envelope, compact, enrolled } = partsOf(policy, d);
   const expanded = {} as Record<Tier, TierRequirement>;
   for (const tier of TIERS) {
     let kept: TierRequirement | undefined;
     Object.defineProperty(expanded, tier, {
       enumerable: true,
       get: () => {
-        kept ??= expandTier(policy, tier, compact, enrolled ?? null);
+        kept ??= expandTier(policy, tier, compact, enrolled);
         return kept;
       },
     });
