@@ -356,9 +356,10 @@ export class Decider {
 
   /**
    * Whether the recorded decision is still what deciding would give, as long as the state did not
-   * change: made under this policy and this code, acknowledged by Kafka (nothing owed), in this store epoch, and
-   * not due for renewal. Time alone can change a decision (an expiry, a hold's end); the sweeper
-   * decides at those times, and past them deciding late keeps the stricter answer, never a laxer.
+   * change: made under this policy and this code, acknowledged by Kafka (nothing owed), in this
+   * store epoch, and not due for renewal. Time alone can change a decision (an expiry, a hold's
+   * end); the sweeper decides at those times, and past them deciding late keeps the stricter
+   * answer, never a laxer.
    */
   #settled(record: IdentityRecord, nowMs: number): boolean {
     const renewLead = renewLeadMs(this.#d.policy.evaluation.stalenessMs);
