@@ -125,13 +125,14 @@ export async function startEngineChild(args: {
   };
 }
 
-/** Cumulative bucket counts of a histogram, by upper bound. */
-function buckets(text: string, name: string): Map<number, number> {
+/** Cumulative bucket counts of a histogram, by upper bound (the samples whose labels contain `match`). */
+function buckets(text: string, name: string, match: Record<string, string> = {}): Map<number, number> {
   const out = new Map<number, number>();
   const re = new RegExp(`^${name}_bucket\\{(?:[^}]*,)?le="([^"]+)"[^}]*\\}\\s+(\\S+)`);
   for (const line of text.split('\n')) {
     const m = re.exec(line);
     if (!m) continue;
+    if (!Object.entries(match).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
     const le = m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]);
     out.set(le, (out.get(le) ?? 0) + Number(m[2]));
   }
@@ -147,9 +148,10 @@ export function histogramQuantiles(
   after: string,
   name: string,
   qs: readonly number[],
+  match: Record<string, string> = {},
 ): { count: number; values: number[] } | undefined {
-  const a = buckets(before, name);
-  const b = buckets(after, name);
+  const a = buckets(before, name, match);
+  const b = buckets(after, name, match);
   const bounds = [...b.keys()].sort((x, y) => x - y);
   const cum = bounds.map((le) => (b.get(le) ?? 0) - (a.get(le) ?? 0));
   const count = cum.at(-1) ?? 0;

@@ -64,6 +64,10 @@ export interface Report {
     cpu: CpuShare;
     /** The engine's own histogram (router receipt → decision acknowledged), seconds. */
     engineSeconds: { count: number; values: number[] } | undefined;
+    /** Per stage, Kafka timestamp → the stage starting on the message (p50, p99), seconds. */
+    inputWait: Record<string, { count: number; values: number[] } | undefined>;
+    /** Per stage, how long one batch took (p50, p99), seconds. */
+    batchTime: Record<string, { count: number; values: number[] } | undefined>;
   };
   readonly memory: { before: number; after: number; prefix: PrefixMemory; footprint: IdentityFootprint };
   readonly sizes: { decisions: number; decisionBytes: number; audits: number; auditBytes: number };
@@ -191,6 +195,18 @@ export function printReport(r: Report): void {
       `   inside the engine (its histogram: router receipt → decision acknowledged, bucket-interpolated): p50 ${a} ms · p95 ${b} ms · p99 ${c} ms`,
     );
   }
+  const ms = (s: number | undefined) => {
+    const v = (s ?? 0) * 1000;
+    return v >= 10 ? v.toFixed(0) : v.toFixed(1);
+  };
+  const stages = (h: Record<string, { count: number; values: number[] } | undefined>) =>
+    Object.entries(h)
+      .flatMap(([stage, q]) => (q ? [`${stage} p50 ${ms(q.values[0])} ms · p99 ${ms(q.values[1])} ms`] : []))
+      .join('; ');
+  if (stages(r.latency.inputWait))
+    p(`   waiting for the engine (Kafka timestamp → the stage starts on it): ${stages(r.latency.inputWait)}`);
+  if (stages(r.latency.batchTime))
+    p(`   one batch, start to output acknowledged: ${stages(r.latency.batchTime)}`);
   p(`   cpu (cores): ${cpuLine(r.latency.cpu, m.cores)}`);
   p('');
   const rawRate = (r.raw.messages * 1000) / r.raw.consumeMs;

@@ -354,6 +354,8 @@ async function main(): Promise<void> {
     );
     const offered = await offering;
     const latCpu = cpuBetween(latCpuA, snapshot(pids));
+    // The latency phase's own histograms: the fan-out and read-path phases come after.
+    const latMetricsB = await engine.metrics();
     latBar.finish();
 
     say(`phase 3b: fan-out: one phone bound to ${FAN} identities, then a SIM swap on it`);
@@ -430,10 +432,19 @@ async function main(): Promise<void> {
     const auditSizes = await sampleSizes(kafka, topics.audit, 5000, logger);
     const engineLatency = histogramQuantiles(
       latMetricsA,
-      finalMetrics,
+      latMetricsB,
       'assurance_event_to_decision_seconds',
       [0.5, 0.95, 0.99],
     );
+    const perStage = (name: string) =>
+      Object.fromEntries(
+        (['router', 'decider'] as const).map((stage) => [
+          stage,
+          histogramQuantiles(latMetricsA, latMetricsB, name, [0.5, 0.99], { stage }),
+        ]),
+      );
+    const inputWait = perStage('assurance_input_wait_seconds');
+    const batchTime = perStage('assurance_batch_seconds');
     await cleanup();
     const profile = args.profile ? summariseProfiles(workDir) : undefined;
     const apiProfile = args.profile ? summariseProfiles(join(workDir, 'api-profile')) : undefined;
@@ -485,6 +496,8 @@ async function main(): Promise<void> {
         drainedMs: latDrain.at - (offeredAt[0] ?? 0),
         cpu: latCpu,
         engineSeconds: engineLatency,
+        inputWait,
+        batchTime,
       },
       memory: { before: memBefore, after: memAfter, prefix: prefixMem, footprint },
       sizes: {

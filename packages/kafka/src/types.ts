@@ -64,6 +64,13 @@ export interface ConsumerOptions {
   readonly maxBytesPerPartition?: number;
   /** How long an idle fetch waits on the broker (bounds how long a stop takes). */
   readonly maxWaitTimeMs?: number;
+  /**
+   * Commit offsets in the background (the newest per partition, one request at a time, flushed by
+   * `stop`) instead of awaiting a commit after every batch, which holds up the next fetch. For
+   * consumers whose work is idempotent and that do not read their own committed offsets as a
+   * signal (the topic client does: its freshness is the group's committed lag). Off by default.
+   */
+  readonly backgroundCommits?: boolean;
 }
 
 export interface ConsumerEvents {
@@ -95,6 +102,11 @@ export interface ConsumerPort {
   start(handler: BatchHandler): Promise<void>;
   /** Asks `resumeFrom` again for the partitions assigned now (the store changed under us). */
   resync(): void;
+  /**
+   * Commits the offsets queued by `backgroundCommits` now, and resolves once they are (or failed):
+   * before comparing Kafka's committed offsets with progress recorded elsewhere.
+   */
+  flushCommits(): Promise<void>;
   /** Stops fetching, waits for the batch in flight, commits what it finished, leaves the group. */
   stop(): Promise<void>;
 }

@@ -24,6 +24,7 @@ import { type DeadLetterSink, deadLetter } from './dlq.ts';
 import { loginMutations, loginRecord } from './login-signals.ts';
 import { heldChannels, membershipDue, membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
+import { observeWait } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
@@ -139,9 +140,19 @@ export class Decider {
   }
 
   async handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
+    const end = this.#d.metrics.batchSeconds.startTimer({ stage: 'decider' });
+    try {
+      return await this.#handle(messages);
+    } finally {
+      end();
+    }
+  }
+
+  async #handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
     const held = this.#d.guard.hold();
     if (held) return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: held.code };
     const pass = this.#d.guard.begin();
+    observeWait(this.#d.metrics, 'decider', messages, this.#now().getTime());
     const groups = new Map<string, Item[]>();
     /** Unreadable messages with no identity to fail closed: written if the batch gets past them. */
     const orphans: Array<{ index: number; record: OutboundMessage }> = [];

@@ -141,6 +141,9 @@ export async function startEngine(
     onResync: () => {
       for (const c of consumers) c.resync();
     },
+    flushCommits: async () => {
+      await Promise.all(consumers.map((c) => c.flushCommits()));
+    },
     onFatal: (err) => {
       logger.fatal({ code: err.code }, err.message);
       fail(err);
@@ -245,6 +248,9 @@ export async function startEngine(
         topics: topicList,
         concurrency: config.CONSUMER_CONCURRENCY,
         sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT,
+        // Every stage's work is idempotent, and its progress is recorded in Redis before an offset
+        // is queued (beforeCommit): a commit lost to a crash only means redelivery.
+        backgroundCommits: true,
       },
       logger.child({ stage }),
       consumerEvents(stage),

@@ -1,3 +1,4 @@
+import type { InboundMessage } from '@assurance/kafka';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -105,6 +106,20 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
       labelNames: ['tier', 'outcome'] as const,
       registers: [registry],
     }),
+    inputWait: new Histogram({
+      name: 'assurance_input_wait_seconds',
+      help: "From a message's Kafka timestamp to the stage starting on it, by stage: how long input waits for the engine",
+      labelNames: ['stage'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    batchSeconds: new Histogram({
+      name: 'assurance_batch_seconds',
+      help: 'How long a stage took over one batch, from its start to its output acknowledged, by stage',
+      labelNames: ['stage'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
     latency: new Histogram({
       name: 'assurance_event_to_decision_seconds',
       help: 'From the router receiving an event to its decision being acknowledged by Kafka',
@@ -139,3 +154,20 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
 }
 
 export type EngineMetrics = ReturnType<typeof createEngineMetrics>;
+
+/**
+ * How long each message waited between its Kafka timestamp and the stage starting on it. A producer
+ * clock far off (a timestamp ahead of ours, or older than a day: a replay) says nothing about the
+ * engine's speed and is left out.
+ */
+export function observeWait(
+  metrics: EngineMetrics,
+  stage: 'router' | 'decider',
+  messages: readonly InboundMessage[],
+  nowMs: number,
+): void {
+  for (const m of messages) {
+    const waited = nowMs - m.timestampMs;
+    if (waited >= 0 && waited < 86_400_000) metrics.inputWait.observe({ stage }, waited / 1000);
+  }
+}

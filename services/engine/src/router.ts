@@ -28,6 +28,7 @@ import type { DeadLetterSink } from './dlq.ts';
 import { deadLetter } from './dlq.ts';
 import { membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
+import { observeWait } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage, TenantMark } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
@@ -236,10 +237,20 @@ export class Router {
   }
 
   async handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
+    const end = this.#d.metrics.batchSeconds.startTimer({ stage: 'router' });
+    try {
+      return await this.#handle(messages);
+    } finally {
+      end();
+    }
+  }
+
+  async #handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
     const nowMs = this.#now();
     const held = this.#d.guard.hold();
     if (held) return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: held.code };
     const pass = this.#d.guard.begin();
+    observeWait(this.#d.metrics, 'router', messages, nowMs);
     // Decode first: only a schema id missing from the cache awaits the registry.
     const prepared: Prepared[] = [];
     let stoppedBy: AssuranceError | undefined;

@@ -53,6 +53,8 @@ export type DecisionSeeding = () => Promise<void>;
 
 export interface StoreGuardDeps {
   readonly redis: Redis;
+  /** Commits the offsets the consumers queued (backgroundCommits), before Kafka is compared with Redis. */
+  readonly flushCommits?: () => Promise<void>;
   readonly meta: MetaStore;
   readonly admin: AdminPort;
   readonly stages: readonly StageGroup[];
@@ -308,6 +310,10 @@ export class StoreGuard implements BatchGuard {
       gap: boolean;
     }>
   > {
+    // Offsets the consumers recorded in the store before now but have not committed yet go out
+    // first: compared before they land, Kafka would look behind a store that lost them, and the
+    // loss would pass unseen until they landed.
+    await this.#d.flushCommits?.();
     const progress = new Map<string, bigint>();
     for (const p of await this.#d.meta.progress()) {
       progress.set(`${p.stage}|${p.topic}|${p.partition}`, BigInt(p.nextOffset));
