@@ -222,7 +222,9 @@ export class StoreGuard implements BatchGuard {
             throw e;
           }
           if (this.#stopped) throw e;
-          this.#d.logger.warn(
+          // A first failure is usually the broker settling (a partition leader just elected for a
+          // new topic): worth a warning only when it persists. Batches stay held either way.
+          this.#d.logger[attempt === 1 ? 'info' : 'warn'](
             { code: e.code, err: e.message, attempt },
             'store verification failed; retrying',
           );
