@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { defaultPolicyPath, loadPolicy, loadPolicyFile } from '@assurance/policy';
-import { defineScripts } from '@assurance/redis';
+import { defineScripts, signalKey } from '@assurance/redis';
 import { Redis } from 'ioredis';
 import { endpoints, uniquePrefix } from '../src/harness.ts';
 import { StateHarness } from '../src/state-harness.ts';
@@ -126,10 +126,51 @@ test('a decision recorded but never acknowledged is owed: the next event produce
   assert.ok(record?.digest && record.policyTag && record.validUntilMs);
   // A crash between recording a decision and Kafka's acknowledgement leaves this behind.
   const owed = record.seq + 1000;
-  await h.store.commit('amy', record.seq, owed, record.digest, record.validUntilMs, record.policyTag);
+  await h.store.commit(
+    'amy',
+    record.seq,
+    owed,
+    record.digest,
+    record.validUntilMs,
+    record.policyTag,
+    record.stateVersion,
+  );
   const made = h.decisions.length;
   await step(h, login(t0 + 2 * MIN));
   assert.equal(h.decisions.length, made + 1);
   assert.equal(h.decisions.at(-1)?.sequence, owed);
   assert.equal((await h.read('amy'))?.published, owed);
+});
+
+test('a change applied but never decided (a crash in between) is decided at the next event, even one that changes nothing', async () => {
+  const h = harness(uniquePrefix());
+  await step(h, bind(t0));
+  await step(h, login(t0 + MIN));
+  const before = h.decisions.length;
+  // What an engine killed between apply and commit leaves behind: the state moved, no decision.
+  const at = t0 + 2 * MIN;
+  await h.store.apply(
+    'amy',
+    {
+      mutations: [
+        {
+          t: 'r',
+          k: signalKey('takeover_confirmed', 'identity', null),
+          code: 'takeover_confirmed',
+          scope: 'identity',
+          ref: null,
+          since: at,
+          exp: -1,
+          ev: 'soc-crash-1',
+          at,
+          attrs: {},
+        },
+      ],
+    },
+    at,
+  );
+  assert.equal(h.decisions.length, before);
+  await step(h, login(t0 + 3 * MIN));
+  assert.equal(h.decisions.length, before + 1, 'decided, not skipped');
+  assert.ok(h.decisions.at(-1)?.signals.some((s) => s.code === 'takeover_confirmed'));
 });

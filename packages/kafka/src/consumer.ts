@@ -62,8 +62,8 @@ export function createConsumer(
   let committing: Promise<void> | undefined;
 
   function queueCommit(c: Consumer, topic: string, partition: number, offset: string): void {
-    // A partition waiting to learn where to resume commits nothing until it knows.
-    if (resuming.has(partitionKey(topic, partition))) return;
+    // Queued offsets are kept through a resync: they were recorded in the store, and a store that
+    // lost them must see Kafka ahead of it to replay them (StoreGuard flushes before comparing).
     pendingCommits.set(partitionKey(topic, partition), { topic, partition, offset });
     committing ??= drainCommits(c).finally(() => {
       committing = undefined;
@@ -92,9 +92,6 @@ export function createConsumer(
   function askResume(c: Consumer): void {
     const ask = events.resumeFrom;
     if (!ask || assignment.length === 0) return;
-    // Where partitions resume is being decided again (a store that lost data may move them back):
-    // offsets queued before must not be committed past it.
-    pendingCommits.clear();
     const answer = ask(assignment).catch((err: unknown) => {
       // Without an answer the partitions cannot be trusted: fail every batch until one arrives.
       log.warn({ error: (err as Error).message }, 'cannot tell where to resume; holding the partitions');

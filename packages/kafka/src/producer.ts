@@ -16,15 +16,37 @@ export async function createProducer(
   const maxRequestBytes = opts.maxRequestBytes ?? 512 * 1024;
   const compression = COMPRESSION_TYPE[opts.compression ?? 'none'];
   const idempotent = opts.idempotent ?? true;
-  const producer: Producer = kafka.producer({
-    idempotent,
-    maxInFlightRequests: 5,
-    // Murmur2 like the Java client, so other producers keyed the same way land on the same partition.
-    createPartitioner: Partitioners.DefaultPartitioner,
-    // Idempotence only holds with unbounded retries: a send gives up only when the producer closes.
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
-  });
+  const make = (): Producer =>
+    kafka.producer({
+      idempotent,
+      maxInFlightRequests: 5,
+      // Murmur2 like the Java client, so other producers keyed the same way land on the same partition.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // Idempotence only holds with unbounded retries: a send gives up only when the producer closes.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
+    });
+  let producer: Producer = make();
   await producer.connect();
+  /**
+   * A broker that crashed may come back without the sequence numbers of this producer's id (its
+   * last writes were not on disk): every later send then fails as out of order, for good. That
+   * producer id is dead, not the pipeline: a new producer takes over, and the send fails as
+   * retriable, so the batch is redone (its work is idempotent; duplicates are harmless). One reset
+   * at a time, however many sends see the error.
+   */
+  let resetting: Promise<void> | undefined;
+  const reset = (dead: Producer): Promise<void> => {
+    resetting ??= (async () => {
+      if (producer !== dead) return;
+      await dead.disconnect().catch(() => {});
+      const fresh = make();
+      await fresh.connect();
+      producer = fresh;
+    })().finally(() => {
+      resetting = undefined;
+    });
+    return resetting;
+  };
   const sendChunk = async (chunk: readonly OutboundMessage[]) => {
     const byTopic = new Map<string, OutboundMessage[]>();
     for (const m of chunk) {
@@ -32,8 +54,9 @@ export async function createProducer(
       list.push(m);
       byTopic.set(m.topic, list);
     }
+    const used = producer;
     try {
-      await producer.sendBatch({
+      await used.sendBatch({
         acks: -1,
         compression,
         topicMessages: [...byTopic].map(([topic, list]) => ({
@@ -46,8 +69,17 @@ export async function createProducer(
         })),
       });
     } catch (err) {
-      // kafkajs marks what retrying cannot fix (a record too large, an idempotent producer out of
-      // sequence): such a producer is broken for good, so the process must restart, not limp.
+      const type = (err as { type?: string }).type;
+      if (idempotent && type !== undefined && PRODUCER_ID_LOST.has(type)) {
+        await reset(used).catch(() => {});
+        throw new AssuranceError(
+          'kafka_unavailable',
+          `produce failed (${type}); the producer was replaced and the batch will be retried`,
+          { cause: err },
+        );
+      }
+      // kafkajs marks what retrying cannot fix (a record too large): the process must restart, not
+      // limp.
       const retriable = (err as { retriable?: boolean }).retriable !== false;
       throw new AssuranceError(
         retriable ? 'kafka_unavailable' : 'kafka_rejected',
@@ -76,9 +108,19 @@ export async function createProducer(
       }
       if (chunk.length > 0) await sendChunk(chunk);
     },
-    close: () => producer.disconnect(),
+    close: async () => {
+      await resetting;
+      await producer.disconnect();
+    },
   };
 }
+
+/** Errors after which an idempotent producer's id is unusable, though the broker is fine. */
+const PRODUCER_ID_LOST = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_EPOCH',
+]);
 
 function sizeOf(m: OutboundMessage): number {
   const len = (v: string | Buffer | null) =>

@@ -292,6 +292,10 @@ export interface IdentityRecord {
   readonly validUntilMs: number | null;
   /** A tag of the policy the last recorded decision was made under; null if not recorded. */
   readonly policyTag: string | null;
+  /** The version of what decisions depend on, moved by every change to it. */
+  readonly stateVersion: number;
+  /** The state version the last recorded decision was made from; null if not recorded. */
+  readonly decidedVersion: number | null;
   /** The last decision Kafka acknowledged, and its digest. */
   readonly published: number;
   readonly publishedDigest: string | null;
@@ -442,6 +446,8 @@ export function decodeIdentity(blob: Buffer): IdentityRecord {
     digest: str(raw.g),
     validUntilMs: num(raw.u),
     policyTag: str(raw.pd),
+    stateVersion: num(raw.sv) ?? 0,
+    decidedVersion: num(raw.dv),
     published: num(raw.p) ?? 0,
     publishedDigest: str(raw.pg),
     membershipUntilMs: num(raw.tc),

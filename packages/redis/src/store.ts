@@ -377,6 +377,8 @@ export class StateStore {
     validUntilMs: number,
     /** A tag of the policy the decision was made under (IdentityRecord.policyTag). */
     policyTag = '',
+    /** The state version the decision was made from (IdentityRecord.stateVersion). */
+    stateVersion: number | null = null,
   ): Promise<'ok' | 'moved' | 'missing'> {
     const r = await this.#call('identity-commit')(
       this.#keys.identity(identityId),
@@ -385,6 +387,7 @@ export class StateStore {
       digest,
       validUntilMs,
       policyTag,
+      stateVersion === null ? '' : stateVersion,
     );
     return r === 1 ? 'ok' : r === -1 ? 'moved' : 'missing';
   }

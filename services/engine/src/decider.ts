@@ -375,6 +375,9 @@ export class Decider {
   #settled(record: IdentityRecord, nowMs: number): boolean {
     const renewLead = renewLeadMs(this.#d.policy.evaluation.stalenessMs);
     return (
+      // Made from this very state: a change applied and never decided (a crash between the two)
+      // is undecided however many times its event comes again.
+      record.decidedVersion === record.stateVersion &&
       record.policyTag === this.#policyTag &&
       record.digest !== null &&
       record.seq > 0 &&
@@ -466,6 +469,7 @@ export class Decider {
         digest,
         Date.parse(candidate.validUntil),
         this.#policyTag,
+        record.stateVersion,
       );
       if (committed === 'moved') {
         throw new AssuranceError('stale_write', 'decision sequence moved under us (another owner?)');

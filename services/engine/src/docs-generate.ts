@@ -375,7 +375,8 @@ const ERROR_CAUSES: Record<ErrorCode, string> = {
   unknown_schema_id: 'the registry answers that the schema id in the wire-format header does not exist',
   registry_unavailable: 'the schema id is not cached and the registry cannot be asked now',
   redis_unavailable: 'Redis did not answer',
-  kafka_unavailable: 'Kafka did not accept a produce, with an error worth retrying',
+  kafka_unavailable:
+    "Kafka did not accept a produce, with an error worth retrying; also a broker that came back without the producer's sequence numbers (after a crash): the producer is replaced first",
   stale_write:
     "the identity's decision sequence moved while this engine was deciding it (another engine owned it for a moment)",
   store_lost:
@@ -383,8 +384,7 @@ const ERROR_CAUSES: Record<ErrorCode, string> = {
   store_mismatch:
     'the Redis store was provisioned by another deployment (key prefix or channel secret differ) ([state](state.md#fingerprint))',
   state_corrupt: "a stored state the engine cannot read, or one that names another identity than its key's",
-  kafka_rejected:
-    'Kafka refused a produce in a way retrying cannot fix (a record too large, an idempotent producer out of sequence)',
+  kafka_rejected: 'Kafka refused a produce in a way retrying cannot fix (a record too large for the broker)',
   config_invalid: "the engine's configuration is invalid",
   policy_invalid: 'the policy file is invalid',
   script_failed: 'a Redis script failed for a reason other than the connection',

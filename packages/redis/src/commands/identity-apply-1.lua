@@ -249,6 +249,10 @@ if not concerned then
   return { 0, raw or false, observation, raw and (stored_h or -2) or -2, routes }
 end
 local decisive = not prior or not same_relevant(prior, t)
+-- The version of what decisions depend on: a decision records the version it was made from
+-- (identity-commit), so a change applied but never decided (a crash in between) is still seen as
+-- undecided when its event is delivered again and changes nothing more.
+if decisive then t.sv = (t.sv or 0) + 1 end
 if decisive or not same(prior, t) then
   local blob = pack_state(t)
   save_state(key, blob, expireAt)

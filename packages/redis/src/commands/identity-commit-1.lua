@@ -12,6 +12,7 @@
   ARGV[4] its validUntil (ms)
   ARGV[5] a tag of the policy it was decided under ('' : none): with it, the engine can tell that an
           event which changed nothing cannot change the decision either, and skip deciding
+  ARGV[6] the state version (identity-apply's `sv`) the decision was made from ('' : unknown)
 
   Returns: 1 recorded, -1 the sequence moved (re-read and decide again), -2 no state.
 ]]
@@ -27,6 +28,7 @@ t.q = seq
 t.g = ARGV[3]
 t.u = validUntil
 t.pd = ARGV[5] ~= '' and ARGV[5] or nil
+t.dv = tonumber(ARGV[6])
 -- KEEPTTL: the state's expiry is the apply's business.
 redis.call('SET', key, cmsgpack.pack(t), 'KEEPTTL')
 return 1
