@@ -24,7 +24,7 @@ import { type DeadLetterSink, deadLetter } from './dlq.ts';
 import { loginMutations, loginRecord } from './login-signals.ts';
 import { heldChannels, membershipDue, membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
-import { observeWait } from './metrics.ts';
+import { observeWait, timedBatch } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
@@ -139,13 +139,8 @@ export class Decider {
       .slice(0, 11);
   }
 
-  async handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
-    const end = this.#d.metrics.batchSeconds.startTimer({ stage: 'decider' });
-    try {
-      return await this.#handle(messages);
-    } finally {
-      end();
-    }
+  handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
+    return timedBatch(this.#d.metrics, 'decider', () => this.#handle(messages));
   }
 
   async #handle(messages: readonly InboundMessage[]): Promise<BatchResult> {

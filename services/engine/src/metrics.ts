@@ -171,3 +171,17 @@ export function observeWait(
     if (waited >= 0 && waited < 86_400_000) metrics.inputWait.observe({ stage }, waited / 1000);
   }
 }
+
+/** Runs one batch of a stage, observed in `assurance_batch_seconds`. */
+export async function timedBatch<T>(
+  metrics: EngineMetrics,
+  stage: 'router' | 'decider',
+  run: () => Promise<T>,
+): Promise<T> {
+  const end = metrics.batchSeconds.startTimer({ stage });
+  try {
+    return await run();
+  } finally {
+    end();
+  }
+}

@@ -28,7 +28,7 @@ import type { DeadLetterSink } from './dlq.ts';
 import { deadLetter } from './dlq.ts';
 import { membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
-import { observeWait } from './metrics.ts';
+import { observeWait, timedBatch } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage, TenantMark } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
@@ -236,13 +236,8 @@ export class Router {
     }
   }
 
-  async handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
-    const end = this.#d.metrics.batchSeconds.startTimer({ stage: 'router' });
-    try {
-      return await this.#handle(messages);
-    } finally {
-      end();
-    }
+  handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
+    return timedBatch(this.#d.metrics, 'router', () => this.#handle(messages));
   }
 
   async #handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
