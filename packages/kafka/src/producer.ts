@@ -35,13 +35,19 @@ export async function createProducer(
    * at a time, however many sends see the error.
    */
   let resetting: Promise<void> | undefined;
+  /** A replacement whose connect has not succeeded yet. */
+  let unconnected: Producer | undefined;
   const reset = (dead: Producer): Promise<void> => {
     resetting ??= (async () => {
       if (producer !== dead) return;
       await dead.disconnect().catch(() => {});
+      // Swapped in before it connects: a broker still away fails this connect, and the next send
+      // connects it (or fails as retriable) instead of using the producer just closed.
       const fresh = make();
-      await fresh.connect();
       producer = fresh;
+      unconnected = fresh;
+      await fresh.connect();
+      unconnected = undefined;
     })().finally(() => {
       resetting = undefined;
     });
@@ -56,6 +62,10 @@ export async function createProducer(
     }
     const used = producer;
     try {
+      if (used === unconnected) {
+        await used.connect();
+        if (unconnected === used) unconnected = undefined;
+      }
       await used.sendBatch({
         acks: -1,
         compression,
@@ -69,7 +79,7 @@ export async function createProducer(
         })),
       });
     } catch (err) {
-      const type = (err as { type?: string }).type;
+      const type = errorType(err);
       if (idempotent && type !== undefined && PRODUCER_ID_LOST.has(type)) {
         await reset(used).catch(() => {});
         throw new AssuranceError(
@@ -78,9 +88,10 @@ export async function createProducer(
           { cause: err },
         );
       }
-      // kafkajs marks what retrying cannot fix (a record too large): the process must restart, not
-      // limp.
-      const retriable = (err as { retriable?: boolean }).retriable !== false;
+      // Only what retrying cannot fix stops the engine (a record too large, no right to write):
+      // anything else, a broker away however long included, is retried while the read path
+      // reports the stall. kafkajs's own "non-retriable" also covers giving up on a connection.
+      const retriable = !FATAL_PRODUCE.has(errorType(err) ?? '');
       throw new AssuranceError(
         retriable ? 'kafka_unavailable' : 'kafka_rejected',
         `produce failed: ${(err as Error).message}`,
@@ -113,6 +124,24 @@ export async function createProducer(
       await producer.disconnect();
     },
   };
+}
+
+/** Produce errors no retry can fix: the engine stops (kafka_rejected) and says why. */
+const FATAL_PRODUCE = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+]);
+
+/** The Kafka error code of an error or of what caused it (kafkajs wraps protocol errors). */
+function errorType(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+  }
+  return undefined;
 }
 
 /** Errors after which an idempotent producer's id is unusable, though the broker is fine. */
