@@ -52,11 +52,10 @@ export function createConsumer(
   /**
    * With `backgroundCommits`: offsets to commit, the newest per partition, sent one request at a
    * time in the background. An awaited commit after every batch keeps kafkajs from fetching again
-   * until it returned: at 1 000
-   * events/s over the input topics' partitions, events waited ~140 ms for the router with the
-   * engine half idle (test/bench: "waiting for the engine"). Committing later only ever means
-   * redelivery, which the pipeline absorbs, and an offset is queued only after `beforeCommit`
-   * recorded it in the store, so Kafka is never ahead of what the store holds.
+   * until it returns: at 1 000 events/s over the input topics' partitions, events waited ~140 ms
+   * for the router with the engine half idle (test/bench: "waiting for the engine"). Committing
+   * later only ever means redelivery, which the pipeline absorbs, and an offset is queued only
+   * after `beforeCommit` recorded it in the store, so Kafka is never ahead of what the store held.
    */
   const pendingCommits = new Map<string, { topic: string; partition: number; offset: string }>();
   let committing: Promise<void> | undefined;
