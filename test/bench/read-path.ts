@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAssuranceClient } from '@assurance/client';
 import autocannon from 'autocannon';
+import { percentile } from './report.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
@@ -86,11 +87,6 @@ export interface LoadResult {
   readonly degraded: number;
 }
 
-function sortedPercentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
-}
-
 /** One endpoint at `rate` requests/s for `seconds`, over `connections` keep-alive connections. */
 export async function loadEndpoint(args: {
   name: string;
@@ -145,8 +141,8 @@ export async function loadEndpoint(args: {
     offeredRate: args.rate,
     requests: result.requests.total,
     seconds: result.duration,
-    p50Ms: sortedPercentile(sorted, 50),
-    p99Ms: sortedPercentile(sorted, 99),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
     maxMs: sorted.at(-1) ?? Number.NaN,
     correctedP99Ms: result.latency.p99,
     non2xx: result.non2xx,
@@ -208,8 +204,8 @@ export async function topicViewLookups(args: {
       loadMs,
       bytesPerIdentity: (heapAfter - heapBefore) / args.identities.length,
       lookups: args.lookups,
-      p50Us: sortedPercentile(times, 50),
-      p99Us: sortedPercentile(times, 99),
+      p50Us: percentile(times, 50),
+      p99Us: percentile(times, 99),
       degraded,
     };
   } finally {

@@ -9,6 +9,7 @@ import type {
   SignalKind,
   SignalScope,
 } from '@assurance/schemas';
+import { AUTHENTICATORS, RECOVERY_METHODS } from '@assurance/schemas';
 
 /**
  * The oracle of the state property test: what docs/state.md says the state must be, computed
@@ -792,29 +793,6 @@ function localRaiseIdentity(
   x.local.set(code, raise(x.local.get(code), { code, scope: 'identity', ref: null, ...m }));
 }
 
-const AUTH_ORDER: readonly Authenticator[] = [
-  'password',
-  'sms_otp',
-  'voice_otp',
-  'email_otp',
-  'email_link',
-  'totp',
-  'push',
-  'push_number_match',
-  'passkey_synced',
-  'passkey_device_bound',
-  'security_key',
-  'smart_card',
-];
-const REC_ORDER: readonly RecoveryMethod[] = [
-  'email_link',
-  'sms_code',
-  'backup_codes',
-  'helpdesk_kba',
-  'helpdesk_verified_callback',
-  'id_document_liveness',
-  'in_person',
-];
 /** Sets in the contract's vocabulary order (what the engine gives back). */
-const sortAuth = (a: Authenticator[]) => AUTH_ORDER.filter((x) => a.includes(x));
-const sortRec = (a: RecoveryMethod[]) => REC_ORDER.filter((x) => a.includes(x));
+const sortAuth = (a: Authenticator[]) => AUTHENTICATORS.filter((x) => a.includes(x));
+const sortRec = (a: RecoveryMethod[]) => RECOVERY_METHODS.filter((x) => a.includes(x));
