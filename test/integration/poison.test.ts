@@ -279,6 +279,18 @@ describe('what only size and compression can do', () => {
     );
     await admin.setTopicConfigs(p.topics.dlq, { 'max.message.bytes': '2048' });
     try {
+      // The broker applies a config change after acknowledging it: wait until it refuses a record
+      // the limit rules out, or the engine's dead letter could still slip through.
+      await pollUntil(
+        () =>
+          p.producer.sendRaw(p.topics.dlq, 'limit-probe', 'x'.repeat(4096)).then(
+            () => undefined,
+            (err: Error) => (/too large|larger than the max/i.test(err.message) ? true : Promise.reject(err)),
+          ),
+        15_000,
+        () => 'the broker to apply max.message.bytes=2048 to the dead-letter topic',
+        100,
+      );
       const key = `refused-${Date.now().toString(36)}`;
       await p.producer.sendRaw(p.topics.login, key, `{"not json at all ${'x'.repeat(8000)}`);
       const id = `after-refusal-${Date.now().toString(36)}`;
