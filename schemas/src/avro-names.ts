@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import {
   AuditReason,
   AuthenticatorExclusion,
+  BindingRef,
   CompactTier,
   Decision,
   DecisionV2,
@@ -62,6 +63,7 @@ export const AVRO_NAMES: ReadonlyMap<z.core.$ZodType, string> = new Map<z.core.$
   [ChannelUses, 'ChannelUses'],
   [Subject, 'Subject'],
   [ActiveSignal, 'ActiveSignal'],
+  [BindingRef, 'BindingRef'],
   [AuthenticatorExclusion, 'AuthenticatorExclusion'],
   [RecoveryExclusion, 'RecoveryExclusion'],
   [TierRequirement, 'TierRequirement'],

@@ -1,13 +1,26 @@
 import { z } from 'zod';
-import { ActiveSignal } from './state.ts';
-import { Authenticator, Outcome, RecoveryMethod, RiskLevel, Tier } from './vocabulary.ts';
+import { ActiveSignal, ChannelRef } from './state.ts';
+import { Authenticator, ChannelType, Outcome, RecoveryMethod, RiskLevel, Tier } from './vocabulary.ts';
 
 /** A reason code such as `sim_swap.phone_bound` — stable, machine-readable, documented in the policy. */
 export const ReasonCode = z.string().regex(/^[a-z0-9_.]{1,80}$/);
 
+/** One of the identity's bindings, by channel type and keyed hash (never the channel's value). */
+export const BindingRef = z.object({ channelType: ChannelType, channelRef: ChannelRef });
+export type BindingRef = z.infer<typeof BindingRef>;
+
+/**
+ * The bindings on which an authenticator excluded as a class still counts: every exclusion behind it
+ * was aimed at other bindings of the same authenticator (a channel under suspicion), and these are
+ * known bindings none of them touches. Only a verification that names the channel actually used
+ * (`completed.channel`) can take this exception; a reader that ignores it sees the class excluded.
+ */
+export const AcceptableOn = z.array(BindingRef).min(1).max(32);
+
 export const AuthenticatorExclusion = z.object({
   authenticator: Authenticator,
   reasons: z.array(ReasonCode).min(1),
+  acceptableOn: AcceptableOn.optional(),
 });
 
 export const RecoveryExclusion = z.object({
@@ -99,7 +112,15 @@ export const DecisionV2 = Decision.omit({ tiers: true }).extend({
     critical: CompactTier,
   }),
   exclusions: z
-    .array(z.object({ authenticator: Authenticator, from: Tier, reasons: z.array(ReasonCode).min(1) }))
+    .array(
+      z.object({
+        authenticator: Authenticator,
+        from: Tier,
+        reasons: z.array(ReasonCode).min(1),
+        /** Where several entries reach a tier, the authenticator counts only on bindings all of them list. */
+        acceptableOn: AcceptableOn.optional(),
+      }),
+    )
     .optional(),
   recoveryExclusions: z
     .array(z.object({ method: RecoveryMethod, from: Tier, reasons: z.array(ReasonCode).min(1) }))

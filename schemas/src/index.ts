@@ -6,6 +6,7 @@
 export * from './avro.ts';
 export { assertAvroBounds, InvalidUtf8Error } from './avro-guard.ts';
 export { AVRO_NAMES } from './avro-names.ts';
+export * from './channel-ref.ts';
 export * from './clock.ts';
 export * from './contract-error.ts';
 export * from './country-codes.ts';

@@ -65,6 +65,7 @@ export async function startTestApi(
     | 'REDIS_PREFIX'
     | 'TOPIC_NAMESPACE'
     | 'ENGINE_GROUP_ID'
+    | 'CHANNEL_HASH_SECRET'
   >,
   overrides: Record<string, string> = {},
   opts: StartOptions = {},
@@ -76,6 +77,7 @@ export async function startTestApi(
     REDIS_PREFIX: engine.REDIS_PREFIX,
     TOPIC_NAMESPACE: engine.TOPIC_NAMESPACE,
     ENGINE_GROUP_ID: engine.ENGINE_GROUP_ID,
+    CHANNEL_HASH_SECRET: engine.CHANNEL_HASH_SECRET,
     API_TOKENS,
     API_PORT: '0',
     LAG_REFRESH_INTERVAL: '500ms',

@@ -7,9 +7,10 @@ import {
   SignalsResponse,
   VerifyResponse,
 } from '@assurance/api';
+import { channelRef } from '@assurance/schemas';
 import { assertDocumented, assertProblem, type OpenApiDocument } from '../api/contract.ts';
 import { startTestApi, type TestApi } from '../api/support.ts';
-import { envelope, startPipeline } from '../src/pipeline.ts';
+import { envelope, pushOnOldAndNewDevice, startPipeline } from '../src/pipeline.ts';
 
 /**
  * The SOC path end to end: POST /v1/signals raises a takeover, the engine decides, and the HTTP
@@ -214,4 +215,50 @@ test('a raise the contract refuses is a 400 naming the field, and nothing is pro
   const p2 = assertProblem(expired, 400, 'validation-failed');
   assert.equal(p2.errors?.[0]?.pointer, '/expiresAt');
   assert.equal(await raisedSoFar(), before);
+});
+
+test('verify judges the device a step-up was completed on: push on the device known before counts, on the new one not', async () => {
+  const id = `erin-${Date.now().toString(36)}`;
+  const decided = await pushOnOldAndNewDevice(p, id);
+  const old = {
+    channelType: 'device',
+    channelRef: channelRef(p.config.CHANNEL_HASH_SECRET, 'device', 'phone-old'),
+  };
+  assert.deepEqual(
+    decided.tiers.high.excludedAuthenticators.find((x) => x.authenticator === 'push')?.acceptableOn,
+    [old],
+  );
+  const verify = async (completed: object) => {
+    const r = await api.call('POST', '/v1/assurance/verify', {
+      json: { identityId: id, action: 'payout.change', completed },
+    });
+    assertDocumented(doc, 'POST', '/v1/assurance/verify', r);
+    assert.equal(r.status, 200, r.text);
+    return VerifyResponse.parse(r.body);
+  };
+  const at = new Date().toISOString();
+  // The id as the app knows it, with the blanks the events' normalization trims.
+  const onOld = await verify({
+    authenticator: 'push',
+    channel: { type: 'device', value: ' phone-old ' },
+    authenticatedAt: at,
+  });
+  assert.deepEqual([onOld.satisfied, onOld.missing], [true, []]);
+  assert.deepEqual(onOld.channel, old, 'the response names the binding it judged');
+  const onNew = await verify({
+    authenticator: 'push',
+    channel: { type: 'device', value: 'phone-new' },
+    authenticatedAt: at,
+  });
+  assert.deepEqual([onNew.satisfied, onNew.missing], [false, ['channel_not_acceptable']]);
+  const unnamed = await verify({ authenticator: 'push', authenticatedAt: at });
+  assert.deepEqual([unnamed.satisfied, unnamed.missing], [false, ['channel_required']]);
+  const bad = await api.call('POST', '/v1/assurance/verify', {
+    json: {
+      identityId: id,
+      action: 'payout.change',
+      completed: { authenticator: 'push', channel: { type: 'device', value: '' } },
+    },
+  });
+  assertProblem(bad, 400, 'validation-failed');
 });

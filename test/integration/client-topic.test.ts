@@ -14,7 +14,7 @@ import { evaluate, loadPolicyFile } from '@assurance/policy';
 import { type Decision, TOPICS } from '@assurance/schemas';
 import { decisionFor, takeover } from '../../packages/client/src/test-support.ts';
 import { endpoints, uniqueName } from '../src/harness.ts';
-import { envelope, startPipeline } from '../src/pipeline.ts';
+import { envelope, pushOnOldAndNewDevice, startPipeline } from '../src/pipeline.ts';
 
 /**
  * Topic mode on the real stack: a client's local view of the compacted decisions topic, fed by a
@@ -78,6 +78,7 @@ describe('topic mode against a real pipeline', () => {
       brokers: p.config.KAFKA_BROKERS,
       namespace: p.config.TOPIC_NAMESPACE,
       engineGroupId: p.config.ENGINE_GROUP_ID,
+      channelHashSecret: p.config.CHANNEL_HASH_SECRET,
     });
     await live.client.ready({ timeoutMs: 30_000 });
   });
@@ -153,6 +154,27 @@ describe('topic mode against a real pipeline', () => {
       authenticatedAt: justNow(),
     });
     assert.equal(byKey.satisfied, true, `missing: ${byKey.missing}`);
+  });
+
+  it('verify hashes the device the user completed push on and judges it against the bindings push still counts on', async () => {
+    const id = uniqueName('erin');
+    const decided = await pushOnOldAndNewDevice(p, id);
+    await live.applied(id, decided.sequence);
+    const at = justNow();
+    const on = (value: string) =>
+      live.client.verify(id, 'payout.change', {
+        authenticator: 'push',
+        channel: { type: 'device', value },
+        authenticatedAt: at,
+      });
+    const onOld = await on('phone-old');
+    assert.equal(onOld.satisfied, true, `missing: ${onOld.missing}`);
+    assert.deepEqual((await on('phone-new')).missing, ['channel_not_acceptable']);
+    const unnamed = await live.client.verify(id, 'payout.change', {
+      authenticator: 'push',
+      authenticatedAt: at,
+    });
+    assert.deepEqual(unnamed.missing, ['channel_required']);
   });
 
   it('a client started after the decisions exist is caught up when ready() resolves', async () => {

@@ -243,3 +243,32 @@ export function envelope(offsetMs = 0) {
     source: 'test',
   };
 }
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+
+/**
+ * Push on two devices: `phone-old` bound a minute ago through a channel binding (no new-device
+ * window), `phone-new` enrolled now (a device event: the new-device window opens on it). Resolves
+ * with the decision in which the high tier accepts push on the old device alone.
+ */
+export async function pushOnOldAndNewDevice(p: Pipeline, identityId: string): Promise<Decision> {
+  await p.producer.send(p.topics.channelBinding, identityId, {
+    ...envelope(-60_000),
+    identityId,
+    op: 'bound',
+    channel: { type: 'device', value: 'phone-old' },
+    uses: { authenticators: ['push'], recovery: [] },
+  });
+  await p.producer.send(p.topics.device, identityId, {
+    ...envelope(),
+    identityId,
+    deviceId: 'phone-new',
+    change: 'enrolled',
+    authenticators: ['push'],
+  });
+  return p.watcher.waitFor(identityId, (d) =>
+    d.tiers.high.excludedAuthenticators.some(
+      (x) => x.authenticator === 'push' && x.acceptableOn?.length === 1,
+    ),
+  );
+}

@@ -6,8 +6,8 @@ import { RegistryCodec } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { expandDecision } from '@assurance/policy';
 import type { IdentityRecord } from '@assurance/redis';
-import { channelRef, keySpace, MetaStore, StateStore } from '@assurance/redis';
-import type { Decision, DecisionV2 } from '@assurance/schemas';
+import { keySpace, MetaStore, StateStore } from '@assurance/redis';
+import { channelRef, type Decision, type DecisionV2 } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
 import type { ModelEvent } from './state-model.ts';
 

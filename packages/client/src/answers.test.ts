@@ -56,7 +56,16 @@ describe('checkArguments', () => {
 });
 
 describe('checkCompletion', () => {
-  it('keeps the five known members and drops the rest', () => {
+  it('normalizes the channel as the events do', () => {
+    assert.deepEqual(
+      checkCompletion({ authenticator: 'sms_otp', channel: { type: 'phone', value: '0049 151 1234 5678' } }),
+      {
+        authenticator: 'sms_otp',
+        channel: { type: 'phone', value: '+4915112345678' },
+      },
+    );
+  });
+  it('keeps the known members and drops the rest', () => {
     const at = '2026-03-01T11:59:00Z';
     assert.deepEqual(
       checkCompletion({ authenticator: 'security_key', authenticatedAt: at, liveness: true, extra: 1 }),
@@ -69,6 +78,9 @@ describe('checkCompletion', () => {
     { recoveryMethod: 'ask_nicely' },
     { liveness: 'yes' },
     { authenticatedAt: 'yesterday' },
+    { channel: { type: 'phone', value: '555-0134' } },
+    { channel: { type: 'carrier_pigeon', value: 'x' } },
+    { channel: 'phone-old' },
     'security_key',
     [],
   ]) {
@@ -153,6 +165,36 @@ describe('mergeVerdicts', () => {
     const v = mergeVerdicts(answerFrom('high'), { satisfied: true, missing: [] }, ok, NOW);
     assert.equal(v.satisfied, true);
     assert.deepEqual(v.missing, []);
+  });
+  it("the local check judges the channel as the API's hash of it, and only that", () => {
+    const old = { channelType: 'device', channelRef: 'a'.repeat(32) } as const;
+    const base = answerFrom('high');
+    const push = base.requirement.excludedAuthenticators.filter((x) => x.authenticator !== 'push');
+    const onOld: RequirementAnswer = {
+      ...base,
+      requirement: {
+        ...base.requirement,
+        acceptableAuthenticators: base.requirement.acceptableAuthenticators.filter((a) => a !== 'push'),
+        excludedAuthenticators: [
+          ...push,
+          { authenticator: 'push', reasons: ['device_new.device_bound'], acceptableOn: [old] },
+        ],
+      },
+    };
+    const completed = {
+      authenticator: 'push',
+      channel: { type: 'device', value: 'phone-old' },
+      authenticatedAt: justNow,
+    } as const;
+    assert.equal(
+      mergeVerdicts(onOld, { satisfied: true, missing: [], channel: old }, completed, NOW).satisfied,
+      true,
+    );
+    const elsewhere = { ...old, channelRef: 'b'.repeat(32) };
+    const v = mergeVerdicts(onOld, { satisfied: true, missing: [], channel: elsewhere }, completed, NOW);
+    assert.deepEqual([v.satisfied, v.missing], [false, ['channel_not_acceptable']]);
+    const unjudged = mergeVerdicts(onOld, { satisfied: true, missing: [] }, completed, NOW);
+    assert.deepEqual([unjudged.satisfied, unjudged.missing], [false, ['channel_required']]);
   });
   it('codes only the API knows are kept', () => {
     const ok = { authenticator: 'security_key', authenticatedAt: justNow } as const;

@@ -1,5 +1,5 @@
 import { type Policy, strictestRequirement, verifyCompletion } from '@assurance/policy';
-import { AUTHENTICATORS, RECOVERY_METHODS, type Tier } from '@assurance/schemas';
+import { AUTHENTICATORS, type BindingRef, Channel, RECOVERY_METHODS, type Tier } from '@assurance/schemas';
 import { AssuranceClientError } from './errors.ts';
 import type { AnswerSource, CompletedStepUp, RequirementAnswer, VerifyAnswer } from './types.ts';
 
@@ -81,6 +81,15 @@ export function checkCompletion(completed: unknown): CompletedStepUp {
     if (typeof c[flag] !== 'boolean') bad(`${flag} must be a boolean`);
     out[flag] = c[flag] as boolean;
   }
+  if (c.channel !== undefined) {
+    // The events' own normalization, so a phone written either way hashes to the same binding.
+    const channel = Channel.safeParse(c.channel);
+    if (!channel.success)
+      bad(
+        `channel must be {type, value} with a valid value: ${channel.error.issues[0]?.message ?? 'invalid'}`,
+      );
+    else out.channel = channel.data;
+  }
   if (c.authenticatedAt !== undefined) {
     if (typeof c.authenticatedAt !== 'string' || Number.isNaN(Date.parse(c.authenticatedAt))) {
       bad('authenticatedAt must be an RFC 3339 time');
@@ -121,7 +130,8 @@ export function failClosedAnswer(
 }
 
 /**
- * Checks `completed` against the answer's requirement with the policy's `verifyCompletion`. A
+ * Checks `completed` against the answer's requirement with the policy's `verifyCompletion`, its
+ * channel judged as `channel` (the binding it hashes to; not judged without one). A
  * degraded answer is never satisfied, even if what the user did would meet the strictest
  * requirement: degraded means "we do not know", and the strictest requirement is a hold anyway.
  */
@@ -129,8 +139,10 @@ export function verifyAgainst(
   answer: RequirementAnswer,
   completed: CompletedStepUp,
   now: Date,
+  channel?: BindingRef,
 ): VerifyAnswer {
-  const verification = verifyCompletion(answer.requirement, completed, now);
+  const { channel: _clear, ...rest } = completed;
+  const verification = verifyCompletion(answer.requirement, channel ? { ...rest, channel } : rest, now);
   if (answer.degraded) {
     return {
       ...answer,
@@ -148,11 +160,16 @@ export function verifyAgainst(
  */
 export function mergeVerdicts(
   answer: RequirementAnswer,
-  remote: { readonly satisfied: boolean; readonly missing: readonly string[] },
+  remote: {
+    readonly satisfied: boolean;
+    readonly missing: readonly string[];
+    readonly channel?: BindingRef | undefined;
+  },
   completed: CompletedStepUp,
   now: Date,
 ): VerifyAnswer {
-  const local = verifyAgainst(answer, completed, now);
+  // The API's hash of the reported channel stands in for the secret this side does not hold.
+  const local = verifyAgainst(answer, completed, now, remote.channel);
   const missing = [...new Set([...local.missing, ...remote.missing])];
   const satisfied = remote.satisfied && local.satisfied && missing.length === 0;
   return { ...answer, satisfied, missing: satisfied ? [] : missing };

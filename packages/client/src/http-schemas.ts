@@ -1,4 +1,4 @@
-import { Decision, ReasonCode, RiskLevel, Tier, TierRequirement } from '@assurance/schemas';
+import { BindingRef, Decision, ReasonCode, RiskLevel, Tier, TierRequirement } from '@assurance/schemas';
 
 /**
  * zod schemas of the HTTP API's answers, built from the v1 contract's own schemas so the two cannot
@@ -36,6 +36,8 @@ export const VerifyResponse = Answer.partial({ identityId: true })
   .extend({
     satisfied: Flag,
     missing: ReasonCode.array().max(32),
+    /** The binding the API judged `completed.channel` as. */
+    channel: BindingRef.optional(),
   })
   .refine((r) => r.satisfied === (r.missing.length === 0), {
     message: 'satisfied must be true exactly when nothing is missing',

@@ -74,6 +74,11 @@ export interface TopicClientOptions extends CommonOptions {
    */
   readonly watchEngine?: boolean;
   /**
+   * The engine's `CHANNEL_HASH_SECRET`, to judge `completed.channel` in `verify` (the API does it in
+   * HTTP mode). Without it, a verify that names a channel throws `invalid_request`.
+   */
+  readonly channelHashSecret?: string;
+  /**
    * A decision is valid until its `validUntil` (the engine republishes it before then); past it by
    * more than this grace, the identity answers degraded (`decision_expired`). Default 60000 ms.
    */

@@ -4,7 +4,7 @@ import { createLogger } from '@assurance/core';
 import type { AdminPort, ConsumerPort, InboundMessage } from '@assurance/kafka';
 import { createAdmin, createConsumer, createKafka, EngineWatch } from '@assurance/kafka';
 import { evaluate, type Policy } from '@assurance/policy';
-import { DECISIONS_TOPIC, INPUT_ROLES, topicNames } from '@assurance/schemas';
+import { bindingRefOf, DECISIONS_TOPIC, INPUT_ROLES, topicNames } from '@assurance/schemas';
 import { checkAction, checkArguments, checkCompletion, failClosedAnswer, verifyAgainst } from './answers.ts';
 import { DecisionView } from './decision-view.ts';
 import { AssuranceClientError } from './errors.ts';
@@ -50,6 +50,7 @@ export class TopicAssuranceClient implements AssuranceClient {
   readonly #watchEngine: boolean;
   readonly #engineGroupId: string;
   readonly #maxStallMs: number;
+  readonly #channelHashSecret: string | undefined;
   readonly #validUntilGraceMs: number;
   #engine: EngineWatch | undefined;
   readonly #view: DecisionView;
@@ -71,6 +72,13 @@ export class TopicAssuranceClient implements AssuranceClient {
       throw new AssuranceClientError('invalid_options', `"${this.topic}" is not a valid topic name`);
     }
     this.#policy = policy;
+    if (options.channelHashSecret !== undefined && options.channelHashSecret.length < 16) {
+      throw new AssuranceClientError(
+        'invalid_options',
+        "channelHashSecret must be the engine's secret (16+ characters)",
+      );
+    }
+    this.#channelHashSecret = options.channelHashSecret;
     this.#view = new DecisionView(policy);
     this.#now = options.now ?? (() => new Date());
     this.#maxStalenessMs = boundedInt(
@@ -323,8 +331,16 @@ export class TopicAssuranceClient implements AssuranceClient {
     checkArguments(identityId, action);
     checkAction(this.#policy, action);
     const done = checkCompletion(completed);
+    const secret = this.#channelHashSecret;
+    if (done.channel && secret === undefined) {
+      throw new AssuranceClientError(
+        'invalid_request',
+        "completed.channel needs channelHashSecret (the engine's CHANNEL_HASH_SECRET) in topic mode",
+      );
+    }
     const now = this.#now();
-    return verifyAgainst(this.#answer(identityId, action, now), done, now);
+    const channel = done.channel && secret ? bindingRefOf(secret, done.channel) : undefined;
+    return verifyAgainst(this.#answer(identityId, action, now), done, now, channel);
   }
 
   async ready(options: { timeoutMs?: number } = {}): Promise<void> {

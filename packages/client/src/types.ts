@@ -1,5 +1,5 @@
 import type { Completion } from '@assurance/policy';
-import type { RiskLevel, Tier, TierRequirement } from '@assurance/schemas';
+import type { ChannelType, RiskLevel, Tier, TierRequirement } from '@assurance/schemas';
 
 /**
  * Why an answer is degraded, as the client itself detects it. An HTTP answer may also carry the
@@ -41,8 +41,15 @@ export type DegradedReason = (typeof DEGRADED_REASONS)[number];
 /** Where an answer came from: the HTTP API or the local view of the decisions topic. */
 export type AnswerSource = 'http' | 'topic';
 
-/** What the user completed in this session, as the app reports it to {@link AssuranceClient.verify}. */
-export type CompletedStepUp = Completion;
+/**
+ * What the user completed in this session, as the app reports it to {@link AssuranceClient.verify}.
+ * `channel` is the device id, phone number or email the authenticator was completed on, in clear:
+ * the API (HTTP mode) or the client with `channelHashSecret` (topic mode) hashes it. It matters only
+ * where the tier accepts the authenticator on some of the identity's bindings alone.
+ */
+export type CompletedStepUp = Omit<Completion, 'channel'> & {
+  readonly channel?: { readonly type: ChannelType; readonly value: string };
+};
 
 /** The requirement one action has for one identity right now. */
 export interface RequirementAnswer {

@@ -1,4 +1,11 @@
-import type { ActiveSignal, Authenticator, ChannelType, IdentityState, RecoveryMethod } from './contract.ts';
+import type {
+  ActiveSignal,
+  Authenticator,
+  Binding,
+  ChannelType,
+  IdentityState,
+  RecoveryMethod,
+} from './contract.ts';
 import { CHANNEL_TYPES } from './contract.ts';
 import type { PolicyRule, SignalMatcher } from './policy-schema.ts';
 
@@ -106,27 +113,41 @@ export function channelOf(signal: ActiveSignal): ChannelKey | undefined {
 
 /** Which of `listed` the activation touches through the identity's bindings. */
 export interface BoundLookup {
+  /** Nothing can be told apart: bindings unknown, or a signal that names no channel. */
+  wholesale: boolean;
   authenticators: (listed: readonly Authenticator[]) => Authenticator[];
   recoverableVia: (listed: readonly Authenticator[]) => Authenticator[];
   recovery: (listed: readonly RecoveryMethod[]) => RecoveryMethod[];
+  /** The bindings on a channel the activation is about. */
+  onChannel: readonly Binding[];
+  /** The bindings (sync accounts) recoverable through such a channel. */
+  recoverable: readonly Binding[];
+}
+
+/** A binding's identity within one state: its channel type and hashed ref. */
+export function bindingKey(b: { channelType: string; channelRef: string }): string {
+  return `${b.channelType}:${b.channelRef}`;
 }
 
 /**
- * Resolves "bound to the signal's channel" for one activation. The decision names authenticator
- * classes, not bindings, so one class bound to a suspect channel excludes the class. When bindings
- * are unknown, or a signal names no channel, nothing can be ruled out: the whole class goes.
+ * Resolves "bound to the signal's channel" for one activation. An authenticator class bound to a
+ * suspect channel is excluded as a class; the bindings it touched are named so that the decision
+ * can still accept the class on the identity's other bindings (evaluate.ts, `acceptableOn`). When
+ * bindings are unknown, or a signal names no channel, nothing can be ruled out: the whole class
+ * goes, on every binding.
  */
 export function boundLookup(activation: Activation, state: IdentityState): BoundLookup {
   const channels = activation.signals.map(channelOf);
   const wholesale = !state.bindingsKnown || channels.includes(undefined);
   const keys = new Set(channels.map((channel) => (channel ? `${channel.type}:${channel.ref}` : '')));
-  const onChannel = state.bindings.filter((b) => keys.has(`${b.channelType}:${b.channelRef}`));
+  const onChannel = state.bindings.filter((b) => keys.has(bindingKey(b)));
   const recoverable = state.bindings.filter((b) =>
-    (b.recoverableVia ?? []).some((via) => keys.has(`${via.channelType}:${via.channelRef}`)),
+    (b.recoverableVia ?? []).some((via) => keys.has(bindingKey(via))),
   );
   const pick = <T extends string>(listed: readonly T[], carriers: Array<readonly T[]>): T[] =>
     wholesale ? [...listed] : listed.filter((item) => carriers.some((carried) => carried.includes(item)));
   return {
+    wholesale,
     authenticators: (listed) =>
       pick(
         listed,
@@ -142,5 +163,7 @@ export function boundLookup(activation: Activation, state: IdentityState): Bound
         listed,
         onChannel.map((b) => b.recovery),
       ),
+    onChannel,
+    recoverable,
   };
 }

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { CompactTier, CompactTiers, Decision, DecisionV2 } from '@assurance/schemas';
+import type { BindingRef, CompactTier, CompactTiers, Decision, DecisionV2 } from '@assurance/schemas';
 import {
   AUTHENTICATORS,
   type Authenticator,
@@ -31,10 +31,34 @@ import { sortedUnique } from './order.ts';
 
 export type { CompactTier, CompactTiers };
 
-type Exclusion<K extends string, V> = { readonly from: Tier; readonly reasons: readonly string[] } & Record<
-  K,
-  V
->;
+type Exclusion<K extends string, V> = {
+  readonly from: Tier;
+  readonly reasons: readonly string[];
+} & Record<K, V>;
+
+type AuthenticatorEntry = NonNullable<CompactTiers['exclusions']>[number];
+
+const refKey = (b: BindingRef) => `${b.channelType}:${b.channelRef}`;
+
+/**
+ * Where an authenticator the decision's own entries exclude at `tier` still counts: the bindings
+ * every entry reaching the tier lists (undefined as soon as one lists none, or none are left).
+ */
+function acceptableOnAt(
+  exclusions: readonly AuthenticatorEntry[] | undefined,
+  a: Authenticator,
+  tier: Tier,
+): BindingRef[] | undefined {
+  const rank = TIERS.indexOf(tier);
+  let kept: BindingRef[] | undefined;
+  for (const x of exclusions ?? []) {
+    if (x.authenticator !== a || TIERS.indexOf(x.from) > rank) continue;
+    if (x.acceptableOn === undefined) return undefined;
+    const listed = new Set(x.acceptableOn.map(refKey));
+    kept = (kept ?? x.acceptableOn).filter((b) => listed.has(refKey(b)));
+  }
+  return kept && kept.length > 0 ? kept.map((b) => ({ ...b })) : undefined;
+}
 
 /** The standing reason a tier excludes `a` for by itself, or undefined when it accepts it. */
 function impliedAuthenticator(policy: Policy, tier: Tier, pr: boolean, a: Authenticator): string | undefined {
@@ -79,11 +103,14 @@ export function expandTier(
     const own = ownReasons(c.exclusions, 'authenticator', a, tier);
     const implied = impliedAuthenticator(policy, tier, pr, a);
     if (own.length === 0 && implied === undefined) acceptable.push(a);
-    else
+    else {
+      const on = implied === undefined ? acceptableOnAt(c.exclusions, a, tier) : undefined;
       excludedAuthenticators.push({
         authenticator: a,
         reasons: sortedUnique(implied ? [...own, implied] : own),
+        ...(on === undefined ? {} : { acceptableOn: on }),
       });
+    }
   }
   const allowed: RecoveryMethod[] = [];
   const recoveryExcluded: TierRequirement['recovery']['excluded'] = [];
@@ -141,6 +168,47 @@ function hoist<K extends string, V extends string>(
 }
 
 /**
+ * Adds to the hoisted entries the bindings on which each authenticator still counts. Tier by tier
+ * upwards, where the entries so far would expand to other bindings than the evaluation gave, an
+ * entry from that tier narrows them (the evaluation only ever narrows them upwards, as exclusions
+ * accumulate). Tiers where the policy itself excludes the authenticator carry no such bindings.
+ */
+function withAcceptableOn(
+  hoisted: AuthenticatorEntry[],
+  exclusionAt: (
+    tier: Tier,
+    a: Authenticator,
+  ) => TierRequirement['excludedAuthenticators'][number] | undefined,
+): AuthenticatorEntry[] {
+  const out: AuthenticatorEntry[] = [];
+  for (const a of AUTHENTICATORS) {
+    const mine = hoisted.filter((x) => x.authenticator === a);
+    const entries: AuthenticatorEntry[] = [];
+    // Entries that begin on a tier where the policy excludes `a` itself take their bindings from the
+    // first tier above where it does not.
+    let pending: AuthenticatorEntry[] = [];
+    for (const tier of TIERS) {
+      const x = exclusionAt(tier, a);
+      const want = x?.acceptableOn;
+      for (const entry of mine.filter((e) => e.from === tier)) {
+        const copy = { ...entry };
+        entries.push(copy);
+        pending.push(copy);
+      }
+      if (x === undefined || entries.length === 0) continue;
+      if (want) for (const entry of pending) entry.acceptableOn = want;
+      pending = [];
+      if (!isDeepStrictEqual(acceptableOnAt(entries, a, tier), want)) {
+        const reasons = [...(entries[0] as AuthenticatorEntry).reasons];
+        entries.push({ authenticator: a, from: tier, reasons, ...(want ? { acceptableOn: want } : {}) });
+      }
+    }
+    out.push(...entries);
+  }
+  return out;
+}
+
+/**
  * Every tier written relative to `policy`, each checked by expanding it again. `enrolled`: the
  * authenticators of the identity's bindings, null when its bindings are unknown.
  */
@@ -149,11 +217,17 @@ export function compactTiers(
   tiers: Readonly<Record<Tier, TierRequirement>>,
   enrolled: readonly Authenticator[] | null,
 ): CompactTiers {
-  const exclusions = hoist('authenticator', AUTHENTICATORS, (tier, a) => {
-    const x = tiers[tier].excludedAuthenticators.find((e) => e.authenticator === a);
-    const implied = impliedAuthenticator(policy, tier, tiers[tier].requirePhishingResistant, a);
-    return x?.reasons.filter((r) => r !== implied);
-  });
+  const exclusionAt = (tier: Tier, a: Authenticator) =>
+    tiers[tier].excludedAuthenticators.find((e) => e.authenticator === a);
+  const impliedAt = (tier: Tier, a: Authenticator) =>
+    impliedAuthenticator(policy, tier, tiers[tier].requirePhishingResistant, a);
+  const exclusions = withAcceptableOn(
+    hoist('authenticator', AUTHENTICATORS, (tier, a) => {
+      const implied = impliedAt(tier, a);
+      return exclusionAt(tier, a)?.reasons.filter((r) => r !== implied);
+    }).map((x) => ({ authenticator: x.authenticator, from: x.from, reasons: [...x.reasons] })),
+    (tier, a) => (impliedAt(tier, a) === undefined ? exclusionAt(tier, a) : undefined),
+  );
   const recoveryExclusions = hoist('method', RECOVERY_METHODS, (tier, m) => {
     const x = tiers[tier].recovery.excluded.find((e) => e.method === m);
     const implied = impliedRecovery(policy, tier, m);

@@ -8,6 +8,7 @@ export type {
   ActiveSignal,
   Authenticator,
   Binding,
+  BindingRef,
   ChannelType,
   IdentityState,
   Outcome,

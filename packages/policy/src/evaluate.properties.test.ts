@@ -7,6 +7,7 @@ import { compactTiers, enrolledOf, expandDecisionLazily, expandTiers } from './c
 import {
   type ActiveSignal,
   AUTHENTICATORS,
+  type Authenticator,
   type Binding,
   type IdentityState,
   RECOVERY_METHODS,
@@ -171,6 +172,18 @@ function assertNotRelaxed(before: TierRequirement, after: TierRequirement, where
     );
   }
   assert.ok(after.maxAge <= before.maxAge, `${where}: maxAge grew`);
+  for (const a of AUTHENTICATORS) {
+    const was = acceptedOn(before, a);
+    const now = acceptedOn(after, a);
+    assert.ok(was === 'any' || (now !== 'any' && subset(now, was)), `${where}: ${a} counts on more bindings`);
+  }
+}
+
+/** Where a tier accepts `a`: as a class, or on the bindings its exclusion lists (keys). */
+function acceptedOn(t: TierRequirement, a: Authenticator): 'any' | string[] {
+  if (t.acceptableAuthenticators.includes(a)) return 'any';
+  const on = t.excludedAuthenticators.find((x) => x.authenticator === a)?.acceptableOn ?? [];
+  return on.map((b) => `${b.channelType}:${b.channelRef}`);
 }
 
 for (const [name, policy] of POLICIES) {
@@ -203,6 +216,44 @@ for (const [name, policy] of POLICIES) {
             assertNotRelaxed(before.tiers[tier], after.tiers[tier], `${tier} + ${extra.code}@${extra.scope}`);
         }),
         { numRuns: 500 },
+      );
+    });
+
+    it('accepts an authenticator on a binding exactly when that binding alone would have it accepted', () => {
+      // The model: which rules fire does not depend on bindings, so whether `a` counts on binding b
+      // is whether it would count for the same identity bound through b alone. The class is
+      // accepted on b, or b is named in the class's exclusion; nothing else.
+      fc.assert(
+        fc.property(stateArb, (s) => {
+          const e = evaluate(policy, s, NOW);
+          for (const b of s.bindings) {
+            const alone = evaluate(policy, { ...s, bindings: [b] }, NOW);
+            const key = `${b.channelType}:${b.channelRef}`;
+            for (const tier of TIERS)
+              for (const a of b.authenticators) {
+                const on = acceptedOn(e.tiers[tier], a);
+                assert.equal(
+                  on === 'any' || on.includes(key),
+                  alone.tiers[tier].acceptableAuthenticators.includes(a),
+                  `${tier} ${a} on ${key}`,
+                );
+              }
+          }
+          // And a binding that does not carry the authenticator is never named for it.
+          for (const tier of TIERS)
+            for (const x of e.tiers[tier].excludedAuthenticators)
+              for (const on of x.acceptableOn ?? [])
+                assert.ok(
+                  s.bindings.some(
+                    (b) =>
+                      b.channelType === on.channelType &&
+                      b.channelRef === on.channelRef &&
+                      b.authenticators.includes(x.authenticator),
+                  ),
+                  `${tier} ${x.authenticator} named on a binding without it`,
+                );
+        }),
+        { numRuns: 400 },
       );
     });
 

@@ -154,6 +154,41 @@ describe('5. new or compromised device', () => {
       assert.deepEqual(reasonsFor(e.tiers.high, a), ['device_new.device_bound']);
     assert.equal(e.tiers.high.outcome, 'step_up');
   });
+  it('new device beside one known for years: push counts on the old device alone', () => {
+    const e = run(
+      state(
+        [phone, bind('device:old', ['push', 'totp'])],
+        [signal('device_new', 'device:new', { expiresAt: at(70) })],
+      ),
+    );
+    const push = e.tiers.high.excludedAuthenticators.find((x) => x.authenticator === 'push');
+    // The class stays excluded for any reader that does not look at bindings...
+    assert.ok(!e.tiers.high.acceptableAuthenticators.includes('push'));
+    assert.deepEqual(push?.reasons, ['device_new.device_bound']);
+    // ...and the binding it still counts on is named; push_number_match lives on the new one only.
+    assert.deepEqual(
+      push?.acceptableOn,
+      [bind('device:old', [])].map(({ channelType, channelRef }) => ({ channelType, channelRef })),
+    );
+    const pnm = e.tiers.high.excludedAuthenticators.find((x) => x.authenticator === 'push_number_match');
+    assert.equal(pnm?.acceptableOn, undefined);
+    assert.equal(e.tiers.high.outcome, 'step_up');
+  });
+  it('a class excluded by name, or without a channel to tell bindings apart, counts on no binding', () => {
+    const twoDevices = [phone, bind('device:old', ['push', 'totp'])];
+    const fatigue = run(state(twoDevices, [signal('mfa_fatigue', 'identity')]));
+    for (const tier of TIERS)
+      for (const x of fatigue.tiers[tier].excludedAuthenticators)
+        assert.equal(x.acceptableOn, undefined, `${tier} ${x.authenticator}`);
+    const both = run(
+      state(twoDevices, [
+        signal('device_new', 'device:new', { expiresAt: at(70) }),
+        signal('device_compromised', 'device:old'),
+      ]),
+    );
+    const push = both.tiers.high.excludedAuthenticators.find((x) => x.authenticator === 'push');
+    assert.equal(push?.acceptableOn, undefined, 'each device excluded by one rule: nowhere left');
+  });
   it('compromised device: excluded from medium up, including passkeys stored on it', () => {
     const e = run(
       state(

@@ -2,6 +2,7 @@ import {
   type Activation,
   activationsOf,
   activeSignals,
+  bindingKey,
   boundLookup,
   channelOf,
   expiryOf,
@@ -9,6 +10,7 @@ import {
 import {
   AUTHENTICATORS,
   type Authenticator,
+  type BindingRef,
   type IdentityState,
   type Outcome,
   PHISHING_RESISTANT,
@@ -34,17 +36,37 @@ export interface Evaluation {
   reasons: ReasonEntry[];
 }
 
+/** The most bindings a decision names for one excluded authenticator (the contract's bound). */
+const MAX_ACCEPTABLE_ON = 32;
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Mutable per-tier accumulator; every operation on it only ever tightens. */
 interface TierWork {
   floor: Outcome;
   /** End of each timed or open (`null`) hold placed on this tier. */
   holds: Array<number | null>;
   excluded: Map<Authenticator, Set<string>>;
+  /**
+   * Per excluded authenticator, the keys of the bindings on which it still counts: those no
+   * exclusion of it touched. `null` once any exclusion took the class whole.
+   */
+  onlyOn: Map<Authenticator, Set<string> | null>;
   recoveryExcluded: Map<RecoveryMethod, Set<string>>;
   phishingResistant: Set<string>;
   liveness: boolean;
   verifiedCallback: boolean;
   reasons: Set<string>;
+}
+
+/** Narrows where `a` still counts to `clean` (null: nowhere): several exclusions intersect. */
+function narrow(onlyOn: TierWork['onlyOn'], a: Authenticator, clean: ReadonlySet<string> | null): void {
+  const held = onlyOn.get(a);
+  if (held === undefined) onlyOn.set(a, clean === null ? null : new Set(clean));
+  else if (held !== null)
+    onlyOn.set(a, clean === null ? null : new Set([...held].filter((k) => clean.has(k))));
 }
 
 function addTo<K>(map: Map<K, Set<string>>, key: K, codes: readonly string[]): void {
@@ -71,6 +93,7 @@ class Accumulator {
         floor: 'allow',
         holds: [],
         excluded: new Map(),
+        onlyOn: new Map(),
         recoveryExcluded: new Map(),
         phishingResistant: new Set(),
         liveness: false,
@@ -112,9 +135,25 @@ class Accumulator {
       ...bound.recoverableVia(effects.excludeRecoverableVia),
     ]);
     const recovery = new Set([...effects.excludeRecovery, ...bound.recovery(effects.excludeRecoveryBound)]);
+    // Where each excluded class still counts: its bindings this activation did not aim at. A class
+    // excluded by name, or with nothing to tell bindings apart, counts nowhere.
+    const cleanOf = (a: Authenticator): Set<string> | null => {
+      if (bound.wholesale || effects.exclude.includes(a)) return null;
+      const hit = new Set([
+        ...(effects.excludeBound.includes(a) ? bound.onChannel : []),
+        ...(effects.excludeRecoverableVia.includes(a) ? bound.recoverable : []),
+      ]);
+      return new Set(
+        this.state.bindings.filter((b) => b.authenticators.includes(a) && !hit.has(b)).map(bindingKey),
+      );
+    };
+    const clean = new Map([...authenticators].map((a) => [a, cleanOf(a)] as const));
     if (authenticators.size > 0 || recovery.size > 0) {
       touch(effects.excludeFrom, (work) => {
-        for (const a of authenticators) addTo(work.excluded, a, codes);
+        for (const a of authenticators) {
+          addTo(work.excluded, a, codes);
+          narrow(work.onlyOn, a, clean.get(a) ?? null);
+        }
         for (const m of recovery) addTo(work.recoveryExcluded, m, codes);
       });
     }
@@ -166,6 +205,18 @@ class Accumulator {
     }
   }
 
+  /**
+   * The bindings, in a fixed order, on which an excluded class still counts; undefined when none
+   * (or more than a decision may list: then the class is simply excluded, the stricter reading).
+   */
+  acceptableOn(keys: Set<string> | null | undefined): BindingRef[] | undefined {
+    if (!keys || keys.size === 0 || keys.size > MAX_ACCEPTABLE_ON) return undefined;
+    return this.state.bindings
+      .filter((b) => keys.has(bindingKey(b)))
+      .map((b) => ({ channelType: b.channelType, channelRef: b.channelRef }))
+      .sort((x, y) => compareStrings(bindingKey(x), bindingKey(y)));
+  }
+
   /** Turns a tier's accumulated effects into the contract's `TierRequirement`. */
   finish(tier: Tier): TierRequirement {
     const baseline = this.policy.tiers[tier];
@@ -184,23 +235,30 @@ class Accumulator {
       (authenticator) => {
         const reasons = new Set(work.excluded.get(authenticator));
         // Baseline codes are the policy's standing texts, not a reason this identity's state gives.
+        let implied = true;
         if (!baseline.authenticators.includes(authenticator)) {
           reasons.add('baseline.not_acceptable');
         } else if (requirePhishingResistant && !PHISHING_RESISTANT.includes(authenticator)) {
           reasons.add(this.engineReason('phishing_resistance.required'));
-        }
-        return { authenticator, reasons: reasons.size > 0 ? sortedUnique(reasons) : [FAIL_CLOSED] };
+        } else implied = false;
+        const on = implied ? undefined : this.acceptableOn(work.onlyOn.get(authenticator));
+        return {
+          authenticator,
+          reasons: reasons.size > 0 ? sortedUnique(reasons) : [FAIL_CLOSED],
+          ...(on === undefined ? {} : { acceptableOn: on }),
+        };
       },
     );
+    const onBindings = excludedAuthenticators.some((x) => x.acceptableOn !== undefined);
 
     // Outcome: the strictest of baseline and rules; a step-up nobody can complete is a hold.
     const needed = stricterOutcome(baseline.outcome, work.floor);
     let openHold = needed === 'hold';
     if (needed === 'step_up') {
-      if (acceptable.length === 0) {
+      if (acceptable.length === 0 && !onBindings) {
         work.reasons.add(this.engineReason('hold.no_acceptable_authenticator'));
         openHold = true;
-      } else if (this.state.bindingsKnown && enrolledAcceptable.length === 0) {
+      } else if (this.state.bindingsKnown && enrolledAcceptable.length === 0 && !onBindings) {
         work.reasons.add(this.engineReason('hold.none_enrolled'));
         openHold = true;
       }

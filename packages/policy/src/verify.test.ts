@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { TierRequirement } from './contract.ts';
 import { evaluate } from './evaluate.ts';
 import { strictestRequirement } from './fail-closed.ts';
-import { at, defaultPolicy, NOW, signal, state } from './test-support.ts';
+import { at, bind, defaultPolicy, NOW, signal, state } from './test-support.ts';
 import { type Completion, type MissingCode, verifyCompletion } from './verify.ts';
 
 const policy = defaultPolicy();
@@ -17,6 +17,19 @@ const withFlags: TierRequirement = {
   requireVerifiedCallback: true,
 };
 const fresh = at(-0.01); // 36 s ago
+// Push on a device enrolled an hour ago, beside one known for years.
+const twoDevices = evaluate(
+  policy,
+  state(
+    [bind('device:new', ['push']), bind('device:old', ['push'])],
+    [signal('device_new', 'device:new', { expiresAt: at(70) })],
+  ),
+  NOW,
+).tiers;
+const device = (name: string) => {
+  const { channelType, channelRef } = bind(name, []);
+  return { channelType, channelRef };
+};
 
 const table: Array<[string, TierRequirement, Completion, MissingCode[]]> = [
   ['allow needs nothing', baseline.low, {}, []],
@@ -110,6 +123,36 @@ const table: Array<[string, TierRequirement, Completion, MissingCode[]]> = [
     takeover.high,
     { recoveryMethod: 'in_person' },
     ['action_on_hold'],
+  ],
+  [
+    'push on the device known for years still counts',
+    twoDevices.high,
+    { authenticator: 'push', channel: device('device:old'), authenticatedAt: fresh },
+    [],
+  ],
+  [
+    'push on the device enrolled an hour ago does not',
+    twoDevices.high,
+    { authenticator: 'push', channel: device('device:new'), authenticatedAt: fresh },
+    ['channel_not_acceptable'],
+  ],
+  [
+    'push on a device nobody bound does not either',
+    twoDevices.high,
+    { authenticator: 'push', channel: device('device:stranger'), authenticatedAt: fresh },
+    ['channel_not_acceptable'],
+  ],
+  [
+    'push without naming the device cannot be judged',
+    twoDevices.high,
+    { authenticator: 'push', authenticatedAt: fresh },
+    ['channel_required'],
+  ],
+  [
+    'a channel does not rescue a class excluded as a whole',
+    swapped.high,
+    { authenticator: 'sms_otp', channel: device('device:old'), authenticatedAt: fresh },
+    ['authenticator_not_acceptable', 'phishing_resistant_required'],
   ],
   [
     'the strictest requirement is never satisfied by an authenticator',

@@ -1,5 +1,6 @@
 import {
   type Authenticator,
+  type BindingRef,
   PHISHING_RESISTANT,
   type RecoveryMethod,
   type TierRequirement,
@@ -8,6 +9,11 @@ import {
 /** What the user just completed, as the app reports it. */
 export interface Completion {
   authenticator?: Authenticator;
+  /**
+   * The binding the authenticator was completed on (the device, phone or email actually used), by
+   * its keyed hash. Needed only where the tier accepts the authenticator on some bindings alone.
+   */
+  channel?: BindingRef;
   recoveryMethod?: RecoveryMethod;
   liveness?: boolean;
   verifiedCallback?: boolean;
@@ -21,6 +27,8 @@ export const MISSING_CODES = [
   'action_on_hold',
   'authenticator_required',
   'authenticator_not_acceptable',
+  'channel_required',
+  'channel_not_acceptable',
   'phishing_resistant_required',
   'liveness_required',
   'verified_callback_required',
@@ -50,7 +58,8 @@ function stale(requirement: TierRequirement, authenticatedAt: string | undefined
 /**
  * Checks a completed step-up against a tier's requirement. `allow` needs nothing; `hold` and `deny`
  * are never satisfied by anything the user does; `step_up` needs an acceptable authenticator within
- * `maxAge` plus whatever liveness or callback the tier demands. A recovery method, when reported,
+ * `maxAge` plus whatever liveness or callback the tier demands. An authenticator the tier excludes as a
+ * class counts only on a binding its exclusion lists, named by `channel`. A recovery method, when reported,
  * must be one the tier allows. Anything unrecognised fails closed.
  */
 export function verifyCompletion(
@@ -68,8 +77,18 @@ export function verifyCompletion(
       if (authenticator === undefined) {
         missing.add('authenticator_required');
       } else {
-        if (!requirement.acceptableAuthenticators.includes(authenticator))
-          missing.add('authenticator_not_acceptable');
+        if (!requirement.acceptableAuthenticators.includes(authenticator)) {
+          const onlyOn = requirement.excludedAuthenticators.find(
+            (x) => x.authenticator === authenticator,
+          )?.acceptableOn;
+          const { channel } = completed;
+          if (onlyOn === undefined) missing.add('authenticator_not_acceptable');
+          else if (channel === undefined) missing.add('channel_required');
+          else if (
+            !onlyOn.some((b) => b.channelType === channel.channelType && b.channelRef === channel.channelRef)
+          )
+            missing.add('channel_not_acceptable');
+        }
         if (requirement.requirePhishingResistant && !PHISHING_RESISTANT.includes(authenticator)) {
           missing.add('phishing_resistant_required');
         }

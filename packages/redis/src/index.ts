@@ -1,4 +1,3 @@
-export { channelRef } from './channel-ref.ts';
 export { storeError } from './errors.ts';
 export type { ChannelKeys, KeySpace } from './keys.ts';
 export { keySpace, tagSafe } from './keys.ts';

@@ -3,6 +3,7 @@ import type { Logger } from '@assurance/core';
 import type { EngineHealth, ProducerPort } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import type { StateStore, StoreStatus } from '@assurance/redis';
+import { bindingRefOf } from '@assurance/schemas';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import { AssuranceReader } from './assurance-reader.ts';
@@ -34,6 +35,8 @@ export interface AppDeps {
   readonly metrics: ApiMetrics;
   readonly bodyLimit: number;
   readonly produceTimeoutMs: number;
+  /** The engine's channel secret, to judge `completed.channel` in verify; optional (config.ts). */
+  readonly channelHashSecret?: string | undefined;
 }
 
 /**
@@ -78,7 +81,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     metrics: deps.metrics,
     logger: deps.logger,
   });
-  registerAssuranceRoutes(app, reader);
+  const secret = deps.channelHashSecret;
+  registerAssuranceRoutes(app, reader, secret ? (channel) => bindingRefOf(secret, channel) : undefined);
   registerSignalRoutes(app, {
     explain: {
       store: deps.store,

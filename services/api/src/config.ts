@@ -53,6 +53,12 @@ export const ApiConfigSchema = z
     REDIS_TIMEOUT: envDuration.default(500),
     /** How long POST /v1/signals waits for the broker's acknowledgement before answering 503. */
     PRODUCE_TIMEOUT: envDuration.default(10_000),
+    /**
+     * The engine's channel secret, so that `POST /v1/assurance/verify` can judge the channel a user
+     * completed a step-up on (`completed.channel`). Without it that channel is not judged, and an
+     * authenticator the tier accepts on some bindings only is reported `channel_required`.
+     */
+    CHANNEL_HASH_SECRET: z.string().min(16, 'CHANNEL_HASH_SECRET must be at least 16 characters').optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((c, ctx) => {

@@ -3,6 +3,8 @@ import {
   ActiveSignal,
   Authenticator,
   Binding,
+  BindingRef,
+  Channel,
   ChannelRef,
   ChannelType,
   CompromiseSignalClear,
@@ -92,6 +94,12 @@ export const AssuranceAnswer = z.union([AssuranceResponse, ActionAssuranceRespon
 
 export const Completion = z.strictObject({
   authenticator: Authenticator.optional(),
+  /**
+   * The channel the authenticator was completed on: the device id, phone number or email, as the
+   * events name it. The API hashes it with the engine's secret; it decides only where the tier
+   * accepts the authenticator on some of the identity's bindings alone.
+   */
+  channel: Channel.optional(),
   recoveryMethod: RecoveryMethod.optional(),
   liveness: z.boolean().optional(),
   verifiedCallback: z.boolean().optional(),
@@ -116,6 +124,8 @@ export const VerifyResponse = z.strictObject({
   degraded: z.boolean(),
   degradedReasons: z.array(DegradedReason),
   sequence: z.number().int().nonnegative(),
+  /** The binding `completed.channel` was judged as (its keyed hash); absent when none was judged. */
+  channel: BindingRef.optional(),
 });
 export type VerifyResponse = z.infer<typeof VerifyResponse>;
 

@@ -1,9 +1,9 @@
-import type { Logger } from '@assurance/core';
+import { AssuranceError, type Logger } from '@assurance/core';
 import type { EngineWatch } from '@assurance/kafka';
 import { createAdmin, createKafka, createProducer, parseBrokers } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
-import { DEFAULT_CAPS, keySpace, MetaStore, StateStore } from '@assurance/redis';
+import { DEFAULT_CAPS, keySpace, MetaStore, StateStore, secretDigest } from '@assurance/redis';
 import { topicNames } from '@assurance/schemas';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
@@ -37,6 +37,31 @@ export interface ApiRuntime {
 export interface StartOptions {
   /** The engine watch's clock (ms); tests move it forward to age the last sample. */
   readonly lagClock?: () => number;
+}
+
+/**
+ * A secret other than the engine's would hash every reported channel to a binding nobody has: the
+ * verdicts would stay strict, but for a reason no operator would find. The store's fingerprint
+ * carries a digest of the engine's secret; a readable fingerprint that disagrees stops the API.
+ */
+async function checkChannelSecret(
+  secret: string | undefined,
+  meta: MetaStore,
+  logger: Logger,
+): Promise<void> {
+  if (secret === undefined) {
+    logger.warn(
+      'CHANNEL_HASH_SECRET is not set: verify will not judge the channel a step-up was completed on (docs/api.md, verify)',
+    );
+    return;
+  }
+  const fingerprint = await meta.fingerprint().catch(() => null);
+  if (fingerprint && fingerprint.secret !== secretDigest(secret)) {
+    throw new AssuranceError(
+      'config_invalid',
+      "CHANNEL_HASH_SECRET differs from the engine's (the store's fingerprint was made with another): set the engine's secret, or leave it unset",
+    );
+  }
 }
 
 export async function startApi(
@@ -74,6 +99,7 @@ export async function startApi(
   const meta = new MetaStore(redis, keys);
   const trust = new StoreTrust(redis, meta, policy.digest, logger);
   if (redis.status === 'ready') await trust.refresh();
+  await checkChannelSecret(config.CHANNEL_HASH_SECRET, meta, logger);
 
   const kafka = createKafka({
     brokers: parseBrokers(config.KAFKA_BROKERS),
@@ -125,6 +151,7 @@ export async function startApi(
     bodyLimit: config.BODY_LIMIT,
     storeReasons: (status) => trust.reasons(status),
     produceTimeoutMs: config.PRODUCE_TIMEOUT,
+    channelHashSecret: config.CHANNEL_HASH_SECRET,
   });
   await app.ready();
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadPolicyFile } from '@assurance/policy';
 import type { Mutation } from '@assurance/redis';
-import { channelRef, signalKey, socKey, socPrefix } from '@assurance/redis';
-import { CompromiseSignalEvent } from '@assurance/schemas';
+import { signalKey, socKey, socPrefix } from '@assurance/redis';
+import { CompromiseSignalEvent, channelRef } from '@assurance/schemas';
 import type { DeriveContext } from './derive.ts';
 import {
   deriveChannelBinding,

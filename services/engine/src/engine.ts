@@ -11,7 +11,8 @@ import {
 } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
-import { channelRef, defineScripts, keySpace, MetaStore, StateStore, secretDigest } from '@assurance/redis';
+import { defineScripts, keySpace, MetaStore, StateStore, secretDigest } from '@assurance/redis';
+import { channelRef } from '@assurance/schemas';
 import { Redis } from 'ioredis';
 import type { EngineConfig } from './config.ts';
 import { Decider } from './decider.ts';

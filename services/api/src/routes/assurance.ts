@@ -1,5 +1,6 @@
 import type { Policy } from '@assurance/policy';
 import { verifyCompletion } from '@assurance/policy';
+import type { BindingRef, Channel } from '@assurance/schemas';
 import type { FastifyInstance } from 'fastify';
 import type { AssuranceReader } from '../assurance-reader.ts';
 import { ApiProblem } from '../problem.ts';
@@ -82,7 +83,15 @@ function definedOnly<T extends object>(value: T): { [K in keyof T]: Exclude<T[K]
   };
 }
 
-export function registerAssuranceRoutes(app: FastifyInstance, reader: AssuranceReader): void {
+/**
+ * `hashChannel`: the binding a reported channel stands for, under the engine's secret; undefined
+ * when this API has no secret (the channel is then not judged).
+ */
+export function registerAssuranceRoutes(
+  app: FastifyInstance,
+  reader: AssuranceReader,
+  hashChannel: ((channel: Channel) => BindingRef) | undefined,
+): void {
   mount(app, getAssurance, async ({ params, query }) => {
     // Refused before any read: the answer would not depend on the identity's state.
     if (query.action !== undefined) tierOfAction(reader.policy, query.action, 'query');
@@ -93,7 +102,10 @@ export function registerAssuranceRoutes(app: FastifyInstance, reader: AssuranceR
   mount(app, verifyAssurance, async ({ body }) => {
     tierOfAction(reader.policy, body.action, 'body');
     const answer = forAction(reader.policy, await reader.read(body.identityId), body.action);
-    const verdict = verifyCompletion(answer.requirement, definedOnly(body.completed), new Date());
+    const { channel: reported, ...rest } = body.completed;
+    const channel = reported && hashChannel ? hashChannel(reported) : undefined;
+    const completed = { ...definedOnly(rest), ...(channel ? { channel } : {}) };
+    const verdict = verifyCompletion(answer.requirement, completed, new Date());
     return {
       satisfied: verdict.satisfied,
       missing: verdict.missing,
@@ -103,6 +115,7 @@ export function registerAssuranceRoutes(app: FastifyInstance, reader: AssuranceR
       degraded: answer.degraded,
       degradedReasons: answer.degradedReasons,
       sequence: answer.sequence,
+      ...(channel ? { channel } : {}),
     };
   });
 }
