@@ -30,6 +30,25 @@ export const PHISHING_RESISTANT: readonly Authenticator[] = [
   'smart_card',
 ];
 
+/**
+ * Authenticators whose every use happens on one binding and whose secret never leaves it: a code
+ * sent to one phone or mailbox, a push to one device's registration, a key that cannot be exported.
+ * Only these can be excluded on one binding and still accepted on another (`acceptableOn`). A TOTP
+ * seed or a synced passkey can be copied and used from anywhere, and a code's origin cannot be
+ * told: an exclusion of one copy excludes them all.
+ */
+export const BINDING_SCOPED: readonly Authenticator[] = [
+  'sms_otp',
+  'voice_otp',
+  'email_otp',
+  'email_link',
+  'push',
+  'push_number_match',
+  'passkey_device_bound',
+  'security_key',
+  'smart_card',
+];
+
 export const RECOVERY_METHODS = [
   'email_link',
   'sms_code',

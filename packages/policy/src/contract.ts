@@ -21,6 +21,7 @@ export type {
 /** The contract's zod schema for one tier of a decision (tests check every evaluation against it). */
 export {
   AUTHENTICATORS,
+  BINDING_SCOPED,
   CHANNEL_TYPES,
   DEVICE_CHANGES,
   KNOWN_ACTIONS,

@@ -172,6 +172,9 @@ describe('5. new or compromised device', () => {
     );
     const pnm = e.tiers.high.excludedAuthenticators.find((x) => x.authenticator === 'push_number_match');
     assert.equal(pnm?.acceptableOn, undefined);
+    // A TOTP seed can be copied, and a code does not say where it came from: excluded everywhere.
+    const totp = e.tiers.high.excludedAuthenticators.find((x) => x.authenticator === 'totp');
+    assert.deepEqual([totp?.reasons, totp?.acceptableOn], [['device_new.device_bound'], undefined]);
     assert.equal(e.tiers.high.outcome, 'step_up');
   });
   it('a class excluded by name, or without a channel to tell bindings apart, counts on no binding', () => {

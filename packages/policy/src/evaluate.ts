@@ -10,6 +10,7 @@ import {
 import {
   AUTHENTICATORS,
   type Authenticator,
+  BINDING_SCOPED,
   type BindingRef,
   type IdentityState,
   type Outcome,
@@ -136,9 +137,10 @@ class Accumulator {
     ]);
     const recovery = new Set([...effects.excludeRecovery, ...bound.recovery(effects.excludeRecoveryBound)]);
     // Where each excluded class still counts: its bindings this activation did not aim at. A class
-    // excluded by name, or with nothing to tell bindings apart, counts nowhere.
+    // excluded by name, with nothing to tell bindings apart, or whose secret can be copied between
+    // bindings (BINDING_SCOPED) counts nowhere.
     const cleanOf = (a: Authenticator): Set<string> | null => {
-      if (bound.wholesale || effects.exclude.includes(a)) return null;
+      if (bound.wholesale || effects.exclude.includes(a) || !BINDING_SCOPED.includes(a)) return null;
       const hit = new Set([
         ...(effects.excludeBound.includes(a) ? bound.onChannel : []),
         ...(effects.excludeRecoverableVia.includes(a) ? bound.recoverable : []),
