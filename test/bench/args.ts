@@ -11,8 +11,8 @@ export interface BenchArgs {
   readonly scalePoints: readonly number[];
   /** Events in the mix after the bindings. */
   readonly events: number;
-  /** Offered rate of the latency phase, events/s. */
-  readonly rate: number;
+  /** Offered rates of the latency phases, events/s, one phase each in this order. */
+  readonly rates: readonly number[];
   /** Length of the latency phase, seconds. */
   readonly duration: number;
   /** Requests/s offered to each HTTP endpoint in the read-path phase. */
@@ -43,7 +43,8 @@ export const USAGE = `npm run bench -- [flags]
                    adds and runs the mix over all so far, and the report prints the cost per event
                    at each
   --events N       events in the mix after the bindings     (default 100000; --quick: 5000)
-  --rate R         offered rate of the latency phase, ev/s  (default 1000)
+  --rate R[,R…]    offered rates of the latency phases, ev/s, one phase each
+                   (default 1000,5000: the issue's baseline rate, then its target rate)
   --duration S     length of the latency phase, seconds     (default 20; --quick: 10)
   --read-rate R    requests/s offered to each API endpoint   (default 5000; for 10 s, --quick: 5 s)
   --seed N         workload seed                            (default 1)
@@ -97,7 +98,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | 'help' {
     identities: points.at(-1) as number,
     scalePoints: points,
     events: positiveInt('events', values.events, quick ? 5000 : 100_000),
-    rate: positiveInt('rate', values.rate, 1000),
+    rates: (values.rate ?? '1000,5000').split(',').map((v) => positiveInt('rate', v.trim(), 0)),
     duration: positiveInt('duration', values.duration, quick ? 10 : 20),
     readRate: positiveInt('read-rate', values['read-rate'], 5000),
     seed: positiveInt('seed', values.seed, 1),

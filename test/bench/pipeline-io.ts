@@ -126,17 +126,22 @@ const COMPUTED_AT = '"computedAt":"';
  * Counts every decision of the namespace as it arrives; for decisions triggered by a latency-phase
  * event (`<latencyPrefix>-<n>`), records arrival − offered time.
  */
+/** One latency phase's samples. */
+export interface LatencySamples {
+  readonly latenciesMs: number[];
+  /** The same samples split at the decision's computedAt: offered → computed, computed → received. */
+  readonly upstreamMs: number[];
+  readonly downstreamMs: number[];
+  /** Latency-phase events that produced at least one decision. */
+  readonly decidedEvents: Set<number>;
+}
+
 export class DecisionSink {
   count = 0;
   lastArrival = 0;
   /** Bytes of decision values. */
   decisionBytes = 0;
-  readonly latenciesMs: number[] = [];
-  /** The same samples split at the decision's computedAt: offered → computed, computed → received. */
-  readonly upstreamMs: number[] = [];
-  readonly downstreamMs: number[] = [];
-  /** Latency-phase events that produced at least one decision. */
-  readonly decidedEvents = new Set<number>();
+  #samples: LatencySamples = { latenciesMs: [], upstreamMs: [], downstreamMs: [], decidedEvents: new Set() };
   #offeredAt: Float64Array | undefined;
   #latencyPrefix = '';
   /** Decisions counted by their trigger's event id (watchTrigger), with the last arrival time. */
@@ -176,10 +181,15 @@ export class DecisionSink {
     return sink;
   }
 
-  /** From now on, decisions triggered by `<prefix>-<n>` are timed against `offeredAt[n]`. */
-  timeLatency(prefix: string, offeredAt: Float64Array): void {
+  /**
+   * From now on, decisions triggered by `<prefix>-<n>` are timed against `offeredAt[n]`, into the
+   * samples returned (each phase its own).
+   */
+  timeLatency(prefix: string, offeredAt: Float64Array): LatencySamples {
     this.#latencyPrefix = `${prefix}-`;
     this.#offeredAt = offeredAt;
+    this.#samples = { latenciesMs: [], upstreamMs: [], downstreamMs: [], decidedEvents: new Set() };
+    return this.#samples;
   }
 
   /** From now on, counts decisions whose trigger is event `eventId`, and when the last arrived. */
@@ -212,16 +222,17 @@ export class DecisionSink {
     const n = Number(id.slice(this.#latencyPrefix.length));
     const offered = this.#offeredAt[n];
     if (offered === undefined || offered === 0) return;
-    this.latenciesMs.push(now - offered);
-    this.decidedEvents.add(n);
+    const samples = this.#samples;
+    samples.latenciesMs.push(now - offered);
+    samples.decidedEvents.add(n);
     // Split at the decision's computedAt (the engine's wall clock; same machine, same clock).
     const c = text.indexOf(COMPUTED_AT);
     if (c >= 0) {
       const from = c + COMPUTED_AT.length;
       const computedWall = Date.parse(text.slice(from, text.indexOf('"', from)));
       const computed = computedWall - performance.timeOrigin;
-      this.upstreamMs.push(computed - offered);
-      this.downstreamMs.push(now - computed);
+      samples.upstreamMs.push(computed - offered);
+      samples.downstreamMs.push(now - computed);
     }
   }
 

@@ -24,6 +24,27 @@ export interface PhaseResult {
   readonly redisCommands: Array<{ command: string; calls: number; usec: number }>;
 }
 
+/** One latency phase: a fresh mix offered open-loop at `rate`. */
+export interface LatencyResult {
+  rate: number;
+  offered: number;
+  offeredMs: number;
+  sends: number;
+  decisions: number;
+  samplesMs: number[];
+  upstreamMs: number[];
+  downstreamMs: number[];
+  decidedEvents: number;
+  drainedMs: number;
+  cpu: CpuShare;
+  /** The engine's own histogram (router receipt → decision acknowledged), seconds. */
+  engineSeconds: { count: number; values: number[] } | undefined;
+  /** Per stage, Kafka timestamp → the stage starting on the message (p50, p99), seconds. */
+  inputWait: Record<string, { count: number; values: number[] } | undefined>;
+  /** Per stage, how long one batch took (p50, p99), seconds. */
+  batchTime: Record<string, { count: number; values: number[] } | undefined>;
+}
+
 export interface Report {
   readonly startedAt: string;
   readonly machine: {
@@ -51,24 +72,7 @@ export interface Report {
   readonly floor: FloorResult & { cpu: CpuShare };
   readonly fanOut: { members: number; ms: number; cpu: CpuShare };
   readonly readPath: { get: LoadResult; verify: LoadResult; apiCpu: CpuShare; view: ViewResult };
-  readonly latency: {
-    offered: number;
-    offeredMs: number;
-    sends: number;
-    decisions: number;
-    samplesMs: number[];
-    upstreamMs: number[];
-    downstreamMs: number[];
-    decidedEvents: number;
-    drainedMs: number;
-    cpu: CpuShare;
-    /** The engine's own histogram (router receipt → decision acknowledged), seconds. */
-    engineSeconds: { count: number; values: number[] } | undefined;
-    /** Per stage, Kafka timestamp → the stage starting on the message (p50, p99), seconds. */
-    inputWait: Record<string, { count: number; values: number[] } | undefined>;
-    /** Per stage, how long one batch took (p50, p99), seconds. */
-    batchTime: Record<string, { count: number; values: number[] } | undefined>;
-  };
+  readonly latency: readonly LatencyResult[];
   readonly memory: { before: number; after: number; prefix: PrefixMemory; footprint: IdentityFootprint };
   readonly sizes: { decisions: number; decisionBytes: number; audits: number; auditBytes: number };
   readonly engineMetrics: {
@@ -126,7 +130,7 @@ export function printReport(r: Report): void {
   );
   p(`stack      ${m.endpoints}`);
   p(
-    `params     identities=${int(w.identities)} events=${int(Number(r.params.events))} rate=${r.params.rate}/s duration=${r.params.duration}s seed=${r.params.seed} window=${r.params.window} chunk=${r.params.chunk}${r.params.quick ? ' (--quick)' : ''}`,
+    `params     identities=${int(w.identities)} events=${int(Number(r.params.events))} rates=${String(r.params.rates)} ev/s duration=${r.params.duration}s seed=${r.params.seed} window=${r.params.window} chunk=${r.params.chunk}${r.params.quick ? ' (--quick)' : ''}`,
   );
   if (r.params.engineEnv) p(`engine env ${r.params.engineEnv} (--env overrides)`);
   p(
@@ -169,46 +173,51 @@ export function printReport(r: Report): void {
     `   drain confirmed by committed offsets at ${r.phases.map((ph) => `${s1(ph.drainedMs)} s`).join(' / ')} (200 ms polls)`,
   );
   p('');
-  const offeredRate = (r.latency.offered * 1000) / r.latency.offeredMs;
-  const sorted = [...r.latency.samplesMs].sort((a, b) => a - b);
-  p(
-    `2. event → decision latency at a fixed offered rate (${r.params.rate} ev/s for ${r.params.duration} s; from the event's due send time to the decision reaching a consumer)`,
-  );
-  p(
-    `   offered ${int(r.latency.offered)} events in ${s1(r.latency.offeredMs)} s (${int(offeredRate)} ev/s, ${int(r.latency.sends)} sends); ${int(r.latency.decisions)} decisions from ${int(r.latency.decidedEvents)} events (the rest changed no decision)`,
-  );
-  p(
-    `   p50 ${percentile(sorted, 50).toFixed(0)} ms · p95 ${percentile(sorted, 95).toFixed(0)} ms · p99 ${percentile(sorted, 99).toFixed(0)} ms · max ${(sorted.at(-1) ?? Number.NaN).toFixed(0)} ms  (${int(sorted.length)} samples)`,
-  );
-  const split = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return `p50 ${percentile(s, 50).toFixed(0)} ms · p95 ${percentile(s, 95).toFixed(0)} ms · p99 ${percentile(s, 99).toFixed(0)} ms`;
-  };
-  if (r.latency.upstreamMs.length > 0) {
-    p(`   split at the decision's computedAt: offered → computed ${split(r.latency.upstreamMs)}`);
-    p(`                                       computed → received ${split(r.latency.downstreamMs)}`);
-  }
-  const es = r.latency.engineSeconds;
-  if (es) {
-    const [a, b, c] = es.values.map((v) => (v * 1000).toFixed(0));
+  // The phase the target is judged on: the highest offered rate.
+  const judged = [...r.latency].sort((x, y) => y.rate - x.rate)[0];
+  for (const [k, l] of r.latency.entries()) {
+    const offeredRate = (l.offered * 1000) / l.offeredMs;
+    const sorted = [...l.samplesMs].sort((a, b) => a - b);
     p(
-      `   inside the engine (its histogram: router receipt → decision acknowledged, bucket-interpolated): p50 ${a} ms · p95 ${b} ms · p99 ${c} ms`,
+      `2${r.latency.length > 1 ? 'abcdefgh'[k] : ''}. event → decision latency at a fixed offered rate (${l.rate} ev/s for ${r.params.duration} s; from the event's due send time to the decision reaching a consumer)`,
     );
+    p(
+      `   offered ${int(l.offered)} events in ${s1(l.offeredMs)} s (${int(offeredRate)} ev/s, ${int(l.sends)} sends); ${int(l.decisions)} decisions from ${int(l.decidedEvents)} events (the rest changed no decision)`,
+    );
+    p(
+      `   p50 ${percentile(sorted, 50).toFixed(0)} ms · p95 ${percentile(sorted, 95).toFixed(0)} ms · p99 ${percentile(sorted, 99).toFixed(0)} ms · max ${(sorted.at(-1) ?? Number.NaN).toFixed(0)} ms  (${int(sorted.length)} samples)`,
+    );
+    const split = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return `p50 ${percentile(s, 50).toFixed(0)} ms · p95 ${percentile(s, 95).toFixed(0)} ms · p99 ${percentile(s, 99).toFixed(0)} ms`;
+    };
+    if (l.upstreamMs.length > 0) {
+      p(`   split at the decision's computedAt: offered → computed ${split(l.upstreamMs)}`);
+      p(`                                       computed → received ${split(l.downstreamMs)}`);
+    }
+    const es = l.engineSeconds;
+    if (es) {
+      const [a, b, c] = es.values.map((v) => (v * 1000).toFixed(0));
+      p(
+        `   inside the engine (its histogram: router receipt → decision acknowledged, bucket-interpolated): p50 ${a} ms · p95 ${b} ms · p99 ${c} ms`,
+      );
+    }
+    const ms = (s: number | undefined) => {
+      const v = (s ?? 0) * 1000;
+      return v >= 10 ? v.toFixed(0) : v.toFixed(1);
+    };
+    const stages = (h: Record<string, { count: number; values: number[] } | undefined>) =>
+      Object.entries(h)
+        .flatMap(([stage, q]) =>
+          q ? [`${stage} p50 ${ms(q.values[0])} ms · p99 ${ms(q.values[1])} ms`] : [],
+        )
+        .join('; ');
+    if (stages(l.inputWait))
+      p(`   waiting for the engine (Kafka timestamp → the stage starts on it): ${stages(l.inputWait)}`);
+    if (stages(l.batchTime)) p(`   one batch, start to output acknowledged: ${stages(l.batchTime)}`);
+    p(`   cpu (cores): ${cpuLine(l.cpu, m.cores)}`);
+    p('');
   }
-  const ms = (s: number | undefined) => {
-    const v = (s ?? 0) * 1000;
-    return v >= 10 ? v.toFixed(0) : v.toFixed(1);
-  };
-  const stages = (h: Record<string, { count: number; values: number[] } | undefined>) =>
-    Object.entries(h)
-      .flatMap(([stage, q]) => (q ? [`${stage} p50 ${ms(q.values[0])} ms · p99 ${ms(q.values[1])} ms`] : []))
-      .join('; ');
-  if (stages(r.latency.inputWait))
-    p(`   waiting for the engine (Kafka timestamp → the stage starts on it): ${stages(r.latency.inputWait)}`);
-  if (stages(r.latency.batchTime))
-    p(`   one batch, start to output acknowledged: ${stages(r.latency.batchTime)}`);
-  p(`   cpu (cores): ${cpuLine(r.latency.cpu, m.cores)}`);
-  p('');
   const rawRate = (r.raw.messages * 1000) / r.raw.consumeMs;
   p(
     '3. raw kafkajs consume of the same input events (plain consumer group from the beginning, doing nothing)',
@@ -336,10 +345,16 @@ export function printReport(r: Report): void {
   p(
     `   ${'engine / floor pipeline'.padEnd(36)} ${ratio.toFixed(2).padStart(9)}  target ≥ 0.5      ${verdict(ratio >= 0.5)}`,
   );
-  const p99 = percentile(sorted, 99);
-  p(
-    `   ${`p99 event → decision at ${int(offeredRate)} ev/s`.padEnd(36)} ${`${p99.toFixed(0)} ms`.padStart(9)}  target ≤ 20 ms at 5,000 ev/s   ${offeredRate >= 4_900 ? verdict(p99 <= 20) : 'not judged (run with --rate 5000)'}`,
-  );
+  if (judged) {
+    const offeredRate = (judged.offered * 1000) / judged.offeredMs;
+    const p99 = percentile(
+      [...judged.samplesMs].sort((a, b) => a - b),
+      99,
+    );
+    p(
+      `   ${`p99 event → decision at ${int(offeredRate)} ev/s`.padEnd(36)} ${`${p99.toFixed(0)} ms`.padStart(9)}  target ≤ 20 ms at 5,000 ev/s   ${offeredRate >= 4_900 ? verdict(p99 <= 20) : 'not judged (run with --rate 5000)'}`,
+    );
+  }
   p(
     `   ${`fan-out to ${int(r.fanOut.members)} identities`.padEnd(36)} ${`${r.fanOut.ms.toFixed(0)} ms`.padStart(9)}  target ≤ 100 ms   ${verdict(r.fanOut.ms <= 100)}`,
   );

@@ -55,7 +55,7 @@ import {
   unlinkPrefix,
   usedMemory,
 } from './redis-usage.ts';
-import type { PhaseResult, Report } from './report.ts';
+import type { LatencyResult, PhaseResult, Report } from './report.ts';
 import { printReport } from './report.ts';
 import type { BenchEvent } from './workload.ts';
 import { bindings, countByRole, fanOut, identityId, mix } from './workload.ts';
@@ -173,15 +173,20 @@ async function main(): Promise<void> {
     }));
     const bindingEvents = points.flatMap((pt) => pt.bindings);
     const mixEvents = points.flatMap((pt) => pt.mix);
-    const latencyCount = args.rate * args.duration;
-    const latencyEvents = mix({
-      identities: args.identities,
-      count: latencyCount,
-      seed: args.seed + 1,
-      idPrefix: 'l',
-      fromMs: nowMs - 3_600_000,
-      toMs: nowMs,
-    });
+    // One fresh mix per latency phase, with its own event ids (`l-<n>`, `l1-<n>`, …).
+    const latencyPhases = args.rates.map((rate, i) => ({
+      rate,
+      prefix: i === 0 ? 'l' : `l${i}`,
+      events: mix({
+        identities: args.identities,
+        count: rate * args.duration,
+        seed: args.seed + 1 + 1000 * i,
+        idPrefix: i === 0 ? 'l' : `l${i}`,
+        fromMs: nowMs - 3_600_000,
+        toMs: nowMs,
+      }),
+    }));
+    const latencyEvents = latencyPhases.flatMap((ph) => ph.events);
     const codec = new RegistryCodec({ url: config.SCHEMA_REGISTRY_URL });
     const encStart = performance.now();
     const totalEvents = bindingEvents.length + mixEvents.length + latencyEvents.length;
@@ -196,7 +201,8 @@ async function main(): Promise<void> {
     for (const pt of points)
       encPoints.push({ n: pt.n, bindings: await enc(pt.bindings), mix: await enc(pt.mix) });
     const inputCount = bindingEvents.length + mixEvents.length;
-    const encLatency = await enc(latencyEvents);
+    const encLatency: Encoded[] = [];
+    for (const ph of latencyPhases) encLatency.push(await enc(ph.events));
     encBar.finish();
     const encodeMs = performance.now() - encStart;
     const FAN = 1000;
@@ -327,36 +333,68 @@ async function main(): Promise<void> {
     const floorCpu = cpuBetween(floorCpuA, snapshot(pids));
     floorBar.finish();
 
-    say(`phase 3: latency at ${args.rate} ev/s for ${args.duration} s`);
-    const offeredAt = new Float64Array(encLatency.messages.length);
-    (sink as DecisionSink).timeLatency('l', offeredAt);
-    const latBar = progress('latency', encLatency.messages.length);
-    const latMetricsA = await engine.metrics();
-    const latCpuA = snapshot(pids);
-    const latBefore = (sink as DecisionSink).count;
-    let offeredDone = false;
-    const offering = produceAtRate(
-      producer as ProducerPort,
-      encLatency.messages,
-      args.rate,
-      offeredAt,
-      (n) => latBar.update(n, `decisions ${(sink as DecisionSink).count - latBefore}`),
-      interrupt.signal,
-    ).then((r) => {
-      offeredDone = true;
-      return r;
-    });
-    offering.catch(() => {}); // awaited below; a failure also surfaces there
-    const latDrain = await drain(
-      () => offeredDone,
-      () => {},
-      offering,
-    );
-    const offered = await offering;
-    const latCpu = cpuBetween(latCpuA, snapshot(pids));
-    // The latency phase's own histograms: the fan-out and read-path phases come after.
-    const latMetricsB = await engine.metrics();
-    latBar.finish();
+    const latencyResults: LatencyResult[] = [];
+    for (const [i, ph] of latencyPhases.entries()) {
+      const encoded = encLatency[i] as Encoded;
+      say(`phase 3${'abcdefgh'[i] ?? ''}: latency at ${ph.rate} ev/s for ${args.duration} s`);
+      const offeredAt = new Float64Array(encoded.messages.length);
+      const samples = (sink as DecisionSink).timeLatency(ph.prefix, offeredAt);
+      const latBar = progress('latency', encoded.messages.length);
+      const latMetricsA = await engine.metrics();
+      const latCpuA = snapshot(pids);
+      const latBefore = (sink as DecisionSink).count;
+      let offeredDone = false;
+      const offering = produceAtRate(
+        producer as ProducerPort,
+        encoded.messages,
+        ph.rate,
+        offeredAt,
+        (n) => latBar.update(n, `decisions ${(sink as DecisionSink).count - latBefore}`),
+        interrupt.signal,
+      ).then((r) => {
+        offeredDone = true;
+        return r;
+      });
+      offering.catch(() => {}); // awaited below; a failure also surfaces there
+      const latDrain = await drain(
+        () => offeredDone,
+        () => {},
+        offering,
+      );
+      const offered = await offering;
+      const latCpu = cpuBetween(latCpuA, snapshot(pids));
+      // The phase's own histograms: later phases come after.
+      const latMetricsB = await engine.metrics();
+      latBar.finish();
+      const perStage = (name: string) =>
+        Object.fromEntries(
+          (['router', 'decider'] as const).map((stage) => [
+            stage,
+            histogramQuantiles(latMetricsA, latMetricsB, name, [0.5, 0.99], { stage }),
+          ]),
+        );
+      latencyResults.push({
+        rate: ph.rate,
+        offered: encoded.messages.length,
+        offeredMs: offered.wallMs,
+        sends: offered.sends,
+        decisions: (sink as DecisionSink).count - latBefore,
+        samplesMs: samples.latenciesMs,
+        upstreamMs: samples.upstreamMs,
+        downstreamMs: samples.downstreamMs,
+        decidedEvents: samples.decidedEvents.size,
+        drainedMs: latDrain.at - (offeredAt[0] ?? 0),
+        cpu: latCpu,
+        engineSeconds: histogramQuantiles(
+          latMetricsA,
+          latMetricsB,
+          'assurance_event_to_decision_seconds',
+          [0.5, 0.95, 0.99],
+        ),
+        inputWait: perStage('assurance_input_wait_seconds'),
+        batchTime: perStage('assurance_batch_seconds'),
+      });
+    }
 
     say(`phase 3b: fan-out: one phone bound to ${FAN} identities, then a SIM swap on it`);
     const waitFor = async (done: () => boolean, what: string) => {
@@ -430,21 +468,6 @@ async function main(): Promise<void> {
 
     const finalMetrics = await engine.metrics();
     const auditSizes = await sampleSizes(kafka, topics.audit, 5000, logger);
-    const engineLatency = histogramQuantiles(
-      latMetricsA,
-      latMetricsB,
-      'assurance_event_to_decision_seconds',
-      [0.5, 0.95, 0.99],
-    );
-    const perStage = (name: string) =>
-      Object.fromEntries(
-        (['router', 'decider'] as const).map((stage) => [
-          stage,
-          histogramQuantiles(latMetricsA, latMetricsB, name, [0.5, 0.99], { stage }),
-        ]),
-      );
-    const inputWait = perStage('assurance_input_wait_seconds');
-    const batchTime = perStage('assurance_batch_seconds');
     await cleanup();
     const profile = args.profile ? summariseProfiles(workDir) : undefined;
     const apiProfile = args.profile ? summariseProfiles(join(workDir, 'api-profile')) : undefined;
@@ -475,30 +498,16 @@ async function main(): Promise<void> {
         mix: countByRole(mixEvents),
         latency: countByRole(latencyEvents),
         encodeMs,
-        bytes: encPoints.reduce((t, pt) => t + pt.bindings.bytes + pt.mix.bytes, encLatency.bytes),
-        json: encPoints.reduce((t, pt) => t + pt.bindings.json + pt.mix.json, encLatency.json),
-        avro: encPoints.reduce((t, pt) => t + pt.bindings.avro + pt.mix.avro, encLatency.avro),
+        bytes: encPoints.reduce((t, pt) => t + pt.bindings.bytes + pt.mix.bytes, sumOf(encLatency, 'bytes')),
+        json: encPoints.reduce((t, pt) => t + pt.bindings.json + pt.mix.json, sumOf(encLatency, 'json')),
+        avro: encPoints.reduce((t, pt) => t + pt.bindings.avro + pt.mix.avro, sumOf(encLatency, 'avro')),
       },
       phases,
       raw: { ...raw, cpu: rawCpu },
       floor: { ...floor, cpu: floorCpu },
       readPath: { get: getLoad, verify: verifyLoad, apiCpu, view },
       fanOut: fanOutResult,
-      latency: {
-        offered: encLatency.messages.length,
-        offeredMs: offered.wallMs,
-        sends: offered.sends,
-        decisions: (sink as DecisionSink).count - latBefore,
-        samplesMs: (sink as DecisionSink).latenciesMs,
-        upstreamMs: (sink as DecisionSink).upstreamMs,
-        downstreamMs: (sink as DecisionSink).downstreamMs,
-        decidedEvents: (sink as DecisionSink).decidedEvents.size,
-        drainedMs: latDrain.at - (offeredAt[0] ?? 0),
-        cpu: latCpu,
-        engineSeconds: engineLatency,
-        inputWait,
-        batchTime,
-      },
+      latency: latencyResults,
       memory: { before: memBefore, after: memAfter, prefix: prefixMem, footprint },
       sizes: {
         decisions: (sink as DecisionSink).count,
@@ -622,3 +631,7 @@ main()
     );
     process.exitCode = 1;
   });
+
+function sumOf(encoded: readonly Encoded[], field: 'bytes' | 'json' | 'avro'): number {
+  return encoded.reduce((t, e) => t + e[field], 0);
+}
