@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { createLogger } from '@assurance/core';
-import { provision, topicNames } from '@assurance/engine';
-import { createAdmin, createKafka, parseBrokers, RegistryCodec } from '@assurance/kafka';
+import { createAdmin, createKafka, parseBrokers, provision, RegistryCodec } from '@assurance/kafka';
+import { topicNames } from '@assurance/schemas';
 import { exitOnStackProblem, resolveLayout } from '@assurance/stack';
 import { localApiToken, localEnvironment } from './local-env.ts';
 import { acquirePipelineLock, Supervisor } from './supervisor.ts';

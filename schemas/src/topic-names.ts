@@ -41,3 +41,31 @@ export function topicNames(namespace: string): TopicNames {
 export function roleOf(names: TopicNames, topic: string): TopicRole | undefined {
   return (Object.keys(names) as TopicRole[]).find((r) => names[r] === topic);
 }
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The internal topic's configs (its partitions are the deployment's INTERNAL_PARTITIONS): a week of
+ * re-keyed events, ample for a decider to catch up after an outage, never the record of anything.
+ */
+export const INTERNAL_TOPIC_CONFIGS: Readonly<Record<string, string>> = {
+  'cleanup.policy': 'delete',
+  'retention.ms': String(7 * DAY_MS),
+};
+
+/** The engine's two consuming stages. */
+export type EngineStage = 'router' | 'decider';
+
+/**
+ * The engine's consumer groups (`<group id>.router`, `<group id>.decider`) and the topics each
+ * reads: the engine consumes with them, and the API and the client watch their offsets.
+ */
+export function engineStageGroups(
+  groupId: string,
+  names: TopicNames,
+): Array<{ stage: EngineStage; groupId: string; topics: string[] }> {
+  return [
+    { stage: 'router', groupId: `${groupId}.router`, topics: INPUT_ROLES.map((r) => names[r]) },
+    { stage: 'decider', groupId: `${groupId}.decider`, topics: [names.identityEvents] },
+  ];
+}

@@ -4,10 +4,9 @@
  * telling when the engine has drained everything it was given.
  */
 import type { Logger } from '@assurance/core';
-import type { TopicNames } from '@assurance/engine';
-import { INPUT_ROLES } from '@assurance/engine';
 import type { AdminPort, createKafka, OutboundMessage, ProducerPort, RegistryCodec } from '@assurance/kafka';
 import { createConsumer } from '@assurance/kafka';
+import { INPUT_ROLES, type TopicNames } from '@assurance/schemas';
 import { uniqueName } from '../src/harness.ts';
 import type { Progress } from './progress.ts';
 import type { BenchEvent } from './workload.ts';

@@ -1,10 +1,10 @@
+import type { InputRole } from '@assurance/schemas';
 /**
  * The benchmark's traffic, generated deterministically from a seed: N identities that bind a phone,
  * an email and a device (a fifth of them share a synced-passkey account, in pairs, recoverable via
  * the first member's email), then a mix of every input event type. Pure data: nothing here talks to
  * Kafka; see `encode` for the wire bytes.
  */
-import type { InputRole } from '@assurance/engine';
 
 /** One input event before encoding: its role (topic), Kafka key and contract value. */
 export interface BenchEvent {

@@ -10,8 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type AssuranceClient, createAssuranceClient } from '@assurance/client';
 import { createLogger } from '@assurance/core';
 import type { EngineConfig } from '@assurance/engine';
-import { provision } from '@assurance/engine';
-import { createAdmin, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
+import {
+  createAdmin,
+  createKafka,
+  createProducer,
+  parseBrokers,
+  provision,
+  RegistryCodec,
+} from '@assurance/kafka';
 import { topicNames } from '@assurance/schemas';
 import { startTestApi, type TestApi, TOKENS } from '../api/support.ts';
 import { EngineProcess } from '../src/engine-process.ts';

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_CODES } from '@assurance/core';
 import type { RoutedInfo } from '@assurance/engine';
-import { BASE_TOPICS, INPUT_ROLES } from '@assurance/engine';
 import { loadScripts } from '@assurance/redis';
 import type { Decision } from '@assurance/schemas';
-import { OUTCOMES, RISK_LEVELS, TIERS, TOPICS } from '@assurance/schemas';
+import { BASE_TOPICS, INPUT_ROLES, OUTCOMES, RISK_LEVELS, TIERS, TOPICS } from '@assurance/schemas';
 import { envelope, startPipeline } from '../src/pipeline.ts';
 import { collectEvents } from '../src/wait.ts';
 

@@ -10,9 +10,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '@assurance/core';
-import { INPUT_ROLES, type InputRole } from '@assurance/engine';
 import { createAdmin, createKafka, type InboundMessage, parseBrokers } from '@assurance/kafka';
-import { DLQ_HEADERS, loadFixtures, type ValueTopicName } from '@assurance/schemas';
+import {
+  DLQ_HEADERS,
+  INPUT_ROLES,
+  type InputRole,
+  loadFixtures,
+  type ValueTopicName,
+} from '@assurance/schemas';
 import { envelope, startPipeline } from '../src/pipeline.ts';
 import { producePython, pythonPeer } from '../src/python-peer.ts';
 import { pollUntil } from '../src/wait.ts';

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@assurance/core';
 import { createLogger } from '@assurance/core';
-import type { Engine, EngineConfig, TopicNames } from '@assurance/engine';
-import { EngineConfigSchema, startEngine, topicNames } from '@assurance/engine';
+import type { Engine, EngineConfig } from '@assurance/engine';
+import { EngineConfigSchema, startEngine } from '@assurance/engine';
 import type { InboundMessage, ProducerPort } from '@assurance/kafka';
 import {
   createAdmin,
@@ -15,6 +15,7 @@ import {
 import type { Policy } from '@assurance/policy';
 import { expandDecision, loadPolicyFile } from '@assurance/policy';
 import type { Decision, DecisionV2 } from '@assurance/schemas';
+import { type TopicNames, topicNames } from '@assurance/schemas';
 import { endpoints, uniqueName, uniquePrefix } from './harness.ts';
 import { waitForEvent } from './wait.ts';
 

@@ -1,13 +1,13 @@
 import { createLogger } from '@assurance/core';
 import type { BatchGuard, RoutedMessage } from '@assurance/engine';
-import { createEngineMetrics, DeadLetterSink, Decider, Router, topicNames } from '@assurance/engine';
+import { createEngineMetrics, DeadLetterSink, Decider, Router } from '@assurance/engine';
 import type { InboundMessage, OutboundMessage, ProducerPort } from '@assurance/kafka';
 import { RegistryCodec } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { expandDecision } from '@assurance/policy';
 import type { IdentityRecord } from '@assurance/redis';
 import { keySpace, MetaStore, StateStore } from '@assurance/redis';
-import { channelRef, type Decision, type DecisionV2 } from '@assurance/schemas';
+import { channelRef, type Decision, type DecisionV2, topicNames } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
 import type { ModelEvent } from './state-model.ts';
 

@@ -1,17 +1,15 @@
-import { createLogger } from '@assurance/core';
-import { EngineConfigSchema, provision, topicNames } from '@assurance/engine';
-import { createAdmin, createKafka, parseBrokers, RegistryCodec } from '@assurance/kafka';
-import { z } from 'zod';
+import { createLogger, PipelineEnv } from '@assurance/core';
+import { createAdmin, createKafka, parseBrokers, provision, RegistryCodec } from '@assurance/kafka';
+import { topicNames } from '@assurance/schemas';
 import { StackProblem } from './problems.ts';
 import type { StackEndpoints } from './stack.ts';
 
-const { TOPIC_NAMESPACE, INTERNAL_PARTITIONS } = EngineConfigSchema.shape;
-const TopicSettings = z.object({ TOPIC_NAMESPACE, INTERNAL_PARTITIONS });
+const TopicSettings = PipelineEnv.pick({ TOPIC_NAMESPACE: true, INTERNAL_PARTITIONS: true });
 
 /**
  * Creates the topics and registers the schemas an engine with this environment would (its
- * TOPIC_NAMESPACE and INTERNAL_PARTITIONS, read by the engine's own schema, so the two never
- * disagree), as every engine also does at start. Used by `stack:up` and `npm run provision`.
+ * TOPIC_NAMESPACE and INTERNAL_PARTITIONS, read by the schema every process shares, so the two
+ * never disagree), as every engine also does at start. Used by `stack:up` and `npm run provision`.
  */
 export async function provisionAll(
   e: Pick<StackEndpoints, 'KAFKA_BROKERS' | 'SCHEMA_REGISTRY_URL'>,

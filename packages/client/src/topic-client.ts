@@ -4,7 +4,7 @@ import { createLogger } from '@assurance/core';
 import type { AdminPort, ConsumerPort, InboundMessage } from '@assurance/kafka';
 import { createAdmin, createConsumer, createKafka, EngineWatch } from '@assurance/kafka';
 import { evaluate, type Policy } from '@assurance/policy';
-import { bindingRefOf, DECISIONS_TOPIC, INPUT_ROLES, topicNames } from '@assurance/schemas';
+import { bindingRefOf, engineStageGroups, topicNames } from '@assurance/schemas';
 import { checkAction, checkArguments, checkCompletion, failClosedAnswer, verifyAgainst } from './answers.ts';
 import { DecisionView } from './decision-view.ts';
 import { AssuranceClientError } from './errors.ts';
@@ -22,8 +22,7 @@ const HOUR_MS = 3_600_000;
 
 /** The decisions topic under `namespace` (`<ns>.assurance.decisions.v1`), unless `topic` names it. */
 export function decisionsTopicName(namespace?: string, topic?: string): string {
-  if (topic !== undefined) return topic;
-  return namespace ? `${namespace}.${DECISIONS_TOPIC}` : DECISIONS_TOPIC;
+  return topic ?? topicNames(namespace ?? '').decisions;
 }
 
 /**
@@ -157,14 +156,7 @@ export class TopicAssuranceClient implements AssuranceClient {
       const topics = topicNames(this.#engineNamespace);
       this.#engine = new EngineWatch({
         admin,
-        groups: [
-          {
-            stage: 'router',
-            groupId: `${this.#engineGroupId}.router`,
-            topics: INPUT_ROLES.map((r) => topics[r]),
-          },
-          { stage: 'decider', groupId: `${this.#engineGroupId}.decider`, topics: [topics.identityEvents] },
-        ],
+        groups: engineStageGroups(this.#engineGroupId, topics),
         intervalMs: Math.min(this.#lagCheckIntervalMs, 500),
         maxStallMs: this.#maxStallMs,
         // Unknown once a few samples in a row failed (never shorter than the view's own bound).

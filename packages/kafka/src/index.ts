@@ -16,6 +16,8 @@ export { createConsumer } from './consumer.ts';
 export type { EngineHealth, EngineWatchOptions, StalledPartition, WatchedGroup } from './engine-watch.ts';
 export { EngineWatch } from './engine-watch.ts';
 export { createProducer } from './producer.ts';
+export type { ProvisionResult } from './provision.ts';
+export { provision } from './provision.ts';
 export { readTopicToEnd } from './read-topic.ts';
 export type * from './types.ts';
 export { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';

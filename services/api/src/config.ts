@@ -1,4 +1,4 @@
-import { envDuration, parseConfig } from '@assurance/core';
+import { ChannelHashSecret, envDuration, PipelineEnv, parseConfig } from '@assurance/core';
 import { z } from 'zod';
 import { ApiTokens } from './tokens.ts';
 
@@ -9,24 +9,8 @@ import { ApiTokens } from './tokens.ts';
  */
 export const ApiConfigSchema = z
   .object({
-    KAFKA_BROKERS: z.string().min(1, 'KAFKA_BROKERS is required, e.g. 127.0.0.1:19092'),
-    SCHEMA_REGISTRY_URL: z.url(
-      'SCHEMA_REGISTRY_URL must be a URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7',
-    ),
-    REDIS_URL: z.url('REDIS_URL must be a URL, e.g. redis://127.0.0.1:16379'),
-    REDIS_PREFIX: z
-      .string()
-      .regex(/^[a-z0-9:_-]{1,64}$/i)
-      .default('ra:'),
-    TOPIC_NAMESPACE: z
-      .string()
-      .regex(/^[a-zA-Z0-9._-]{0,80}$/)
-      .default(''),
-    /** The engine's group id: its lag (`<id>.router`, `<id>.decider`) gates fresh answers. */
-    ENGINE_GROUP_ID: z.string().min(1).default('assurance-engine'),
+    ...PipelineEnv.omit({ INTERNAL_PARTITIONS: true }).shape,
     CLIENT_ID: z.string().min(1).default('assurance-api'),
-    /** Must be the engine's policy: baselines and re-evaluations use it. */
-    POLICY_FILE: z.string().min(1).optional(),
     API_HOST: z.string().min(1).default('127.0.0.1'),
     API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     /** Bearer tokens with scopes (see tokens.ts for the two accepted spellings). */
@@ -58,8 +42,7 @@ export const ApiConfigSchema = z
      * completed a step-up on (`completed.channel`). Without it that channel is not judged, and an
      * authenticator the tier accepts on some bindings only is reported `channel_required`.
      */
-    CHANNEL_HASH_SECRET: z.string().min(16, 'CHANNEL_HASH_SECRET must be at least 16 characters').optional(),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    CHANNEL_HASH_SECRET: ChannelHashSecret.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.LAG_MAX_AGE <= c.LAG_REFRESH_INTERVAL) {

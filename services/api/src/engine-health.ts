@@ -2,7 +2,7 @@ import type { Logger } from '@assurance/core';
 import type { AdminPort, EngineHealth } from '@assurance/kafka';
 import { EngineWatch } from '@assurance/kafka';
 import type { TopicNames } from '@assurance/schemas';
-import { INPUT_ROLES } from '@assurance/schemas';
+import { engineStageGroups } from '@assurance/schemas';
 import type { ApiMetrics } from './metrics.ts';
 import type { DegradedReason } from './schemas.ts';
 
@@ -28,10 +28,7 @@ export interface EngineHealthOptions {
 export function watchEngine(o: EngineHealthOptions): EngineWatch {
   return new EngineWatch({
     admin: o.admin,
-    groups: [
-      { stage: 'router', groupId: `${o.groupId}.router`, topics: INPUT_ROLES.map((r) => o.topics[r]) },
-      { stage: 'decider', groupId: `${o.groupId}.decider`, topics: [o.topics.identityEvents] },
-    ],
+    groups: engineStageGroups(o.groupId, o.topics),
     intervalMs: o.intervalMs,
     maxStallMs: o.maxStallMs,
     maxAgeMs: o.maxAgeMs,

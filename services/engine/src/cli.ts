@@ -7,19 +7,14 @@
  *                                              it from Kafka (docs/state.md, rebuild)
  * explain and rebuild read REDIS_URL, REDIS_PREFIX and POLICY_FILE from the environment.
  */
-import { parseConfig } from '@assurance/core';
+import { PipelineEnv, parseConfig } from '@assurance/core';
 import { loadPolicyFile } from '@assurance/policy';
 import { runCli } from '@assurance/policy/cli';
 import { DEFAULT_CAPS, defineScripts, keySpace, MetaStore, StateStore } from '@assurance/redis';
 import { Redis } from 'ioredis';
-import { z } from 'zod';
 import { explainIdentity, renderExplanation } from './explain.ts';
 
-const ExplainConfig = z.object({
-  REDIS_URL: z.url('REDIS_URL must be a URL, e.g. redis://127.0.0.1:16379'),
-  REDIS_PREFIX: z.string().default('ra:'),
-  POLICY_FILE: z.string().optional(),
-});
+const ExplainConfig = PipelineEnv.pick({ REDIS_URL: true, REDIS_PREFIX: true, POLICY_FILE: true });
 
 const USAGE =
   'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] | assurance rebuild --yes';

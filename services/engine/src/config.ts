@@ -1,4 +1,4 @@
-import { envDuration, envList, parseConfig } from '@assurance/core';
+import { ChannelHashSecret, envDuration, envList, PipelineEnv, parseConfig } from '@assurance/core';
 import { COMPRESSIONS } from '@assurance/kafka';
 import { z } from 'zod';
 
@@ -8,31 +8,10 @@ import { z } from 'zod';
  */
 export const EngineConfigSchema = z
   .object({
-    KAFKA_BROKERS: z
-      .string({ error: 'KAFKA_BROKERS is required, e.g. 127.0.0.1:19092' })
-      .min(1, 'KAFKA_BROKERS is required, e.g. 127.0.0.1:19092'),
-    SCHEMA_REGISTRY_URL: z.url(
-      'SCHEMA_REGISTRY_URL must be a URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7',
-    ),
-    REDIS_URL: z.url('REDIS_URL must be a URL, e.g. redis://127.0.0.1:16379'),
+    ...PipelineEnv.shape,
     /** Keys every channel hash; rotating it orphans existing channel state, so treat it as durable. */
-    CHANNEL_HASH_SECRET: z
-      .string({ error: 'CHANNEL_HASH_SECRET is required: a stable secret of at least 16 characters' })
-      .min(16, 'CHANNEL_HASH_SECRET must be at least 16 characters'),
-    REDIS_PREFIX: z
-      .string()
-      .regex(/^[a-z0-9:_-]{1,64}$/i)
-      .default('ra:'),
-    /** Prepended to every topic name (`<ns>.identity.login.v1`): isolates tests and tenants of a cluster. */
-    TOPIC_NAMESPACE: z
-      .string()
-      .regex(/^[a-zA-Z0-9._-]{0,80}$/)
-      .default(''),
-    ENGINE_GROUP_ID: z.string().min(1).default('assurance-engine'),
+    CHANNEL_HASH_SECRET: ChannelHashSecret,
     CLIENT_ID: z.string().min(1).default('assurance-engine'),
-    POLICY_FILE: z.string().min(1).optional(),
-    /** Partitions of the internal identity-keyed topic: the unit of parallelism of the decider. */
-    INTERNAL_PARTITIONS: z.coerce.number().int().min(1).max(256).default(6),
     MAX_MESSAGE_BYTES: z.coerce
       .number()
       .int()
@@ -96,7 +75,6 @@ export const EngineConfigSchema = z
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     /** Loopback by default; containers set 0.0.0.0 so Prometheus can reach it. */
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((c, ctx) => {
     if (c.SWEEP_LEASE <= c.SWEEP_INTERVAL) {

@@ -8,7 +8,7 @@ import { evaluate } from '@assurance/policy';
 import type { IdentityRecord, StateStore } from '@assurance/redis';
 import { emptyState, epochOf, nextSequence, toIdentityState } from '@assurance/redis';
 import type { AuditRecord, Decision, DecisionV2 } from '@assurance/schemas';
-import { strictUtf8 } from '@assurance/schemas';
+import { BASE_TOPICS, strictUtf8, type TopicNames } from '@assurance/schemas';
 import {
   auditText,
   buildAudit,
@@ -28,8 +28,6 @@ import { observeWait, timedBatch } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
-import type { TopicNames } from './topics.ts';
-import { BASE_TOPICS } from './topics.ts';
 
 export interface DeciderDeps {
   readonly store: StateStore;

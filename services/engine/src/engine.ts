@@ -7,26 +7,25 @@ import {
   createKafka,
   createProducer,
   parseBrokers,
+  provision,
   RegistryCodec,
 } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
 import { defineScripts, keySpace, MetaStore, StateStore, secretDigest } from '@assurance/redis';
-import { channelRef } from '@assurance/schemas';
+import { channelRef, engineStageGroups, type TopicNames, topicNames } from '@assurance/schemas';
 import { Redis } from 'ioredis';
 import type { EngineConfig } from './config.ts';
 import { Decider } from './decider.ts';
 import { DeadLetterSink } from './dlq.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
-import { provision } from './provision.ts';
+
 import { recoverLostStore, seedFromDecisions } from './recovery.ts';
 import type { RoutedInfo } from './router.ts';
 import { Router } from './router.ts';
 import { StoreGuard } from './store-guard.ts';
 import { Sweeper } from './sweeper.ts';
-import type { TopicNames } from './topics.ts';
-import { INPUT_ROLES, topicNames } from './topics.ts';
 
 /** Instrumentation events: `routed` (RoutedInfo) once per input message durably handled. */
 export interface EngineEvents {
@@ -103,14 +102,7 @@ export async function startEngine(
     throw err;
   }
 
-  const stageGroups = [
-    {
-      stage: 'router',
-      groupId: `${config.ENGINE_GROUP_ID}.router`,
-      topics: INPUT_ROLES.map((r) => topics[r]),
-    },
-    { stage: 'decider', groupId: `${config.ENGINE_GROUP_ID}.decider`, topics: [topics.identityEvents] },
-  ];
+  const stageGroups = engineStageGroups(config.ENGINE_GROUP_ID, topics);
   const recoveryDeps = {
     kafka,
     decisionsTopic: topics.decisions,
@@ -241,11 +233,11 @@ export async function startEngine(
     },
   });
   const stages = new Set(config.ENGINE_STAGES);
-  const consumerFor = (stage: 'router' | 'decider', topicList: string[]): ConsumerPort =>
+  const consumerFor = ({ stage, groupId, topics: topicList }: (typeof stageGroups)[number]): ConsumerPort =>
     createConsumer(
       kafka,
       {
-        groupId: `${config.ENGINE_GROUP_ID}.${stage}`,
+        groupId,
         topics: topicList,
         concurrency: config.CONSUMER_CONCURRENCY,
         sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT,
@@ -256,13 +248,12 @@ export async function startEngine(
       logger.child({ stage }),
       consumerEvents(stage),
     );
-  const deciderConsumer = stages.has('decider') ? consumerFor('decider', [topics.identityEvents]) : undefined;
-  const routerConsumer = stages.has('router')
-    ? consumerFor(
-        'router',
-        INPUT_ROLES.map((r) => topics[r]),
-      )
-    : undefined;
+  const [routerGroup, deciderGroup] = stageGroups as [
+    (typeof stageGroups)[number],
+    (typeof stageGroups)[number],
+  ];
+  const deciderConsumer = stages.has('decider') ? consumerFor(deciderGroup) : undefined;
+  const routerConsumer = stages.has('router') ? consumerFor(routerGroup) : undefined;
   for (const c of [deciderConsumer, routerConsumer]) if (c) consumers.push(c);
   await deciderConsumer?.start((messages) => decider.handle(messages));
   await routerConsumer?.start((messages) => router.handle(messages));

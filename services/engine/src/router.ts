@@ -12,7 +12,14 @@ import { UNDECODABLE_DETAIL_HEADER, UNDECODABLE_HEADER } from '@assurance/kafka'
 import type { Policy } from '@assurance/policy';
 import type { Mutation, StateStore } from '@assurance/redis';
 import type { Trigger } from '@assurance/schemas';
-import { ContractError, strictUtf8 } from '@assurance/schemas';
+import {
+  BASE_TOPICS,
+  ContractError,
+  type InputRole,
+  roleOf,
+  strictUtf8,
+  type TopicNames,
+} from '@assurance/schemas';
 import type { DeriveContext, HashFn, Plan } from './derive.ts';
 import {
   deriveChannelBinding,
@@ -32,8 +39,6 @@ import { observeWait, timedBatch } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage, TenantMark } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
-import type { InputRole, TopicNames } from './topics.ts';
-import { BASE_TOPICS, roleOf } from './topics.ts';
 
 export interface RouterDeps {
   readonly codec: RegistryCodec;

@@ -2,10 +2,9 @@ import type { Logger } from '@assurance/core';
 import { asAssuranceError } from '@assurance/core';
 import type { ProducerPort } from '@assurance/kafka';
 import type { StateStore } from '@assurance/redis';
+import { BASE_TOPICS, type TopicNames } from '@assurance/schemas';
 import type { EngineMetrics } from './metrics.ts';
 import type { RoutedMessage } from './routed.ts';
-import type { TopicNames } from './topics.ts';
-import { BASE_TOPICS } from './topics.ts';
 
 export interface SweeperDeps {
   readonly store: StateStore;

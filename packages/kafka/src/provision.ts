@@ -1,9 +1,7 @@
-import type { AdminPort, RegistryCodec, TopicSpec } from '@assurance/kafka';
-import { TOPICS } from '@assurance/schemas';
-import type { TopicNames, TopicRole } from './topics.ts';
-import { BASE_TOPICS } from './topics.ts';
-
-const DAY_MS = 86_400_000;
+import type { TopicNames, TopicRole } from '@assurance/schemas';
+import { BASE_TOPICS, INTERNAL_TOPIC_CONFIGS, TOPICS } from '@assurance/schemas';
+import type { RegistryCodec } from './codec.ts';
+import type { AdminPort, TopicSpec } from './types.ts';
 
 export interface ProvisionResult {
   readonly topics: number;
@@ -32,7 +30,7 @@ export async function provision(args: {
         name,
         partitions: args.internalPartitions,
         ...(args.replicationFactor ? { replicationFactor: args.replicationFactor } : {}),
-        configs: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * DAY_MS) },
+        configs: { ...INTERNAL_TOPIC_CONFIGS },
       });
       continue;
     }
