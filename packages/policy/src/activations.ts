@@ -105,6 +105,20 @@ export function activationsOf(
   return [{ rule, signals: [...new Set(groups.flat())], since, end }];
 }
 
+/**
+ * The rules `signal` takes part in firing among the signals in force at `nowMs`, with the
+ * evaluator's own matching (for explanations: "which rules does this signal make fire?").
+ */
+export function rulesFiredBy(
+  rules: readonly PolicyRule[],
+  signal: ActiveSignal,
+  signals: readonly ActiveSignal[],
+  nowMs: number,
+): PolicyRule[] {
+  const active = activeSignals(signals, nowMs);
+  return rules.filter((rule) => activationsOf(rule, active, nowMs).some((a) => a.signals.includes(signal)));
+}
+
 /** The channel a signal is about, if it names one. */
 export function channelOf(signal: ActiveSignal): ChannelKey | undefined {
   const type = CHANNEL_TYPES.find((candidate) => candidate === signal.scope);

@@ -8,6 +8,7 @@ import type { Tier, TierRequirement } from './contract.ts';
 import type { Evaluation } from './evaluate.ts';
 import type { Policy } from './load.ts';
 
+export { rulesFiredBy } from './activations.ts';
 export { canonicalJson, digestOf } from './canonical.ts';
 export { type CaseFile, loadCaseFile, type PolicyCase, refFor, stateFor } from './case-file.ts';
 export { type CaseResult, runCase, runCases } from './case-runner.ts';

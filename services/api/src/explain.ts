@@ -1,6 +1,6 @@
 import type { EngineHealth } from '@assurance/kafka';
-import type { Policy, PolicyRule, SignalMatcher } from '@assurance/policy';
-import { evaluate } from '@assurance/policy';
+import type { Policy } from '@assurance/policy';
+import { evaluate, rulesFiredBy } from '@assurance/policy';
 import type { IdentityRecord, StateStore, StoreStatus } from '@assurance/redis';
 import { emptyState, toIdentityState } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
@@ -14,34 +14,6 @@ import type { DegradedReason, SignalsResponse } from './schemas.ts';
  * makes fire (reason codes and operator texts), and the identity's bindings as channel type,
  * hashed ref and uses. Channel values never reach Redis, so they cannot appear here either.
  */
-
-function matches(matcher: SignalMatcher, signal: ActiveSignal): boolean {
-  if (!matcher.signals.includes(signal.code)) return false;
-  if (matcher.scopes && !matcher.scopes.includes(signal.scope)) return false;
-  for (const [name, accepted] of Object.entries(matcher.attributes ?? {})) {
-    const value = signal.attributes?.[name];
-    if (value === undefined || !accepted.includes(value)) return false;
-  }
-  return true;
-}
-
-/**
- * The rules a signal takes part in firing, with the same matching as the evaluator: a plain rule
- * fires per matching signal; an `allOf` rule fires only when each of its matchers matches some
- * live signal, and then every signal matching any of them is behind it.
- */
-export function rulesFiredBy(
-  rules: readonly PolicyRule[],
-  signal: ActiveSignal,
-  live: readonly ActiveSignal[],
-): PolicyRule[] {
-  return rules.filter((rule) => {
-    const { matchers } = rule.when;
-    if (rule.when.mode === 'each') return matchers.some((m) => matches(m, signal));
-    const complete = matchers.every((m) => live.some((s) => matches(m, s)));
-    return complete && matchers.some((m) => matches(m, signal));
-  });
-}
 
 function channelTypeOf(signal: ActiveSignal): ChannelType | null {
   return CHANNEL_TYPES.find((t) => t === signal.scope) ?? null;
@@ -90,7 +62,7 @@ export async function explainIdentity(deps: ExplainDeps, identityId: string): Pr
     signals: [...state.signals].sort(bySignalKey).map((signal) => ({
       ...signal,
       channelType: channelTypeOf(signal),
-      rules: rulesFiredBy(deps.policy.rules, signal, state.signals).map((rule) => ({
+      rules: rulesFiredBy(deps.policy.rules, signal, state.signals, now.getTime()).map((rule) => ({
         id: rule.id,
         reasons: rule.reasons.map((r) => ({ code: r.code, admin: r.admin })),
       })),
