@@ -44,4 +44,4 @@ export type {
   StoreOptions,
   StoreStatus,
 } from './store.ts';
-export { DEFAULT_CAPS, memberField, parseMember, StateStore } from './store.ts';
+export { DEFAULT_CAPS, memberField, parseMember, StateReader, StateStore } from './store.ts';

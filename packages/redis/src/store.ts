@@ -189,13 +189,93 @@ const OWN_CODES = [CODE_IDS.indexOf('device_new'), CODE_IDS.indexOf('device_comp
 type Reply = string | number | Buffer | null | Reply[];
 type ScriptCall = (...args: Array<string | number | Buffer>) => Promise<Reply>;
 
-/** Typed access to the Lua commands and keys; the only code that talks to Redis about state. */
-export class StateStore {
+function decodeRecord(identityId: string, blob: Buffer): IdentityRecord {
+  try {
+    const record = decodeIdentity(blob);
+    if (record.identityId !== identityId) {
+      throw new CorruptStateError(`state of ${identityId} names another identity`);
+    }
+    return record;
+  } catch (err) {
+    // Corrupt state is not something to retry or route around: stop and say so.
+    throw new AssuranceError('state_corrupt', `unreadable state for an identity: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Reads identities' states and the store's status, and nothing else: what the API and the CLI need,
+ * with none of the writer's options (windows, TTLs, caps) to make up.
+ */
+export class StateReader {
+  readonly #redis: Redis;
+  readonly #keys: KeySpace;
+
+  constructor(redis: Redis, keys: KeySpace) {
+    this.#redis = redis;
+    this.#keys = keys;
+  }
+
+  /**
+   * The state of an identity, or null when none is stored or it is forgotten by `nowMs` (its
+   * horizon passed, whether or not Redis has expired the key yet).
+   */
+  async read(identityId: string, nowMs: number): Promise<IdentityRecord | null> {
+    const blob = await this.#redis.getBuffer(this.#keys.identity(identityId)).catch((err: unknown) => {
+      throw storeError(err, 'read state');
+    });
+    if (blob === null) return null;
+    const record = decodeRecord(identityId, blob);
+    const h = record.horizonMs;
+    return h !== null && h !== -1 && h <= nowMs ? null : record;
+  }
+
+  /**
+   * The state of an identity together with the store's fingerprint and recovery status, in one
+   * round trip and in this order: if the store was flushed or restarted before the state was read,
+   * the fingerprint read after it shows it (docs/state.md, reading).
+   */
+  async readWithStatus(
+    identityId: string,
+    nowMs: number,
+  ): Promise<{ record: IdentityRecord | null; status: StoreStatus }> {
+    const fp = this.#keys.fingerprint;
+    // Separate commands, not a pipeline of their own: with auto-pipelining on (the API's client),
+    // those of concurrent requests share one write to the socket, which a pipeline per request
+    // does not (its writes were a third of the API's CPU at 5,000 requests/s). Redis still runs
+    // each connection's commands in order.
+    const r = await Promise.all([
+      this.#redis.getBuffer(this.#keys.identity(identityId)),
+      this.#redis.hmget(fp, 'epoch', 'policy', 'verified', 'format'),
+      this.#redis.hlen(this.#keys.recovery),
+    ]).catch((err: unknown) => {
+      throw storeError(err, 'read state');
+    });
+    const [blob, fields, recovering] = r;
+    const [epoch, policy, verified, format] = fields;
+    const status: StoreStatus = {
+      epoch: epoch === null || epoch === undefined ? null : Number(epoch),
+      policy: policy ?? null,
+      verifiedRunId: verified ?? null,
+      format: format === null || format === undefined ? null : Number(format),
+      recovering,
+    };
+    if (blob === null) return { record: null, status };
+    const record = decodeRecord(identityId, blob);
+    const h = record.horizonMs;
+    return { record: h !== null && h !== -1 && h <= nowMs ? null : record, status };
+  }
+}
+
+/** Typed access to the Lua commands and keys; the only code that writes state to Redis. */
+export class StateStore extends StateReader {
   readonly #redis: Redis;
   readonly #keys: KeySpace;
   readonly #opts: StoreOptions;
 
   constructor(redis: Redis, keys: KeySpace, opts: StoreOptions) {
+    super(redis, keys);
     this.#redis = redis;
     this.#keys = keys;
     this.#opts = opts;
@@ -228,25 +308,6 @@ export class StateStore {
         throw storeError(err, `script ${name}`);
       }
     };
-  }
-
-  #decode(identityId: string, blob: Buffer): IdentityRecord {
-    try {
-      const record = decodeIdentity(blob);
-      if (record.identityId !== identityId) {
-        throw new CorruptStateError(`state of ${identityId} names another identity`);
-      }
-      return record;
-    } catch (err) {
-      // Corrupt state is not something to retry or route around: stop and say so.
-      throw new AssuranceError(
-        'state_corrupt',
-        `unreadable state for an identity: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    }
   }
 
   /**
@@ -308,61 +369,11 @@ export class StateStore {
     );
     return {
       changed: r[0] === 1,
-      state: r[1] ? this.#decode(identityId, r[1]) : null,
+      state: r[1] ? decodeRecord(identityId, r[1]) : null,
       observation,
       horizonMs: r[3],
       withdrawn,
     };
-  }
-
-  /**
-   * The state of an identity, or null when none is stored or it is forgotten by `nowMs` (its
-   * horizon passed, whether or not Redis has expired the key yet).
-   */
-  async read(identityId: string, nowMs: number): Promise<IdentityRecord | null> {
-    const blob = await this.#redis.getBuffer(this.#keys.identity(identityId)).catch((err: unknown) => {
-      throw storeError(err, 'read state');
-    });
-    if (blob === null) return null;
-    const record = this.#decode(identityId, blob);
-    const h = record.horizonMs;
-    return h !== null && h !== -1 && h <= nowMs ? null : record;
-  }
-
-  /**
-   * The state of an identity together with the store's fingerprint and recovery status, in one
-   * round trip and in this order: if the store was flushed or restarted before the state was read,
-   * the fingerprint read after it shows it (docs/state.md, reading).
-   */
-  async readWithStatus(
-    identityId: string,
-    nowMs: number,
-  ): Promise<{ record: IdentityRecord | null; status: StoreStatus }> {
-    const fp = this.#keys.fingerprint;
-    // Separate commands, not a pipeline of their own: with auto-pipelining on (the API's client),
-    // those of concurrent requests share one write to the socket, which a pipeline per request
-    // does not (its writes were a third of the API's CPU at 5,000 requests/s). Redis still runs
-    // each connection's commands in order.
-    const r = await Promise.all([
-      this.#redis.getBuffer(this.#keys.identity(identityId)),
-      this.#redis.hmget(fp, 'epoch', 'policy', 'verified', 'format'),
-      this.#redis.hlen(this.#keys.recovery),
-    ]).catch((err: unknown) => {
-      throw storeError(err, 'read state');
-    });
-    const [blob, fields, recovering] = r;
-    const [epoch, policy, verified, format] = fields;
-    const status: StoreStatus = {
-      epoch: epoch === null || epoch === undefined ? null : Number(epoch),
-      policy: policy ?? null,
-      verifiedRunId: verified ?? null,
-      format: format === null || format === undefined ? null : Number(format),
-      recovering,
-    };
-    if (blob === null) return { record: null, status };
-    const record = this.#decode(identityId, blob);
-    const h = record.horizonMs;
-    return { record: h !== null && h !== -1 && h <= nowMs ? null : record, status };
   }
 
   /**

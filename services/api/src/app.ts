@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@assurance/core';
 import type { EngineHealth, ProducerPort } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
-import type { StateStore, StoreStatus } from '@assurance/redis';
+import type { StateReader, StoreStatus } from '@assurance/redis';
 import { bindingRefOf } from '@assurance/schemas';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
@@ -23,7 +23,7 @@ import type { TokenGrant } from './tokens.ts';
 export interface AppDeps {
   readonly logger: Logger;
   readonly policy: Policy;
-  readonly store: StateStore;
+  readonly store: StateReader;
   /** Why the store cannot be answered from now (store-trust.ts). */
   readonly storeReasons: (status: StoreStatus) => DegradedReason[];
   readonly producer: ProducerPort;

@@ -2,7 +2,7 @@ import type { Logger } from '@assurance/core';
 import type { EngineHealth } from '@assurance/kafka';
 import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate, strictestRequirement } from '@assurance/policy';
-import type { IdentityRecord, StateStore, StoreStatus } from '@assurance/redis';
+import type { IdentityRecord, StateReader, StoreStatus } from '@assurance/redis';
 import { emptyState, toIdentityState } from '@assurance/redis';
 import { TIERS, type Tier, type TierRequirement } from '@assurance/schemas';
 import { healthReasons } from './engine-health.ts';
@@ -10,7 +10,7 @@ import type { ApiMetrics } from './metrics.ts';
 import type { AssuranceResponse, DegradedReason } from './schemas.ts';
 
 export interface ReaderDeps {
-  readonly store: StateStore;
+  readonly store: StateReader;
   readonly policy: Policy;
   /** The engine's health as last sampled in the background. */
   readonly engineHealth: () => EngineHealth;

@@ -1,7 +1,7 @@
 import type { EngineHealth } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { evaluate, rulesFiredBy } from '@assurance/policy';
-import type { IdentityRecord, StateStore, StoreStatus } from '@assurance/redis';
+import type { IdentityRecord, StateReader, StoreStatus } from '@assurance/redis';
 import { emptyState, toIdentityState } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
 import { CHANNEL_TYPES, type ChannelType } from '@assurance/schemas';
@@ -20,7 +20,7 @@ function channelTypeOf(signal: ActiveSignal): ChannelType | null {
 }
 
 export interface ExplainDeps {
-  readonly store: StateStore;
+  readonly store: StateReader;
   readonly policy: Policy;
   readonly engineHealth: () => EngineHealth;
   readonly storeReasons: (status: StoreStatus) => DegradedReason[];

@@ -3,7 +3,7 @@ import type { EngineWatch } from '@assurance/kafka';
 import { createAdmin, createKafka, createProducer, parseBrokers } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
-import { DEFAULT_CAPS, keySpace, MetaStore, StateStore, secretDigest } from '@assurance/redis';
+import { keySpace, MetaStore, StateReader, secretDigest } from '@assurance/redis';
 import { topicNames } from '@assurance/schemas';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
@@ -75,7 +75,7 @@ export async function startApi(
 
   const redis = new Redis(config.REDIS_URL, {
     lazyConnect: true,
-    // Commands of concurrent requests go out in one write (see StateStore.readWithStatus).
+    // Commands of concurrent requests go out in one write (see StateReader.readWithStatus).
     enableAutoPipelining: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -93,9 +93,8 @@ export async function startApi(
       'Redis unreachable at start; answering fail-closed until it is back',
     );
   }
-  // Read-only use: the store's write options (windows, TTLs, caps) are never exercised here.
   const keys = keySpace(config.REDIS_PREFIX);
-  const store = new StateStore(redis, keys, { keepMs: 0, stateTtlMs: 0, caps: DEFAULT_CAPS });
+  const store = new StateReader(redis, keys);
   const meta = new MetaStore(redis, keys);
   const trust = new StoreTrust(redis, meta, policy.digest, logger);
   if (redis.status === 'ready') await trust.refresh();

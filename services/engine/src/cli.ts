@@ -10,7 +10,7 @@
 import { PipelineEnv, parseConfig } from '@assurance/core';
 import { loadPolicyFile } from '@assurance/policy';
 import { runCli } from '@assurance/policy/cli';
-import { DEFAULT_CAPS, defineScripts, keySpace, MetaStore, StateStore } from '@assurance/redis';
+import { defineScripts, keySpace, MetaStore, StateReader } from '@assurance/redis';
 import { Redis } from 'ioredis';
 import { explainIdentity, renderExplanation } from './explain.ts';
 
@@ -60,8 +60,7 @@ export async function main(
     await redis.connect();
     try {
       const keys = keySpace(config.REDIS_PREFIX);
-      // Read-only use: the write options are never exercised.
-      const store = new StateStore(redis, keys, { keepMs: 0, stateTtlMs: 0, caps: DEFAULT_CAPS });
+      const store = new StateReader(redis, keys);
       const e = await explainIdentity(
         store,
         new MetaStore(redis, keys),

@@ -1,11 +1,11 @@
 import type { Policy } from '@assurance/policy';
 import { evaluate } from '@assurance/policy';
-import type { Fingerprint, MetaStore, StateStore } from '@assurance/redis';
+import type { Fingerprint, MetaStore, StateReader } from '@assurance/redis';
 import { emptyState, epochOf, toIdentityState } from '@assurance/redis';
 
 /** Everything an operator needs to see why an identity is where it is, as data. */
 export async function explainIdentity(
-  store: StateStore,
+  store: StateReader,
   meta: MetaStore,
   policy: Policy,
   identityId: string,
