@@ -31,8 +31,6 @@ export class ContractError extends Error {
   readonly code: ContractErrorCode;
   /** For `validation_failed`: one `path: message` string per zod issue (`<root>` for the value itself). */
   readonly issues: readonly string[];
-  /** Only an unknown schema id may resolve itself (the registry may learn it); nothing else will. */
-  readonly retriable: boolean;
 
   constructor(
     code: ContractErrorCode,
@@ -44,7 +42,6 @@ export class ContractError extends Error {
     this.name = 'ContractError';
     this.code = code;
     this.issues = Object.freeze([...(options.issues ?? [])]);
-    this.retriable = code === 'unknown_schema_id';
   }
 }
 

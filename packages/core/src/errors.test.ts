@@ -4,11 +4,11 @@ import { z } from 'zod';
 import { envBoolean, envDuration } from './config.ts';
 import { AssuranceError, asAssuranceError, dispositionOf, ERROR_CODES } from './errors.ts';
 
-test('every error code has one disposition, and retriable follows it', () => {
+test('every error code has one disposition, and the error reports it', () => {
   for (const code of ERROR_CODES) {
     const d = dispositionOf(code);
     assert.ok(['dead_letter', 'retry', 'quarantine', 'stop'].includes(d), code);
-    assert.equal(new AssuranceError(code, 'x').retriable, d === 'retry', code);
+    assert.equal(new AssuranceError(code, 'x').disposition, d, code);
   }
   assert.equal(dispositionOf('kafka_rejected'), 'stop');
   assert.equal(dispositionOf('registry_unavailable'), 'retry');

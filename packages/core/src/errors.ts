@@ -1,6 +1,5 @@
 /**
- * One error base for the whole project (STYLE.md §6): a closed list of codes, a retriable flag
- * and the cause. `dispositionOf` is the single exhaustive place that maps an error to what the
+ * One error base for the whole project (STYLE.md §6): a closed list of codes and the cause. `dispositionOf` is the single exhaustive place that maps an error to what the
  * pipeline does with the message that caused it.
  */
 
@@ -48,19 +47,22 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class AssuranceError extends Error {
   readonly code: ErrorCode;
-  readonly retriable: boolean;
   readonly details: Readonly<Record<string, unknown>>;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; retriable?: boolean; details?: Record<string, unknown> } = {},
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AssuranceError';
     this.code = code;
-    this.retriable = options.retriable ?? dispositionOf(code) === 'retry';
     this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+
+  /** What the pipeline does with the message that failed so: always `dispositionOf(code)`. */
+  get disposition(): Disposition {
+    return dispositionOf(this.code);
   }
 }
 

@@ -48,7 +48,7 @@ describe('RegistryCodec.decodeEvent', () => {
   test('an unknown id with the registry down is retriable, never a skip', async () => {
     await assert.rejects(
       offlineCodec().decodeEvent(TOPIC, wire(99, Buffer.from([1, 2, 3]))),
-      (e: AssuranceError) => e.code === 'registry_unavailable' && e.retriable,
+      (e: AssuranceError) => e.code === 'registry_unavailable' && e.disposition === 'retry',
     );
   });
 
