@@ -127,19 +127,36 @@ describe('DecisionView: decision format 2', () => {
     assert.deepStrictEqual(view.get('ivan').decision, d);
   });
 
-  it('a format 2 decision under another policy, or with no policy to expand it, fails its identity closed', () => {
+  it('a decision under another policy, in either format, or a format 2 one with no policy to expand it, fails its identity closed', () => {
     const other = loadPolicy(
       readFileSync(defaultPolicyPath, 'utf8').replace(/^version: .*$/m, 'version: 9.9.9'),
     );
-    for (const view of [new DecisionView(other), new DecisionView()]) {
-      view.apply(message('jo', decisionFor('jo', 1)));
-      assert.deepEqual(view.apply(message('jo', v2Of(decisionFor('jo', 2)))), {
-        kind: 'rejected',
-        identityId: 'jo',
-        reason: 'policy_mismatch',
-      });
-      assert.equal(view.get('jo').invalid, true);
-      assert.equal(view.get('jo').decision?.sequence, 1);
+    const unpoliced = new DecisionView();
+    unpoliced.apply(message('jo', decisionFor('jo', 1)));
+    assert.deepEqual(unpoliced.apply(message('jo', v2Of(decisionFor('jo', 2)))), {
+      kind: 'rejected',
+      identityId: 'jo',
+      reason: 'policy_mismatch',
+    });
+    assert.equal(unpoliced.get('jo').invalid, true);
+    assert.equal(unpoliced.get('jo').decision?.sequence, 1);
+    // Its tiers map actions differently from what this reader's policy says: neither format is read.
+    const mismatched = new DecisionView(other);
+    for (const [seq, d] of [
+      [1, decisionFor('jo', 1)],
+      [2, v2Of(decisionFor('jo', 2))],
+    ] as const) {
+      assert.deepEqual(
+        mismatched.apply(message('jo', d)),
+        {
+          kind: 'rejected',
+          identityId: 'jo',
+          reason: 'policy_mismatch',
+        },
+        `sequence ${seq}`,
+      );
+      assert.equal(mismatched.get('jo').invalid, true);
+      assert.equal(mismatched.get('jo').decision, undefined);
     }
   });
 

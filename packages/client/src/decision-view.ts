@@ -85,7 +85,13 @@ function parseDecision(
     return { ok: true, decision: v2.data };
   }
   const parsed = Decision.safeParse(raw);
-  return parsed.success ? { ok: true, decision: parsed.data } : { ok: false, reason: 'invalid_decision' };
+  if (!parsed.success) return { ok: false, reason: 'invalid_decision' };
+  // A format 1 decision spells its tiers out, but the action → tier mapping a lookup uses is this
+  // reader's policy: under another policy the two can disagree, and an action would be answered
+  // with another tier's requirement. Only decisions of the policy the reader holds are trusted.
+  if (policy !== undefined && policy.digest !== parsed.data.policyDigest)
+    return { ok: false, reason: 'policy_mismatch' };
+  return { ok: true, decision: parsed.data };
 }
 
 /** The `x-sequence` header the engine sets, when it is a positive integer. */
@@ -104,8 +110,9 @@ export class DecisionView {
   #partitions: readonly number[] | undefined;
 
   /**
-   * `policy`: the policy format 2 decisions are expanded with (their digest must match it); without
-   * one, format 2 decisions are rejected and their identities answer degraded.
+   * `policy`: the policy lookups map actions to tiers with and format 2 decisions are expanded with;
+   * a decision made under another policy is rejected and its identity answers degraded. Without
+   * one, format 2 decisions are rejected and format 1 decisions taken as they are.
    */
   constructor(policy?: Policy) {
     this.#policy = policy;
