@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { muteKafkajsNegativeTimeoutWarning } from '@assurance/kafka/warnings';
-import { Kafka, logLevel } from 'kafkajs';
+import { probeBrokers } from '@assurance/kafka';
 import type { StackLayout } from './layout.ts';
 import { REPO_ROOT } from './layout.ts';
 import { checkJava, checkMaven, ensureRedis } from './prereqs.ts';
@@ -94,21 +93,7 @@ export const kafka: LocalService = {
   marker: (l) => l.kafka.lib,
   async healthy(l) {
     if (!(await portOpen(l.env.STACK_KAFKA_PORT))) return false;
-    muteKafkajsNegativeTimeoutWarning();
-    const admin = new Kafka({
-      clientId: 'stack-probe',
-      brokers: [this.endpoint(l)],
-      logLevel: logLevel.NOTHING,
-      connectionTimeout: 1000,
-      retry: { retries: 0 },
-    }).admin();
-    try {
-      await admin.connect();
-      const cluster = await admin.describeCluster();
-      return cluster.brokers.length > 0;
-    } finally {
-      await admin.disconnect();
-    }
+    return (await probeBrokers(this.endpoint(l), 1000)) > 0;
   },
   async ensure(l, log) {
     // Fetched even while a broker runs: the tools jars (console producer, used by tests) live here

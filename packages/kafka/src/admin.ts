@@ -1,8 +1,8 @@
-import type { Kafka } from 'kafkajs';
+import { type KafkaClient, kafkajsOf } from './client.ts';
 import type { AdminPort, TopicSpec } from './types.ts';
 
-export async function createAdmin(kafka: Kafka): Promise<AdminPort> {
-  const admin = kafka.admin();
+export async function createAdmin(kafka: KafkaClient): Promise<AdminPort> {
+  const admin = kafkajsOf(kafka).admin();
   await admin.connect();
 
   /** Until every partition of `topics` has a leader, tolerating the broker's propagation delay. */

@@ -32,8 +32,23 @@ export function kafkajsLevel(level: number, entry: { message?: unknown; error?: 
 
 type LevelName = 'warn' | 'info' | 'debug';
 
-/** One kafkajs client whose logs go through our structured logger. */
-export function createKafka(opts: KafkaClientOptions): Kafka {
+declare const kafkaClient: unique symbol;
+
+/**
+ * A connection to one cluster, made by `createKafka` and used only by this package's factories
+ * (consumer, producer, admin, topic reader): what client library lies beneath stays in here.
+ */
+export interface KafkaClient {
+  readonly [kafkaClient]: true;
+}
+
+/** The kafkajs client behind a KafkaClient (this package's modules only). */
+export function kafkajsOf(client: KafkaClient): Kafka {
+  return client as unknown as Kafka;
+}
+
+/** One client whose logs go through our structured logger. */
+export function createKafka(opts: KafkaClientOptions): KafkaClient {
   installCodecs(
     opts.maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes: opts.maxDecompressedBytes },
   );
@@ -56,7 +71,28 @@ export function createKafka(opts: KafkaClientOptions): Kafka {
       },
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
   };
-  return new Kafka(config);
+  return new Kafka(config) as unknown as KafkaClient;
+}
+
+/**
+ * How many brokers answer at `broker`, asked once without retries and without logs (a liveness
+ * probe for the local stack); rejects when none answers within `timeoutMs`.
+ */
+export async function probeBrokers(broker: string, timeoutMs: number): Promise<number> {
+  muteKafkajsNegativeTimeoutWarning();
+  const admin = new Kafka({
+    clientId: 'probe',
+    brokers: [broker],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: timeoutMs,
+    retry: { retries: 0 },
+  }).admin();
+  try {
+    await admin.connect();
+    return (await admin.describeCluster()).brokers.length;
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 export function parseBrokers(list: string): string[] {

@@ -1,6 +1,7 @@
 import type { Logger } from '@assurance/core';
 import { AssuranceError, dispositionOf } from '@assurance/core';
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, KafkaMessage } from 'kafkajs';
+import { type KafkaClient, kafkajsOf } from './client.ts';
 import type { BatchHandler, ConsumerEvents, ConsumerOptions, ConsumerPort, InboundMessage } from './types.ts';
 
 export function toInbound(topic: string, partition: number, m: KafkaMessage): InboundMessage {
@@ -29,7 +30,7 @@ export function toInbound(topic: string, partition: number, m: KafkaMessage): In
  * - partitions run concurrently, each one sequentially (per-key order holds).
  */
 export function createConsumer(
-  kafka: Kafka,
+  kafka: KafkaClient,
   opts: ConsumerOptions,
   logger: Logger,
   events: ConsumerEvents = {},
@@ -123,7 +124,7 @@ export function createConsumer(
   }
 
   function create(): Consumer {
-    const c = kafka.consumer({
+    const c = kafkajsOf(kafka).consumer({
       groupId: opts.groupId,
       sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: 3000,

@@ -1,6 +1,7 @@
 import { AssuranceError } from '@assurance/core';
-import type { Kafka, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
+import { type KafkaClient, kafkajsOf } from './client.ts';
 import { COMPRESSION_TYPE, type Compression } from './codecs.ts';
 import type { OutboundMessage, ProducerPort } from './types.ts';
 
@@ -10,14 +11,14 @@ import type { OutboundMessage, ProducerPort } from './types.ts';
  * round trips.
  */
 export async function createProducer(
-  kafka: Kafka,
+  kafka: KafkaClient,
   opts: { maxRequestBytes?: number; compression?: Compression; idempotent?: boolean } = {},
 ): Promise<ProducerPort> {
   const maxRequestBytes = opts.maxRequestBytes ?? 512 * 1024;
   const compression = COMPRESSION_TYPE[opts.compression ?? 'none'];
   const idempotent = opts.idempotent ?? true;
   const make = (): Producer =>
-    kafka.producer({
+    kafkajsOf(kafka).producer({
       idempotent,
       maxInFlightRequests: 5,
       // Murmur2 like the Java client, so other producers keyed the same way land on the same partition.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import { type KafkaClient, kafkajsOf } from './client.ts';
 import { toInbound } from './consumer.ts';
 import type { InboundMessage } from './types.ts';
 
@@ -9,12 +9,12 @@ import type { InboundMessage } from './types.ts';
  * pipeline: it uses a throwaway consumer group, deleted afterwards, and commits nothing.
  */
 export async function readTopicToEnd(
-  kafka: Kafka,
+  kafka: KafkaClient,
   topic: string,
   onBatch: (messages: readonly InboundMessage[]) => Promise<void> | void,
   opts: { readonly idleTimeoutMs?: number } = {},
 ): Promise<{ messages: number }> {
-  const admin = kafka.admin();
+  const admin = kafkajsOf(kafka).admin();
   await admin.connect();
   const groupId = `assurance-read-${randomUUID()}`;
   try {
@@ -23,7 +23,11 @@ export async function readTopicToEnd(
       if (BigInt(p.high) > BigInt(p.low)) ends.set(p.partition, BigInt(p.high));
     }
     if (ends.size === 0) return { messages: 0 };
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false });
+    const consumer = kafkajsOf(kafka).consumer({
+      groupId,
+      maxWaitTimeInMs: 200,
+      allowAutoTopicCreation: false,
+    });
     let count = 0;
     let finish: () => void = () => {};
     let fail: (err: Error) => void = () => {};

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@assurance/core';
 import { AssuranceError } from '@assurance/core';
-import { readTopicToEnd } from '@assurance/kafka';
+import { type KafkaClient, readTopicToEnd } from '@assurance/kafka';
 import type { MetaStore, Mutation, StateStore } from '@assurance/redis';
 import { epochOf, MAX_EPOCH, STATE_FORMAT, signalKey, socKey } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
@@ -11,7 +11,6 @@ import { z } from 'zod';
 /** A decision as the topic holds it, in format 1 or 2. */
 const PublishedDecision = z.union([DecisionV2, Decision]);
 
-import type { Kafka } from 'kafkajs';
 import type { EngineMetrics } from './metrics.ts';
 
 /**
@@ -28,7 +27,7 @@ import type { EngineMetrics } from './metrics.ts';
  */
 
 export interface RecoveryDeps {
-  readonly kafka: Kafka;
+  readonly kafka: KafkaClient;
   readonly decisionsTopic: string;
   readonly state: StateStore;
   readonly meta: MetaStore;
