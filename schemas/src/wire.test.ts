@@ -139,7 +139,7 @@ describe('decodeMessage', () => {
     assert.deepEqual(b, { ...a, encoding: 'registry-avro', schemaId: 7 });
   });
   it('asks for the writer schema of a registry message', () => {
-    const error = throwsCode(
+    throwsCode(
       () => decodeMessage('identity.login.v1', encodeRegistryAvro('identity.login.v1', login, 7)),
       'unknown_schema_id',
     );
