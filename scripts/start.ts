@@ -13,11 +13,10 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '@assurance/core';
 import { createConsumer, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
 import { expandDecision, loadPolicyFile } from '@assurance/policy';
-import { keySpace } from '@assurance/redis';
+import { createRedis, keySpace } from '@assurance/redis';
 import type { Decision, DecisionV2 } from '@assurance/schemas';
 import { topicNames } from '@assurance/schemas';
 import { resolveLayout } from '@assurance/stack';
-import { Redis } from 'ioredis';
 import { startLocalPipeline } from './local-pipeline.ts';
 import { renderDecision } from './render.ts';
 
@@ -218,7 +217,7 @@ function nextDecision(pred: (d: Decision) => boolean): Promise<Decision> {
 
 /** A named identity must be new: the story's first step expects an identity with no history. */
 async function refuseUsedIdentity(id: string): Promise<void> {
-  const redis = new Redis(env.REDIS_URL ?? '', { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = createRedis(env.REDIS_URL ?? '', { kind: 'tool' });
   try {
     await redis.connect();
     const used = await redis.exists(keySpace(env.REDIS_PREFIX ?? 'ra:').identity(id));

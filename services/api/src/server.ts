@@ -3,10 +3,16 @@ import type { EngineWatch } from '@assurance/kafka';
 import { createAdmin, createKafka, createProducer, parseBrokers } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
-import { keySpace, MetaStore, StateReader, secretDigest } from '@assurance/redis';
+import {
+  createRedis,
+  keySpace,
+  MetaStore,
+  type RedisConnection,
+  StateReader,
+  secretDigest,
+} from '@assurance/redis';
 import { topicNames } from '@assurance/schemas';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { buildApp } from './app.ts';
 import type { ApiConfig } from './config.ts';
 import { watchEngine } from './engine-health.ts';
@@ -20,7 +26,7 @@ export interface ApiRuntime {
   readonly engine: EngineWatch;
   readonly metrics: ApiMetrics;
   readonly policy: Policy;
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** Closes the HTTP server (finishing requests in flight), then Kafka and Redis. */
   stop(): Promise<void>;
 }
@@ -73,17 +79,8 @@ export async function startApi(
   const topics = topicNames(config.TOPIC_NAMESPACE);
   const metrics = createApiMetrics();
 
-  const redis = new Redis(config.REDIS_URL, {
-    lazyConnect: true,
-    // Commands of concurrent requests go out in one write (see StateReader.readWithStatus).
-    enableAutoPipelining: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3000,
-    commandTimeout: config.REDIS_TIMEOUT,
-    // Keep trying every second at most: readiness and answers recover as soon as Redis is back.
-    retryStrategy: (attempt) => Math.min(attempt * 200, 1000),
-  });
+  // Commands of concurrent requests share one write (see StateReader.readWithStatus).
+  const redis = createRedis(config.REDIS_URL, { kind: 'api', commandTimeoutMs: config.REDIS_TIMEOUT });
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   try {
     await redis.connect();

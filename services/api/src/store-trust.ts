@@ -1,7 +1,6 @@
 import type { Logger } from '@assurance/core';
-import type { MetaStore, StoreStatus } from '@assurance/redis';
+import type { MetaStore, RedisConnection as Redis, StoreStatus } from '@assurance/redis';
 import { STATE_FORMAT } from '@assurance/redis';
-import type { Redis } from 'ioredis';
 import type { DegradedReason } from './schemas.ts';
 
 /**

@@ -10,8 +10,7 @@
 import { PipelineEnv, parseConfig } from '@assurance/core';
 import { loadPolicyFile } from '@assurance/policy';
 import { runCli } from '@assurance/policy/cli';
-import { defineScripts, keySpace, MetaStore, StateReader } from '@assurance/redis';
-import { Redis } from 'ioredis';
+import { createRedis, keySpace, MetaStore, StateReader } from '@assurance/redis';
 import { explainIdentity, renderExplanation } from './explain.ts';
 
 const ExplainConfig = PipelineEnv.pick({ REDIS_URL: true, REDIS_PREFIX: true, POLICY_FILE: true });
@@ -35,8 +34,7 @@ export async function main(
       return 2;
     }
     const config = parseConfig(ExplainConfig);
-    const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    defineScripts(redis);
+    const redis = createRedis(config.REDIS_URL, { kind: 'tool' });
     await redis.connect();
     try {
       const deleted = await new MetaStore(redis, keySpace(config.REDIS_PREFIX)).wipe();
@@ -55,8 +53,7 @@ export async function main(
       return 2;
     }
     const config = parseConfig(ExplainConfig);
-    const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    defineScripts(redis);
+    const redis = createRedis(config.REDIS_URL, { kind: 'tool' });
     await redis.connect();
     try {
       const keys = keySpace(config.REDIS_PREFIX);

@@ -12,9 +12,15 @@ import {
 } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
-import { defineScripts, keySpace, MetaStore, StateStore, secretDigest } from '@assurance/redis';
+import {
+  createRedis,
+  keySpace,
+  MetaStore,
+  type RedisConnection,
+  StateStore,
+  secretDigest,
+} from '@assurance/redis';
 import { channelRef, engineStageGroups, type TopicNames, topicNames } from '@assurance/schemas';
-import { Redis } from 'ioredis';
 import type { EngineConfig } from './config.ts';
 import { Decider } from './decider.ts';
 import { DeadLetterSink } from './dlq.ts';
@@ -40,7 +46,7 @@ export interface Engine {
   readonly store: StateStore;
   readonly meta: MetaStore;
   readonly guard: StoreGuard;
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** Resolves when the engine stops by itself (a consumer crashed for good): the process must exit. */
   readonly fatal: Promise<Error>;
   stop(): Promise<void>;
@@ -64,14 +70,7 @@ export async function startEngine(
     'starting engine',
   );
 
-  const redis = new Redis(config.REDIS_URL, {
-    enableAutoPipelining: true,
-    // Fail fast while Redis is away: the consumer pauses and redelivers instead of piling up commands.
-    maxRetriesPerRequest: 1,
-    connectTimeout: 3000,
-    lazyConnect: true,
-  });
-  defineScripts(redis);
+  const redis = createRedis(config.REDIS_URL, { kind: 'engine' });
   await redis.connect();
   const keys = keySpace(config.REDIS_PREFIX);
   const store = new StateStore(redis, keys, {

@@ -1,9 +1,8 @@
 import type { Logger } from '@assurance/core';
 import { AssuranceError } from '@assurance/core';
 import type { AdminPort } from '@assurance/kafka';
-import type { Fingerprint, MetaStore } from '@assurance/redis';
+import type { Fingerprint, MetaStore, RedisConnection as Redis } from '@assurance/redis';
 import { STATE_FORMAT } from '@assurance/redis';
-import type { Redis } from 'ioredis';
 import type { EngineMetrics } from './metrics.ts';
 
 /**
