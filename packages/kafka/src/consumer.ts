@@ -29,6 +29,19 @@ export function toInbound(topic: string, partition: number, m: KafkaMessage): In
  *   message and resumes after a backoff, so nothing is skipped and the consumer does not crash;
  * - partitions run concurrently, each one sequentially (per-key order holds).
  */
+/**
+ * What a consumer gets for what its options leave out: the port's defaults, in one place. The
+ * engine sets its own concurrency and session timeout from its configuration.
+ */
+export const CONSUMER_DEFAULTS = Object.freeze({
+  fromBeginning: true,
+  concurrency: 3,
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3000,
+  maxWaitTimeMs: 500,
+  maxBytesPerPartition: 1_048_576,
+});
+
 export function createConsumer(
   kafka: KafkaClient,
   opts: ConsumerOptions,
@@ -126,11 +139,11 @@ export function createConsumer(
   function create(): Consumer {
     const c = kafkajsOf(kafka).consumer({
       groupId: opts.groupId,
-      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: opts.sessionTimeoutMs ?? CONSUMER_DEFAULTS.sessionTimeoutMs,
+      heartbeatInterval: CONSUMER_DEFAULTS.heartbeatIntervalMs,
       // An idle fetch waits this long on the broker; a stop waits for it, so it bounds shutdown time.
-      maxWaitTimeInMs: opts.maxWaitTimeMs ?? 500,
-      maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
+      maxWaitTimeInMs: opts.maxWaitTimeMs ?? CONSUMER_DEFAULTS.maxWaitTimeMs,
+      maxBytesPerPartition: opts.maxBytesPerPartition ?? CONSUMER_DEFAULTS.maxBytesPerPartition,
       allowAutoTopicCreation: false,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
@@ -190,11 +203,11 @@ export function createConsumer(
     const c = create();
     consumer = c;
     await c.connect();
-    await c.subscribe({ topics: [...opts.topics], fromBeginning: opts.fromBeginning ?? true });
+    await c.subscribe({ topics: [...opts.topics], fromBeginning: opts.fromBeginning ?? CONSUMER_DEFAULTS.fromBeginning });
     await c.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: opts.concurrency ?? 3,
+      partitionsConsumedConcurrently: opts.concurrency ?? CONSUMER_DEFAULTS.concurrency,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
         if (batch.messages.length === 0) return;
         const { topic, partition } = batch;
