@@ -24,7 +24,7 @@ import { type DeadLetterSink, deadLetter } from './dlq.ts';
 import { loginMutations, loginRecord } from './login-signals.ts';
 import { heldChannels, membershipDue, membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
-import { observeWait, timedBatch } from './metrics.ts';
+import { observeWait, stoppedEarly, timedBatch } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
@@ -141,13 +141,54 @@ export class Decider {
     return timedBatch(this.#d.metrics, 'decider', () => this.#handle(messages));
   }
 
+  /**
+   * One batch: group by identity, apply and decide each identity's events in order (identities
+   * concurrently), check that the store held meanwhile, publish, record what Kafka acknowledged.
+   */
   async #handle(messages: readonly InboundMessage[]): Promise<BatchResult> {
     const held = this.#d.guard.hold();
     if (held) return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: held.code };
     const pass = this.#d.guard.begin();
     observeWait(this.#d.metrics, 'decider', messages, this.#now().getTime());
+    const { groups, orphans } = this.#group(messages);
+    const results = await Promise.all([...groups].map(([id, items]) => this.#identity(id, items)));
+    let processed = messages.length;
+    let error: AssuranceError | undefined;
+    for (const r of results) {
+      if (r.failedAt !== undefined && r.failedAt < processed) {
+        processed = r.failedAt;
+        error = r.error;
+      }
+    }
+    if (error && dispositionOf(error.code) === 'stop') throw error;
+
+    // Nothing leaves if the store lost data while the batch ran (its decisions may rest on state
+    // that is gone) or moved to a new epoch (their sequences would be outranked).
+    const lost = await this.#d.guard.verify(pass);
+    if (lost) {
+      this.#d.metrics.failures.inc({ stage: 'decider', error: lost.code });
+      this.#d.logger.warn(
+        { code: lost.code, err: lost.message },
+        'decider batch dropped: the store changed under it',
+      );
+      return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: lost.code };
+    }
+    await this.#publish(
+      results,
+      orphans.filter((o) => o.index < processed).map((o) => o.record),
+    );
+    return error ? stoppedEarly(this.#d, 'decider', processed, error) : { processed };
+  }
+
+  /**
+   * The batch's messages per identity, in order. An unreadable one is dead-lettered: in place of it,
+   * its identity (the key) fails closed; one without a key is an orphan, only dead-lettered.
+   */
+  #group(messages: readonly InboundMessage[]): {
+    groups: Map<string, Item[]>;
+    orphans: Array<{ index: number; record: OutboundMessage }>;
+  } {
     const groups = new Map<string, Item[]>();
-    /** Unreadable messages with no identity to fail closed: written if the batch gets past them. */
     const orphans: Array<{ index: number; record: OutboundMessage }> = [];
     const add = (identityId: string, item: Item) => {
       const list = groups.get(identityId) ?? [];
@@ -172,34 +213,17 @@ export class Decider {
       if (identityId === undefined) orphans.push({ index, record });
       else add(identityId, { index, msg, routed: this.#poisoned(msg, identityId), deadLetter: record });
     }
+    return { groups, orphans };
+  }
 
-    const results = await Promise.all([...groups].map(([id, items]) => this.#identity(id, items)));
-    let processed = messages.length;
-    let error: AssuranceError | undefined;
-    for (const r of results) {
-      if (r.failedAt !== undefined && r.failedAt < processed) {
-        processed = r.failedAt;
-        error = r.error;
-      }
-    }
-    if (error && dispositionOf(error.code) === 'stop') throw error;
-
-    // Nothing leaves if the store lost data while the batch ran (its decisions may rest on state
-    // that is gone) or moved to a new epoch (their sequences would be outranked).
-    const lost = await this.#d.guard.verify(pass);
-    if (lost) {
-      this.#d.metrics.failures.inc({ stage: 'decider', error: lost.code });
-      this.#d.logger.warn(
-        { code: lost.code, err: lost.message },
-        'decider batch dropped: the store changed under it',
-      );
-      return { processed: 0, retryAfterMs: this.#d.retryBackoffMs, reason: lost.code };
-    }
+  /**
+   * Produces the decisions and audit records, then the dead letters, and records in Redis what
+   * Kafka acknowledged (and each identity's next timer): until then, a decision is owed and made
+   * again from the state after a crash.
+   */
+  async #publish(results: readonly GroupResult[], orphans: readonly OutboundMessage[]): Promise<void> {
     await this.#d.producer.send(results.flatMap((r) => r.out));
-    await this.#d.deadLetters.write([
-      ...orphans.filter((o) => o.index < processed).map((o) => o.record),
-      ...results.flatMap((r) => r.dlq),
-    ]);
+    await this.#d.deadLetters.write([...orphans, ...results.flatMap((r) => r.dlq)]);
     const ackedAt = Date.now();
     await Promise.all(
       results.flatMap((r) => [
@@ -209,16 +233,6 @@ export class Decider {
     );
     for (const r of results)
       for (const t of r.receivedAt) this.#d.metrics.latency.observe((ackedAt - t) / 1000);
-
-    if (error) {
-      this.#d.metrics.failures.inc({ stage: 'decider', error: error.code });
-      this.#d.logger.warn(
-        { code: error.code, err: error.message },
-        'decider batch stopped early; will retry',
-      );
-      return { processed, retryAfterMs: this.#d.retryBackoffMs, reason: error.code };
-    }
-    return { processed };
   }
 
   /** The identity's fail-closed mark, applied in place of a message that cannot be applied. */
@@ -291,71 +305,75 @@ export class Decider {
     return true;
   }
 
-  /** One event of an identity: apply it, keep its memberships, and decide. */
+  /** One event of an identity: apply it, keep its memberships, and decide unless nothing can change. */
   async #step(identityId: string, routed: RoutedMessage, g: GroupState): Promise<void> {
-    const { store, policy } = this.#d;
     const now = this.#now();
     const nowMs = now.getTime();
-    const ttlMs = store.options.stateTtlMs;
-    let record: IdentityRecord | null;
-    let changed = false;
-    let horizonMs: number | undefined;
-    if (routed.kind === 'expire') {
-      // A timer, not activity: it reads, and must not keep a quiet identity alive.
-      record = await store.read(identityId, nowMs);
-    } else {
-      const tenant = routed.tenant;
-      let r: Awaited<ReturnType<StateStore['apply']>>;
-      if (routed.kind === 'login') {
-        const s = policy.signals;
-        r = await store.apply(
-          identityId,
-          { mutations: [], tenant, login: loginRecord(s, routed.login, routed.login.h) },
-          nowMs,
-        );
-        const mutations = r.observation
-          ? loginMutations(s, routed.login, r.observation, routed.trigger.eventId)
-          : [];
-        if (mutations.length > 0) {
-          const again = await store.apply(identityId, { mutations }, nowMs);
-          r = { ...again, changed: r.changed || again.changed };
-        }
-      } else {
-        r = await store.apply(
-          identityId,
-          {
-            mutations: routed.mutations,
-            tenant,
-            ...(routed.joinedUntilMs === undefined ? {} : { joinedUntilMs: routed.joinedUntilMs }),
-          },
-          nowMs,
-        );
-        if (r.withdrawn.length > 0) {
-          // Unbound at the time of the op that dropped them, so a newer op on the channel stands.
-          const keep = membershipUntil(Math.max(r.horizonMs, nowMs), ttlMs);
-          await Promise.all(
-            r.withdrawn.map((w) =>
-              store.channelBind(w.channelRef, { identityId, via: w.syncRef }, 'unbound', w.opMs, keep, nowMs),
-            ),
-          );
-        }
-      }
-      record = r.state;
-      changed = r.changed;
-      horizonMs = r.horizonMs;
-      if (changed && r.state?.overflowSinceMs === nowMs) this.#d.metrics.capOverflows.inc();
-    }
-    if (!changed) this.#d.metrics.unchanged.inc();
-    if (record && horizonMs !== undefined && membershipDue(record, horizonMs)) {
-      record = await this.#keepMemberships(identityId, record, horizonMs, nowMs);
+    const applied = await this.#apply(identityId, routed, nowMs);
+    let { record } = applied;
+    if (!applied.changed) this.#d.metrics.unchanged.inc();
+    if (record && applied.horizonMs !== undefined && membershipDue(record, applied.horizonMs)) {
+      record = await this.#keepMemberships(identityId, record, applied.horizonMs, nowMs);
     }
     // An event that changed nothing a decision depends on cannot change a settled decision: most
     // logins. Timers ('expire') always decide: time is what they bring.
-    if (routed.kind !== 'expire' && !changed && record && this.#settled(record, nowMs)) {
+    if (routed.kind !== 'expire' && !applied.changed && record && this.#settled(record, nowMs)) {
       this.#d.metrics.decisionsSkipped.inc();
       return;
     }
     await this.#decide(identityId, record, routed, now, g);
+  }
+
+  /**
+   * The event's effect on the identity's state, and the state after it: a login is observed first
+   * (its record tells whether it makes a signal), a binding change releases the memberships it
+   * withdrew, and a timer only reads, so a quiet identity is not kept alive by it.
+   */
+  async #apply(
+    identityId: string,
+    routed: RoutedMessage,
+    nowMs: number,
+  ): Promise<{ record: IdentityRecord | null; changed: boolean; horizonMs?: number }> {
+    const { store, policy } = this.#d;
+    if (routed.kind === 'expire') return { record: await store.read(identityId, nowMs), changed: false };
+    const tenant = routed.tenant;
+    let r: Awaited<ReturnType<StateStore['apply']>>;
+    if (routed.kind === 'login') {
+      const s = policy.signals;
+      r = await store.apply(
+        identityId,
+        { mutations: [], tenant, login: loginRecord(s, routed.login, routed.login.h) },
+        nowMs,
+      );
+      const mutations = r.observation
+        ? loginMutations(s, routed.login, r.observation, routed.trigger.eventId)
+        : [];
+      if (mutations.length > 0) {
+        const again = await store.apply(identityId, { mutations }, nowMs);
+        r = { ...again, changed: r.changed || again.changed };
+      }
+    } else {
+      r = await store.apply(
+        identityId,
+        {
+          mutations: routed.mutations,
+          tenant,
+          ...(routed.joinedUntilMs === undefined ? {} : { joinedUntilMs: routed.joinedUntilMs }),
+        },
+        nowMs,
+      );
+      if (r.withdrawn.length > 0) {
+        // Unbound at the time of the op that dropped them, so a newer op on the channel stands.
+        const keep = membershipUntil(Math.max(r.horizonMs, nowMs), store.options.stateTtlMs);
+        await Promise.all(
+          r.withdrawn.map((w) =>
+            store.channelBind(w.channelRef, { identityId, via: w.syncRef }, 'unbound', w.opMs, keep, nowMs),
+          ),
+        );
+      }
+    }
+    if (r.changed && r.state?.overflowSinceMs === nowMs) this.#d.metrics.capOverflows.inc();
+    return { record: r.state, changed: r.changed, horizonMs: r.horizonMs };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@assurance/core';
-import type { ConsumerPort, ProducerPort } from '@assurance/kafka';
+import type { AdminPort, ConsumerPort, KafkaClient, ProducerPort } from '@assurance/kafka';
 import {
   createAdmin,
   createConsumer,
@@ -20,16 +20,22 @@ import {
   StateStore,
   secretDigest,
 } from '@assurance/redis';
-import { channelRef, engineStageGroups, type TopicNames, topicNames } from '@assurance/schemas';
+import {
+  channelRef,
+  type EngineStage,
+  engineStageGroups,
+  type TopicNames,
+  topicNames,
+} from '@assurance/schemas';
 import type { EngineConfig } from './config.ts';
 import { Decider } from './decider.ts';
 import { DeadLetterSink } from './dlq.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
-
 import { recoverLostStore, seedFromDecisions } from './recovery.ts';
 import type { RoutedInfo } from './router.ts';
 import { Router } from './router.ts';
+import { StageHooks } from './stage-hooks.ts';
 import { StoreGuard } from './store-guard.ts';
 import { Sweeper } from './sweeper.ts';
 
@@ -55,7 +61,7 @@ export interface Engine {
 /**
  * Wires the pipeline: provisioning, the router (input topics → internal identity topic), the
  * decider (internal topic → decisions, audit, Redis) and the expiry sweeper. Nothing connects at
- * import time; this function is the only place that does.
+ * import time; this function is the only place that does, step by step below.
  */
 export async function startEngine(
   config: EngineConfig,
@@ -69,175 +75,51 @@ export async function startEngine(
     { policyVersion: policy.version, policyDigest: policy.digest, namespace: config.TOPIC_NAMESPACE },
     'starting engine',
   );
-
-  const redis = createRedis(config.REDIS_URL, { kind: 'engine' });
-  await redis.connect();
-  const keys = keySpace(config.REDIS_PREFIX);
-  const store = new StateStore(redis, keys, {
-    keepMs: config.LATE_EVENT_WINDOW,
-    stateTtlMs: config.STATE_TTL,
-    onScript: (script, seconds, ok) =>
-      metrics.redisScript.observe({ script, result: ok ? 'ok' : 'error' }, seconds),
-  });
-  const meta = new MetaStore(redis, keys);
-
-  const kafka = createKafka({
-    brokers: parseBrokers(config.KAFKA_BROKERS),
-    clientId: config.CLIENT_ID,
-    logger,
-    maxDecompressedBytes: config.MAX_BATCH_DECOMPRESSED_BYTES,
-  });
-  const codec = new RegistryCodec({
-    url: config.SCHEMA_REGISTRY_URL,
-    maxMessageBytes: config.MAX_MESSAGE_BYTES,
-  });
-  // Kept open: the store guard compares Kafka's committed offsets with Redis's progress.
-  const admin = await createAdmin(kafka);
-  try {
-    const p = await provision({ admin, codec, topics, internalPartitions: config.INTERNAL_PARTITIONS });
-    logger.info({ created: p.created, subjects: Object.keys(p.subjects).length }, 'provisioned');
-  } catch (err) {
-    await admin.close();
-    throw err;
-  }
-
-  const stageGroups = engineStageGroups(config.ENGINE_GROUP_ID, topics);
-  const recoveryDeps = {
-    kafka,
-    decisionsTopic: topics.decisions,
-    state: store,
-    meta,
-    prefix: config.REDIS_PREFIX,
-    secretDigest: secretDigest(config.CHANNEL_HASH_SECRET),
-    policyDigest: policy.digest,
-    metrics,
-    logger: logger.child({ component: 'recovery' }),
-  };
   let fail: (e: Error) => void = () => {};
   const fatal = new Promise<Error>((resolve) => {
     fail = resolve;
   });
+
+  const { redis, store, meta } = await connectStore(config, metrics);
+  const { kafka, codec, admin } = await connectKafka(config, topics, logger);
   const consumers: ConsumerPort[] = [];
-  const guard = new StoreGuard({
+  const guard = await startGuard({
+    config,
+    policy,
+    topics,
     redis,
+    store,
     meta,
+    kafka,
     admin,
-    stages: stageGroups,
-    prefix: config.REDIS_PREFIX,
-    secretDigest: recoveryDeps.secretDigest,
-    policyDigest: policy.digest,
-    recoverLost: (markFirst) => recoverLostStore(recoveryDeps, markFirst),
-    seed: async () => {
-      await seedFromDecisions(recoveryDeps);
-    },
-    onResync: () => {
-      for (const c of consumers) c.resync();
-    },
-    flushCommits: async () => {
-      await Promise.all(consumers.map((c) => c.flushCommits()));
-    },
-    onFatal: (err) => {
-      logger.fatal({ code: err.code }, err.message);
-      fail(err);
-    },
-    checkIntervalMs: config.STORE_CHECK_INTERVAL,
+    consumers,
     metrics,
-    logger: logger.child({ component: 'store-guard' }),
+    logger,
+    fail,
   });
-  try {
-    await guard.start();
-  } catch (err) {
-    await admin.close();
-    await redis.quit().catch(() => redis.disconnect());
-    throw err;
-  }
-
-  const producer: ProducerPort = await createProducer(kafka, { compression: config.PRODUCE_COMPRESSION });
-  // Dead letters go through a producer of their own, not idempotent: a record the broker refuses
-  // must not leave the pipeline's idempotent producer out of sequence (see dlq.ts).
-  const dlqProducer: ProducerPort = await createProducer(kafka, {
-    compression: config.PRODUCE_COMPRESSION,
-    idempotent: false,
-  });
-  const deadLetters = new DeadLetterSink({
-    producer: dlqProducer,
-    recorder: store,
-    onUnwritten: (code) => metrics.deadLettersUnwritten.inc({ error: code }),
-    logger: logger.child({ component: 'dlq' }),
-  });
-  const hash = (kind: string, value: string) => channelRef(config.CHANNEL_HASH_SECRET, kind, value);
+  const outputs = await openOutputs(kafka, config, store, metrics, logger);
   const events = new EventEmitter<EngineEvents>();
-  const failurePolicy = {
-    retryBackoffMs: config.RETRY_BACKOFF,
-    retryBudgetMs: config.RETRY_BUDGET,
-    dlqMaxBytes: config.DLQ_MAX_BYTES,
-    deadLetters,
-  };
-  const router = new Router({
+  const { router, decider } = buildStages({
+    config,
+    policy,
+    topics,
+    store,
+    guard,
     codec,
-    producer,
-    store,
-    guard,
-    maxClockSkewMs: config.MAX_CLOCK_SKEW,
-    policy,
-    hash,
-    topics,
+    outputs,
     metrics,
-    logger: logger.child({ stage: 'router' }),
-    ...failurePolicy,
-    onRouted: (info) => events.emit('routed', info),
-  });
-  const decider = new Decider({
-    store,
-    guard,
-    producer,
-    policy,
-    decisionFormat: config.DECISION_FORMAT,
-    topics,
-    metrics,
-    logger: logger.child({ stage: 'decider' }),
-    ...failurePolicy,
+    logger,
+    events,
   });
 
-  // Lag series per stage, so a partition this engine lost in a rebalance stops reporting a stale value.
-  const lagSeries = new Map<string, Set<string>>();
-  const consumerEvents = (stage: string) => ({
-    onCrash: (error: Error, restarting: boolean) => {
-      if (!restarting) fail(error);
-    },
-    onGroupJoin: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) => {
-      const keep = new Set(assigned.flatMap((a) => a.partitions.map((p) => `${a.topic}|${p}`)));
-      for (const key of lagSeries.get(stage) ?? []) {
-        if (keep.has(key)) continue;
-        const [topic = '', partition = ''] = key.split('|');
-        for (const gauge of [metrics.lag, metrics.progressOffset, metrics.progressTime]) {
-          gauge.remove({ stage, topic, partition });
-        }
-      }
-      lagSeries.set(stage, keep);
-    },
-    // Progress reaches Redis before the offset reaches Kafka: Kafka ahead of Redis then means Redis
-    // lost writes (store-guard.ts).
-    beforeCommit: async (done: { topic: string; partition: number; nextOffset: string }) => {
-      await meta.recordProgress([{ stage, ...done }], Date.now());
-    },
-    resumeFrom: (assigned: ReadonlyArray<{ topic: string; partitions: number[] }>) =>
-      guard.resumeFrom(stage, assigned),
-    onBatchDone: (i: { topic: string; partition: number; lag: number; nextOffset: string }) => {
-      lagSeries.get(stage)?.add(`${i.topic}|${i.partition}`);
-      const labels = { stage, topic: i.topic, partition: String(i.partition) };
-      metrics.lag.set(labels, i.lag);
-      metrics.progressOffset.set(labels, Number(i.nextOffset));
-      metrics.progressTime.set(labels, Date.now() / 1000);
-    },
-  });
+  const hooks = new StageHooks({ meta, guard, metrics, onFatal: fail });
   const stages = new Set(config.ENGINE_STAGES);
-  const consumerFor = ({ stage, groupId, topics: topicList }: (typeof stageGroups)[number]): ConsumerPort =>
+  const consumerFor = ({ stage, groupId, topics: subscribed }: StageGroup): ConsumerPort =>
     createConsumer(
       kafka,
       {
         groupId,
-        topics: topicList,
+        topics: subscribed,
         concurrency: config.CONSUMER_CONCURRENCY,
         sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT,
         // Every stage's work is idempotent, and its progress is recorded in Redis before an offset
@@ -245,20 +127,18 @@ export async function startEngine(
         backgroundCommits: true,
       },
       logger.child({ stage }),
-      consumerEvents(stage),
+      hooks.for(stage),
     );
-  const [routerGroup, deciderGroup] = stageGroups as [
-    (typeof stageGroups)[number],
-    (typeof stageGroups)[number],
-  ];
-  const deciderConsumer = stages.has('decider') ? consumerFor(deciderGroup) : undefined;
-  const routerConsumer = stages.has('router') ? consumerFor(routerGroup) : undefined;
+  const group = (stage: EngineStage) =>
+    engineStageGroups(config.ENGINE_GROUP_ID, topics).find((g) => g.stage === stage) as StageGroup;
+  const deciderConsumer = stages.has('decider') ? consumerFor(group('decider')) : undefined;
+  const routerConsumer = stages.has('router') ? consumerFor(group('router')) : undefined;
   for (const c of [deciderConsumer, routerConsumer]) if (c) consumers.push(c);
   await deciderConsumer?.start((messages) => decider.handle(messages));
   await routerConsumer?.start((messages) => router.handle(messages));
   const sweeper = new Sweeper({
     store,
-    producer,
+    producer: outputs.producer,
     topics,
     metrics,
     logger: logger.child({ stage: 'sweeper' }),
@@ -286,11 +166,190 @@ export async function startEngine(
         // redelivered, so the stages need not wait for each other.
         guard.stop();
         await Promise.all([sweeper.stop(), routerConsumer?.stop(), deciderConsumer?.stop()]);
-        await Promise.all([producer.close(), dlqProducer.close(), admin.close()]);
+        await Promise.all([outputs.producer.close(), outputs.dlqProducer.close(), admin.close()]);
         await redis.quit().catch(() => redis.disconnect());
         logger.info('engine stopped');
       })();
       return stopping;
     },
   };
+}
+
+type StageGroup = ReturnType<typeof engineStageGroups>[number];
+
+/** Redis, with the state store (its scripts timed into the metrics) and the store's bookkeeping. */
+async function connectStore(config: EngineConfig, metrics: EngineMetrics) {
+  const redis = createRedis(config.REDIS_URL, { kind: 'engine' });
+  await redis.connect();
+  const keys = keySpace(config.REDIS_PREFIX);
+  const store = new StateStore(redis, keys, {
+    keepMs: config.LATE_EVENT_WINDOW,
+    stateTtlMs: config.STATE_TTL,
+    onScript: (script, seconds, ok) =>
+      metrics.redisScript.observe({ script, result: ok ? 'ok' : 'error' }, seconds),
+  });
+  return { redis, store, meta: new MetaStore(redis, keys) };
+}
+
+/** The Kafka client, the registry codec, and an admin client, with every topic and schema provisioned. */
+async function connectKafka(config: EngineConfig, topics: TopicNames, logger: Logger) {
+  const kafka = createKafka({
+    brokers: parseBrokers(config.KAFKA_BROKERS),
+    clientId: config.CLIENT_ID,
+    logger,
+    maxDecompressedBytes: config.MAX_BATCH_DECOMPRESSED_BYTES,
+  });
+  const codec = new RegistryCodec({
+    url: config.SCHEMA_REGISTRY_URL,
+    maxMessageBytes: config.MAX_MESSAGE_BYTES,
+  });
+  // Kept open: the store guard compares Kafka's committed offsets with Redis's progress.
+  const admin = await createAdmin(kafka);
+  try {
+    const p = await provision({ admin, codec, topics, internalPartitions: config.INTERNAL_PARTITIONS });
+    logger.info({ created: p.created, subjects: Object.keys(p.subjects).length }, 'provisioned');
+  } catch (err) {
+    await admin.close();
+    throw err;
+  }
+  return { kafka, codec, admin };
+}
+
+/**
+ * The store guard, started: the store verified as this deployment's (rebuilt from Kafka first if
+ * it lost data) before any stage consumes (store-guard.ts).
+ */
+async function startGuard(d: {
+  config: EngineConfig;
+  policy: Policy;
+  topics: TopicNames;
+  redis: RedisConnection;
+  store: StateStore;
+  meta: MetaStore;
+  kafka: KafkaClient;
+  admin: AdminPort;
+  /** The stages' consumers, once they exist: a resync or a flush reaches all of them. */
+  consumers: readonly ConsumerPort[];
+  metrics: EngineMetrics;
+  logger: Logger;
+  fail: (e: Error) => void;
+}): Promise<StoreGuard> {
+  const { config, policy, meta, consumers, logger } = d;
+  const recoveryDeps = {
+    kafka: d.kafka,
+    decisionsTopic: d.topics.decisions,
+    state: d.store,
+    meta,
+    prefix: config.REDIS_PREFIX,
+    secretDigest: secretDigest(config.CHANNEL_HASH_SECRET),
+    policyDigest: policy.digest,
+    metrics: d.metrics,
+    logger: logger.child({ component: 'recovery' }),
+  };
+  const guard = new StoreGuard({
+    redis: d.redis,
+    meta,
+    admin: d.admin,
+    stages: engineStageGroups(config.ENGINE_GROUP_ID, d.topics),
+    prefix: config.REDIS_PREFIX,
+    secretDigest: recoveryDeps.secretDigest,
+    policyDigest: policy.digest,
+    recoverLost: (markFirst) => recoverLostStore(recoveryDeps, markFirst),
+    seed: async () => {
+      await seedFromDecisions(recoveryDeps);
+    },
+    onResync: () => {
+      for (const c of consumers) c.resync();
+    },
+    flushCommits: async () => {
+      await Promise.all(consumers.map((c) => c.flushCommits()));
+    },
+    onFatal: (err) => {
+      logger.fatal({ code: err.code }, err.message);
+      d.fail(err);
+    },
+    checkIntervalMs: config.STORE_CHECK_INTERVAL,
+    metrics: d.metrics,
+    logger: logger.child({ component: 'store-guard' }),
+  });
+  try {
+    await guard.start();
+  } catch (err) {
+    await d.admin.close();
+    await d.redis.quit().catch(() => d.redis.disconnect());
+    throw err;
+  }
+  return guard;
+}
+
+/** The pipeline's producer and the dead letters' own (see dlq.ts), with the dead-letter sink. */
+async function openOutputs(
+  kafka: KafkaClient,
+  config: EngineConfig,
+  store: StateStore,
+  metrics: EngineMetrics,
+  logger: Logger,
+) {
+  const producer: ProducerPort = await createProducer(kafka, { compression: config.PRODUCE_COMPRESSION });
+  // Dead letters go through a producer of their own, not idempotent: a record the broker refuses
+  // must not leave the pipeline's idempotent producer out of sequence (see dlq.ts).
+  const dlqProducer: ProducerPort = await createProducer(kafka, {
+    compression: config.PRODUCE_COMPRESSION,
+    idempotent: false,
+  });
+  const deadLetters = new DeadLetterSink({
+    producer: dlqProducer,
+    recorder: store,
+    onUnwritten: (code) => metrics.deadLettersUnwritten.inc({ error: code }),
+    logger: logger.child({ component: 'dlq' }),
+  });
+  return { producer, dlqProducer, deadLetters };
+}
+
+/** The router and the decider over the store, the guard and the outputs, sharing one failure policy. */
+function buildStages(d: {
+  config: EngineConfig;
+  policy: Policy;
+  topics: TopicNames;
+  store: StateStore;
+  guard: StoreGuard;
+  codec: RegistryCodec;
+  outputs: Awaited<ReturnType<typeof openOutputs>>;
+  metrics: EngineMetrics;
+  logger: Logger;
+  events: EventEmitter<EngineEvents>;
+}) {
+  const { config, policy, topics, store, guard, metrics, logger } = d;
+  const failurePolicy = {
+    retryBackoffMs: config.RETRY_BACKOFF,
+    retryBudgetMs: config.RETRY_BUDGET,
+    dlqMaxBytes: config.DLQ_MAX_BYTES,
+    deadLetters: d.outputs.deadLetters,
+  };
+  const router = new Router({
+    codec: d.codec,
+    producer: d.outputs.producer,
+    store,
+    guard,
+    maxClockSkewMs: config.MAX_CLOCK_SKEW,
+    policy,
+    hash: (kind, value) => channelRef(config.CHANNEL_HASH_SECRET, kind, value),
+    topics,
+    metrics,
+    logger: logger.child({ stage: 'router' }),
+    ...failurePolicy,
+    onRouted: (info) => d.events.emit('routed', info),
+  });
+  const decider = new Decider({
+    store,
+    guard,
+    producer: d.outputs.producer,
+    policy,
+    decisionFormat: config.DECISION_FORMAT,
+    topics,
+    metrics,
+    logger: logger.child({ stage: 'decider' }),
+    ...failurePolicy,
+  });
+  return { router, decider };
 }

@@ -1,4 +1,5 @@
-import type { InboundMessage } from '@assurance/kafka';
+import type { AssuranceError, Logger } from '@assurance/core';
+import type { BatchResult, InboundMessage } from '@assurance/kafka';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -184,4 +185,19 @@ export async function timedBatch<T>(
   } finally {
     end();
   }
+}
+
+/**
+ * The result of a stage's batch that stopped at `processed` on `error`: counted, logged, and
+ * handed back to the consumer to redo the rest after the backoff.
+ */
+export function stoppedEarly(
+  d: { metrics: EngineMetrics; logger: Logger; retryBackoffMs: number },
+  stage: 'router' | 'decider',
+  processed: number,
+  error: AssuranceError,
+): BatchResult {
+  d.metrics.failures.inc({ stage, error: error.code });
+  d.logger.warn({ code: error.code, err: error.message }, `${stage} batch stopped early; will retry`);
+  return { processed, retryAfterMs: d.retryBackoffMs, reason: error.code };
 }

@@ -35,7 +35,7 @@ import type { DeadLetterSink } from './dlq.ts';
 import { deadLetter } from './dlq.ts';
 import { membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
-import { observeWait, timedBatch } from './metrics.ts';
+import { observeWait, stoppedEarly, timedBatch } from './metrics.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage, TenantMark } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
@@ -314,15 +314,7 @@ export class Router {
         ...(p.ok ? {} : { error: p.error.code }),
       });
     }
-    if (stoppedBy) {
-      this.#d.metrics.failures.inc({ stage: 'router', error: stoppedBy.code });
-      this.#d.logger.warn(
-        { code: stoppedBy.code, err: stoppedBy.message },
-        'router batch stopped early; will retry',
-      );
-      return { processed, retryAfterMs: this.#d.retryBackoffMs, reason: stoppedBy.code };
-    }
-    return { processed };
+    return stoppedBy ? stoppedEarly(this.#d, 'router', processed, stoppedBy) : { processed };
   }
 
   /**
