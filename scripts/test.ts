@@ -32,6 +32,7 @@ const UNIT_GLOBS = [
   'packages/*/src/**/*.test.ts',
   'infra/*/src/**/*.test.ts',
   'services/*/src/**/*.test.ts',
+  'test/unit/**/*.test.ts',
 ];
 const SYSTEM_GLOBS = ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/faults/**/*.test.ts'];
 /** After a file's last test ends, how long it may take to exit before it counts as hung. */

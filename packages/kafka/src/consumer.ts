@@ -203,7 +203,10 @@ export function createConsumer(
     const c = create();
     consumer = c;
     await c.connect();
-    await c.subscribe({ topics: [...opts.topics], fromBeginning: opts.fromBeginning ?? CONSUMER_DEFAULTS.fromBeginning });
+    await c.subscribe({
+      topics: [...opts.topics],
+      fromBeginning: opts.fromBeginning ?? CONSUMER_DEFAULTS.fromBeginning,
+    });
     await c.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
