@@ -63,11 +63,7 @@ before(async () => {
     EventProducer.start(config, logger),
     DecisionWatcher.start(config, logger),
   ]);
-  dlq = await TopicCollector.start(
-    config,
-    logger,
-    `${config.TOPIC_NAMESPACE}.${TOPICS['assurance.dlq.v1'].name}`,
-  );
+  dlq = await TopicCollector.start(config, logger, topicNames(config.TOPIC_NAMESPACE).dlq);
 });
 
 after(async () => {

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { createLogger } from '@assurance/core';
 import { createAdmin, createKafka, type InboundMessage, parseBrokers } from '@assurance/kafka';
 import {
+  BASE_TOPICS,
   DLQ_HEADERS,
   INPUT_ROLES,
   type InputRole,
@@ -25,14 +26,7 @@ import { pollUntil } from '../src/wait.ts';
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 let p: Pipeline;
 
-const BASE: Record<InputRole, ValueTopicName> = {
-  login: 'identity.login.v1',
-  device: 'identity.device.v1',
-  simSwap: 'identity.sim-swap.v1',
-  mailboxChange: 'identity.mailbox-change.v1',
-  channelBinding: 'identity.channel-binding.v1',
-  compromiseSignal: 'identity.compromise-signal.v1',
-};
+const BASE: Record<InputRole, ValueTopicName> = BASE_TOPICS;
 const IDENTITY_KEYED = new Set<InputRole>(['login', 'device', 'channelBinding']);
 const fixtures = new Map(loadFixtures().map((f) => [f.topic, f]));
 
