@@ -20,16 +20,16 @@ import {
 } from './decision.ts';
 import { decisionLogicDigest } from './decision-logic.ts';
 import { unreadableMutation } from './derive.ts';
-import { type DeadLetterSink, deadLetter } from './dlq.ts';
+import { deadLetter } from './dlq.ts';
 import { loginMutations, loginRecord } from './login-signals.ts';
 import { heldChannels, membershipDue, membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { observeWait, stoppedEarly, timedBatch } from './metrics.ts';
-import { RetryBudget } from './retry-budget.ts';
+import { type FailurePolicy, RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
 
-export interface DeciderDeps {
+export interface DeciderDeps extends FailurePolicy {
   readonly store: StateStore;
   /** Guards every batch against a store that lost data, and gives the epoch sequences carry. */
   readonly guard: BatchGuard;
@@ -40,11 +40,6 @@ export interface DeciderDeps {
   readonly topics: TopicNames;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
-  readonly retryBackoffMs: number;
-  /** How long an internal message that itself keeps failing is retried before it is dead-lettered. */
-  readonly retryBudgetMs: number;
-  readonly dlqMaxBytes: number;
-  readonly deadLetters: DeadLetterSink;
   readonly clock?: () => Date;
 }
 

@@ -1,4 +1,16 @@
 import type { InboundMessage } from '@assurance/kafka';
+import type { DeadLetterSink } from './dlq.ts';
+
+/** How a stage treats a message that fails: what both stages are given (engine.ts builds it once). */
+export interface FailurePolicy {
+  /** How long a partition pauses before a failed batch is redone. */
+  readonly retryBackoffMs: number;
+  /** How long a message that itself keeps failing is retried before it is dead-lettered. */
+  readonly retryBudgetMs: number;
+  /** Bound of a dead-letter record's value (dlq.ts). */
+  readonly dlqMaxBytes: number;
+  readonly deadLetters: DeadLetterSink;
+}
 
 /** Failures remembered at most; beyond it the oldest are forgotten (their budget starts again). */
 const MAX_TRACKED = 10_000;

@@ -31,16 +31,15 @@ import {
   RoutingError,
   recordMutations,
 } from './derive.ts';
-import type { DeadLetterSink } from './dlq.ts';
 import { deadLetter } from './dlq.ts';
 import { membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { observeWait, stoppedEarly, timedBatch } from './metrics.ts';
-import { RetryBudget } from './retry-budget.ts';
+import { type FailurePolicy, RetryBudget } from './retry-budget.ts';
 import type { RoutedMessage, TenantMark } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
 
-export interface RouterDeps {
+export interface RouterDeps extends FailurePolicy {
   readonly codec: RegistryCodec;
   readonly producer: ProducerPort;
   readonly store: StateStore;
@@ -54,12 +53,6 @@ export interface RouterDeps {
   readonly topics: TopicNames;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
-  readonly retryBackoffMs: number;
-  /** How long a message that itself keeps failing is retried before it is dead-lettered. */
-  readonly retryBudgetMs: number;
-  /** Bound of a dead-letter record's value (dlq.ts). */
-  readonly dlqMaxBytes: number;
-  readonly deadLetters: DeadLetterSink;
   /** Instrumentation: called once per input message whose processing is durable. */
   readonly onRouted?: (info: RoutedInfo) => void;
 }
