@@ -22,6 +22,7 @@ export * from './field-docs.ts';
 export * from './fields.ts';
 export * from './fixtures.ts';
 export * from './normalize.ts';
+export * from './signature.ts';
 export * from './state.ts';
 export * from './topic-names.ts';
 export * from './topics.ts';
