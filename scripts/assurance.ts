@@ -1,8 +1,10 @@
 /**
  * `npm run assurance -- <command>`: the operator CLI (services/engine/src/cli.ts) pointed at the
- * local stack when REDIS_URL is not set.
+ * local stack when REDIS_URL is not set, with the local engine's signing key when
+ * DECISION_SIGNING_KEY is not set.
  */
 import { exitOnStackProblem, readEndpoints } from '@assurance/stack';
+import { localSigningKey } from './local-env.ts';
 
 let endpoints: ReturnType<typeof readEndpoints>;
 try {
@@ -11,5 +13,7 @@ try {
   exitOnStackProblem('[assurance]')(err);
 }
 if (!process.env.REDIS_URL && endpoints) process.env.REDIS_URL = endpoints.REDIS_URL;
+if (!process.env.DECISION_SIGNING_KEY && process.argv[2] === 'keys' && process.argv[3] === 'public')
+  process.env.DECISION_SIGNING_KEY = localSigningKey();
 const { main } = await import('../services/engine/src/cli.ts');
 process.exitCode = await main(process.argv.slice(2));

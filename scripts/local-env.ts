@@ -1,23 +1,34 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { generateSigningKey } from '@assurance/schemas';
 import type { StackEndpoints } from '@assurance/stack';
 import { resolveLayout, stackUp } from '@assurance/stack';
 
 /**
  * The environment `npm start`, `npm run serve` and `npm test` run the engine with: the stack's
  * endpoints (started if needed, or taken from KAFKA_BROKERS / SCHEMA_REGISTRY_URL / REDIS_URL) and
- * a channel-hash secret kept in the stack folder, so hashes stay stable across restarts.
- * A real deployment sets CHANNEL_HASH_SECRET itself.
+ * a channel-hash secret and a decision signing key kept in the stack folder, so hashes and
+ * signatures stay stable across restarts. A real deployment sets CHANNEL_HASH_SECRET and
+ * DECISION_SIGNING_KEY itself.
  */
 export async function localEnvironment(
   log: (m: string) => void,
-): Promise<StackEndpoints & { CHANNEL_HASH_SECRET: string }> {
+): Promise<StackEndpoints & { CHANNEL_HASH_SECRET: string; DECISION_SIGNING_KEY: string }> {
   const t0 = Date.now();
   const { endpoints, services } = await stackUp(log);
   for (const s of services) log(`${s.name.padEnd(9)} ${s.state.padEnd(8)} ${s.where}`);
   log(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  return { ...endpoints, CHANNEL_HASH_SECRET: process.env.CHANNEL_HASH_SECRET ?? localSecret() };
+  return {
+    ...endpoints,
+    CHANNEL_HASH_SECRET: process.env.CHANNEL_HASH_SECRET ?? localSecret(),
+    DECISION_SIGNING_KEY: process.env.DECISION_SIGNING_KEY ?? localSigningKey(),
+  };
+}
+
+/** The local engine's decision signing key (a private JWK); its public half verifies the demo's decisions. */
+export function localSigningKey(): string {
+  return kept('decision-signing-key.jwk', () => JSON.stringify(generateSigningKey()));
 }
 
 function localSecret(): string {

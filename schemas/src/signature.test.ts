@@ -18,7 +18,14 @@ describe('signed decisions', () => {
   const verifier = new DecisionVerifier([signer.publicJwk]);
 
   it('verifies what its key signed, and names the key', () => {
-    assert.deepEqual(verifier.verify(value, signer.sign(value)), { ok: true, kid: key.kid });
+    assert.deepEqual(verifier.verify(value, signer.sign(value)), { ok: true, kid: key.kid, seq: undefined });
+    // The sequence rides in the protected header, covered by the signature.
+    assert.deepEqual(verifier.verify(value, signer.sign(value, 7)), { ok: true, kid: key.kid, seq: 7 });
+    const [h = '', , sig = ''] = signer.sign(value, 7).split('.');
+    const raised = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(h, 'base64url').toString()), seq: 2 ** 52 }),
+    ).toString('base64url');
+    assert.deepEqual(verifier.verify(value, `${raised}..${sig}`), { ok: false, reason: 'bad_signature' });
   });
 
   it('is a detached JWS any JOSE library verifies (jose, with the payload put back)', async () => {

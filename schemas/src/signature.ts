@@ -12,7 +12,8 @@ import {
  * Signed decisions (docs/contract.md#signed-decisions). Each decision record carries, in the
  * `x-signature` header, a JWS (RFC 7515) in compact serialization with a detached payload:
  * `<protected>..<signature>`, where the payload is the record's value, byte for byte, the protected
- * header is `{"alg":"EdDSA","kid":…}` and the signature is Ed25519 (RFC 8037) over
+ * header is `{"alg":"EdDSA","kid":…,"seq":…}` (`seq`: the decision's sequence, so that a reader
+ * that cannot parse the value can still trust its sequence) and the signature is Ed25519 (RFC 8037) over
  * `<protected>.<base64url(value)>`. Any JOSE library verifies it by putting the base64url of the
  * value back between the dots.
  *
@@ -61,7 +62,6 @@ export class DecisionSigner {
   /** The matching public key, to publish to readers. */
   readonly publicJwk: DecisionPublicJwk;
   readonly #key: KeyObject;
-  readonly #header: string;
 
   constructor(jwk: DecisionPrivateJwk) {
     const k = checkJwk(jwk, true) as DecisionPrivateJwk;
@@ -74,22 +74,23 @@ export class DecisionSigner {
     }
     this.kid = k.kid;
     this.publicJwk = { kty: 'OKP', crv: 'Ed25519', x: k.x, kid: k.kid };
-    this.#header = b64u(JSON.stringify({ alg: 'EdDSA', kid: k.kid }));
     // A private key whose x is not its own would sign what no reader can verify.
     const probe = this.sign('probe');
     if (!new DecisionVerifier([this.publicJwk]).verify(Buffer.from('probe'), probe).ok)
       throw new DecisionKeyError('DECISION_SIGNING_KEY: its x is not the public half of its d');
   }
 
-  /** The `x-signature` header value for a record whose value is `value`. */
-  sign(value: string | Buffer): string {
-    const input = `${this.#header}.${b64u(value)}`;
-    return `${this.#header}..${sign(null, Buffer.from(input), this.#key).toString('base64url')}`;
+  /** The `x-signature` header value for a record whose value is `value`, of sequence `seq`. */
+  sign(value: string | Buffer, seq?: number): string {
+    const claims = seq === undefined ? { alg: 'EdDSA', kid: this.kid } : { alg: 'EdDSA', kid: this.kid, seq };
+    const header = b64u(JSON.stringify(claims));
+    const input = `${header}.${b64u(value)}`;
+    return `${header}..${sign(null, Buffer.from(input), this.#key).toString('base64url')}`;
   }
 }
 
 export type SignatureCheck =
-  | { readonly ok: true; readonly kid: string }
+  | { readonly ok: true; readonly kid: string; readonly seq: number | undefined }
   | { readonly ok: false; readonly reason: 'unsigned' | 'bad_signature' | 'unknown_key' };
 
 /** Checks decision records against the public keys a reader trusts. */
@@ -119,6 +120,7 @@ export class DecisionVerifier {
     if (parts.length !== 3 || parts[1] !== '') return { ok: false, reason: 'bad_signature' };
     const [protectedB64 = '', , signature = ''] = parts;
     let kid: unknown;
+    let seq: unknown;
     try {
       const h = JSON.parse(Buffer.from(protectedB64, 'base64url').toString('utf8')) as Record<
         string,
@@ -126,6 +128,8 @@ export class DecisionVerifier {
       >;
       if (h.alg !== 'EdDSA' || Object.hasOwn(h, 'crit')) return { ok: false, reason: 'bad_signature' };
       kid = h.kid;
+      seq = h.seq;
+      if (seq !== undefined && !Number.isSafeInteger(seq)) return { ok: false, reason: 'bad_signature' };
     } catch {
       return { ok: false, reason: 'bad_signature' };
     }
@@ -138,7 +142,9 @@ export class DecisionVerifier {
     } catch {
       good = false;
     }
-    return good ? { ok: true, kid: kid as string } : { ok: false, reason: 'bad_signature' };
+    return good
+      ? { ok: true, kid: kid as string, seq: seq as number | undefined }
+      : { ok: false, reason: 'bad_signature' };
   }
 }
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAssuranceClient } from '@assurance/client';
 import autocannon from 'autocannon';
+import { TEST_PUBLIC_KEY } from '../src/pipeline.ts';
 import { percentile } from './report.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -180,6 +181,7 @@ export async function topicViewLookups(args: {
   const started = performance.now();
   const client = createAssuranceClient({
     mode: 'topic',
+    decisionKeys: [TEST_PUBLIC_KEY],
     brokers: args.brokers,
     namespace: args.namespace,
     engineGroupId: args.engineGroupId,

@@ -10,7 +10,13 @@ import { after, before, test } from 'node:test';
 import { createLogger } from '@assurance/core';
 import type { EngineConfig } from '@assurance/engine';
 import { freePort } from '../api/support.ts';
-import { DecisionWatcher, EventProducer, envelope, isolatedConfig } from '../src/pipeline.ts';
+import {
+  DecisionWatcher,
+  EventProducer,
+  envelope,
+  isolatedConfig,
+  TEST_SIGNING_KEY,
+} from '../src/pipeline.ts';
 import { ScriptProcess } from '../src/script-process.ts';
 
 let config: EngineConfig;
@@ -66,6 +72,7 @@ before(async () => {
     ENGINE_GROUP_ID: config.ENGINE_GROUP_ID,
     REDIS_PREFIX: config.REDIS_PREFIX,
     CHANNEL_HASH_SECRET: 'lifecycle-test-secret-0123456789',
+    DECISION_SIGNING_KEY: JSON.stringify(TEST_SIGNING_KEY),
     METRICS_PORT: '0',
     API_PORT: String(await freePort()),
     LOG_LEVEL: 'info',

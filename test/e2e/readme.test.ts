@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { REPO_ROOT } from '@assurance/stack';
 import { freePort } from '../api/support.ts';
 import { endpoints, uniqueName, uniquePrefix } from '../src/harness.ts';
+import { TEST_SIGNING_KEY } from '../src/pipeline.ts';
 import { ScriptProcess } from '../src/script-process.ts';
 
 const README_API = 'http://127.0.0.1:8080';
@@ -44,6 +45,7 @@ before(async () => {
     ENGINE_GROUP_ID: uniqueName('readme'),
     REDIS_PREFIX: uniquePrefix(),
     CHANNEL_HASH_SECRET: 'readme-test-secret-0123456789',
+    DECISION_SIGNING_KEY: JSON.stringify(TEST_SIGNING_KEY),
     METRICS_PORT: '0',
     API_PORT: String(port),
     DEMO_IDENTITY_FILE: idFile,

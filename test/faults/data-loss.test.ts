@@ -26,7 +26,7 @@ import { Redis } from 'ioredis';
 import { startTestApi, type TestApi } from '../api/support.ts';
 import { EngineProcess } from '../src/engine-process.ts';
 import { uniqueName, uniquePrefix } from '../src/harness.ts';
-import { DecisionWatcher, EventProducer } from '../src/pipeline.ts';
+import { DecisionWatcher, EventProducer, TEST_SIGNING_KEY } from '../src/pipeline.ts';
 import { PrivateStack } from '../src/private-stack.ts';
 import { refOf, STATE_SECRET, toMessage } from '../src/state-harness.ts';
 import type { ModelEvent } from '../src/state-model.ts';
@@ -55,6 +55,7 @@ before(async () => {
   config = EngineConfigSchema.parse({
     ...e,
     CHANNEL_HASH_SECRET: STATE_SECRET,
+    DECISION_SIGNING_KEY: JSON.stringify(TEST_SIGNING_KEY),
     TOPIC_NAMESPACE: uniqueName('dl'),
     ENGINE_GROUP_ID: uniqueName('g'),
     REDIS_PREFIX: uniquePrefix(),

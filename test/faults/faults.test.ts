@@ -16,7 +16,14 @@ import type { Decision } from '@assurance/schemas';
 import { TOPICS, topicNames } from '@assurance/schemas';
 import { EngineProcess } from '../src/engine-process.ts';
 import { uniqueName, uniquePrefix } from '../src/harness.ts';
-import { DecisionWatcher, EventProducer, envelope, TEST_SECRET, TopicCollector } from '../src/pipeline.ts';
+import {
+  DecisionWatcher,
+  EventProducer,
+  envelope,
+  TEST_SECRET,
+  TEST_SIGNING_KEY,
+  TopicCollector,
+} from '../src/pipeline.ts';
 import { PrivateStack } from '../src/private-stack.ts';
 
 const IDENTITIES = 40;
@@ -35,6 +42,7 @@ before(async () => {
   config = EngineConfigSchema.parse({
     ...e,
     CHANNEL_HASH_SECRET: TEST_SECRET,
+    DECISION_SIGNING_KEY: JSON.stringify(TEST_SIGNING_KEY),
     TOPIC_NAMESPACE: uniqueName('f'),
     ENGINE_GROUP_ID: uniqueName('g'),
     REDIS_PREFIX: uniquePrefix(),

@@ -11,10 +11,22 @@ import {
 import { createLogger } from '@assurance/core';
 import { createAdmin, createKafka, createProducer, type ProducerPort, parseBrokers } from '@assurance/kafka';
 import { evaluate, loadPolicyFile } from '@assurance/policy';
-import { type Decision, TOPICS } from '@assurance/schemas';
+import {
+  type Decision,
+  DecisionSigner,
+  generateSigningKey,
+  SIGNATURE_HEADER,
+  TOPICS,
+} from '@assurance/schemas';
 import { decisionFor, takeover } from '../../packages/client/src/test-support.ts';
 import { endpoints, uniqueName } from '../src/harness.ts';
-import { envelope, pushOnOldAndNewDevice, startPipeline } from '../src/pipeline.ts';
+import {
+  envelope,
+  pushOnOldAndNewDevice,
+  startPipeline,
+  TEST_PUBLIC_KEY,
+  TEST_SIGNING_KEY,
+} from '../src/pipeline.ts';
 
 /**
  * Topic mode on the real stack: a client's local view of the compacted decisions topic, fed by a
@@ -34,6 +46,8 @@ function startClient(options: Omit<TopicClientOptions, 'mode' | 'policy' | 'logg
     mode: 'topic',
     policy,
     logger,
+    // The engines' key (test/src/pipeline.ts): only what it signed is answered from.
+    decisionKeys: [TEST_PUBLIC_KEY],
     ...options,
     onViewEvent: (e) => {
       events.push(e);
@@ -276,15 +290,20 @@ describe('topic mode against a raw decisions topic', () => {
   const decision = (identityId: string, sequence: number, withTakeover: boolean): Decision =>
     decisionFor(identityId, sequence, withTakeover ? [takeover()] : []);
 
-  const send = (key: string, value: Decision | string | null, sequence?: number) =>
-    producer.send([
-      {
-        topic,
-        key,
-        value: value === null || typeof value === 'string' ? value : JSON.stringify(value),
-        ...(sequence === undefined ? {} : { headers: { 'x-sequence': String(sequence) } }),
-      },
-    ]);
+  const engineKey = new DecisionSigner(TEST_SIGNING_KEY);
+  /** Sends as an engine would (signed with the engines' key) unless `signer` says otherwise. */
+  const send = (
+    key: string,
+    value: Decision | string | null,
+    sequence?: number,
+    signer: DecisionSigner | null = engineKey,
+  ) => {
+    const text = value === null || typeof value === 'string' ? value : JSON.stringify(value);
+    const headers: Record<string, string> = {};
+    if (sequence !== undefined) headers['x-sequence'] = String(sequence);
+    if (text !== null && signer !== null) headers[SIGNATURE_HEADER] = signer.sign(text, sequence);
+    return producer.send([{ topic, key, value: text, headers }]);
+  };
 
   before(async () => {
     brokers = (await endpoints()).KAFKA_BROKERS;
@@ -354,6 +373,66 @@ describe('topic mode against a raw decisions topic', () => {
     const good = await c.client.requirementFor(id, 'payout.change');
     assert.equal(good.degraded, false);
     assert.equal(good.sequence, 3);
+  });
+
+  it('a forged decision changes nothing a client answers leniently: each one fails its identity closed', async () => {
+    const c = startClient({ brokers, topic, watchEngine: false });
+    clients.push(c.client);
+    await c.client.ready({ timeoutMs: 30_000 });
+    const id = uniqueName('mallory-target');
+    await send(id, decision(id, 5, true), 5);
+    await c.applied(id, 5);
+    const attacker = new DecisionSigner(generateSigningKey());
+    const impostor = new DecisionSigner({ ...generateSigningKey(), kid: engineKey.kid });
+    const lenient = (seq: number) => decision(id, seq, false);
+    const forgeries: Array<[string, () => Promise<unknown>]> = [
+      ['unknown_key', () => send(id, lenient(6), 6, attacker)],
+      ['bad_signature', () => send(id, lenient(7), 7, impostor)],
+      ['unsigned', () => send(id, lenient(8), 8, null)],
+      // A record the engines signed, its value changed on the way.
+      [
+        'bad_signature',
+        async () => {
+          const text = JSON.stringify(lenient(9));
+          await producer.send([
+            {
+              topic,
+              key: id,
+              value: text.replace('"sequence":9', '"sequence":10'),
+              headers: { 'x-sequence': '10', [SIGNATURE_HEADER]: engineKey.sign(text, 9) },
+            },
+          ]);
+        },
+      ],
+      // Signed by the engines' key but dated past any clock: it would outrank every real decision.
+      ['sequence_ahead', () => send(id, lenient(2 ** 41 + 11), 2 ** 41 + 11)],
+      ['tombstone', () => send(id, null)],
+    ];
+    for (const [reason, forge] of forgeries) {
+      const since = c.events.length;
+      await forge();
+      await c.waitFor((e) => e.kind === 'rejected' && e.identityId === id && c.events.indexOf(e) >= since);
+      const rejected = c.events.slice(since).find((e) => e.kind === 'rejected' && e.identityId === id);
+      assert.deepEqual(rejected, { kind: 'rejected', identityId: id, reason });
+      const a = await c.client.requirementFor(id, 'payout.change');
+      assert.equal(a.degraded, true, reason);
+      assert.equal(a.requirement.outcome, 'hold', `${reason}: never the forged lenient requirement`);
+    }
+    assert.ok((c.client.health().rejected.unknown_key ?? 0) >= 1, 'counted for a metric');
+    // The engines' next real decision is answered again.
+    await send(id, decision(id, 12, false), 12);
+    await c.applied(id, 12);
+    const back = await c.client.requirementFor(id, 'payout.change');
+    assert.equal(back.degraded, false);
+    assert.equal(back.sequence, 12);
+  });
+
+  it("a topic client refuses to start without the engines' keys unless told to read unverified", () => {
+    assert.throws(
+      () => createAssuranceClient({ mode: 'topic', brokers, topic, policy }),
+      (e: unknown) =>
+        e instanceof AssuranceClientError && e.code === 'invalid_options' && /decisionKeys/.test(e.message),
+    );
   });
 
   it('a client on a topic that does not exist never becomes ready and answers degraded', async () => {

@@ -8,7 +8,7 @@ import { toIdentityState } from '@assurance/redis';
 import { AuditRecord, Decision, DecisionV2 } from '@assurance/schemas';
 import { decisionFor } from '../../packages/client/src/test-support.ts';
 import { uniqueName } from '../src/harness.ts';
-import { envelope, startPipeline, TopicCollector } from '../src/pipeline.ts';
+import { envelope, startPipeline, TEST_PUBLIC_KEY, TopicCollector } from '../src/pipeline.ts';
 
 /**
  * Decision format 2 on the real stack (docs/contract.md, decision format 2): an engine publishing
@@ -38,6 +38,7 @@ describe('decision format 2 through a real engine and a topic client', () => {
       mode: 'topic',
       policy,
       logger,
+      decisionKeys: [TEST_PUBLIC_KEY],
       brokers: p.config.KAFKA_BROKERS,
       namespace: p.config.TOPIC_NAMESPACE,
       engineGroupId: p.config.ENGINE_GROUP_ID,

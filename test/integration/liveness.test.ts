@@ -21,7 +21,13 @@ import {
 import { topicNames } from '@assurance/schemas';
 import { startTestApi, type TestApi, TOKENS } from '../api/support.ts';
 import { EngineProcess } from '../src/engine-process.ts';
-import { DecisionWatcher, EventProducer, envelope, isolatedConfig } from '../src/pipeline.ts';
+import {
+  DecisionWatcher,
+  EventProducer,
+  envelope,
+  isolatedConfig,
+  TEST_PUBLIC_KEY,
+} from '../src/pipeline.ts';
 
 const MAX_STALL_MS = 2000;
 const DETECTION_BUDGET_MS = MAX_STALL_MS + 1000;
@@ -59,6 +65,7 @@ before(async () => {
   http = createAssuranceClient({ mode: 'http', baseUrl: api.baseUrl, token: TOKENS.reader });
   topic = createAssuranceClient({
     mode: 'topic',
+    decisionKeys: [TEST_PUBLIC_KEY],
     brokers: config.KAFKA_BROKERS,
     namespace: config.TOPIC_NAMESPACE,
     engineGroupId: config.ENGINE_GROUP_ID,

@@ -15,11 +15,14 @@ import {
 import type { Policy } from '@assurance/policy';
 import { expandDecision, loadPolicyFile } from '@assurance/policy';
 import type { Decision, DecisionV2 } from '@assurance/schemas';
-import { type TopicNames, topicNames } from '@assurance/schemas';
+import { DecisionSigner, generateSigningKey, type TopicNames, topicNames } from '@assurance/schemas';
 import { endpoints, uniqueName, uniquePrefix } from './harness.ts';
 import { waitForEvent } from './wait.ts';
 
 export const TEST_SECRET = 'test-channel-hash-secret-0123456789';
+/** The engines' decision signing key in this test process, and the public key readers trust. */
+export const TEST_SIGNING_KEY = generateSigningKey();
+export const TEST_PUBLIC_KEY = new DecisionSigner(TEST_SIGNING_KEY).publicJwk;
 
 /** Config for an engine isolated from every other test: its own topics, groups and Redis keys. */
 export async function isolatedConfig(overrides: Record<string, string> = {}): Promise<EngineConfig> {
@@ -27,6 +30,7 @@ export async function isolatedConfig(overrides: Record<string, string> = {}): Pr
   return EngineConfigSchema.parse({
     ...e,
     CHANNEL_HASH_SECRET: TEST_SECRET,
+    DECISION_SIGNING_KEY: JSON.stringify(TEST_SIGNING_KEY),
     TOPIC_NAMESPACE: uniqueName('t'),
     ENGINE_GROUP_ID: uniqueName('g'),
     REDIS_PREFIX: uniquePrefix(),

@@ -7,8 +7,9 @@ import type { Policy } from '@assurance/policy';
 import { expandDecision } from '@assurance/policy';
 import type { IdentityRecord } from '@assurance/redis';
 import { keySpace, MetaStore, StateStore } from '@assurance/redis';
-import { channelRef, type Decision, type DecisionV2, topicNames } from '@assurance/schemas';
+import { channelRef, type Decision, DecisionSigner, type DecisionV2, topicNames } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
+import { TEST_SIGNING_KEY } from './pipeline.ts';
 import type { ModelEvent } from './state-model.ts';
 
 /**
@@ -106,6 +107,7 @@ export class StateHarness {
       topics: this.#topics,
       metrics,
       logger,
+      signer: new DecisionSigner(TEST_SIGNING_KEY),
       clock: () => new Date(this.#now),
       ...failure,
     });

@@ -1,11 +1,12 @@
-import { type AssuranceClient, createAssuranceClient } from '@assurance/client';
+import { type AssuranceClient, createAssuranceClient, parsePublicKeys } from '@assurance/client';
 import { buildApp } from './app.ts';
 
 /**
  * Runs the example. Environment:
  * - `ASSURANCE_MODE`: `http` (default) or `topic`;
  * - http: `ASSURANCE_URL` (default `http://127.0.0.1:8080`), `ASSURANCE_TOKEN` (required);
- * - topic: `KAFKA_BROKERS` (required), `TOPIC_NAMESPACE` and `ENGINE_GROUP_ID` (optional, as the engine's);
+ * - topic: `KAFKA_BROKERS` and `DECISION_PUBLIC_KEYS` (required: the engines' public keys, a JWK or
+ *   a JWK set as JSON), `TOPIC_NAMESPACE` and `ENGINE_GROUP_ID` (optional, as the engine's);
  * - `PORT` (default 3000), `HOST` (default 127.0.0.1).
  */
 function required(name: string): string {
@@ -23,6 +24,7 @@ function clientFromEnv(): AssuranceClient {
     return createAssuranceClient({
       mode: 'topic',
       brokers: required('KAFKA_BROKERS'),
+      decisionKeys: parsePublicKeys(required('DECISION_PUBLIC_KEYS')),
       ...(process.env.TOPIC_NAMESPACE ? { namespace: process.env.TOPIC_NAMESPACE } : {}),
       ...(process.env.ENGINE_GROUP_ID ? { engineGroupId: process.env.ENGINE_GROUP_ID } : {}),
     });

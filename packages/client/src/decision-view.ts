@@ -1,6 +1,13 @@
 import type { Policy } from '@assurance/policy';
 import { expandDecisionLazily } from '@assurance/policy';
-import { Decision, DecisionV2, detectEncoding, parseJsonValue } from '@assurance/schemas';
+import {
+  Decision,
+  DecisionV2,
+  type DecisionVerifier,
+  detectEncoding,
+  parseJsonValue,
+  SIGNATURE_HEADER,
+} from '@assurance/schemas';
 
 /**
  * The in-memory view of the compacted decisions topic: the latest decision per identity, and when
@@ -42,7 +49,15 @@ export type ViewUpdate =
         | 'invalid_decision'
         | 'key_mismatch'
         /** A format 2 decision made under a policy this reader does not hold: it cannot be expanded. */
-        | 'policy_mismatch';
+        | 'policy_mismatch'
+        /** No signature, a signature that does not verify, or one by a key this reader does not trust. */
+        | 'unsigned'
+        | 'bad_signature'
+        | 'unknown_key'
+        /** A sequence dated further ahead of this reader's clock than any engine would write. */
+        | 'sequence_ahead'
+        /** A tombstone where decisions are signed: the engine never deletes one, so its identity fails closed. */
+        | 'tombstone';
     };
 
 /** What the view holds for one identity. */
@@ -60,6 +75,11 @@ type RejectReason = Extract<ViewUpdate, { kind: 'rejected' }>['reason'];
  * expanded when looked up, with the policy checked when it was read.
  */
 type Held = Decision | DecisionV2;
+
+/** How far a sequence's time part may run ahead of the reader's clock (bursts, clock skew). */
+const SEQUENCE_AHEAD_MS = 10 * 60_000;
+/** A sequence's time part (the epoch sits above 2^42 ms; see docs/state.md, sequences). */
+const timeOf = (sequence: number) => sequence % 2 ** 42;
 
 function parseDecision(
   value: Buffer,
@@ -109,13 +129,20 @@ export class DecisionView {
   readonly #caughtUpAt = new Map<number, number>();
   #partitions: readonly number[] | undefined;
 
+  readonly #verifier: DecisionVerifier | undefined;
+  readonly #now: () => number;
+
   /**
    * `policy`: the policy lookups map actions to tiers with and format 2 decisions are expanded with;
    * a decision made under another policy is rejected and its identity answers degraded. Without
    * one, format 2 decisions are rejected and format 1 decisions taken as they are.
+   * `verifier`: the engines' public keys; with it, only decisions they signed are held
+   * (docs/contract.md#signed-decisions), and a tombstone fails its identity closed.
    */
-  constructor(policy?: Policy) {
+  constructor(policy?: Policy, options: { verifier?: DecisionVerifier; now?: () => number } = {}) {
     this.#policy = policy;
+    this.#verifier = options.verifier;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Identities with a decision. */
@@ -133,22 +160,34 @@ export class DecisionView {
     if (identityId.length === 0) return { kind: 'rejected', identityId: null, reason: 'no_key' };
     if (message.value === null) {
       this.#decisions.delete(identityId);
+      if (this.#verifier !== undefined) {
+        // Nobody can sign a deletion: it would turn the identity into the lenient baseline.
+        this.#invalid.add(identityId);
+        return { kind: 'rejected', identityId, reason: 'tombstone' };
+      }
       this.#invalid.delete(identityId);
       return { kind: 'tombstone', identityId };
     }
     const current = this.#decisions.get(identityId);
-    const parsed = parseDecision(message.value, this.#policy);
-    const reason: RejectReason | undefined = !parsed.ok
-      ? parsed.reason
-      : parsed.decision.identityId !== identityId
-        ? 'key_mismatch'
-        : undefined;
-    if (!parsed.ok || reason !== undefined) {
+    const reason = this.#check(message);
+    const parsed = reason === undefined ? parseDecision(message.value, this.#policy) : undefined;
+    const rejected: RejectReason | undefined =
+      reason ??
+      (parsed === undefined || !parsed.ok
+        ? (parsed?.reason ?? 'invalid_decision')
+        : parsed.decision.identityId !== identityId
+          ? 'key_mismatch'
+          : this.#signedSequence !== undefined && this.#signedSequence !== parsed.decision.sequence
+            ? 'bad_signature'
+            : timeOf(parsed.decision.sequence) > this.#now() + SEQUENCE_AHEAD_MS
+              ? 'sequence_ahead'
+              : undefined);
+    if (rejected !== undefined || parsed === undefined || !parsed.ok) {
       // An unreadable message that says it is older than what we hold cannot hide anything newer.
       const claimed = headerSequence(message.headers);
       const older = current !== undefined && claimed !== undefined && claimed <= current.sequence;
       if (!older) this.#invalid.add(identityId);
-      return { kind: 'rejected', identityId, reason: reason ?? 'invalid_decision' };
+      return { kind: 'rejected', identityId, reason: rejected ?? 'invalid_decision' };
     }
     const { decision } = parsed;
     if (current !== undefined && decision.sequence <= current.sequence) {
@@ -157,6 +196,21 @@ export class DecisionView {
     this.#decisions.set(identityId, decision);
     this.#invalid.delete(identityId);
     return { kind: 'applied', identityId, sequence: decision.sequence };
+  }
+
+  /** The sequence the last checked signature vouched for (undefined when unsigned checking is off). */
+  #signedSequence: number | undefined;
+
+  /** Why a message cannot be trusted before its value is read, if the view verifies signatures. */
+  #check(message: ViewMessage): RejectReason | undefined {
+    this.#signedSequence = undefined;
+    if (this.#verifier === undefined || message.value === null) return undefined;
+    const check = this.#verifier.verify(message.value, message.headers[SIGNATURE_HEADER]);
+    if (!check.ok) return check.reason;
+    // The engine signs every decision with its sequence; one without cannot be matched to its value.
+    if (check.seq === undefined) return 'bad_signature';
+    this.#signedSequence = check.seq;
+    return undefined;
   }
 
   /** What the view holds for `identityId` (a format 2 decision expanded with the view's policy). */

@@ -282,6 +282,7 @@ export class HttpAssuranceClient implements AssuranceClient {
       stalenessMs: null,
       degraded: this.#closed,
       identities: null,
+      rejected: {},
       closed: this.#closed,
     };
   }

@@ -10,6 +10,9 @@
  * if (!answer.satisfied) return deny(answer.missing);
  * ```
  */
+
+/** The engines' public keys as topic mode takes them (`decisionKeys`), parsed from JSON. */
+export { type DecisionPublicJwk, parsePublicKeys } from '@assurance/schemas';
 export {
   checkAction,
   checkArguments,

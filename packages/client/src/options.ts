@@ -1,5 +1,6 @@
 import type { Logger } from '@assurance/core';
 import type { Policy } from '@assurance/policy';
+import type { DecisionPublicJwk } from '@assurance/schemas';
 import type { ViewUpdate } from './decision-view.ts';
 import { AssuranceClientError } from './errors.ts';
 
@@ -78,6 +79,15 @@ export interface TopicClientOptions extends CommonOptions {
    * HTTP mode). Without it, a verify that names a channel throws `invalid_request`.
    */
   readonly channelHashSecret?: string;
+  /**
+   * The engines' public keys (Ed25519 JWKs with their kid; several during a rotation): only
+   * decisions they signed are answered from, and a decision without a valid signature, a tombstone,
+   * or a sequence dated far ahead fails its identity closed (docs/contract.md#signed-decisions).
+   * Required unless `verifySignatures` is false.
+   */
+  readonly decisionKeys?: readonly DecisionPublicJwk[];
+  /** Default true. False reads decisions unverified: only where nobody else can write the topic. */
+  readonly verifySignatures?: boolean;
   /**
    * A decision is valid until its `validUntil` (the engine republishes it before then); past it by
    * more than this grace, the identity answers degraded (`decision_expired`). Default 60000 ms.

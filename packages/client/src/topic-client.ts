@@ -4,7 +4,7 @@ import { createLogger } from '@assurance/core';
 import type { AdminPort, ConsumerPort, InboundMessage } from '@assurance/kafka';
 import { createAdmin, createConsumer, createKafka, EngineWatch } from '@assurance/kafka';
 import { evaluate, type Policy } from '@assurance/policy';
-import { bindingRefOf, engineStageGroups, topicNames } from '@assurance/schemas';
+import { bindingRefOf, DecisionVerifier, engineStageGroups, topicNames } from '@assurance/schemas';
 import { checkAction, checkArguments, checkCompletion, failClosedAnswer, verifyAgainst } from './answers.ts';
 import { DecisionView } from './decision-view.ts';
 import { AssuranceClientError } from './errors.ts';
@@ -19,6 +19,26 @@ import type {
 } from './types.ts';
 
 const HOUR_MS = 3_600_000;
+
+/**
+ * The engines' public keys as a verifier: decisions are verified by default, and a client that
+ * verifies nothing must say so (`verifySignatures: false`).
+ */
+function verifierFor(options: TopicClientOptions): { verifier?: DecisionVerifier } {
+  if (options.verifySignatures === false) return {};
+  const keys = options.decisionKeys ?? [];
+  if (keys.length === 0) {
+    throw new AssuranceClientError(
+      'invalid_options',
+      "topic mode verifies decision signatures: give decisionKeys (the engines' public keys), or verifySignatures: false",
+    );
+  }
+  try {
+    return { verifier: new DecisionVerifier(keys) };
+  } catch (err) {
+    throw new AssuranceClientError('invalid_options', `decisionKeys: ${(err as Error).message}`);
+  }
+}
 
 /** The decisions topic under `namespace` (`<ns>.assurance.decisions.v1`), unless `topic` names it. */
 export function decisionsTopicName(namespace?: string, topic?: string): string {
@@ -50,6 +70,7 @@ export class TopicAssuranceClient implements AssuranceClient {
   readonly #engineGroupId: string;
   readonly #maxStallMs: number;
   readonly #channelHashSecret: string | undefined;
+  readonly #rejected: Record<string, number> = {};
   readonly #validUntilGraceMs: number;
   #engine: EngineWatch | undefined;
   readonly #view: DecisionView;
@@ -78,7 +99,10 @@ export class TopicAssuranceClient implements AssuranceClient {
       );
     }
     this.#channelHashSecret = options.channelHashSecret;
-    this.#view = new DecisionView(policy);
+    this.#view = new DecisionView(policy, {
+      ...verifierFor(options),
+      now: () => this.#now().getTime(),
+    });
     this.#now = options.now ?? (() => new Date());
     this.#maxStalenessMs = boundedInt(
       'maxStalenessMs',
@@ -187,6 +211,7 @@ export class TopicAssuranceClient implements AssuranceClient {
     for (const m of messages) {
       const update = this.#view.apply(m);
       if (update.kind === 'rejected') {
+        this.#rejected[update.reason] = (this.#rejected[update.reason] ?? 0) + 1;
         this.#logger.warn(
           { partition: m.partition, offset: m.offset, reason: update.reason },
           'unreadable decision; that identity answers degraded until a newer one arrives',
@@ -365,6 +390,7 @@ export class TopicAssuranceClient implements AssuranceClient {
       stalenessMs: asOf === undefined ? null : Math.max(0, nowMs - asOf),
       degraded: this.#closed || this.#viewReasons(nowMs).length > 0,
       identities: this.#view.size,
+      rejected: { ...this.#rejected },
       closed: this.#closed,
     };
   }

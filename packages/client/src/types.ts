@@ -99,6 +99,12 @@ export interface ClientHealth {
   readonly degraded: boolean;
   /** Topic: identities with a decision in the view. */
   readonly identities: number | null;
+  /**
+   * Topic: decision records refused since start, by reason (`bad_signature`, `unknown_key`,
+   * `unsigned`, `tombstone`, `sequence_ahead`, `invalid_decision`, …); each failed its identity
+   * closed. Export it as a metric: a forged record shows here first. Empty in HTTP mode.
+   */
+  readonly rejected: Readonly<Record<string, number>>;
   readonly closed: boolean;
 }
 

@@ -5,18 +5,43 @@
  *   cli.ts explain <identityId> [--json]        the live state in Redis and why it decides as it does
  *   cli.ts rebuild --yes                       delete the store under REDIS_PREFIX: engines rebuild
  *                                              it from Kafka (docs/state.md, rebuild)
+ *   cli.ts keys generate                       a new decision signing key (private JWK, JSON)
+ *   cli.ts keys public                         the public key of DECISION_SIGNING_KEY, for readers
  * explain and rebuild read REDIS_URL, REDIS_PREFIX and POLICY_FILE from the environment.
  */
 import { PipelineEnv, parseConfig } from '@assurance/core';
 import { loadPolicyFile } from '@assurance/policy';
 import { runCli } from '@assurance/policy/cli';
 import { createRedis, keySpace, MetaStore, StateReader } from '@assurance/redis';
+import { generateSigningKey, parseSigningKey } from '@assurance/schemas';
 import { explainIdentity, renderExplanation } from './explain.ts';
+
+/**
+ * `keys generate` prints a new private signing key for DECISION_SIGNING_KEY; `keys public` prints
+ * the public half of DECISION_SIGNING_KEY, which readers of the decisions topic are given.
+ */
+function keys(sub: string | undefined, out: (text: string) => void): number {
+  if (sub === 'generate') {
+    out(`${JSON.stringify(generateSigningKey())}\n`);
+    return 0;
+  }
+  if (sub === 'public') {
+    const key = process.env.DECISION_SIGNING_KEY;
+    if (!key) {
+      process.stderr.write('keys public reads DECISION_SIGNING_KEY, which is not set\n');
+      return 2;
+    }
+    out(`${JSON.stringify(parseSigningKey(key).publicJwk)}\n`);
+    return 0;
+  }
+  process.stderr.write('usage: assurance keys generate | assurance keys public\n');
+  return 2;
+}
 
 const ExplainConfig = PipelineEnv.pick({ REDIS_URL: true, REDIS_PREFIX: true, POLICY_FILE: true });
 
 const USAGE =
-  'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] | assurance rebuild --yes';
+  'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] | assurance rebuild --yes | assurance keys generate|public';
 
 export async function main(
   args: readonly string[],
@@ -26,6 +51,7 @@ export async function main(
 ): Promise<number> {
   const [command, ...rest] = args;
   if (command === 'policy') return runCli(rest);
+  if (command === 'keys') return keys(rest[0], out);
   if (command === 'rebuild') {
     if (!rest.includes('--yes')) {
       process.stderr.write(

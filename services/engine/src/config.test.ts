@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AssuranceError } from '@assurance/core';
+import { generateSigningKey } from '@assurance/schemas';
 import { loadEngineConfig } from './config.ts';
 
 const valid = {
@@ -8,6 +9,7 @@ const valid = {
   SCHEMA_REGISTRY_URL: 'http://127.0.0.1:18081/apis/ccompat/v7',
   REDIS_URL: 'redis://127.0.0.1:16379',
   CHANNEL_HASH_SECRET: 'a-long-enough-secret',
+  DECISION_SIGNING_KEY: JSON.stringify(generateSigningKey()),
 };
 
 test('a valid environment parses with typed defaults', () => {
@@ -28,6 +30,7 @@ test('every problem is reported at once, one line per variable', () => {
       'SCHEMA_REGISTRY_URL',
       'REDIS_URL',
       'CHANNEL_HASH_SECRET',
+      'DECISION_SIGNING_KEY',
       'SWEEP_INTERVAL',
     ]) {
       assert.match(err.message, new RegExp(`^  ${v}: `, 'm'));
@@ -40,4 +43,15 @@ test('cross-field: a sweep lease no longer than the interval would fire expiries
     () => loadEngineConfig({ ...valid, SWEEP_INTERVAL: '30s', SWEEP_LEASE: '10s' }),
     /SWEEP_LEASE/,
   );
+});
+
+test('a signing key that is not a private Ed25519 JWK is refused with what is wrong', () => {
+  const { d: _d, ...publicHalf } = generateSigningKey();
+  for (const [key, why] of [
+    ['not json', /JWK in JSON/],
+    [JSON.stringify(publicHalf), /private part d/],
+    [JSON.stringify({ ...generateSigningKey(), crv: 'X25519' }), /Ed25519/],
+  ] as const) {
+    assert.throws(() => loadEngineConfig({ ...valid, DECISION_SIGNING_KEY: key }), why);
+  }
 });

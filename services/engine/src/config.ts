@@ -1,5 +1,6 @@
 import { ChannelHashSecret, envDuration, envList, PipelineEnv, parseConfig } from '@assurance/core';
 import { COMPRESSIONS } from '@assurance/kafka';
+import { parsePublicKeys, parseSigningKey } from '@assurance/schemas';
 import { z } from 'zod';
 
 /**
@@ -11,6 +12,33 @@ export const EngineConfigSchema = z
     ...PipelineEnv.shape,
     /** Keys every channel hash; rotating it orphans existing channel state, so treat it as durable. */
     CHANNEL_HASH_SECRET: ChannelHashSecret,
+    /**
+     * The private Ed25519 JWK (JSON, with a kid) every decision is signed with
+     * (docs/contract.md#signed-decisions); `npm run assurance -- keys generate` makes one.
+     */
+    DECISION_SIGNING_KEY: z
+      .string({ error: 'DECISION_SIGNING_KEY is required: npm run assurance -- keys generate makes one' })
+      .superRefine((s, ctx) => {
+        try {
+          parseSigningKey(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      }),
+    /**
+     * Public keys (a JWK, an array, or a JWK set, as JSON) of earlier signing keys still trusted when
+     * the engine reads decisions back (rebuilding a store) during a rotation.
+     */
+    DECISION_PUBLIC_KEYS: z
+      .string()
+      .superRefine((s, ctx) => {
+        try {
+          parsePublicKeys(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      })
+      .optional(),
     CLIENT_ID: z.string().min(1).default('assurance-engine'),
     MAX_MESSAGE_BYTES: z.coerce
       .number()

@@ -7,8 +7,16 @@ import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate } from '@assurance/policy';
 import type { IdentityRecord, StateStore } from '@assurance/redis';
 import { emptyState, epochOf, nextSequence, toIdentityState } from '@assurance/redis';
-import type { AuditRecord, Decision, DecisionV2 } from '@assurance/schemas';
-import { BASE_TOPICS, strictUtf8, type TopicNames } from '@assurance/schemas';
+import {
+  type AuditRecord,
+  BASE_TOPICS,
+  type Decision,
+  type DecisionSigner,
+  type DecisionV2,
+  SIGNATURE_HEADER,
+  strictUtf8,
+  type TopicNames,
+} from '@assurance/schemas';
 import {
   auditText,
   buildAudit,
@@ -40,6 +48,8 @@ export interface DeciderDeps extends FailurePolicy {
   readonly topics: TopicNames;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
+  /** Signs every decision record (docs/contract.md#signed-decisions). */
+  readonly signer: DecisionSigner;
   readonly clock?: () => Date;
 }
 
@@ -248,8 +258,9 @@ export class Decider {
   #messagesFor(decision: Decision | DecisionV2, audit: AuditRecord): OutboundMessage[] {
     const headers = { 'content-type': 'application/json', 'x-sequence': String(decision.sequence) };
     const text = JSON.stringify(decision);
+    const signed = { ...headers, [SIGNATURE_HEADER]: this.#d.signer.sign(text, decision.sequence) };
     return [
-      { topic: this.#d.topics.decisions, key: decision.identityId, value: text, headers },
+      { topic: this.#d.topics.decisions, key: decision.identityId, value: text, headers: signed },
       { topic: this.#d.topics.audit, key: decision.identityId, value: auditText(audit, text), headers },
     ];
   }

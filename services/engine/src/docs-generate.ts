@@ -27,6 +27,7 @@ import {
   describeFields,
   Envelope,
   fieldTable,
+  generateSigningKey,
   INPUT_TOPICS,
   KNOWN_ACTIONS,
   PHISHING_RESISTANT,
@@ -110,6 +111,7 @@ function engineLimits(): string {
     SCHEMA_REGISTRY_URL: 'http://docs',
     REDIS_URL: 'redis://docs',
     CHANNEL_HASH_SECRET: 'documentation-only-secret',
+    DECISION_SIGNING_KEY: JSON.stringify(generateSigningKey()),
   });
   return table(
     ['limit', 'default', 'engine setting'],

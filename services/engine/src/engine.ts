@@ -22,8 +22,11 @@ import {
 } from '@assurance/redis';
 import {
   channelRef,
+  DecisionVerifier,
   type EngineStage,
   engineStageGroups,
+  parsePublicKeys,
+  parseSigningKey,
   type TopicNames,
   topicNames,
 } from '@assurance/schemas';
@@ -243,6 +246,11 @@ async function startGuard(d: {
     prefix: config.REDIS_PREFIX,
     secretDigest: secretDigest(config.CHANNEL_HASH_SECRET),
     policyDigest: policy.digest,
+    // Decisions are read back only if this engine's key, or one still trusted, signed them.
+    verifier: new DecisionVerifier([
+      parseSigningKey(config.DECISION_SIGNING_KEY).publicJwk,
+      ...(config.DECISION_PUBLIC_KEYS ? parsePublicKeys(config.DECISION_PUBLIC_KEYS) : []),
+    ]),
     metrics: d.metrics,
     logger: logger.child({ component: 'recovery' }),
   };
@@ -346,6 +354,7 @@ function buildStages(d: {
     producer: d.outputs.producer,
     policy,
     decisionFormat: config.DECISION_FORMAT,
+    signer: parseSigningKey(config.DECISION_SIGNING_KEY),
     topics,
     metrics,
     logger: logger.child({ stage: 'decider' }),

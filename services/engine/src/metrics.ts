@@ -34,6 +34,11 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
       labelNames: ['error'] as const,
       registers: [registry],
     }),
+    unsignedDecisions: new Counter({
+      name: 'assurance_unsigned_decisions_total',
+      help: 'Decisions read back from the decisions topic (rebuilding a store) without a valid signature of a trusted key: forged, or signed with a key no longer trusted',
+      registers: [registry],
+    }),
     quarantined: new Counter({
       name: 'assurance_messages_quarantined_total',
       help: 'Messages that kept failing for the whole retry budget and were dead-lettered, by stage and error class',

@@ -5,7 +5,14 @@ import { type KafkaClient, readTopicToEnd } from '@assurance/kafka';
 import type { MetaStore, Mutation, StateStore } from '@assurance/redis';
 import { epochOf, MAX_EPOCH, STATE_FORMAT, signalKey, socKey } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
-import { CHANNEL_TYPES, Decision, DecisionV2, SignalKind } from '@assurance/schemas';
+import {
+  CHANNEL_TYPES,
+  Decision,
+  DecisionV2,
+  type DecisionVerifier,
+  SIGNATURE_HEADER,
+  SignalKind,
+} from '@assurance/schemas';
 import { z } from 'zod';
 
 /** A decision as the topic holds it, in format 1 or 2. */
@@ -34,6 +41,8 @@ export interface RecoveryDeps {
   readonly prefix: string;
   readonly secretDigest: string;
   readonly policyDigest: string;
+  /** Only decisions these keys signed are read back: a forged one must not seed state or epochs. */
+  readonly verifier: DecisionVerifier;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
   readonly clock?: () => number;
@@ -70,15 +79,20 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
   const last = new Map<string, Decision | DecisionV2>();
   let maxEpoch = 0;
   let unreadable = 0;
+  let unsigned = 0;
   await readTopicToEnd(d.kafka, d.decisionsTopic, (messages) => {
     for (const m of messages) {
       if (!m.value) continue;
-      // The epoch from the sequence header first: a decision whose value this engine cannot read
+      const signature = d.verifier.verify(m.value, m.headers[SIGNATURE_HEADER]);
+      if (!signature.ok) {
+        unsigned++;
+        continue;
+      }
+      // The epoch from the signed sequence first: a decision whose value this engine cannot read
       // (a format it does not know) still holds the store's new epoch above it, or sequences would
       // go back and readers would keep the older decision.
-      const header = m.headers['x-sequence'];
-      if (header !== undefined && /^[1-9]\d{0,15}$/.test(header))
-        maxEpoch = Math.max(maxEpoch, epochOf(Number(header)));
+      if (signature.seq !== undefined && signature.seq > 0)
+        maxEpoch = Math.max(maxEpoch, epochOf(signature.seq));
       let decision: Decision | DecisionV2;
       try {
         // Either format: seeding needs the envelope and the signals, which both carry as they are.
@@ -113,6 +127,13 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
   }
   for (const [ref, mutations] of channelSeeds) work.push(() => d.state.channelSignal(ref, mutations, now));
   for (let i = 0; i < work.length; i += 256) await Promise.all(work.slice(i, i + 256).map((f) => f()));
+  if (unsigned > 0) {
+    d.metrics.unsignedDecisions.inc(unsigned);
+    d.logger.error(
+      { unsigned },
+      'decisions without a valid signature of a trusted key were left out of the seed (forged, or signed with a key no longer trusted: DECISION_PUBLIC_KEYS)',
+    );
+  }
   if (unreadable > 0) {
     d.logger.warn({ unreadable }, 'decisions that do not parse were left out of the seed');
   }
