@@ -21,6 +21,7 @@ export * from './events/sim-swap.ts';
 export * from './field-docs.ts';
 export * from './fields.ts';
 export * from './fixtures.ts';
+export * from './internal.ts';
 export * from './normalize.ts';
 export * from './signature.ts';
 export * from './state.ts';

@@ -315,3 +315,45 @@ describe('what only size and compression can do', () => {
     }
   });
 });
+
+describe('the internal topic is read like any input', () => {
+  test('a message that is not JSON, or fails the internal schema, is dead-lettered and fails its identity closed at once', async () => {
+    const id = `internal-${Date.now().toString(36)}`;
+    const trigger = { eventId: `evt-${id}`, topic: p.topics.login, occurredAt: new Date().toISOString() };
+    const cases: Array<[string, string]> = [
+      ['invalid_json', '{"v":2,"kind":"apply", '],
+      // Well-formed JSON, a v2 envelope, but a binding to a channel ref no router would write.
+      [
+        'validation_failed',
+        JSON.stringify({
+          v: 2,
+          kind: 'apply',
+          identityId: id,
+          tenant: null,
+          trigger,
+          receivedAtMs: Date.now(),
+          mutations: [{ t: 'b', ref: 'not-a-hash', at: 1, type: 'phone', auth: 1, rec: 0, bat: 1 }],
+        }),
+      ],
+    ];
+    for (const [cls, value] of cases) {
+      const key = `${id}-${cls}`;
+      await p.producer.sendRaw(p.topics.identityEvents, key, value);
+      const m = await p.dlq.waitFor(byKey(key));
+      assert.equal(m.headers[DLQ_HEADERS.errorClass], cls);
+      assert.equal(m.headers[DLQ_HEADERS.sourceTopic], p.topics.identityEvents);
+      // The message's key is an identity: it is held strictly until the SOC looks.
+      const d = await p.watcher.waitFor(key, (x) => x.signals.some((s) => s.code === 'signal_unreadable'));
+      assert.equal(d.tiers.critical.outcome, 'hold');
+    }
+    // The partition goes on.
+    const after = `${id}-after`;
+    await p.producer.send(p.topics.login, after, {
+      ...envelope(),
+      identityId: after,
+      outcome: 'success',
+      authenticator: 'totp',
+    });
+    await p.watcher.waitFor(after, () => true);
+  });
+});

@@ -51,85 +51,13 @@ export function parseMember(field: string): ChannelMember {
 }
 
 /**
- * One event's effect on a state, as the scripts take it (includes/state.lua): compact field names
- * on purpose, since mutations travel on the internal topic and through Redis by the million.
+ * What one event does to a state (the scripts' input), with short field names on purpose, since
+ * mutations travel on the internal topic and through Redis by the million. Defined with the
+ * internal topic's schema (schemas/src/internal.ts), which validates them where they are read.
  */
-export type Mutation =
-  /**
-   * Raise signal `k` (one more raise in its record). `pk`: the prefix tombstone of a clear that
-   * names no kind, which blocks it. `ev` false: a raise that names no source. A channel fan-out
-   * also carries the membership it came through: `mop` its op time, `via` the sync account route
-   * (identity-apply admits it by them).
-   */
-  | {
-      t: 'r';
-      k: string;
-      code: SignalCode;
-      scope: SignalScope;
-      ref: string | null;
-      since: number;
-      /** -1: until cleared. */
-      exp: number;
-      ev: string | false;
-      at: number;
-      attrs: Record<string, string>;
-      pk?: string;
-      mop?: number;
-      via?: string;
-    }
-  /** Clear signal `k` (a tombstone if it is not there yet); `exp`: what a channel's tombstone lifted. */
-  | {
-      t: 'c';
-      k: string;
-      code: SignalCode;
-      scope: SignalScope;
-      ref: string | null;
-      at: number;
-      exp?: number;
-      mop?: number;
-      via?: string;
-    }
-  /** A channel's record handed on to its holders, merged as it is (raises, latest clear and all). */
-  | {
-      t: 'm';
-      k: string;
-      code: SignalCode;
-      scope: SignalScope;
-      ref: string | null;
-      cl: number | false;
-      lf: number;
-      /** Raises: [since, exp, at, eventId or false, attributes]. */
-      rs: Array<readonly [number, number, number, string | false, Record<string, string>]>;
-      mop?: number;
-      via?: string;
-    }
-  /** Clear every signal whose key starts with `p`, and block their late raises. */
-  | {
-      t: 'cp';
-      p: string;
-      code: SignalCode;
-      scope: SignalScope;
-      ref: string | null;
-      at: number;
-      mop?: number;
-      via?: string;
-    }
-  /** Bind channel `ref` (newest op wins; at equal times, bound). */
-  | {
-      t: 'b';
-      ref: string;
-      at: number;
-      type: ChannelType;
-      /** Authenticators and recovery methods as masks (records.ts, AUTHENTICATOR_BITS and RECOVERY_BITS). */
-      auth: number;
-      rec: number;
-      /** boundAt, ms. */
-      bat: number;
-      /** For a sync account: `<type>:<ref>` of the channels it can be recovered through. */
-      via?: string[];
-    }
-  /** Unbind channel `ref`: when applied, the signals about channels no longer held go with it. */
-  | { t: 'u'; ref: string; at: number; type: ChannelType };
+import type { Mutation } from '@assurance/schemas';
+
+export type { Mutation };
 
 /** A login, as identity-apply records it (failures per kind, devices and networks seen). */
 export interface LoginRecord {

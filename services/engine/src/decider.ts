@@ -13,6 +13,7 @@ import {
   type Decision,
   type DecisionSigner,
   type DecisionV2,
+  RoutedMessage,
   SIGNATURE_HEADER,
   strictUtf8,
   type TopicNames,
@@ -34,7 +35,6 @@ import { heldChannels, membershipDue, membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { observeWait, stoppedEarly, timedBatch } from './metrics.ts';
 import { type FailurePolicy, RetryBudget } from './retry-budget.ts';
-import type { RoutedMessage } from './routed.ts';
 import type { BatchGuard } from './store-guard.ts';
 
 export interface DeciderDeps extends FailurePolicy {
@@ -109,14 +109,23 @@ function readRouted(m: InboundMessage): RoutedMessage | AssuranceError {
       m.headers[UNDECODABLE_DETAIL_HEADER] ?? 'record batch cannot be decompressed',
     );
   }
+  let raw: unknown;
   try {
-    const routed = JSON.parse(m.value?.toString('utf8') ?? '') as RoutedMessage;
-    // v1 came from an engine before the current state model: its mutations cannot be applied.
-    if (routed?.v !== 2 || typeof routed.identityId !== 'string') throw new Error('not a v2 routed message');
-    return routed;
-  } catch (err) {
-    return new AssuranceError('validation_failed', `unreadable internal message: ${(err as Error).message}`);
+    raw = JSON.parse(m.value?.toString('utf8') ?? '');
+  } catch {
+    // Never the parser's own text: it quotes the input, which may hold what no log may show.
+    return new AssuranceError('invalid_json', 'internal message is not JSON');
   }
+  // Written by our router only, yet read like any input: a message that fails its schema (a bug,
+  // a v1 message from an engine before the current state model, or a write by someone else) is
+  // never applied.
+  const routed = RoutedMessage.safeParse(raw);
+  if (routed.success) return routed.data;
+  const where = routed.error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '<root>'}: ${i.code}`)
+    .join('; ');
+  return new AssuranceError('validation_failed', `internal message fails its schema (${where})`);
 }
 
 /**
