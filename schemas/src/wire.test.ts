@@ -238,3 +238,40 @@ describe('ContractError', () => {
     assert.equal(error.name, 'ContractError');
   });
 });
+
+describe('errors never carry the input', () => {
+  it('a malformed JSON or Avro value with a phone number in it: not in the message, the cause or a printout', async () => {
+    const { inspect } = await import('node:util');
+    const sentinel = '+4915199999999';
+    const writerSchema = TOPICS['identity.sim-swap.v1'].avro;
+    const attempts: Array<() => unknown> = [
+      () => parseJsonValue(Buffer.from(`{"phoneNumber": "${sentinel}", "oops" `)),
+      () => parseJsonValue(Buffer.from(`{"phoneNumber": ${sentinel}}`)),
+      () =>
+        decodeMessage(
+          'identity.sim-swap.v1',
+          Buffer.concat([
+            encodeRegistryAvro('identity.login.v1', login, 7).subarray(0, 5),
+            Buffer.from(sentinel),
+          ]),
+          { now, writerSchema },
+        ),
+    ];
+    for (const attempt of attempts) {
+      let caught: unknown;
+      try {
+        attempt();
+      } catch (err) {
+        caught = err;
+      }
+      assert.ok(isContractError(caught), `a contract error: ${String(caught)}`);
+      const printed = [
+        String(caught),
+        JSON.stringify(caught),
+        inspect(caught, { depth: 5 }),
+        caught.stack ?? '',
+      ];
+      for (const text of printed) assert.ok(!text.includes(sentinel.slice(1)), text.slice(0, 300));
+    }
+  });
+});

@@ -88,8 +88,9 @@ export function parseJsonValue(buf: Uint8Array, maxBytes = MAX_MESSAGE_BYTES): R
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (cause) {
-    throw new ContractError('invalid_json', 'message value is malformed JSON', { cause });
+  } catch {
+    // Not even as the cause: the parser's text quotes the input, and a logged error may print it.
+    throw new ContractError('invalid_json', 'message value is malformed JSON');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ContractError('invalid_json', 'message value must be a JSON object');
@@ -192,7 +193,8 @@ export function decodeAvroPayload(
         cause,
       });
     }
-    throw new ContractError('invalid_avro', `payload does not decode as ${topic}`, { cause });
+    // Without the decoder's error as cause: it may quote the values it read.
+    throw new ContractError('invalid_avro', `payload does not decode as ${topic}`);
   }
 }
 
