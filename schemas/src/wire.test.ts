@@ -246,7 +246,9 @@ describe('errors never carry the input', () => {
     const writerSchema = TOPICS['identity.sim-swap.v1'].avro;
     const attempts: Array<() => unknown> = [
       () => parseJsonValue(Buffer.from(`{"phoneNumber": "${sentinel}", "oops" `)),
-      () => parseJsonValue(Buffer.from(`{"phoneNumber": ${sentinel}}`)),
+      // V8 quotes the text around the error: here, the number itself.
+      () => parseJsonValue(Buffer.from(`{"p": ${sentinel}}`)),
+      () => parseJsonValue(Buffer.from(`${sentinel} x`)),
       () =>
         decodeMessage(
           'identity.sim-swap.v1',
@@ -271,7 +273,8 @@ describe('errors never carry the input', () => {
         inspect(caught, { depth: 5 }),
         caught.stack ?? '',
       ];
-      for (const text of printed) assert.ok(!text.includes(sentinel.slice(1)), text.slice(0, 300));
+      // Any seven digits of it would be a leak (a quoted snippet is cut short).
+      for (const text of printed) assert.ok(!text.includes(sentinel.slice(1, 8)), text.slice(0, 300));
     }
   });
 });
