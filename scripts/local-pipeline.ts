@@ -38,7 +38,10 @@ export async function startLocalPipeline(
     ...defaults,
     ...process.env,
     ...stackEnv,
-    ...(token ? { API_TOKENS: `dev:${token}:decisions:read+signals:write` } : {}),
+    // The development token holds every scope, so the README's examples run with it alone.
+    ...(token
+      ? { API_TOKENS: `dev:${token}:decisions:read+signals:read+signals:write+signals:clear+ops:read` }
+      : {}),
   };
   const apiUrl = `http://${env.API_HOST ?? '127.0.0.1'}:${env.API_PORT ?? '8080'}`;
 

@@ -17,18 +17,24 @@ export { freePort };
  * a small fetch wrapper; and a private redis-server that tests may stop and start.
  */
 
-/** Tokens the test APIs accept: one per scope, one with both. */
+/** Tokens the test APIs accept: one per scope, and one (`both`) with every scope. */
 export const TOKENS = {
   reader: 'reader-token-0123456789abcdefghijkl',
+  socReader: 'socreader-token-0123456789abcdefghij',
   writer: 'writer-token-0123456789abcdefghijkl',
+  clearer: 'clearer-token-0123456789abcdefghijk',
+  ops: 'ops-token-0123456789abcdefghijklmnopq',
   both: 'both-token-0123456789abcdefghijklmnop',
   unknown: 'unknown-token-0123456789abcdefghijkl',
 } as const;
 
 export const API_TOKENS = [
   `reader:${TOKENS.reader}:decisions:read`,
+  `socreader:${TOKENS.socReader}:signals:read`,
   `writer:${TOKENS.writer}:signals:write`,
-  `both:${TOKENS.both}:decisions:read+signals:write`,
+  `clearer:${TOKENS.clearer}:signals:write+signals:clear`,
+  `ops:${TOKENS.ops}:ops:read`,
+  `both:${TOKENS.both}:decisions:read+signals:read+signals:write+signals:clear+ops:read`,
 ].join(',');
 
 export interface TestApi {

@@ -57,7 +57,7 @@ const ROUTES: readonly ProtectedRoute[] = [
     method: 'GET',
     template: '/v1/identities/{id}/signals',
     path: '/v1/identities/auth-user/signals',
-    scope: 'decisions:read',
+    scope: 'signals:read',
     ok: 200,
   },
   {
@@ -71,7 +71,6 @@ const ROUTES: readonly ProtectedRoute[] = [
       signalId: `auth-${randomUUID()}`,
       op: 'clear',
       subject: { type: 'identity', value: 'auth-user' },
-      raisedBy: 'auth-test',
     }),
   },
 ];
@@ -79,11 +78,18 @@ const ROUTES: readonly ProtectedRoute[] = [
 /** The token holding only the other scope. */
 const WRONG_SCOPE: Record<Scope, string> = {
   'decisions:read': TOKENS.writer,
+  'signals:read': TOKENS.reader,
   'signals:write': TOKENS.reader,
+  'signals:clear': TOKENS.writer,
+  'ops:read': TOKENS.reader,
 };
+/** A token holding the scope (the POST route's clear also needs signals:clear). */
 const RIGHT_SCOPE: Record<Scope, string> = {
   'decisions:read': TOKENS.reader,
-  'signals:write': TOKENS.writer,
+  'signals:read': TOKENS.socReader,
+  'signals:write': TOKENS.clearer,
+  'signals:clear': TOKENS.clearer,
+  'ops:read': TOKENS.ops,
 };
 
 function request(route: ProtectedRoute, opts: CallOptions): Promise<CallResult> {

@@ -12,7 +12,7 @@ import {
 } from '@assurance/api';
 import { evaluate, loadPolicyFile } from '@assurance/policy';
 import { assertDocumented, assertProblem, type OpenApiDocument } from '../api/contract.ts';
-import { startTestApi, type TestApi } from '../api/support.ts';
+import { startTestApi, type TestApi, TOKENS } from '../api/support.ts';
 import { envelope, startPipeline } from '../src/pipeline.ts';
 
 /**
@@ -286,6 +286,15 @@ test('/healthz, /readyz and /metrics need no token; metrics label route template
   assertDocumented(doc, 'GET', '/readyz', ready);
   const readiness = Readiness.parse(ready.body);
   assert.equal(readiness.status, 'ready');
+  // What each check saw (addresses, states) only for an operator's token.
+  for (const c of Object.values(readiness.checks)) assert.equal(c.detail, 'ok');
+  const asOperator = Readiness.parse((await api.call('GET', '/readyz', { token: TOKENS.ops })).body);
+  assert.ok(
+    Object.values(asOperator.checks).some((c) => c.detail !== 'ok'),
+    JSON.stringify(asOperator.checks),
+  );
+  const asApp = Readiness.parse((await api.call('GET', '/readyz', { token: TOKENS.reader })).body);
+  for (const c of Object.values(asApp.checks)) assert.equal(c.detail, 'ok', 'decisions:read is not ops:read');
 
   const id = uid('metrics-probe');
   await api.call('GET', `/v1/identities/${id}/assurance`);

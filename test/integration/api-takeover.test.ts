@@ -9,7 +9,7 @@ import {
 } from '@assurance/api';
 import { channelRef } from '@assurance/schemas';
 import { assertDocumented, assertProblem, type OpenApiDocument } from '../api/contract.ts';
-import { startTestApi, type TestApi } from '../api/support.ts';
+import { startTestApi, type TestApi, TOKENS } from '../api/support.ts';
 import { envelope, pushOnOldAndNewDevice, startPipeline } from '../src/pipeline.ts';
 
 /**
@@ -62,13 +62,12 @@ test('a takeover raised over HTTP locks the identity down; a clear relaxes it', 
       kind: 'account_takeover',
       severity: 'critical',
       reference: 'INC-4711',
-      raisedBy: 'analyst-1',
     },
   });
   assertDocumented(doc, 'POST', '/v1/signals', raise);
   assert.equal(raise.status, 202, raise.text);
   const accepted = SignalAccepted.parse(raise.body);
-  assert.match(accepted.eventId, /^[0-9a-f-]{36}$/);
+  assert.match(accepted.eventId, /^api\.both\.[0-9a-f-]{36}$/, 'a new UUID in the namespace of the token');
   assert.equal(accepted.topic, p.topics.compromiseSignal);
   assert.ok((await raisedSoFar()) >= 1, 'acknowledged raises are counted');
 
@@ -123,7 +122,7 @@ test('a takeover raised over HTTP locks the identity down; a clear relaxes it', 
   assert.equal(takeover.scope, 'identity');
   assert.equal(takeover.channelType, null);
   assert.equal(takeover.expiresAt, null, 'until the SOC clears it');
-  assert.equal(takeover.attributes.raisedBy, 'analyst-1');
+  assert.equal(takeover.attributes.raisedBy, 'both', 'the name of the token that raised it');
   assert.deepEqual(
     takeover.rules.map((r) => r.id),
     ['takeover-confirmed'],
@@ -134,7 +133,7 @@ test('a takeover raised over HTTP locks the identity down; a clear relaxes it', 
   assert.ok(!explain.text.includes('612345678') && !explain.text.includes('laptop-7'), 'no channel values');
 
   const clear = await api.call('POST', '/v1/signals', {
-    json: { signalId, op: 'clear', subject: { type: 'identity', value: id }, raisedBy: 'analyst-1' },
+    json: { signalId, op: 'clear', subject: { type: 'identity', value: id } },
   });
   assert.equal(clear.status, 202, clear.text);
   const relaxed = await p.watcher.waitFor(id, (d) => d.sequence > locked.sequence && d.signals.length === 0);
@@ -167,8 +166,6 @@ test('a SIM swap on a phone shows up in explain with its rule and the phone only
       subject: { type: 'phone', value: '+44 7700-900-123' },
       kind: 'sim_swap',
       severity: 'high',
-      raisedBy: 'carrier-bot',
-      source: 'soc-console',
     },
   });
   assert.equal(raise.status, 202, raise.text);
@@ -192,7 +189,6 @@ test('a raise the contract refuses is a 400 naming the field, and nothing is pro
       subject: { type: 'phone', value: '06 12 34 56 78' },
       kind: 'sim_swap',
       severity: 'high',
-      raisedBy: 'analyst-1',
     },
   });
   assertDocumented(doc, 'POST', '/v1/signals', res);
@@ -207,7 +203,6 @@ test('a raise the contract refuses is a 400 naming the field, and nothing is pro
       subject: { type: 'identity', value: 'x' },
       kind: 'credential_leak',
       severity: 'high',
-      raisedBy: 'analyst-1',
       occurredAt: '2026-01-02T00:00:00Z',
       expiresAt: '2026-01-01T00:00:00Z',
     },
@@ -261,4 +256,48 @@ test('verify judges the device a step-up was completed on: push on the device kn
     },
   });
   assertProblem(bad, 400, 'validation-failed');
+});
+
+test('signals are accountable: the token names who, the API namespaces ids and bounds time, and clearing is its own right', async () => {
+  const id = `frank-${Date.now().toString(36)}`;
+  const raise = (json: Record<string, unknown>, token?: string) =>
+    api.call('POST', '/v1/signals', {
+      ...(token ? { token } : {}),
+      json: {
+        signalId: `acc-${id}`,
+        op: 'raise',
+        subject: { type: 'identity', value: id },
+        kind: 'account_takeover',
+        severity: 'critical',
+        ...json,
+      },
+    });
+  // Someone else's name: refused.
+  const impersonated = await raise({ raisedBy: 'the-ciso' });
+  assertProblem(impersonated, 400, 'validation-failed');
+  // Dated ahead: a clear so dated would block every re-raise until then.
+  const ahead = await raise({ occurredAt: new Date(Date.now() + 5 * 60_000).toISOString() });
+  assertProblem(ahead, 400, 'validation-failed');
+  // The caller's id lives in the token's namespace, so it cannot use up another source's.
+  const accepted = await raise({ eventId: 'carrier-evt-1' }, TOKENS.writer);
+  assert.equal(accepted.status, 202, accepted.text);
+  assert.equal(SignalAccepted.parse(accepted.body).eventId, 'api.writer.carrier-evt-1');
+  const held = await p.watcher.waitFor(id, (d) => d.signals.some((s) => s.code === 'takeover_confirmed'));
+  const signal = held.signals.find((s) => s.code === 'takeover_confirmed');
+  assert.equal(signal?.attributes.raisedBy, 'writer');
+  assert.deepEqual(signal?.sourceEventIds, ['api.writer.carrier-evt-1']);
+
+  const clear = { signalId: `acc-${id}`, op: 'clear', subject: { type: 'identity', value: id } };
+  const byWriter = await api.call('POST', '/v1/signals', { token: TOKENS.writer, json: clear });
+  assertDocumented(doc, 'POST', '/v1/signals', byWriter);
+  assertProblem(byWriter, 403, 'forbidden');
+  const byClearer = await api.call('POST', '/v1/signals', { token: TOKENS.clearer, json: clear });
+  assert.equal(byClearer.status, 202, byClearer.text);
+  await p.watcher.waitFor(id, (d) => d.sequence > held.sequence && d.signals.length === 0);
+  // The SOC view of an identity is not for apps.
+  assertProblem(
+    await api.call('GET', `/v1/identities/${id}/signals`, { token: TOKENS.reader }),
+    403,
+    'forbidden',
+  );
 });

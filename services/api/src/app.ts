@@ -7,7 +7,7 @@ import { bindingRefOf } from '@assurance/schemas';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import { AssuranceReader } from './assurance-reader.ts';
-import { installAuth } from './auth.ts';
+import { authorize, installAuth } from './auth.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { installHttpMetrics } from './metrics.ts';
 import { buildOpenApiDocument } from './openapi.ts';
@@ -104,6 +104,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     readiness: { ...deps.readiness, engine: deps.engine },
     metrics: deps.metrics,
     openApi: buildOpenApiDocument(),
+    mayReadDetails: (request) => {
+      try {
+        authorize(deps.tokens, request, 'ops:read');
+        return true;
+      } catch {
+        return false;
+      }
+    },
   });
   return app;
 }

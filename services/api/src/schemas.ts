@@ -169,12 +169,19 @@ export type SignalsResponse = z.infer<typeof SignalsResponse>;
 
 /** The envelope fields the server fills when a SOC tool leaves them out. */
 const OptionalEnvelope = {
-  eventId: OpaqueId.optional().describe('Defaults to a new UUID; send your own to make retries idempotent'),
-  occurredAt: Timestamp.optional().describe('Defaults to the time the API received the request'),
-  source: z.string().min(1).max(100).optional().describe('Defaults to assurance-api'),
+  eventId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,100}$/)
+    .optional()
+    .describe(
+      "Defaults to a new UUID; send your own to make retries idempotent. Stored as `api.<token name>.<eventId>`: no caller can use up another source's ids",
+    ),
+  occurredAt: Timestamp.optional().describe(
+    'Defaults to the time the API received the request; at most a minute ahead of it',
+  ),
   raisedBy: CompromiseSignalRaise.shape.raisedBy
     .optional()
-    .describe('Who raises or clears it; defaults to the name of the calling token'),
+    .describe('Who raises or clears it: always the name of the calling token (anything else is refused)'),
 };
 
 /**
@@ -182,9 +189,15 @@ const OptionalEnvelope = {
  * the contract's shapes; its cross-field checks (expiresAt after occurredAt) run when the filled-in
  * event is parsed with `CompromiseSignalEvent` itself.
  */
+function withoutSource<T extends { source: unknown }>(shape: T): Omit<T, 'source'> {
+  const { source: _source, ...rest } = shape;
+  return rest;
+}
+
 export const SignalRequest = z.discriminatedUnion('op', [
-  z.strictObject({ ...CompromiseSignalRaise.shape, ...OptionalEnvelope }),
-  z.strictObject({ ...CompromiseSignalClear.shape, ...OptionalEnvelope }),
+  // `source` is the API's own: a caller cannot pose as another producer.
+  z.strictObject({ ...withoutSource(CompromiseSignalRaise.shape), ...OptionalEnvelope }),
+  z.strictObject({ ...withoutSource(CompromiseSignalClear.shape), ...OptionalEnvelope }),
 ]);
 export type SignalRequest = z.input<typeof SignalRequest>;
 

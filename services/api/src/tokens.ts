@@ -12,7 +12,19 @@ import { z } from 'zod';
  * parsed config never shows a usable token.
  */
 
-export const SCOPES = ['decisions:read', 'signals:write'] as const;
+/**
+ * `decisions:read` what an action requires and verify; `signals:read` the SOC view of an identity
+ * (signals with their ids, analysts and references); `signals:write` raise compromise signals;
+ * `signals:clear` clear them (a separate right: a clear relaxes); `ops:read` readiness details
+ * (internal addresses and states).
+ */
+export const SCOPES = [
+  'decisions:read',
+  'signals:read',
+  'signals:write',
+  'signals:clear',
+  'ops:read',
+] as const;
 export const Scope = z.enum(SCOPES);
 export type Scope = z.infer<typeof Scope>;
 

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiMetrics } from '../metrics.ts';
 import { sendProblem } from '../problem.ts';
 import type { ReadinessDeps } from '../readiness.ts';
@@ -25,7 +25,8 @@ export const readyz = defineRoute({
   summary: 'Readiness: Kafka, Redis and the registry reachable, the engine within its lag bound',
   description:
     'While not ready the API still answers, fail-closed. 503 is a problem document whose ' +
-    '`checks` member has the same shape as the 200 body.',
+    '`checks` member has the same shape as the 200 body. Each check says what it saw only to a ' +
+    'bearer token with `ops:read`; to anyone else, `ok` or `failing`.',
   responses: { 200: { description: 'Ready', schema: Readiness } },
   problems: ['not_ready'],
 });
@@ -55,13 +56,27 @@ export interface OpsDeps {
   readonly metrics: ApiMetrics;
   /** The document, built once at start. */
   readonly openApi: object;
+  /** Whether the request carries a token with `ops:read`: only then does readiness say what it saw. */
+  readonly mayReadDetails: (request: FastifyRequest) => boolean;
 }
 
 export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
   mount(app, healthz, async () => ({ status: 'ok' }));
 
   mount(app, readyz, async (_input, request, reply) => {
-    const result = await readiness(deps.readiness);
+    const seen = await readiness(deps.readiness);
+    // What each check saw names internal addresses and states: for operators only.
+    const result = deps.mayReadDetails(request)
+      ? seen
+      : {
+          ...seen,
+          checks: Object.fromEntries(
+            Object.entries(seen.checks).map(([name, c]) => [
+              name,
+              { ok: c.ok, detail: c.ok ? 'ok' : 'failing' },
+            ]),
+          ) as typeof seen.checks,
+        };
     if (result.status === 'ready') return result;
     const failing = Object.entries(result.checks)
       .filter(([, c]) => !c.ok)

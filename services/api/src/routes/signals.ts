@@ -23,7 +23,7 @@ export const getSignals = defineRoute({
     'Each live signal with the policy rules it makes fire (reason codes and operator texts), the ' +
     "identity's bindings as channel type, hashed ref and uses (never channel values), and every " +
     'reason behind the current evaluation.',
-  scope: 'decisions:read',
+  scope: 'signals:read',
   params: IdentityParams,
   responses: { 200: { description: 'The explanation', schema: SignalsResponse } },
   problems: ['redis_unavailable'],
@@ -36,10 +36,12 @@ export const postSignal = defineRoute({
   tag: 'signals',
   summary: 'Raise or clear a compromise signal (identity.compromise-signal.v1)',
   description:
-    "Validated with the contract's CompromiseSignalEvent schema after the server fills `eventId` " +
-    '(a new UUID), `occurredAt` (now) and `source` (`assurance-api`) when absent. Answered 202 only ' +
-    'once every in-sync replica acknowledged the event. On 503 the event may still be delivered: ' +
-    'retry with the same `eventId` (the engine dedupes on it).',
+    "Validated with the contract's CompromiseSignalEvent schema after the server fills in who and " +
+    "when: `raisedBy` is the calling token's name, `eventId` is `api.<token name>.<yours or a new " +
+    'UUID>`, `occurredAt` defaults to now and may be at most a minute ahead, `source` is ' +
+    '`assurance-api`. A clear needs the `signals:clear` scope besides. Answered 202 only once every ' +
+    'in-sync replica acknowledged the event. On 503 the event may still be delivered: retry with the ' +
+    'same `eventId` (the engine dedupes on it).',
   scope: 'signals:write',
   body: SignalRequest,
   responses: { 202: { description: 'Acknowledged by Kafka', schema: SignalAccepted } },
@@ -54,6 +56,15 @@ export interface SignalRouteDeps {
   readonly produceTimeoutMs: number;
   readonly metrics: ApiMetrics;
   readonly logger: Logger;
+}
+
+/** How far ahead of the API's clock a signal may be dated. */
+const MAX_AHEAD_MS = 60_000;
+
+function refused(pointer: string, detail: string): ApiProblem {
+  return new ApiProblem('validation_failed', detail, {
+    extensions: { errors: [{ location: 'body', pointer, detail }] },
+  });
 }
 
 async function acknowledged(send: Promise<void>, timeoutMs: number): Promise<void> {
@@ -75,12 +86,29 @@ export function registerSignalRoutes(app: FastifyInstance, deps: SignalRouteDeps
   mount(app, getSignals, async ({ params }) => explainIdentity(deps.explain, params.id));
 
   mount(app, postSignal, async ({ body }, request, reply) => {
+    const caller = request.caller;
+    if (caller === null) throw new ApiProblem('unauthorized', 'a bearer token is required');
+    // A clear relaxes requirements: a right of its own, not implied by raising.
+    if (body.op === 'clear' && !caller.scopes.has('signals:clear')) {
+      throw new ApiProblem('forbidden', 'clearing a signal requires the scope signals:clear', {
+        extensions: { requiredScope: 'signals:clear' },
+      });
+    }
+    if (body.raisedBy !== undefined && body.raisedBy !== caller.name) {
+      throw refused('/raisedBy', `raisedBy is the calling token's name (${caller.name})`);
+    }
+    const nowMs = Date.now();
+    if (body.occurredAt !== undefined && Date.parse(body.occurredAt) > nowMs + MAX_AHEAD_MS) {
+      // A clear dated ahead would block every raise until then, while the API answered 202.
+      throw refused('/occurredAt', 'occurredAt may be at most a minute ahead of the API clock');
+    }
     const filled = {
       ...body,
-      eventId: body.eventId ?? randomUUID(),
-      occurredAt: body.occurredAt ?? new Date().toISOString(),
-      source: body.source ?? 'assurance-api',
-      raisedBy: body.raisedBy ?? request.caller?.name,
+      // Namespaced by the token: no caller can use up the ids of another source, or another token's.
+      eventId: `api.${caller.name}.${body.eventId ?? randomUUID()}`,
+      occurredAt: body.occurredAt ?? new Date(nowMs).toISOString(),
+      source: 'assurance-api',
+      raisedBy: caller.name,
     };
     // The contract's own schema has the last word on what goes to the topic.
     const event = parsePart(CompromiseSignalEvent, filled, 'body');
