@@ -1,5 +1,4 @@
 import { AssuranceError } from '@assurance/core';
-import type { ChannelType, SignalCode, SignalScope } from '@assurance/schemas';
 import type { Redis } from 'ioredis';
 import { storeError } from './errors.ts';
 import type { KeySpace } from './keys.ts';
