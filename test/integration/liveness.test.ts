@@ -178,7 +178,7 @@ describe('a stall fails every read path closed within MAX_STALL + 1 s', () => {
       const t0 = Date.now();
       await simSwap(phone);
       report('SIGSTOP', await until(id, stalled, t0));
-      const ready = await api.call('GET', '/readyz', { token: null });
+      const ready = await api.call('GET', '/readyz', { token: TOKENS.ops });
       assert.equal(ready.status, 503);
       assert.match(JSON.stringify(ready.body), /stalled: router/);
     } finally {
@@ -252,7 +252,7 @@ describe('a stall fails every read path closed within MAX_STALL + 1 s', () => {
     const t0 = Date.now();
     await simSwap(phone);
     report('router stopped', await until(id, stalled, t0));
-    const ready = await api.call('GET', '/readyz', { token: null });
+    const ready = await api.call('GET', '/readyz', { token: TOKENS.ops });
     assert.match(JSON.stringify(ready.body), /router down \(no consumer\)/);
     await engine.stop();
     engine = new EngineProcess(config);
