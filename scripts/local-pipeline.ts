@@ -5,8 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { createLogger } from '@assurance/core';
-import { createAdmin, createKafka, parseBrokers, provision, RegistryCodec } from '@assurance/kafka';
+import { createLogger, KafkaSecurityEnv } from '@assurance/core';
+import {
+  createAdmin,
+  createKafka,
+  kafkaSecurity,
+  parseBrokers,
+  provision,
+  RegistryCodec,
+} from '@assurance/kafka';
 import { topicNames } from '@assurance/schemas';
 import { exitOnStackProblem, resolveLayout } from '@assurance/stack';
 import { localApiToken, localEnvironment } from './local-env.ts';
@@ -73,6 +80,7 @@ export async function startLocalPipeline(
       brokers: parseBrokers(env.KAFKA_BROKERS ?? ''),
       clientId: 'local-provision',
       logger: createLogger(command, 'warn'),
+      ...kafkaSecurity(KafkaSecurityEnv.parse(env)),
     }),
   );
   try {

@@ -10,8 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '@assurance/core';
-import { createConsumer, createKafka, createProducer, parseBrokers, RegistryCodec } from '@assurance/kafka';
+import { createLogger, KafkaSecurityEnv } from '@assurance/core';
+import {
+  createConsumer,
+  createKafka,
+  createProducer,
+  kafkaSecurity,
+  parseBrokers,
+  RegistryCodec,
+} from '@assurance/kafka';
 import { expandDecision, loadPolicyFile } from '@assurance/policy';
 import { createRedis, keySpace } from '@assurance/redis';
 import type { Decision, DecisionV2 } from '@assurance/schemas';
@@ -55,7 +62,12 @@ const logger = createLogger('demo', 'warn');
 // The engine's policy: decisions in format 2 are written relative to it.
 const policy = loadPolicyFile(env.POLICY_FILE);
 const topics = topicNames(env.TOPIC_NAMESPACE ?? '');
-const kafka = createKafka({ brokers: parseBrokers(env.KAFKA_BROKERS ?? ''), clientId: 'demo', logger });
+const kafka = createKafka({
+  brokers: parseBrokers(env.KAFKA_BROKERS ?? ''),
+  clientId: 'demo',
+  logger,
+  ...kafkaSecurity(KafkaSecurityEnv.parse(env)),
+});
 const codec = new RegistryCodec({ url: env.SCHEMA_REGISTRY_URL ?? '' });
 const seen: Decision[] = [];
 let onDecision: ((d: Decision) => void) | undefined;

@@ -1,10 +1,19 @@
-import { createLogger, PipelineEnv } from '@assurance/core';
-import { createAdmin, createKafka, parseBrokers, provision, RegistryCodec } from '@assurance/kafka';
+import { createLogger, KafkaSecurityEnv, PipelineEnv } from '@assurance/core';
+import {
+  createAdmin,
+  createKafka,
+  kafkaSecurity,
+  parseBrokers,
+  provision,
+  RegistryCodec,
+} from '@assurance/kafka';
 import { topicNames } from '@assurance/schemas';
 import { StackProblem } from './problems.ts';
 import type { StackEndpoints } from './stack.ts';
 
-const TopicSettings = PipelineEnv.pick({ TOPIC_NAMESPACE: true, INTERNAL_PARTITIONS: true });
+const TopicSettings = PipelineEnv.pick({ TOPIC_NAMESPACE: true, INTERNAL_PARTITIONS: true }).and(
+  KafkaSecurityEnv,
+);
 
 /**
  * Creates the topics and registers the schemas an engine with this environment would (its
@@ -24,7 +33,12 @@ export async function provisionAll(
   const { TOPIC_NAMESPACE: namespace, INTERNAL_PARTITIONS: internalPartitions } = settings.data;
   // kafkajs's retries would print as JSON lines; what finally fails is thrown and worded below.
   const logger = createLogger('stack', 'error');
-  const kafka = createKafka({ brokers: parseBrokers(e.KAFKA_BROKERS), clientId: 'stack-provision', logger });
+  const kafka = createKafka({
+    brokers: parseBrokers(e.KAFKA_BROKERS),
+    clientId: 'stack-provision',
+    logger,
+    ...kafkaSecurity(settings.data),
+  });
   const admin = await createAdmin(kafka).catch((err: unknown) => {
     throw unreachable(err, e) ?? err;
   });

@@ -1,4 +1,5 @@
 import type { Logger } from '@assurance/core';
+import type { KafkaSasl, KafkaTls } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import type { DecisionPublicJwk } from '@assurance/schemas';
 import type { ViewUpdate } from './decision-view.ts';
@@ -88,6 +89,10 @@ export interface TopicClientOptions extends CommonOptions {
   readonly decisionKeys?: readonly DecisionPublicJwk[];
   /** Default true. False reads decisions unverified: only where nobody else can write the topic. */
   readonly verifySignatures?: boolean;
+  /** SASL for the client's Kafka connections (SCRAM-SHA-512/256, or PLAIN over TLS). */
+  readonly sasl?: KafkaSasl;
+  /** TLS to the brokers: `true` with the system's CAs, or PEM text of a custom CA and, for mutual TLS, this app's certificate and key. */
+  readonly tls?: KafkaTls | true;
   /**
    * A decision is valid until its `validUntil` (the engine republishes it before then); past it by
    * more than this grace, the identity answers degraded (`decision_expired`). Default 60000 ms.

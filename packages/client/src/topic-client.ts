@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@assurance/core';
 import { createLogger } from '@assurance/core';
 import type { AdminPort, ConsumerPort, InboundMessage } from '@assurance/kafka';
-import { createAdmin, createConsumer, createKafka, EngineWatch } from '@assurance/kafka';
+import {
+  createAdmin,
+  createConsumer,
+  createKafka,
+  EngineWatch,
+  type KafkaSasl,
+  type KafkaTls,
+} from '@assurance/kafka';
 import { evaluate, type Policy } from '@assurance/policy';
 import { bindingRefOf, DecisionVerifier, engineStageGroups, topicNames } from '@assurance/schemas';
 import { checkAction, checkArguments, checkCompletion, failClosedAnswer, verifyAgainst } from './answers.ts';
@@ -71,6 +78,8 @@ export class TopicAssuranceClient implements AssuranceClient {
   readonly #maxStallMs: number;
   readonly #channelHashSecret: string | undefined;
   readonly #rejected: Record<string, number> = {};
+  readonly #sasl: KafkaSasl | undefined;
+  readonly #tls: KafkaTls | true | undefined;
   readonly #validUntilGraceMs: number;
   #engine: EngineWatch | undefined;
   readonly #view: DecisionView;
@@ -99,6 +108,8 @@ export class TopicAssuranceClient implements AssuranceClient {
       );
     }
     this.#channelHashSecret = options.channelHashSecret;
+    this.#sasl = options.sasl;
+    this.#tls = options.tls;
     this.#view = new DecisionView(policy, {
       ...verifierFor(options),
       now: () => this.#now().getTime(),
@@ -149,7 +160,13 @@ export class TopicAssuranceClient implements AssuranceClient {
   }
 
   async #start(brokers: string[], clientId: string): Promise<void> {
-    const kafka = createKafka({ brokers, clientId, logger: this.#logger });
+    const kafka = createKafka({
+      brokers,
+      clientId,
+      logger: this.#logger,
+      ...(this.#sasl ? { sasl: this.#sasl } : {}),
+      ...(this.#tls ? { tls: this.#tls } : {}),
+    });
     this.#consumer = createConsumer(
       kafka,
       { groupId: this.groupId, topics: [this.topic], fromBeginning: true },

@@ -31,7 +31,69 @@ export const PipelineEnv = z.object({
   /** The policy every process decides or answers with; the shipped default when unset. */
   POLICY_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** SASL for every Kafka connection: `scram-sha-512`, `scram-sha-256` or `plain` (over TLS). */
+  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-512', 'scram-sha-256', 'plain']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  /** TLS to the brokers; implied by any of the files below. */
+  KAFKA_TLS: z
+    .enum(['true', 'false', '1', '0'])
+    .transform((v) => v === 'true' || v === '1')
+    .optional(),
+  /** PEM file of the CA (or CAs) the brokers' certificates chain to, when not a public one. */
+  KAFKA_TLS_CA_FILE: z.string().min(1).optional(),
+  /** Mutual TLS: this process's certificate and key, PEM files. */
+  KAFKA_TLS_CERT_FILE: z.string().min(1).optional(),
+  KAFKA_TLS_KEY_FILE: z.string().min(1).optional(),
 });
+
+/** Just the Kafka security fields, for tools that read nothing else (stack provisioning, scripts). */
+export const KafkaSecurityEnv = PipelineEnv.pick({
+  KAFKA_SASL_MECHANISM: true,
+  KAFKA_SASL_USERNAME: true,
+  KAFKA_SASL_PASSWORD: true,
+  KAFKA_TLS: true,
+  KAFKA_TLS_CA_FILE: true,
+  KAFKA_TLS_CERT_FILE: true,
+  KAFKA_TLS_KEY_FILE: true,
+}).superRefine((c, ctx) => checkKafkaSecurity(c, ctx));
+
+/**
+ * The Kafka security settings must make sense together; every process's schema runs this on its
+ * own values (zod cannot carry a refinement through `pick` and `extend`).
+ */
+export function checkKafkaSecurity(
+  c: {
+    KAFKA_SASL_MECHANISM?: string | undefined;
+    KAFKA_SASL_USERNAME?: string | undefined;
+    KAFKA_SASL_PASSWORD?: string | undefined;
+    KAFKA_TLS_CERT_FILE?: string | undefined;
+    KAFKA_TLS_KEY_FILE?: string | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (c.KAFKA_SASL_MECHANISM && (!c.KAFKA_SASL_USERNAME || !c.KAFKA_SASL_PASSWORD)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['KAFKA_SASL_USERNAME'],
+      message: 'KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD',
+    });
+  }
+  if (!c.KAFKA_SASL_MECHANISM && (c.KAFKA_SASL_USERNAME || c.KAFKA_SASL_PASSWORD)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['KAFKA_SASL_MECHANISM'],
+      message: 'a SASL username or password without KAFKA_SASL_MECHANISM would be ignored',
+    });
+  }
+  if (Boolean(c.KAFKA_TLS_CERT_FILE) !== Boolean(c.KAFKA_TLS_KEY_FILE)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['KAFKA_TLS_CERT_FILE'],
+      message: 'mutual TLS needs both KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE',
+    });
+  }
+}
 
 /** The deployment's channel secret (HMAC key of every channel value); see the engine's config. */
 export const ChannelHashSecret = z

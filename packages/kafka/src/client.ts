@@ -1,13 +1,31 @@
+import { readFileSync } from 'node:fs';
 import type { Logger } from '@assurance/core';
-import type { KafkaConfig, LogEntry } from 'kafkajs';
+import type { KafkaConfig, LogEntry, SASLOptions } from 'kafkajs';
 import { Kafka, logLevel } from 'kafkajs';
 import { installCodecs } from './codecs.ts';
 import { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';
+
+/** SASL credentials for every connection. */
+export interface KafkaSasl {
+  readonly mechanism: 'scram-sha-512' | 'scram-sha-256' | 'plain';
+  readonly username: string;
+  readonly password: string;
+}
+
+/** TLS to the brokers: a custom CA, and this client's certificate for mutual TLS (PEM text). */
+export interface KafkaTls {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
 
 export interface KafkaClientOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
   readonly logger: Logger;
+  readonly sasl?: KafkaSasl;
+  /** `true` for TLS with the system's CAs. */
+  readonly tls?: KafkaTls | true;
   readonly connectionTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
   /** Most bytes one fetched record batch may decompress to (codecs.ts); larger ones are dead-lettered. */
@@ -70,8 +88,48 @@ export function createKafka(opts: KafkaClientOptions): KafkaClient {
         log[lvl](lvl === 'debug' && stack ? { ...rest, stack } : rest, String(message));
       },
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
+    ...(opts.tls === undefined ? {} : { ssl: opts.tls === true ? true : { ...opts.tls } }),
+    // kafkajs types each mechanism apart; ours is one of them by construction.
+    ...(opts.sasl === undefined ? {} : { sasl: { ...opts.sasl } as SASLOptions }),
   };
   return new Kafka(config) as unknown as KafkaClient;
+}
+
+/**
+ * The security part of a client's options from a process's environment (PipelineEnv's KAFKA_SASL_*
+ * and KAFKA_TLS_* fields), reading the PEM files once. TLS is on when asked for or when any TLS
+ * file is given; SASL PLAIN sends the password as it is, so it is refused without TLS.
+ */
+export function kafkaSecurity(env: {
+  readonly KAFKA_SASL_MECHANISM?: KafkaSasl['mechanism'] | undefined;
+  readonly KAFKA_SASL_USERNAME?: string | undefined;
+  readonly KAFKA_SASL_PASSWORD?: string | undefined;
+  readonly KAFKA_TLS?: boolean | undefined;
+  readonly KAFKA_TLS_CA_FILE?: string | undefined;
+  readonly KAFKA_TLS_CERT_FILE?: string | undefined;
+  readonly KAFKA_TLS_KEY_FILE?: string | undefined;
+}): { sasl?: KafkaSasl; tls?: KafkaTls | true } {
+  const read = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file, 'utf8'));
+  const files = {
+    ca: read(env.KAFKA_TLS_CA_FILE),
+    cert: read(env.KAFKA_TLS_CERT_FILE),
+    key: read(env.KAFKA_TLS_KEY_FILE),
+  };
+  const anyFile = Object.values(files).some((f) => f !== undefined);
+  const tls: KafkaTls | true | undefined = anyFile
+    ? Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined))
+    : env.KAFKA_TLS
+      ? true
+      : undefined;
+  const {
+    KAFKA_SASL_MECHANISM: mechanism,
+    KAFKA_SASL_USERNAME: username,
+    KAFKA_SASL_PASSWORD: password,
+  } = env;
+  if (mechanism === 'plain' && tls === undefined)
+    throw new Error('KAFKA_SASL_MECHANISM=plain sends the password in clear: set KAFKA_TLS or a TLS file');
+  const sasl = mechanism && username && password ? { mechanism, username, password } : undefined;
+  return { ...(sasl ? { sasl } : {}), ...(tls === undefined ? {} : { tls }) };
 }
 
 /**

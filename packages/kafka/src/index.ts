@@ -1,6 +1,6 @@
 export { createAdmin } from './admin.ts';
-export type { KafkaClient, KafkaClientOptions } from './client.ts';
-export { createKafka, parseBrokers, probeBrokers } from './client.ts';
+export type { KafkaClient, KafkaClientOptions, KafkaSasl, KafkaTls } from './client.ts';
+export { createKafka, kafkaSecurity, parseBrokers, probeBrokers } from './client.ts';
 export type { RegistryCodecOptions } from './codec.ts';
 export { DEFAULT_MAX_MESSAGE_BYTES, RegistryCodec } from './codec.ts';
 export type { Compression, UndecodableCode } from './codecs.ts';

@@ -1,4 +1,10 @@
-import { ChannelHashSecret, envDuration, PipelineEnv, parseConfig } from '@assurance/core';
+import {
+  ChannelHashSecret,
+  checkKafkaSecurity,
+  envDuration,
+  PipelineEnv,
+  parseConfig,
+} from '@assurance/core';
 import { z } from 'zod';
 import { ApiTokens } from './tokens.ts';
 
@@ -45,6 +51,7 @@ export const ApiConfigSchema = z
     CHANNEL_HASH_SECRET: ChannelHashSecret.optional(),
   })
   .superRefine((c, ctx) => {
+    checkKafkaSecurity(c, ctx);
     if (c.LAG_MAX_AGE <= c.LAG_REFRESH_INTERVAL) {
       ctx.addIssue({
         code: 'custom',

@@ -1,6 +1,6 @@
 import { AssuranceError, type Logger } from '@assurance/core';
 import type { EngineWatch } from '@assurance/kafka';
-import { createAdmin, createKafka, createProducer, parseBrokers } from '@assurance/kafka';
+import { createAdmin, createKafka, createProducer, kafkaSecurity, parseBrokers } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
 import {
@@ -102,6 +102,7 @@ export async function startApi(
     clientId: config.CLIENT_ID,
     logger,
     requestTimeoutMs: 5000,
+    ...kafkaSecurity(config),
   });
   const producer = await createProducer(kafka);
   const admin = await createAdmin(kafka).catch(async (err: unknown) => {

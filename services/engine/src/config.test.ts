@@ -55,3 +55,20 @@ test('a signing key that is not a private Ed25519 JWK is refused with what is wr
     assert.throws(() => loadEngineConfig({ ...valid, DECISION_SIGNING_KEY: key }), why);
   }
 });
+
+test('Kafka security settings must make sense together', () => {
+  assert.throws(
+    () => loadEngineConfig({ ...valid, KAFKA_SASL_MECHANISM: 'scram-sha-512' }),
+    /KAFKA_SASL_USERNAME/,
+  );
+  assert.throws(() => loadEngineConfig({ ...valid, KAFKA_SASL_USERNAME: 'engine' }), /KAFKA_SASL_MECHANISM/);
+  assert.throws(() => loadEngineConfig({ ...valid, KAFKA_TLS_CERT_FILE: '/x.pem' }), /KAFKA_TLS_KEY_FILE/);
+  const ok = loadEngineConfig({
+    ...valid,
+    KAFKA_SASL_MECHANISM: 'scram-sha-512',
+    KAFKA_SASL_USERNAME: 'engine',
+    KAFKA_SASL_PASSWORD: 'p',
+    KAFKA_TLS: 'true',
+  });
+  assert.equal(ok.KAFKA_TLS, true);
+});

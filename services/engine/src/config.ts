@@ -1,4 +1,11 @@
-import { ChannelHashSecret, envDuration, envList, PipelineEnv, parseConfig } from '@assurance/core';
+import {
+  ChannelHashSecret,
+  checkKafkaSecurity,
+  envDuration,
+  envList,
+  PipelineEnv,
+  parseConfig,
+} from '@assurance/core';
 import { COMPRESSIONS } from '@assurance/kafka';
 import { parsePublicKeys, parseSigningKey } from '@assurance/schemas';
 import { z } from 'zod';
@@ -105,6 +112,7 @@ export const EngineConfigSchema = z
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   })
   .superRefine((c, ctx) => {
+    checkKafkaSecurity(c, ctx);
     if (c.SWEEP_LEASE <= c.SWEEP_INTERVAL) {
       ctx.addIssue({
         code: 'custom',

@@ -6,6 +6,7 @@ import {
   createConsumer,
   createKafka,
   createProducer,
+  kafkaSecurity,
   parseBrokers,
   provision,
   RegistryCodec,
@@ -199,6 +200,7 @@ async function connectKafka(config: EngineConfig, topics: TopicNames, logger: Lo
   const kafka = createKafka({
     brokers: parseBrokers(config.KAFKA_BROKERS),
     clientId: config.CLIENT_ID,
+    ...kafkaSecurity(config),
     logger,
     maxDecompressedBytes: config.MAX_BATCH_DECOMPRESSED_BYTES,
   });
