@@ -10,6 +10,6 @@ export {
   StackProblem,
 } from './problems.ts';
 export type { LocalService } from './services.ts';
-export { kafka, redis, registry, SERVICES, stopService } from './services.ts';
+export { kafka, redis, registry, SERVICES, secureKafka, stopService } from './services.ts';
 export type { ServiceStatus, StackEndpoints, UpResult } from './stack.ts';
 export { readEndpoints, stackDown, stackStatus, stackUp } from './stack.ts';

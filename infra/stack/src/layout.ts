@@ -17,6 +17,8 @@ const StackEnv = z.object({
   STACK_DIR: z.string().min(1).default(path.join(REPO_ROOT, '.stack')),
   STACK_KAFKA_PORT: Port.default(19092),
   STACK_KAFKA_CONTROLLER_PORT: Port.default(19093),
+  /** The broker's SASL_SSL listener (SCRAM-SHA-512 over TLS, ACLs enforced): for security tests. */
+  STACK_KAFKA_SECURE_PORT: Port.default(19094),
   STACK_REGISTRY_PORT: Port.default(18081),
   STACK_REDIS_PORT: Port.default(16379),
   STACK_KAFKA_HEAP: z

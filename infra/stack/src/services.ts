@@ -108,8 +108,10 @@ export const kafka: LocalService = {
     const java = checkJava();
     if (existing === undefined && (await portOpen(l.env.STACK_KAFKA_PORT)))
       throw portTaken('kafka', l.env.STACK_KAFKA_PORT, 'STACK_KAFKA_PORT', 'KAFKA_BROKERS');
+    if (existing === undefined && (await portOpen(l.env.STACK_KAFKA_SECURE_PORT)))
+      throw portTaken('kafka', l.env.STACK_KAFKA_SECURE_PORT, 'STACK_KAFKA_SECURE_PORT', 'KAFKA_BROKERS');
     const props = path.join(l.kafka.home, 'server.properties');
-    writeFileSync(props, kafkaProperties(l));
+    writeFileSync(props, kafkaProperties(l, brokerTls(l, java.bin)));
     if (!existsSync(path.join(l.kafka.data, 'meta.properties'))) {
       // A KRaft log directory must be formatted once with a cluster id before the first start.
       const clusterId = randomBytes(16).toString('base64url');
@@ -157,19 +159,93 @@ export const kafka: LocalService = {
   },
 };
 
-function kafkaProperties(l: StackLayout): string {
+/**
+ * The broker's TLS material, made once with the JDK's keytool (no other tool needed): a
+ * self-signed certificate for 127.0.0.1 and localhost in a PKCS12 keystore, and the same
+ * certificate as PEM (`ca.pem`) for clients to trust.
+ */
+export function brokerTls(
+  l: StackLayout,
+  javaBin: string,
+): { keystore: string; password: string; caFile: string } {
+  const dir = path.join(l.kafka.home, 'tls');
+  const keystore = path.join(dir, 'broker.p12');
+  const caFile = path.join(dir, 'ca.pem');
+  const passwordFile = path.join(dir, 'password');
+  if (!existsSync(caFile)) {
+    mkdirSync(dir, { recursive: true });
+    const password = randomBytes(18).toString('base64url');
+    const keytool = path.join(path.dirname(javaBin), 'keytool');
+    const gen = run(keytool, [
+      '-genkeypair',
+      '-alias',
+      'broker',
+      '-keyalg',
+      'EC',
+      '-groupname',
+      'secp256r1',
+      '-dname',
+      'CN=localhost',
+      '-ext',
+      'SAN=ip:127.0.0.1,dns:localhost',
+      '-validity',
+      '3650',
+      '-keystore',
+      keystore,
+      '-storetype',
+      'PKCS12',
+      '-storepass',
+      password,
+      '-keypass',
+      password,
+    ]);
+    if (gen.status !== 0)
+      throw new StackProblem(`kafka: keytool could not make the broker's certificate:\n${gen.out}`);
+    const pem = run(keytool, [
+      '-exportcert',
+      '-rfc',
+      '-alias',
+      'broker',
+      '-keystore',
+      keystore,
+      '-storepass',
+      password,
+      '-file',
+      caFile,
+    ]);
+    if (pem.status !== 0)
+      throw new StackProblem(`kafka: keytool could not export the broker's certificate:\n${pem.out}`);
+    writeFileSync(passwordFile, password, { mode: 0o600 });
+  }
+  return { keystore, password: readFileSync(passwordFile, 'utf8').trim(), caFile };
+}
+
+function kafkaProperties(l: StackLayout, tls: { keystore: string; password: string }): string {
   const port = l.env.STACK_KAFKA_PORT;
   const ctl = l.env.STACK_KAFKA_CONTROLLER_PORT;
+  const secure = l.env.STACK_KAFKA_SECURE_PORT;
   return `# Written by infra/stack on every start; edit infra/stack/src/services.ts instead.
 # One combined broker+controller (KRaft) on loopback: every internal topic at replication factor 1.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:${ctl}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${ctl}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+# PLAINTEXT for development and tests; SASL_SSL (SCRAM-SHA-512 over TLS) where principals and ACLs
+# matter. Connections on the PLAINTEXT listeners are the ANONYMOUS principal, a super user: the
+# authorizer restrains only the SASL principals, which get nothing an ACL does not grant.
+listeners=PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${secure},CONTROLLER://127.0.0.1:${ctl}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${secure}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=${tls.keystore}
+ssl.keystore.password=${tls.password}
+ssl.key.password=${tls.password}
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
 log.dirs=${l.kafka.data}
 num.partitions=3
 default.replication.factor=1
@@ -339,4 +415,40 @@ export async function stopService(s: LocalService, l: StackLayout): Promise<bool
   if (pid === undefined) return false;
   await stopPid(pid);
   return true;
+}
+
+/**
+ * The local broker's SASL_SSL listener, for tests of principals and ACLs: its address, the CA
+ * file that verifies it, and a way to create SCRAM-SHA-512 users (Kafka's own ConfigCommand over
+ * the PLAINTEXT listener, whose principal is a super user).
+ */
+export function secureKafka(l: StackLayout): {
+  brokers: string;
+  caFile: string;
+  addScramUser(name: string, password: string): void;
+} {
+  const java = checkJava();
+  const { caFile } = brokerTls(l, java.bin);
+  return {
+    brokers: `127.0.0.1:${l.env.STACK_KAFKA_SECURE_PORT}`,
+    caFile,
+    addScramUser(name, password) {
+      const r = run(java.bin, [
+        '-cp',
+        `${l.kafka.lib}/*`,
+        'kafka.admin.ConfigCommand',
+        '--bootstrap-server',
+        `127.0.0.1:${l.env.STACK_KAFKA_PORT}`,
+        '--alter',
+        '--add-config',
+        `SCRAM-SHA-512=[iterations=4096,password=${password}]`,
+        '--entity-type',
+        'users',
+        '--entity-name',
+        name,
+      ]);
+      if (r.status !== 0)
+        throw new StackProblem(`kafka: could not add SCRAM user ${name}:\n${r.out.slice(-2000)}`);
+    },
+  };
 }

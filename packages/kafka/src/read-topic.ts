@@ -12,11 +12,15 @@ export async function readTopicToEnd(
   kafka: KafkaClient,
   topic: string,
   onBatch: (messages: readonly InboundMessage[]) => Promise<void> | void,
-  opts: { readonly idleTimeoutMs?: number } = {},
+  opts: {
+    readonly idleTimeoutMs?: number;
+    /** The throwaway group's name starts with this: where ACLs grant groups by prefix, the caller's. */
+    readonly groupIdPrefix?: string;
+  } = {},
 ): Promise<{ messages: number }> {
   const admin = kafkajsOf(kafka).admin();
   await admin.connect();
-  const groupId = `assurance-read-${randomUUID()}`;
+  const groupId = `${opts.groupIdPrefix ?? 'assurance-read'}-${randomUUID()}`;
   try {
     const ends = new Map<number, bigint>();
     for (const p of await admin.fetchTopicOffsets(topic)) {

@@ -243,6 +243,7 @@ async function startGuard(d: {
   const recoveryDeps = {
     kafka: d.kafka,
     decisionsTopic: d.topics.decisions,
+    groupIdPrefix: `${config.ENGINE_GROUP_ID}.recovery`,
     state: d.store,
     meta,
     prefix: config.REDIS_PREFIX,

@@ -36,6 +36,8 @@ import type { EngineMetrics } from './metrics.ts';
 export interface RecoveryDeps {
   readonly kafka: KafkaClient;
   readonly decisionsTopic: string;
+  /** Throwaway read groups are named under it: the engine's own group prefix, which its ACLs grant. */
+  readonly groupIdPrefix: string;
   readonly state: StateStore;
   readonly meta: MetaStore;
   readonly prefix: string;
@@ -80,34 +82,39 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
   let maxEpoch = 0;
   let unreadable = 0;
   let unsigned = 0;
-  await readTopicToEnd(d.kafka, d.decisionsTopic, (messages) => {
-    for (const m of messages) {
-      if (!m.value) continue;
-      const signature = d.verifier.verify(m.value, m.headers[SIGNATURE_HEADER]);
-      if (!signature.ok) {
-        unsigned++;
-        continue;
+  await readTopicToEnd(
+    d.kafka,
+    d.decisionsTopic,
+    (messages) => {
+      for (const m of messages) {
+        if (!m.value) continue;
+        const signature = d.verifier.verify(m.value, m.headers[SIGNATURE_HEADER]);
+        if (!signature.ok) {
+          unsigned++;
+          continue;
+        }
+        // The epoch from the signed sequence first: a decision whose value this engine cannot read
+        // (a format it does not know) still holds the store's new epoch above it, or sequences would
+        // go back and readers would keep the older decision.
+        if (signature.seq !== undefined && signature.seq > 0)
+          maxEpoch = Math.max(maxEpoch, epochOf(signature.seq));
+        let decision: Decision | DecisionV2;
+        try {
+          // Either format: seeding needs the envelope and the signals, which both carry as they are.
+          const parsed = PublishedDecision.safeParse(JSON.parse(m.value.toString('utf8')));
+          if (!parsed.success) throw new Error(parsed.error.message);
+          decision = parsed.data;
+        } catch {
+          unreadable++;
+          continue;
+        }
+        maxEpoch = Math.max(maxEpoch, epochOf(decision.sequence));
+        const before = last.get(decision.identityId);
+        if (!before || before.sequence < decision.sequence) last.set(decision.identityId, decision);
       }
-      // The epoch from the signed sequence first: a decision whose value this engine cannot read
-      // (a format it does not know) still holds the store's new epoch above it, or sequences would
-      // go back and readers would keep the older decision.
-      if (signature.seq !== undefined && signature.seq > 0)
-        maxEpoch = Math.max(maxEpoch, epochOf(signature.seq));
-      let decision: Decision | DecisionV2;
-      try {
-        // Either format: seeding needs the envelope and the signals, which both carry as they are.
-        const parsed = PublishedDecision.safeParse(JSON.parse(m.value.toString('utf8')));
-        if (!parsed.success) throw new Error(parsed.error.message);
-        decision = parsed.data;
-      } catch {
-        unreadable++;
-        continue;
-      }
-      maxEpoch = Math.max(maxEpoch, epochOf(decision.sequence));
-      const before = last.get(decision.identityId);
-      if (!before || before.sequence < decision.sequence) last.set(decision.identityId, decision);
-    }
-  });
+    },
+    { groupIdPrefix: d.groupIdPrefix },
+  );
   const channelSeeds = new Map<string, Mutation[]>();
   const work: Array<() => Promise<unknown>> = [];
   for (const decision of last.values()) {
