@@ -50,6 +50,7 @@ export class PrivateStack {
       STACK_DIR: path.join(REPO_ROOT, '.stack', name),
       STACK_KAFKA_PORT: String(portBase + 92),
       STACK_KAFKA_CONTROLLER_PORT: String(portBase + 93),
+      STACK_KAFKA_SECURE_PORT: String(portBase + 94),
       STACK_REGISTRY_PORT: String(portBase + 81),
       STACK_REDIS_PORT: String(portBase + 79),
       STACK_KAFKA_HEAP: '512m',
