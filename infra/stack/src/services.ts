@@ -175,7 +175,9 @@ export function brokerTls(
   if (!existsSync(caFile)) {
     mkdirSync(dir, { recursive: true });
     const password = randomBytes(18).toString('base64url');
-    const keytool = path.join(path.dirname(javaBin), 'keytool');
+    // Next to the java that runs the broker (the same JDK); else whichever is on the PATH.
+    const beside = path.join(path.dirname(javaBin), 'keytool');
+    const keytool = existsSync(beside) ? beside : 'keytool';
     const gen = run(keytool, [
       '-genkeypair',
       '-alias',
