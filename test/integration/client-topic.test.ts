@@ -427,6 +427,19 @@ describe('topic mode against a raw decisions topic', () => {
     assert.equal(back.sequence, 12);
   });
 
+  it('a view at its memory bound answers an identity it does not hold degraded, never with the baseline', async () => {
+    const first = uniqueName('bounded');
+    await send(first, decision(first, 1, true), 1);
+    const c = startClient({ brokers, topic, watchEngine: false, maxIdentities: 1 });
+    clients.push(c.client);
+    await c.client.ready({ timeoutMs: 30_000 });
+    const full = await c.client.requirementFor(uniqueName('never-decided'), 'payout.change');
+    assert.equal(full.degraded, true);
+    assert.deepEqual(full.degradedReasons, ['view_full']);
+    assert.equal(full.requirement.outcome, 'hold');
+    assert.ok((c.client.health().rejected.view_full ?? 0) >= 1);
+  });
+
   it("a topic client refuses to start without the engines' keys unless told to read unverified", () => {
     assert.throws(
       () => createAssuranceClient({ mode: 'topic', brokers, topic, policy }),

@@ -167,3 +167,22 @@ describe('DecisionView: decision format 2', () => {
     assert.equal(view.get('kim').invalid, true);
   });
 });
+
+describe('DecisionView: a memory bound', () => {
+  it('holds at most maxIdentities; once one is turned away, the view says it is full', () => {
+    const view = new DecisionView(loadPolicyFile(), { maxIdentities: 2 });
+    assert.equal(view.apply(message('a', decisionFor('a', 1))).kind, 'applied');
+    assert.equal(view.apply(message('b', decisionFor('b', 1))).kind, 'applied');
+    assert.equal(view.full, false);
+    assert.deepEqual(view.apply(message('c', decisionFor('c', 1))), {
+      kind: 'rejected',
+      identityId: 'c',
+      reason: 'view_full',
+    });
+    assert.equal(view.full, true);
+    assert.equal(view.get('c').decision, undefined);
+    // Identities it holds keep being updated.
+    assert.equal(view.apply(message('a', decisionFor('a', 2))).kind, 'applied');
+    assert.equal(view.get('a').decision?.sequence, 2);
+  });
+});

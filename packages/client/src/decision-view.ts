@@ -57,7 +57,9 @@ export type ViewUpdate =
         /** A sequence dated further ahead of this reader's clock than any engine would write. */
         | 'sequence_ahead'
         /** A tombstone where decisions are signed: the engine never deletes one, so its identity fails closed. */
-        | 'tombstone';
+        | 'tombstone'
+        /** The view holds `maxIdentities` already: a new identity's decision is not held. */
+        | 'view_full';
     };
 
 /** What the view holds for one identity. */
@@ -139,10 +141,25 @@ export class DecisionView {
    * `verifier`: the engines' public keys; with it, only decisions they signed are held
    * (docs/contract.md#signed-decisions), and a tombstone fails its identity closed.
    */
-  constructor(policy?: Policy, options: { verifier?: DecisionVerifier; now?: () => number } = {}) {
+  readonly #maxIdentities: number;
+  #full = false;
+
+  constructor(
+    policy?: Policy,
+    options: { verifier?: DecisionVerifier; now?: () => number; maxIdentities?: number } = {},
+  ) {
     this.#policy = policy;
     this.#verifier = options.verifier;
     this.#now = options.now ?? Date.now;
+    this.#maxIdentities = options.maxIdentities ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * True once a decision was turned away for want of room: from then on an identity the view does
+   * not hold may be one it dropped, so it can no longer be answered with the baseline.
+   */
+  get full(): boolean {
+    return this.#full;
   }
 
   /** Identities with a decision. */
@@ -190,6 +207,10 @@ export class DecisionView {
       return { kind: 'rejected', identityId, reason: rejected ?? 'invalid_decision' };
     }
     const { decision } = parsed;
+    if (current === undefined && this.#decisions.size >= this.#maxIdentities) {
+      this.#full = true;
+      return { kind: 'rejected', identityId, reason: 'view_full' };
+    }
     if (current !== undefined && decision.sequence <= current.sequence) {
       return { kind: 'ignored_stale', identityId, sequence: decision.sequence, current: current.sequence };
     }

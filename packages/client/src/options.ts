@@ -87,6 +87,13 @@ export interface TopicClientOptions extends CommonOptions {
    * Required unless `verifySignatures` is false.
    */
   readonly decisionKeys?: readonly DecisionPublicJwk[];
+  /**
+   * The most identities the view holds (memory: about 1.5–2 KB each with format 2 decisions). Once
+   * a decision finds no room, every identity the view does not hold answers degraded (`view_full`)
+   * instead of the baseline, since it may be one it dropped. Default: no bound; size it above the
+   * population with room to grow, and alert on `health().rejected.view_full`.
+   */
+  readonly maxIdentities?: number;
   /** Default true. False reads decisions unverified: only where nobody else can write the topic. */
   readonly verifySignatures?: boolean;
   /** SASL for the client's Kafka connections (SCRAM-SHA-512/256, or PLAIN over TLS). */

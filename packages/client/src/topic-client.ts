@@ -113,6 +113,9 @@ export class TopicAssuranceClient implements AssuranceClient {
     this.#view = new DecisionView(policy, {
       ...verifierFor(options),
       now: () => this.#now().getTime(),
+      ...(options.maxIdentities === undefined
+        ? {}
+        : { maxIdentities: boundedInt('maxIdentities', options.maxIdentities, 0, 1_000_000_000) }),
     });
     this.#now = options.now ?? (() => new Date());
     this.#maxStalenessMs = boundedInt(
@@ -314,6 +317,10 @@ export class TopicAssuranceClient implements AssuranceClient {
     }
     const tier = checkAction(this.#policy, action);
     const { decision } = entry;
+    if (decision === undefined && this.#view.full) {
+      // It may be an identity whose decision found no room: never the baseline then.
+      return failClosedAnswer(this.#policy, 'topic', identityId, action, ['view_full'], now);
+    }
     if (decision !== undefined) {
       if (now.getTime() > Date.parse(decision.validUntil) + this.#validUntilGraceMs) {
         return failClosedAnswer(this.#policy, 'topic', identityId, action, ['decision_expired'], now);

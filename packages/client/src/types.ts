@@ -31,6 +31,8 @@ export const DEGRADED_REASONS = [
   'engine_unknown',
   /** Topic: the decision is past its `validUntil` by more than the grace: the engine did not renew it. */
   'decision_expired',
+  /** Topic: the view reached `maxIdentities` and this identity is not in it: it may be one it had no room for. */
+  'view_full',
   /** The API reported `degraded: true` without saying why. */
   'upstream_degraded',
 ] as const;
