@@ -12,7 +12,11 @@ export class EngineProcess {
   readonly #child: ChildProcess;
   readonly output: string[] = [];
 
-  constructor(config: EngineConfig) {
+  readonly #keep: number;
+
+  /** `keep`: how many output chunks to keep (the last 200 by default; Infinity keeps all). */
+  constructor(config: EngineConfig, options: { keep?: number } = {}) {
+    this.#keep = options.keep ?? 200;
     const env: NodeJS.ProcessEnv = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
     // The engine watches its stdin as supervised children do: if this test process dies (a runner
     // killing a hung file), the engine stops too instead of consuming a test stack's topics forever.
@@ -46,7 +50,7 @@ export class EngineProcess {
     this.#child.stdin?.on('error', () => {});
     const keep = (b: Buffer) => {
       this.output.push(b.toString());
-      if (this.output.length > 200) this.output.shift();
+      if (this.output.length > this.#keep) this.output.shift();
     };
     this.#child.stdout?.on('data', keep);
     this.#child.stderr?.on('data', keep);
