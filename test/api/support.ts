@@ -24,6 +24,7 @@ export const TOKENS = {
   writer: 'writer-token-0123456789abcdefghijkl',
   clearer: 'clearer-token-0123456789abcdefghijk',
   ops: 'ops-token-0123456789abcdefghijklmnopq',
+  acme: 'acme-token-0123456789abcdefghijklmnop',
   both: 'both-token-0123456789abcdefghijklmnop',
   unknown: 'unknown-token-0123456789abcdefghijkl',
 } as const;
@@ -34,6 +35,7 @@ export const API_TOKENS = [
   `writer:${TOKENS.writer}:signals:write`,
   `clearer:${TOKENS.clearer}:signals:write+signals:clear`,
   `ops:${TOKENS.ops}:ops:read`,
+  `acme:${TOKENS.acme}:decisions:read+signals:read+signals:write@acme`,
   `both:${TOKENS.both}:decisions:read+signals:read+signals:write+signals:clear+ops:read`,
 ].join(',');
 

@@ -301,3 +301,48 @@ test('signals are accountable: the token names who, the API namespaces ids and b
     'forbidden',
   );
 });
+
+test('a token bound to a tenant reads and writes only about identities of that tenant', async () => {
+  const ours = `acme-${Date.now().toString(36)}`;
+  const theirs = `globex-${Date.now().toString(36)}`;
+  for (const [id, tenantId] of [
+    [ours, 'acme'],
+    [theirs, 'globex'],
+  ] as const) {
+    await p.producer.send(p.topics.channelBinding, id, {
+      ...envelope(-60_000),
+      tenantId,
+      identityId: id,
+      op: 'bound',
+      channel: { type: 'device', value: `${id}-laptop` },
+      uses: { authenticators: ['passkey_device_bound'] },
+    });
+    await p.watcher.waitFor(id, (d) => d.tenantId === tenantId);
+  }
+  const as = (method: string, path: string, json?: unknown) =>
+    api.call(method, path, { token: TOKENS.acme, ...(json === undefined ? {} : { json }) });
+  assert.equal((await as('GET', `/v1/identities/${ours}/assurance`)).status, 200);
+  assertProblem(await as('GET', `/v1/identities/${theirs}/assurance`), 403, 'forbidden');
+  const verify = { action: 'payout.change', completed: {} };
+  assertProblem(
+    await as('POST', '/v1/assurance/verify', { identityId: theirs, ...verify }),
+    403,
+    'forbidden',
+  );
+  assertProblem(await as('GET', `/v1/identities/${theirs}/signals`), 403, 'forbidden');
+  // An identity nobody has seen reveals nothing: the baseline.
+  assert.equal((await as('GET', `/v1/identities/nobody-${Date.now().toString(36)}/assurance`)).status, 200);
+
+  const raise = (subject: object) =>
+    as('POST', '/v1/signals', {
+      signalId: `t-${Date.now()}`,
+      op: 'raise',
+      subject,
+      kind: 'account_takeover',
+      severity: 'high',
+    });
+  assert.equal((await raise({ type: 'identity', value: ours })).status, 202);
+  assertProblem(await raise({ type: 'identity', value: theirs }), 403, 'forbidden');
+  // A channel is shared across tenants: only an unbound token may mark one.
+  assertProblem(await raise({ type: 'phone', value: '+33 6 98 76 54 32' }), 403, 'forbidden');
+});

@@ -5,9 +5,12 @@ import { evaluate, strictestRequirement } from '@assurance/policy';
 import type { IdentityRecord, StateReader, StoreStatus } from '@assurance/redis';
 import { emptyState, toIdentityState } from '@assurance/redis';
 import { TIERS, type Tier, type TierRequirement } from '@assurance/schemas';
+import { checkTenant } from './auth.ts';
 import { healthReasons } from './engine-health.ts';
 import type { ApiMetrics } from './metrics.ts';
+import { ApiProblem } from './problem.ts';
 import type { AssuranceResponse, DegradedReason } from './schemas.ts';
+import type { TokenGrant } from './tokens.ts';
 
 export interface ReaderDeps {
   readonly store: StateReader;
@@ -47,18 +50,20 @@ export class AssuranceReader {
     return this.#d.policy;
   }
 
-  async read(identityId: string): Promise<AssuranceResponse> {
+  /** `caller`: a token bound to tenants sees only their identities (403 otherwise). */
+  async read(identityId: string, caller: TokenGrant | null = null): Promise<AssuranceResponse> {
     const now = this.#now();
     try {
-      return await this.#read(identityId, now);
+      return await this.#read(identityId, now, caller);
     } catch (err) {
+      if (err instanceof ApiProblem) throw err;
       // Whatever went wrong, the answer is the strictest requirement, never an error.
       this.#d.logger.error({ err }, 'assurance read failed; answering fail-closed');
       return this.failClosed(identityId, now, ['internal_error'], 0);
     }
   }
 
-  async #read(identityId: string, now: Date): Promise<AssuranceResponse> {
+  async #read(identityId: string, now: Date, caller: TokenGrant | null): Promise<AssuranceResponse> {
     const reasons = healthReasons(this.#d.engineHealth());
     let record: IdentityRecord | null;
     let status: StoreStatus;
@@ -76,6 +81,7 @@ export class AssuranceReader {
       this.#d.logger.warn({ err: (err as Error).message }, 'Redis read failed; answering fail-closed');
       return this.failClosed(identityId, now, ['redis_unavailable', ...reasons], 0);
     }
+    checkTenant(caller, record);
     reasons.push(...this.#d.storeReasons(status));
     const sequence = record?.seq ?? 0;
     if (reasons.length > 0) return this.failClosed(identityId, now, reasons, sequence);

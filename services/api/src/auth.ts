@@ -38,6 +38,22 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
+ * A caller bound to tenants may see an identity only when its stored tenant is one of them. An
+ * identity with no state yet reveals nothing (it gets the policy baseline) and is allowed; one
+ * whose state names no tenant, or another, is 403: its requirements are another tenant's business.
+ */
+export function checkTenant(
+  caller: TokenGrant | null,
+  record: { readonly tenantId: string | null } | null,
+): void {
+  if (caller?.tenants == null || record === null) return;
+  if (record.tenantId !== null && caller.tenants.has(record.tenantId)) return;
+  throw new ApiProblem('forbidden', 'this identity is not in a tenant the token is bound to', {
+    extensions: { tenants: [...caller.tenants] },
+  });
+}
+
+/**
  * Checks the caller against the route's scope: 401 without a valid token, 403 with a valid token
  * that lacks the scope. Both carry a `WWW-Authenticate` challenge (RFC 6750 §3).
  */

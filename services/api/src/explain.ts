@@ -5,9 +5,11 @@ import type { IdentityRecord, StateReader, StoreStatus } from '@assurance/redis'
 import { emptyState, toIdentityState } from '@assurance/redis';
 import type { ActiveSignal } from '@assurance/schemas';
 import { CHANNEL_TYPES, type ChannelType } from '@assurance/schemas';
+import { checkTenant } from './auth.ts';
 import { healthReasons } from './engine-health.ts';
 import { ApiProblem } from './problem.ts';
 import type { DegradedReason, SignalsResponse } from './schemas.ts';
+import type { TokenGrant } from './tokens.ts';
 
 /**
  * "Why is this identity locked down?": the live signals from Redis, each with the policy rules it
@@ -29,7 +31,11 @@ export interface ExplainDeps {
   readonly clock?: () => Date;
 }
 
-export async function explainIdentity(deps: ExplainDeps, identityId: string): Promise<SignalsResponse> {
+export async function explainIdentity(
+  deps: ExplainDeps,
+  identityId: string,
+  caller: TokenGrant | null = null,
+): Promise<SignalsResponse> {
   const now = (deps.clock ?? (() => new Date()))();
   const degradedReasons: DegradedReason[] = healthReasons(deps.engineHealth());
   let record: IdentityRecord | null;
@@ -45,6 +51,7 @@ export async function explainIdentity(deps: ExplainDeps, identityId: string): Pr
       headers: { 'retry-after': '1' },
     });
   }
+  checkTenant(caller, record);
   degradedReasons.push(...deps.storeReasons(status));
   const sequence = record?.seq ?? 0;
   const state = record ? toIdentityState(record, now.getTime()) : emptyState(identityId);

@@ -49,3 +49,15 @@ test('bad entries are refused with a message that never echoes the token', () =>
     assert.ok(!text.includes(A) && !text.includes(B), `token echoed for ${value}`);
   }
 });
+
+test('tenants: after the scopes, `@tenant|tenant` in the compact form, `tenants` in JSON; none means every tenant', () => {
+  const grants = ApiTokens.parse(`app:${A}:decisions:read@acme|globex, soc:${B}:signals:write`);
+  assert.deepEqual([...(grants[0]?.tenants ?? [])], ['acme', 'globex']);
+  assert.deepEqual([...(grants[0]?.scopes ?? [])], ['decisions:read']);
+  assert.equal(grants[1]?.tenants, null);
+  const json = ApiTokens.parse(
+    JSON.stringify([{ name: 'soc', token: B, scopes: ['signals:write'], tenants: ['acme'] }]),
+  );
+  assert.deepEqual([...(json[0]?.tenants ?? [])], ['acme']);
+  assert.throws(() => ApiTokens.parse(`app:${A}:decisions:read@`));
+});

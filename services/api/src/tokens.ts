@@ -40,6 +40,11 @@ const TokenEntry = z.strictObject({
     // RFC 6750 b64token without '/', '+' and '=' so the compact form stays unambiguous.
     .regex(/^[A-Za-z0-9._~-]+$/, 'tokens may contain only letters, digits and . _ ~ -'),
   scopes: z.array(Scope).min(1, 'a token needs at least one scope'),
+  /**
+   * The tenants the token is bound to: it reads only identities whose stored tenant is one of them,
+   * and writes only signals about such identities. Absent: every tenant.
+   */
+  tenants: z.array(z.string().min(1).max(200)).min(1).max(100).optional(),
 });
 
 /** One configured caller: its name (for logs) and the digest of its token. */
@@ -47,6 +52,8 @@ export interface TokenGrant {
   readonly name: string;
   readonly digest: Buffer;
   readonly scopes: ReadonlySet<Scope>;
+  /** null: not bound to tenants. */
+  readonly tenants: ReadonlySet<string> | null;
 }
 
 /** SHA-256 of a token: fixed length, so comparisons can be constant-time whatever was presented. */
@@ -63,13 +70,22 @@ function compactEntries(text: string): unknown[] {
       const first = item.indexOf(':');
       const second = first < 0 ? -1 : item.indexOf(':', first + 1);
       if (second < 0) return { malformed: item.slice(0, Math.max(first, 0)) || '?' };
+      // `scope+scope@tenant|tenant`: the tenants after the last '@'.
+      const rest = item.slice(second + 1);
+      const at = rest.lastIndexOf('@');
+      const scopes = at < 0 ? rest : rest.slice(0, at);
       return {
         name: item.slice(0, first),
         token: item.slice(first + 1, second),
-        scopes: item
-          .slice(second + 1)
-          .split('+')
-          .map((s) => s.trim()),
+        scopes: scopes.split('+').map((s) => s.trim()),
+        ...(at < 0
+          ? {}
+          : {
+              tenants: rest
+                .slice(at + 1)
+                .split('|')
+                .map((t) => t.trim()),
+            }),
       };
     });
 }
@@ -109,14 +125,14 @@ export const ApiTokens = z
         }
         return;
       }
-      const { name, token, scopes } = parsed.data;
+      const { name, token, scopes, tenants } = parsed.data;
       const digest = tokenDigest(token);
       if (names.has(name)) ctx.addIssue({ code: 'custom', message: `duplicate token name "${name}"` });
       if (digests.has(digest.toString('hex')))
         ctx.addIssue({ code: 'custom', message: `entry ${index + 1}: the same token is configured twice` });
       names.add(name);
       digests.add(digest.toString('hex'));
-      grants.push({ name, digest, scopes: new Set(scopes) });
+      grants.push({ name, digest, scopes: new Set(scopes), tenants: tenants ? new Set(tenants) : null });
     });
     if (raw.length === 0) ctx.addIssue({ code: 'custom', message: 'API_TOKENS lists no token' });
     return grants;

@@ -92,16 +92,16 @@ export function registerAssuranceRoutes(
   reader: AssuranceReader,
   hashChannel: ((channel: Channel) => BindingRef) | undefined,
 ): void {
-  mount(app, getAssurance, async ({ params, query }) => {
+  mount(app, getAssurance, async ({ params, query }, request) => {
     // Refused before any read: the answer would not depend on the identity's state.
     if (query.action !== undefined) tierOfAction(reader.policy, query.action, 'query');
-    const answer = await reader.read(params.id);
+    const answer = await reader.read(params.id, request.caller);
     return query.action === undefined ? answer : forAction(reader.policy, answer, query.action);
   });
 
-  mount(app, verifyAssurance, async ({ body }) => {
+  mount(app, verifyAssurance, async ({ body }, request) => {
     tierOfAction(reader.policy, body.action, 'body');
-    const answer = forAction(reader.policy, await reader.read(body.identityId), body.action);
+    const answer = forAction(reader.policy, await reader.read(body.identityId, request.caller), body.action);
     const { channel: reported, ...rest } = body.completed;
     const channel = reported && hashChannel ? hashChannel(reported) : undefined;
     const completed = { ...definedOnly(rest), ...(channel ? { channel } : {}) };

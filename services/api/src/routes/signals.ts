@@ -4,12 +4,14 @@ import { AssuranceError } from '@assurance/core';
 import type { ProducerPort } from '@assurance/kafka';
 import { CompromiseSignalEvent, keyFor } from '@assurance/schemas';
 import type { FastifyInstance } from 'fastify';
+import { checkTenant } from '../auth.ts';
 import type { ExplainDeps } from '../explain.ts';
 import { explainIdentity } from '../explain.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { ApiProblem } from '../problem.ts';
 import { defineRoute, mount, parsePart } from '../route-spec.ts';
 import { IdentityParams, SignalAccepted, SignalRequest, SignalsResponse } from '../schemas.ts';
+import type { TokenGrant } from '../tokens.ts';
 
 /** SOC: explain an identity's state, raise and clear compromise signals. */
 
@@ -58,6 +60,51 @@ export interface SignalRouteDeps {
   readonly logger: Logger;
 }
 
+/**
+ * A token bound to tenants writes only about identities of its tenants: a signal on an identity
+ * (or its credentials and tokens) whose stored tenant is one of them. A channel is shared across
+ * tenants, and a signal on it reaches every identity that holds it: only unbound tokens may.
+ */
+async function checkSignalTenant(
+  deps: SignalRouteDeps,
+  caller: TokenGrant,
+  body: { subject: { type: string; value: string; identityId?: string | undefined } },
+): Promise<void> {
+  const { subject } = body;
+  const owner =
+    subject.type === 'identity'
+      ? subject.value
+      : subject.type === 'credential' || subject.type === 'token'
+        ? (subject.identityId ?? subject.value.split('/')[0])
+        : undefined;
+  if (owner === undefined) {
+    throw new ApiProblem(
+      'forbidden',
+      'a token bound to tenants may not raise or clear signals on a shared channel',
+      {
+        extensions: { tenants: [...(caller.tenants ?? [])] },
+      },
+    );
+  }
+  const { record } = await deps.explain.store.readWithStatus(owner, Date.now()).catch((err: unknown) => {
+    throw new ApiProblem('redis_unavailable', "the identity's tenant cannot be read now; retry shortly", {
+      cause: err,
+      headers: { 'retry-after': '1' },
+    });
+  });
+  // An identity not seen yet has no tenant to check against: refused, a bound token proves nothing.
+  if (record === null) {
+    throw new ApiProblem(
+      'forbidden',
+      'this identity has no known tenant yet; a token bound to tenants cannot write about it',
+      {
+        extensions: { tenants: [...(caller.tenants ?? [])] },
+      },
+    );
+  }
+  checkTenant(caller, record);
+}
+
 /** How far ahead of the API's clock a signal may be dated. */
 const MAX_AHEAD_MS = 60_000;
 
@@ -83,7 +130,9 @@ async function acknowledged(send: Promise<void>, timeoutMs: number): Promise<voi
 }
 
 export function registerSignalRoutes(app: FastifyInstance, deps: SignalRouteDeps): void {
-  mount(app, getSignals, async ({ params }) => explainIdentity(deps.explain, params.id));
+  mount(app, getSignals, async ({ params }, request) =>
+    explainIdentity(deps.explain, params.id, request.caller),
+  );
 
   mount(app, postSignal, async ({ body }, request, reply) => {
     const caller = request.caller;
@@ -97,6 +146,7 @@ export function registerSignalRoutes(app: FastifyInstance, deps: SignalRouteDeps
     if (body.raisedBy !== undefined && body.raisedBy !== caller.name) {
       throw refused('/raisedBy', `raisedBy is the calling token's name (${caller.name})`);
     }
+    if (caller.tenants !== null) await checkSignalTenant(deps, caller, body);
     const nowMs = Date.now();
     if (body.occurredAt !== undefined && Date.parse(body.occurredAt) > nowMs + MAX_AHEAD_MS) {
       // A clear dated ahead would block every raise until then, while the API answered 202.
