@@ -7,22 +7,28 @@ const REQUIREMENTS = path.join(REPO_ROOT, 'test/wire-compat/requirements.txt');
 const VENV = path.join(REPO_ROOT, '.stack/python-peer');
 
 /**
- * A Python virtualenv with confluent-kafka from PyPI, made once under the stack folder (and again
- * when requirements.txt changes). Returns the venv's python.
+ * A Python virtualenv with `requirements` (a requirements.txt) from PyPI, made once under `venv`
+ * (and again when the requirements change). Returns the venv's bin folder.
  */
-export function pythonPeer(): string {
-  const python = path.join(VENV, 'bin/python');
-  const stamp = path.join(VENV, '.requirements');
-  const want = readFileSync(REQUIREMENTS, 'utf8');
-  if (existsSync(python) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return python;
+export function pythonVenv(venv: string, requirements: string): string {
+  const bin = path.join(venv, 'bin');
+  const python = path.join(bin, 'python');
+  const stamp = path.join(venv, '.requirements');
+  const want = readFileSync(requirements, 'utf8');
+  if (existsSync(python) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return bin;
   const run = (cmd: string, args: string[]) => {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
   };
-  run('python3', ['-m', 'venv', VENV]);
-  run(python, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-r', REQUIREMENTS]);
+  run('python3', ['-m', 'venv', venv]);
+  run(python, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-r', requirements]);
   writeFileSync(stamp, want);
-  return python;
+  return bin;
+}
+
+/** The venv with confluent-kafka (test/wire-compat): returns its python. */
+export function pythonPeer(): string {
+  return path.join(pythonVenv(VENV, REQUIREMENTS), 'python');
 }
 
 /** One message for the Python producer (test/wire-compat/produce.py). */

@@ -13,7 +13,9 @@ import { installHttpMetrics } from './metrics.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { installProblemHandlers } from './problem.ts';
 import type { ReadinessDeps } from './readiness.ts';
+import type { RouteSpec } from './route-spec.ts';
 import { registerAssuranceRoutes } from './routes/assurance.ts';
+import { ROUTES } from './routes/index.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSignalRoutes } from './routes/signals.ts';
 import type { DegradedReason } from './schemas.ts';
@@ -68,7 +70,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       'request',
     );
   });
-  installProblemHandlers(app);
+  installProblemHandlers(app, allowedMethods(ROUTES));
   installAuth(app, deps.tokens);
   installHttpMetrics(app, deps.metrics);
 
@@ -114,4 +116,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   });
   return app;
+}
+
+/** The methods each route path answers (HEAD with GET, as fastify serves it), by request path. */
+function allowedMethods(routes: readonly RouteSpec[]): (path: string) => string[] {
+  const byPattern = new Map<string, { re: RegExp; methods: Set<string> }>();
+  for (const r of routes) {
+    const entry = byPattern.get(r.path) ?? {
+      re: new RegExp(`^${r.path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      methods: new Set<string>(),
+    };
+    entry.methods.add(r.method);
+    if (r.method === 'GET') entry.methods.add('HEAD');
+    byPattern.set(r.path, entry);
+  }
+  return (path) => {
+    for (const { re, methods } of byPattern.values()) if (re.test(path)) return [...methods];
+    return [];
+  };
 }

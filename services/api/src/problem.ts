@@ -18,6 +18,7 @@ export const PROBLEM_TYPES = {
   unauthorized: { status: 401, title: 'Missing or invalid bearer token' },
   forbidden: { status: 403, title: 'Token lacks the required scope' },
   not_found: { status: 404, title: 'No such resource' },
+  method_not_allowed: { status: 405, title: 'Method not allowed on this resource' },
   payload_too_large: { status: 413, title: 'Request body too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported content type' },
   internal: { status: 500, title: 'Internal error' },
@@ -150,11 +151,34 @@ function isFastifyError(err: unknown): err is FastifyError {
 }
 
 /** Every error and every unknown route becomes a problem; 5xx details never leak internals. */
-export function installProblemHandlers(app: FastifyInstance): void {
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`),
+/**
+ * `allowedFor(path)`: the methods a path answers (empty for a path that is no resource). A known
+ * path asked with another method is 405 with `Allow` (RFC 9110 §15.5.6), before anything else is
+ * made of the request (an unknown method's missing content type, say).
+ */
+export function installProblemHandlers(
+  app: FastifyInstance,
+  allowedFor: (path: string) => readonly string[] = () => [],
+): void {
+  const notAllowed = (request: FastifyRequest, reply: FastifyReply) => {
+    const allowed = allowedFor(request.url.split('?')[0] ?? '');
+    if (allowed.length === 0 || allowed.includes(request.method)) return undefined;
+    reply.header('allow', allowed.join(', '));
+    return sendProblem(
+      request,
+      reply,
+      'method_not_allowed',
+      `${request.method} is not allowed here; allowed: ${allowed.join(', ')}`,
+    );
+  };
+  app.setNotFoundHandler(
+    (request, reply) =>
+      notAllowed(request, reply) ??
+      sendProblem(request, reply, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`),
   );
   app.setErrorHandler((err: unknown, request, reply) => {
+    const refused = !(err instanceof ApiProblem) ? notAllowed(request, reply) : undefined;
+    if (refused !== undefined) return refused;
     if (err instanceof ApiProblem) {
       if (err.status >= 500) request.log.warn({ err, type: err.type }, 'request failed');
       reply.headers(err.headers);
