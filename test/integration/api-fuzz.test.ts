@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO_ROOT } from '@assurance/stack';
@@ -21,9 +23,11 @@ let api: TestApi;
 let blind: TestApi;
 let redis: PrivateRedis;
 let bin: string;
+let workDir: string;
 
 before(async () => {
   bin = pythonVenv(path.join(REPO_ROOT, '.stack/fuzz'), path.join(REPO_ROOT, 'test/fuzz/requirements.txt'));
+  workDir = mkdtempSync(path.join(tmpdir(), 'fuzz-'));
   p = await startPipeline();
   api = await startTestApi(p.config);
   redis = await PrivateRedis.create();
@@ -35,6 +39,7 @@ after(async () => {
   await Promise.allSettled([api?.stop(), blind?.stop()]);
   await redis?.destroy();
   await p?.stop();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
 /** Runs `st run` against `target`; resolves with its exit code and output. */
@@ -66,7 +71,8 @@ function schemathesis(
   ];
   return new Promise((resolve) => {
     const child = spawn(path.join(bin, 'st'), args, {
-      cwd: path.join(REPO_ROOT, 'test/fuzz'),
+      // Its caches (.schemathesis, .hypothesis) go to a folder of its own, not into the repository.
+      cwd: workDir,
       env: {
         ...process.env,
         ...env,
