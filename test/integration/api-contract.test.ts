@@ -213,9 +213,14 @@ test('GET /v1/identities/{id}/signals explains bindings as type, hashed ref and 
 });
 
 describe('problem details', () => {
-  test('unknown routes are 404 problems', async () => {
+  test('unknown routes are 404 problems; a known one asked with another method is 405 with Allow', async () => {
     assertProblem(await api.call('GET', '/v2/nothing'), 404, 'not-found');
-    assertProblem(await api.call('DELETE', '/v1/assurance/verify'), 404, 'not-found');
+    const wrong = await api.call('DELETE', '/v1/assurance/verify');
+    assertProblem(wrong, 405, 'method-not-allowed');
+    assert.equal(wrong.headers.get('allow'), 'POST');
+    const param = await api.call('PUT', '/v1/identities/someone/assurance');
+    assertProblem(param, 405, 'method-not-allowed');
+    assert.equal(param.headers.get('allow'), 'GET, HEAD');
   });
 
   test('bad params and queries are 400 with JSON pointers', async () => {
