@@ -54,6 +54,12 @@ export const Trigger = z.object({
   eventId: z.string().max(200),
   topic: z.string().max(249),
   occurredAt: z.iso.datetime(),
+  /**
+   * Who made the change, when the event names someone: the `raisedBy` of a SOC raise or clear (the
+   * API sets it to the calling token's name). The audit record so shows who cleared a signal too,
+   * once the signal itself is gone.
+   */
+  actor: z.string().max(200).optional(),
 });
 export type Trigger = z.infer<typeof Trigger>;
 

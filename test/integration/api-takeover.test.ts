@@ -293,7 +293,10 @@ test('signals are accountable: the token names who, the API namespaces ids and b
   assertProblem(byWriter, 403, 'forbidden');
   const byClearer = await api.call('POST', '/v1/signals', { token: TOKENS.clearer, json: clear });
   assert.equal(byClearer.status, 202, byClearer.text);
-  await p.watcher.waitFor(id, (d) => d.sequence > held.sequence && d.signals.length === 0);
+  const cleared = await p.watcher.waitFor(id, (d) => d.sequence > held.sequence && d.signals.length === 0);
+  // The signal is gone; the decision (and its audit record) still say who cleared it.
+  assert.equal(cleared.trigger.actor, 'clearer');
+  assert.equal(held.trigger.actor, 'writer');
   // The SOC view of an identity is not for apps.
   assertProblem(
     await api.call('GET', `/v1/identities/${id}/signals`, { token: TOKENS.reader }),

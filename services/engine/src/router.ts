@@ -207,7 +207,12 @@ export class Router {
           `occurredAt lies ${Math.round((occurredAtMs - nowMs) / 1000)} s ahead of the engine's clock (at most ${Math.round(this.#d.maxClockSkewMs / 1000)} s allowed)`,
         );
       }
-      const trigger: Trigger = { eventId: event.eventId, topic: baseTopic, occurredAt: event.occurredAt };
+      const trigger: Trigger = {
+        eventId: event.eventId,
+        topic: baseTopic,
+        occurredAt: event.occurredAt,
+        ...('raisedBy' in event && typeof event.raisedBy === 'string' ? { actor: event.raisedBy } : {}),
+      };
       const ctx: DeriveContext = {
         settings: this.#d.policy.signals,
         hash: this.#d.hash,
