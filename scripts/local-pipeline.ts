@@ -5,17 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { createLogger, KafkaSecurityEnv } from '@assurance/core';
-import {
-  createAdmin,
-  createKafka,
-  kafkaSecurity,
-  parseBrokers,
-  provision,
-  RegistryCodec,
-} from '@assurance/kafka';
-import { topicNames } from '@assurance/schemas';
-import { exitOnStackProblem, resolveLayout } from '@assurance/stack';
+import { exitOnStackProblem, provisionAll, resolveLayout } from '@assurance/stack';
 import { localApiToken, localEnvironment } from './local-env.ts';
 import { acquirePipelineLock, Supervisor } from './supervisor.ts';
 
@@ -75,24 +65,11 @@ export async function startLocalPipeline(
   }
 
   // Topics first: the story's producer and watcher must not race the engine's own provisioning.
-  const admin = await createAdmin(
-    createKafka({
-      brokers: parseBrokers(env.KAFKA_BROKERS ?? ''),
-      clientId: 'local-provision',
-      logger: createLogger(command, 'warn'),
-      ...kafkaSecurity(KafkaSecurityEnv.parse(env)),
-    }),
+  await provisionAll(
+    { KAFKA_BROKERS: env.KAFKA_BROKERS ?? '', SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL ?? '' },
+    log,
+    env,
   );
-  try {
-    await provision({
-      admin,
-      codec: new RegistryCodec({ url: env.SCHEMA_REGISTRY_URL ?? '' }),
-      topics: topicNames(env.TOPIC_NAMESPACE ?? ''),
-      internalPartitions: Number(env.INTERNAL_PARTITIONS ?? 6),
-    });
-  } finally {
-    await admin.close();
-  }
 
   const supervisor = new Supervisor(
     [

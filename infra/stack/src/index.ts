@@ -9,6 +9,7 @@ export {
   ServiceStartError,
   StackProblem,
 } from './problems.ts';
+export { provisionAll } from './provision.ts';
 export type { LocalService } from './services.ts';
 export { kafka, redis, registry, SERVICES, secureKafka, stopService } from './services.ts';
 export type { ServiceStatus, StackEndpoints, UpResult } from './stack.ts';

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { compactTiers, defaultPolicyPath, evaluate, loadPolicy, loadPolicyFile } from '@assurance/policy';
-import type { Authenticator, Decision } from '@assurance/schemas';
+import {
+  type Authenticator,
+  type Decision,
+  DecisionSigner,
+  DecisionVerifier,
+  generateSigningKey,
+  SIGNATURE_HEADER,
+} from '@assurance/schemas';
 import { DecisionView } from './decision-view.ts';
 import { decisionFor, message, takeover } from './test-support.ts';
 
@@ -184,5 +191,47 @@ describe('DecisionView: a memory bound', () => {
     // Identities it holds keep being updated.
     assert.equal(view.apply(message('a', decisionFor('a', 2))).kind, 'applied');
     assert.equal(view.get('a').decision?.sequence, 2);
+  });
+});
+
+describe('DecisionView: signatures, checked when a decision is looked up', () => {
+  const engine = new DecisionSigner(generateSigningKey());
+  const forger = new DecisionSigner(generateSigningKey());
+  const signed = (id: string, seq: number, by = engine, lenient = false) => {
+    const text = JSON.stringify(decisionFor(id, seq, lenient ? [] : [takeover()]));
+    return message(id, text, { [SIGNATURE_HEADER]: by.sign(text, seq) });
+  };
+  const view = () =>
+    new DecisionView(loadPolicyFile(), { verifier: new DecisionVerifier([engine.publicJwk]) });
+
+  it('holds a decision unchecked until it is looked up, then answers from it only if it verifies', () => {
+    const v = view();
+    assert.equal(v.apply(signed('ann', 3)).kind, 'applied');
+    assert.equal(v.unverified, 1);
+    assert.equal(v.get('ann').decision?.sequence, 3);
+    assert.equal(v.unverified, 0);
+    // A forgery with a higher sequence is held, and dropped at its lookup: the identity fails closed.
+    assert.equal(v.apply(signed('ann', 4, forger, true)).kind, 'applied');
+    assert.deepEqual(v.get('ann'), { decision: undefined, invalid: true });
+    assert.equal(v.rejected.unknown_key, 1);
+  });
+
+  it('a held forgery cannot hold the real next decision back: it is checked before it may', () => {
+    const v = view();
+    v.apply(signed('bo', 1));
+    v.apply(signed('bo', 9, forger, true));
+    // The engine's real next decision, lower than the forged sequence.
+    assert.equal(v.apply(signed('bo', 2)).kind, 'applied');
+    assert.deepEqual([v.get('bo').decision?.sequence, v.get('bo').invalid], [2, false]);
+  });
+
+  it('checks the rest in the background, in slices', () => {
+    const v = view();
+    for (let i = 0; i < 50; i++) v.apply(signed(`id-${i}`, 1, i === 7 ? forger : engine));
+    while (v.verifyPending(1) > 0);
+    assert.equal(v.unverified, 0);
+    assert.equal(v.rejected.unknown_key, 1);
+    assert.equal(v.get('id-7').invalid, true);
+    assert.equal(v.get('id-8').invalid, false);
   });
 });

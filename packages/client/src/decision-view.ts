@@ -174,68 +174,120 @@ export class DecisionView {
    */
   apply(message: ViewMessage): ViewUpdate {
     const identityId = message.key?.toString('utf8') ?? '';
-    if (identityId.length === 0) return { kind: 'rejected', identityId: null, reason: 'no_key' };
+    if (identityId.length === 0) {
+      this.#count('no_key');
+      return { kind: 'rejected', identityId: null, reason: 'no_key' };
+    }
     if (message.value === null) {
       this.#decisions.delete(identityId);
       if (this.#verifier !== undefined) {
         // Nobody can sign a deletion: it would turn the identity into the lenient baseline.
+        this.#pending.delete(identityId);
         this.#invalid.add(identityId);
-        return { kind: 'rejected', identityId, reason: 'tombstone' };
+        return this.#reject(identityId, 'tombstone');
       }
       this.#invalid.delete(identityId);
       return { kind: 'tombstone', identityId };
     }
-    const current = this.#decisions.get(identityId);
-    const reason = this.#check(message);
-    const parsed = reason === undefined ? parseDecision(message.value, this.#policy) : undefined;
-    const rejected: RejectReason | undefined =
-      reason ??
-      (parsed === undefined || !parsed.ok
-        ? (parsed?.reason ?? 'invalid_decision')
-        : parsed.decision.identityId !== identityId
-          ? 'key_mismatch'
-          : this.#signedSequence !== undefined && this.#signedSequence !== parsed.decision.sequence
-            ? 'bad_signature'
-            : timeOf(parsed.decision.sequence) > this.#now() + SEQUENCE_AHEAD_MS
-              ? 'sequence_ahead'
-              : undefined);
-    if (rejected !== undefined || parsed === undefined || !parsed.ok) {
+    let current = this.#decisions.get(identityId);
+    const parsed = parseDecision(message.value, this.#policy);
+    const rejected: RejectReason | undefined = !parsed.ok
+      ? parsed.reason
+      : parsed.decision.identityId !== identityId
+        ? 'key_mismatch'
+        : timeOf(parsed.decision.sequence) > this.#now() + SEQUENCE_AHEAD_MS
+          ? 'sequence_ahead'
+          : undefined;
+    if (rejected !== undefined || !parsed.ok) {
       // An unreadable message that says it is older than what we hold cannot hide anything newer.
       const claimed = headerSequence(message.headers);
       const older = current !== undefined && claimed !== undefined && claimed <= current.sequence;
       if (!older) this.#invalid.add(identityId);
-      return { kind: 'rejected', identityId, reason: rejected ?? 'invalid_decision' };
+      return this.#reject(identityId, rejected ?? 'invalid_decision');
     }
     const { decision } = parsed;
+    // The held decision may not be verified yet (see #pending). Before it may hold a newer-looking
+    // record back, it must prove itself: a forged one is dropped here, not at the next lookup.
+    if (current !== undefined && decision.sequence <= current.sequence && this.#pending.has(identityId)) {
+      if (!this.#verifyHeld(identityId)) current = undefined;
+    }
     if (current === undefined && this.#decisions.size >= this.#maxIdentities) {
       this.#full = true;
-      return { kind: 'rejected', identityId, reason: 'view_full' };
+      return this.#reject(identityId, 'view_full');
     }
     if (current !== undefined && decision.sequence <= current.sequence) {
       return { kind: 'ignored_stale', identityId, sequence: decision.sequence, current: current.sequence };
     }
     this.#decisions.set(identityId, decision);
     this.#invalid.delete(identityId);
+    if (this.#verifier !== undefined)
+      this.#pending.set(identityId, {
+        value: message.value,
+        signature: message.headers[SIGNATURE_HEADER],
+        sequence: decision.sequence,
+      });
     return { kind: 'applied', identityId, sequence: decision.sequence };
   }
 
-  /** The sequence the last checked signature vouched for (undefined when unsigned checking is off). */
-  #signedSequence: number | undefined;
+  /**
+   * Held decisions whose signature is not checked yet, with what checking needs. Verifying costs
+   * about 70 µs a record, and a topic read from its start holds several records per identity: the
+   * held one is verified when it is looked up, before anything may displace it, or in the
+   * background (verifyPending), whichever comes first. Never answered from before.
+   */
+  readonly #pending = new Map<string, { value: Buffer; signature: string | undefined; sequence: number }>();
+  readonly #rejected: Record<string, number> = {};
 
-  /** Why a message cannot be trusted before its value is read, if the view verifies signatures. */
-  #check(message: ViewMessage): RejectReason | undefined {
-    this.#signedSequence = undefined;
-    if (this.#verifier === undefined || message.value === null) return undefined;
-    const check = this.#verifier.verify(message.value, message.headers[SIGNATURE_HEADER]);
-    if (!check.ok) return check.reason;
-    // The engine signs every decision with its sequence; one without cannot be matched to its value.
-    if (check.seq === undefined) return 'bad_signature';
-    this.#signedSequence = check.seq;
-    return undefined;
+  /** Records refused so far, by reason (at reading, and when a held one failed its check). */
+  get rejected(): Readonly<Record<string, number>> {
+    return { ...this.#rejected };
   }
 
-  /** What the view holds for `identityId` (a format 2 decision expanded with the view's policy). */
+  /** Held decisions still to verify. */
+  get unverified(): number {
+    return this.#pending.size;
+  }
+
+  #count(reason: string): void {
+    this.#rejected[reason] = (this.#rejected[reason] ?? 0) + 1;
+  }
+
+  #reject(identityId: string, reason: RejectReason): ViewUpdate {
+    this.#count(reason);
+    return { kind: 'rejected', identityId, reason };
+  }
+
+  /**
+   * Checks the held decision of `identityId` if it is unchecked; false (and the identity failed
+   * closed until a newer decision, the record dropped) when its signature does not hold.
+   */
+  #verifyHeld(identityId: string): boolean {
+    const p = this.#pending.get(identityId);
+    if (p === undefined || this.#verifier === undefined) return true;
+    this.#pending.delete(identityId);
+    const check = this.#verifier.verify(p.value, p.signature);
+    // The engine signs every decision with its sequence: one without, or another, is not this value's.
+    const reason = !check.ok ? check.reason : check.seq !== p.sequence ? 'bad_signature' : undefined;
+    if (reason === undefined) return true;
+    this.#decisions.delete(identityId);
+    this.#invalid.add(identityId);
+    this.#count(reason);
+    return false;
+  }
+
+  /** Verifies held decisions for up to `budgetMs`; returns how many are left. */
+  verifyPending(budgetMs: number): number {
+    const deadline = performance.now() + budgetMs;
+    for (const identityId of this.#pending.keys()) {
+      this.#verifyHeld(identityId);
+      if (performance.now() >= deadline) break;
+    }
+    return this.#pending.size;
+  }
+
+  /** What the view holds for `identityId` (a format 2 decision expanded with the view's policy), verified. */
   get(identityId: string): ViewEntry {
+    this.#verifyHeld(identityId);
     const held = this.#decisions.get(identityId);
     const decision =
       held === undefined || this.#policy === undefined ? held : expandDecisionLazily(this.#policy, held);

@@ -77,7 +77,7 @@ export class TopicAssuranceClient implements AssuranceClient {
   readonly #engineGroupId: string;
   readonly #maxStallMs: number;
   readonly #channelHashSecret: string | undefined;
-  readonly #rejected: Record<string, number> = {};
+  #verifying: NodeJS.Timeout | undefined;
   readonly #sasl: KafkaSasl | undefined;
   readonly #tls: KafkaTls | true | undefined;
   readonly #validUntilGraceMs: number;
@@ -227,11 +227,23 @@ export class TopicAssuranceClient implements AssuranceClient {
     this.#timer.unref();
   }
 
+  /**
+   * Verifies the view's held decisions in slices of a few milliseconds between batches, so a read
+   * from the topic's start is ready without paying every signature first (lookups verify their own).
+   */
+  #verifyInBackground(): void {
+    if (this.#verifying !== undefined || this.#closed || this.#view.unverified === 0) return;
+    this.#verifying = setTimeout(() => {
+      this.#verifying = undefined;
+      if (this.#view.verifyPending(5) > 0) this.#verifyInBackground();
+    }, 0);
+    this.#verifying.unref();
+  }
+
   #applyAll(messages: readonly InboundMessage[]): void {
     for (const m of messages) {
       const update = this.#view.apply(m);
       if (update.kind === 'rejected') {
-        this.#rejected[update.reason] = (this.#rejected[update.reason] ?? 0) + 1;
         this.#logger.warn(
           { partition: m.partition, offset: m.offset, reason: update.reason },
           'unreadable decision; that identity answers degraded until a newer one arrives',
@@ -239,6 +251,7 @@ export class TopicAssuranceClient implements AssuranceClient {
       }
       this.#emit(update);
     }
+    this.#verifyInBackground();
   }
 
   #emit(event: ViewEvent): void {
@@ -414,7 +427,7 @@ export class TopicAssuranceClient implements AssuranceClient {
       stalenessMs: asOf === undefined ? null : Math.max(0, nowMs - asOf),
       degraded: this.#closed || this.#viewReasons(nowMs).length > 0,
       identities: this.#view.size,
-      rejected: { ...this.#rejected },
+      rejected: this.#view.rejected,
       closed: this.#closed,
     };
   }
@@ -423,6 +436,7 @@ export class TopicAssuranceClient implements AssuranceClient {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#verifying);
     this.#ready.reject(new AssuranceClientError('client_closed', 'the assurance client is closed'));
     await this.#started;
     await this.#checking;
