@@ -345,6 +345,16 @@ test('a token bound to a tenant reads and writes only about identities of that t
       severity: 'high',
     });
   assert.equal((await raise({ type: 'identity', value: ours })).status, 202);
+  // Naming another tenant would move the identity there.
+  const moved = await as('POST', '/v1/signals', {
+    signalId: `t-move-${Date.now()}`,
+    op: 'raise',
+    subject: { type: 'identity', value: ours },
+    kind: 'account_takeover',
+    severity: 'high',
+    tenantId: 'globex',
+  });
+  assertProblem(moved, 403, 'forbidden');
   assertProblem(await raise({ type: 'identity', value: theirs }), 403, 'forbidden');
   // A channel is shared across tenants: only an unbound token may mark one.
   assertProblem(await raise({ type: 'phone', value: '+33 6 98 76 54 32' }), 403, 'forbidden');

@@ -68,9 +68,18 @@ export interface SignalRouteDeps {
 async function checkSignalTenant(
   deps: SignalRouteDeps,
   caller: TokenGrant,
-  body: { subject: { type: string; value: string; identityId?: string | undefined } },
+  body: {
+    tenantId?: string | undefined;
+    subject: { type: string; value: string; identityId?: string | undefined };
+  },
 ): Promise<void> {
   const { subject } = body;
+  // The newest event naming a tenant sets an identity's tenant: naming another would move it.
+  if (body.tenantId !== undefined && !caller.tenants?.has(body.tenantId)) {
+    throw new ApiProblem('forbidden', 'a token bound to tenants may name only its own tenants', {
+      extensions: { tenants: [...(caller.tenants ?? [])] },
+    });
+  }
   const owner =
     subject.type === 'identity'
       ? subject.value
