@@ -283,6 +283,7 @@ export class HttpAssuranceClient implements AssuranceClient {
       degraded: this.#closed,
       identities: null,
       rejected: {},
+      unverified: null,
       closed: this.#closed,
     };
   }

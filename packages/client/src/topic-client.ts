@@ -428,6 +428,7 @@ export class TopicAssuranceClient implements AssuranceClient {
       degraded: this.#closed || this.#viewReasons(nowMs).length > 0,
       identities: this.#view.size,
       rejected: this.#view.rejected,
+      unverified: this.#view.unverified,
       closed: this.#closed,
     };
   }

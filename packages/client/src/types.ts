@@ -107,6 +107,8 @@ export interface ClientHealth {
    * closed. Export it as a metric: a forged record shows here first. Empty in HTTP mode.
    */
   readonly rejected: Readonly<Record<string, number>>;
+  /** Topic: held decisions whose signature is not checked yet (checked in the background, or at their first lookup). */
+  readonly unverified: number | null;
   readonly closed: boolean;
 }
 
