@@ -6,6 +6,7 @@ export { DeadLetterSink } from './dlq.ts';
 export type { Engine, EngineEvents } from './engine.ts';
 export { startEngine } from './engine.ts';
 export { createEngineMetrics } from './metrics.ts';
+export { seedFromDecisions } from './recovery.ts';
 export type { RoutedMessage } from './routed.ts';
 export type { RoutedInfo } from './router.ts';
 export { Router } from './router.ts';

@@ -79,6 +79,12 @@ function seedMutation(s: ActiveSignal, computedAtMs: number): Mutation {
 export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: number; identities: number }> {
   const now = (d.clock ?? Date.now)();
   const last = new Map<string, Decision | DecisionV2>();
+  /** The latest decision per identity that no trusted key signed (forged, or an old key's). */
+  const unverified = new Map<string, Decision | DecisionV2>();
+  const keepLatest = (into: Map<string, Decision | DecisionV2>, decision: Decision | DecisionV2) => {
+    const before = into.get(decision.identityId);
+    if (!before || before.sequence < decision.sequence) into.set(decision.identityId, decision);
+  };
   let maxEpoch = 0;
   let unreadable = 0;
   let unsigned = 0;
@@ -89,14 +95,10 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
       for (const m of messages) {
         if (!m.value) continue;
         const signature = d.verifier.verify(m.value, m.headers[SIGNATURE_HEADER]);
-        if (!signature.ok) {
-          unsigned++;
-          continue;
-        }
         // The epoch from the signed sequence first: a decision whose value this engine cannot read
         // (a format it does not know) still holds the store's new epoch above it, or sequences would
         // go back and readers would keep the older decision.
-        if (signature.seq !== undefined && signature.seq > 0)
+        if (signature.ok && signature.seq !== undefined && signature.seq > 0)
           maxEpoch = Math.max(maxEpoch, epochOf(signature.seq));
         let decision: Decision | DecisionV2;
         try {
@@ -108,16 +110,25 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
           unreadable++;
           continue;
         }
+        if (!signature.ok || signature.seq !== decision.sequence) {
+          // Never the one an identity is rebuilt from, nor a source of epochs: a forgery could be
+          // lenient, or outrank every real sequence. Its signals are raised besides, below.
+          unsigned++;
+          keepLatest(unverified, decision);
+          continue;
+        }
         maxEpoch = Math.max(maxEpoch, epochOf(decision.sequence));
-        const before = last.get(decision.identityId);
-        if (!before || before.sequence < decision.sequence) last.set(decision.identityId, decision);
+        keepLatest(last, decision);
       }
     },
     { groupIdPrefix: d.groupIdPrefix },
   );
   const channelSeeds = new Map<string, Mutation[]>();
   const work: Array<() => Promise<unknown>> = [];
-  for (const decision of last.values()) {
+  // Signals only ever tighten: those of a decision no trusted key signed are raised too, so a
+  // genuine decision under a key left out of DECISION_PUBLIC_KEYS is not lost to the rebuild.
+  const trusted = new Set(last.values());
+  for (const decision of [...last.values(), ...unverified.values()]) {
     const at = Date.parse(decision.computedAt);
     const mutations = decision.signals
       .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now)
@@ -129,7 +140,9 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
       channelSeeds.set(m.ref, list);
     }
     if (mutations.length === 0) continue;
-    const tenant = decision.tenantId === null ? null : { id: decision.tenantId, at };
+    // A tenant decides which tenant-bound tokens may see the identity: only a trusted decision sets it.
+    const tenant =
+      decision.tenantId === null || !trusted.has(decision) ? null : { id: decision.tenantId, at };
     work.push(() => d.state.apply(decision.identityId, { mutations, tenant }, now));
   }
   for (const [ref, mutations] of channelSeeds) work.push(() => d.state.channelSignal(ref, mutations, now));
@@ -138,7 +151,7 @@ export async function seedFromDecisions(d: RecoveryDeps): Promise<{ maxEpoch: nu
     d.metrics.unsignedDecisions.inc(unsigned);
     d.logger.error(
       { unsigned },
-      'decisions without a valid signature of a trusted key were left out of the seed (forged, or signed with a key no longer trusted: DECISION_PUBLIC_KEYS)',
+      'decisions without a valid signature of a trusted key (forged, or signed with a key no longer trusted: DECISION_PUBLIC_KEYS): their signals were raised, nothing else was taken from them',
     );
   }
   if (unreadable > 0) {
