@@ -178,45 +178,18 @@ export function brokerTls(
     // Next to the java that runs the broker (the same JDK); else whichever is on the PATH.
     const beside = path.join(path.dirname(javaBin), 'keytool');
     const keytool = existsSync(beside) ? beside : 'keytool';
-    const gen = run(keytool, [
+    // Both commands name the same keystore entry; each failure says which step it was.
+    const keytoolOn = (what: string, args: readonly string[]) => {
+      const r = run(keytool, [...args, '-alias', 'broker', '-keystore', keystore, '-storepass', password]);
+      if (r.status !== 0) throw new StackProblem(`kafka: keytool could not ${what}:\n${r.out}`);
+    };
+    keytoolOn("make the broker's certificate", [
       '-genkeypair',
-      '-alias',
-      'broker',
-      '-keyalg',
-      'EC',
-      '-groupname',
-      'secp256r1',
-      '-dname',
-      'CN=localhost',
-      '-ext',
-      'SAN=ip:127.0.0.1,dns:localhost',
-      '-validity',
-      '3650',
-      '-keystore',
-      keystore,
-      '-storetype',
-      'PKCS12',
-      '-storepass',
-      password,
-      '-keypass',
-      password,
+      ...['-keyalg', 'EC', '-groupname', 'secp256r1', '-dname', 'CN=localhost'],
+      ...['-ext', 'SAN=ip:127.0.0.1,dns:localhost', '-validity', '3650'],
+      ...['-storetype', 'PKCS12', '-keypass', password],
     ]);
-    if (gen.status !== 0)
-      throw new StackProblem(`kafka: keytool could not make the broker's certificate:\n${gen.out}`);
-    const pem = run(keytool, [
-      '-exportcert',
-      '-rfc',
-      '-alias',
-      'broker',
-      '-keystore',
-      keystore,
-      '-storepass',
-      password,
-      '-file',
-      caFile,
-    ]);
-    if (pem.status !== 0)
-      throw new StackProblem(`kafka: keytool could not export the broker's certificate:\n${pem.out}`);
+    keytoolOn("export the broker's certificate", ['-exportcert', '-rfc', '-file', caFile]);
     writeFileSync(passwordFile, password, { mode: 0o600 });
   }
   return { keystore, password: readFileSync(passwordFile, 'utf8').trim(), caFile };

@@ -23,6 +23,7 @@ import {
 } from '@assurance/redis';
 import {
   channelRef,
+  type DecisionSigner,
   DecisionVerifier,
   type EngineStage,
   engineStageGroups,
@@ -84,6 +85,9 @@ export async function startEngine(
     fail = resolve;
   });
 
+  // Parsed (and its halves checked against each other) once: the decider signs with it, and the
+  // rebuild trusts its public half.
+  const signer = parseSigningKey(config.DECISION_SIGNING_KEY);
   const { redis, store, meta } = await connectStore(config, metrics);
   const { kafka, codec, admin } = await connectKafka(config, topics, logger);
   const consumers: ConsumerPort[] = [];
@@ -97,6 +101,7 @@ export async function startEngine(
     kafka,
     admin,
     consumers,
+    signer,
     metrics,
     logger,
     fail,
@@ -111,6 +116,7 @@ export async function startEngine(
     guard,
     codec,
     outputs,
+    signer,
     metrics,
     logger,
     events,
@@ -235,6 +241,7 @@ async function startGuard(d: {
   admin: AdminPort;
   /** The stages' consumers, once they exist: a resync or a flush reaches all of them. */
   consumers: readonly ConsumerPort[];
+  signer: DecisionSigner;
   metrics: EngineMetrics;
   logger: Logger;
   fail: (e: Error) => void;
@@ -251,7 +258,7 @@ async function startGuard(d: {
     policyDigest: policy.digest,
     // Decisions are read back only if this engine's key, or one still trusted, signed them.
     verifier: new DecisionVerifier([
-      parseSigningKey(config.DECISION_SIGNING_KEY).publicJwk,
+      d.signer.publicJwk,
       ...(config.DECISION_PUBLIC_KEYS ? parsePublicKeys(config.DECISION_PUBLIC_KEYS) : []),
     ]),
     metrics: d.metrics,
@@ -326,6 +333,7 @@ function buildStages(d: {
   guard: StoreGuard;
   codec: RegistryCodec;
   outputs: Awaited<ReturnType<typeof openOutputs>>;
+  signer: DecisionSigner;
   metrics: EngineMetrics;
   logger: Logger;
   events: EventEmitter<EngineEvents>;
@@ -357,7 +365,7 @@ function buildStages(d: {
     producer: d.outputs.producer,
     policy,
     decisionFormat: config.DECISION_FORMAT,
-    signer: parseSigningKey(config.DECISION_SIGNING_KEY),
+    signer: d.signer,
     topics,
     metrics,
     logger: logger.child({ stage: 'decider' }),
