@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { createLogger } from '@assurance/core';
 import type { EngineConfig } from '@assurance/engine';
 import { createAdmin, createKafka, parseBrokers, provision, RegistryCodec } from '@assurance/kafka';
 import { topicNames } from '@assurance/schemas';
-import { REPO_ROOT } from '@assurance/stack';
+import { ApiProcess } from '../src/api-process.ts';
 import { EngineProcess } from '../src/engine-process.ts';
 import { uniqueName } from '../src/harness.ts';
 import { DecisionWatcher, EventProducer, envelope, isolatedConfig, TopicCollector } from '../src/pipeline.ts';
-import { freePort, pollUntil } from '../src/wait.ts';
+import { freePort } from '../src/wait.ts';
 
 /*
  * A canary: a phone number, a mailbox and a device id, each a sentinel, go through every path,
@@ -30,8 +28,7 @@ const FRAGMENTS = ['9000471', '0004711', '4915190', 'canary.q7x', 'Canary.Q7x', 
 const logger = createLogger('test-canary', process.env.TEST_LOG_LEVEL ?? 'warn');
 let config: EngineConfig;
 let engine: EngineProcess;
-let api: ChildProcess;
-let apiOutput = '';
+let api: ApiProcess;
 let apiBase = '';
 let producer: EventProducer;
 let watcher: DecisionWatcher;
@@ -72,29 +69,13 @@ before(async () => {
     await admin.close();
   }
   engine = new EngineProcess(config, { keep: Number.POSITIVE_INFINITY });
-  const port = await freePort();
-  apiBase = `http://127.0.0.1:${port}`;
-  api = spawn(process.execPath, ['services/api/src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: config.KAFKA_BROKERS,
-      SCHEMA_REGISTRY_URL: config.SCHEMA_REGISTRY_URL,
-      REDIS_URL: config.REDIS_URL,
-      REDIS_PREFIX: config.REDIS_PREFIX,
-      TOPIC_NAMESPACE: config.TOPIC_NAMESPACE,
-      ENGINE_GROUP_ID: config.ENGINE_GROUP_ID,
-      CHANNEL_HASH_SECRET: config.CHANNEL_HASH_SECRET,
-      API_TOKENS: `canary:${TOKEN}:decisions:read+signals:read+signals:write+signals:clear+ops:read`,
-      API_HOST: '127.0.0.1',
-      API_PORT: String(port),
-      LOG_LEVEL: 'debug',
-      LOG_FORMAT: 'json',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  api = await ApiProcess.start(config, {
+    port: await freePort(),
+    tokens: `canary:${TOKEN}:decisions:read+signals:read+signals:write+signals:clear+ops:read`,
+    env: { LOG_LEVEL: 'debug', LOG_FORMAT: 'json' },
+    keep: Number.POSITIVE_INFINITY,
   });
-  api.stdout?.on('data', (b: Buffer) => (apiOutput += b.toString()));
-  api.stderr?.on('data', (b: Buffer) => (apiOutput += b.toString()));
+  apiBase = api.base;
   [producer, watcher, dlq, audit, decisions] = await Promise.all([
     EventProducer.start(config, logger),
     DecisionWatcher.start(config, logger),
@@ -102,16 +83,10 @@ before(async () => {
     TopicCollector.start(config, logger, `${config.TOPIC_NAMESPACE}.assurance.audit.v1`),
     TopicCollector.start(config, logger, `${config.TOPIC_NAMESPACE}.assurance.decisions.v1`),
   ]);
-  await pollUntil(
-    async () => ((await fetch(`${apiBase}/healthz`).catch(() => undefined))?.ok ? true : undefined),
-    60_000,
-    () => `the API to listen (output: ${apiOutput.slice(-500)})`,
-  );
 });
 
 after(async () => {
-  api?.kill('SIGTERM');
-  if (api && api.exitCode === null) await once(api, 'exit');
+  await api?.stop();
   await Promise.allSettled([
     producer?.close(),
     watcher?.stop(),
@@ -235,7 +210,7 @@ test('the sentinels go through every path and appear nowhere but as hashes', asy
   const apiMetrics = (await call('GET', '/metrics')).text;
   const places: Array<[string, string]> = [
     ['engine log', engine.output.join('')],
-    ['API log', apiOutput],
+    ['API log', api.output.join('')],
     ['dead-letter headers', dlq.messages.map((m) => JSON.stringify(m.headers)).join('\n')],
     ['audit records', audit.messages.map((m) => m.value?.toString() ?? '').join('\n')],
     ['decisions', decisions.messages.map((m) => m.value?.toString() ?? '').join('\n')],
@@ -248,7 +223,10 @@ test('the sentinels go through every path and appear nowhere but as hashes', asy
     /"level":(20|30)/.test(engine.output.join('')),
     `the engine's log was captured: ${engine.output.join('').slice(0, 300)}`,
   );
-  assert.ok(/"level":(20|30)/.test(apiOutput), `the API's log was captured: ${apiOutput.slice(0, 300)}`);
+  assert.ok(
+    /"level":(20|30)/.test(api.output.join('')),
+    `the API's log was captured: ${api.output.join('').slice(0, 300)}`,
+  );
   assert.ok(dlq.messages.length >= 3);
   for (const [where, text] of places) {
     for (const f of FRAGMENTS) {

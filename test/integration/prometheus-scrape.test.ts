@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createLogger } from '@assurance/core';
 import type { EngineConfig } from '@assurance/engine';
 import { createAdmin, createKafka, parseBrokers } from '@assurance/kafka';
 import { topicNames } from '@assurance/schemas';
+import { ApiProcess } from '../src/api-process.ts';
 import { EngineProcess } from '../src/engine-process.ts';
 import { EventProducer, envelope, isolatedConfig } from '../src/pipeline.ts';
 import { missing, prerequisite } from '../src/prerequisite.ts';
@@ -33,7 +30,6 @@ import { freePort, pollUntil } from '../src/wait.ts';
 
 const ENGINE_JOB = 'assurance-engine';
 const API_JOB = 'assurance-api';
-const API_MAIN = fileURLToPath(new URL('../../services/api/src/main.ts', import.meta.url));
 const TOKEN = 'prometheus-test-token-0123456789abcdef';
 const binary = prometheusBinary();
 
@@ -56,8 +52,7 @@ describe('Prometheus scrapes the engine and the API', () => {
   const test = skip ? (name: string, _fn: () => Promise<void>) => it(name, { skip }, () => {}) : it;
   let config: EngineConfig;
   let engine: EngineProcess | undefined;
-  let api: ChildProcess | undefined;
-  const apiOutput: string[] = [];
+  let api: ApiProcess | undefined;
   let apiUrl = '';
   let enginePort = 0;
   let prom: PrometheusProcess | undefined;
@@ -104,39 +99,11 @@ describe('Prometheus scrapes the engine and the API', () => {
     assert.equal(engineUp, 'up', `the engine did not start: ${started.output.join('').slice(-2000)}`);
 
     const apiPort = await freePort();
-    apiUrl = `http://127.0.0.1:${apiPort}`;
-    api = spawn(process.execPath, [API_MAIN], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        KAFKA_BROKERS: config.KAFKA_BROKERS,
-        SCHEMA_REGISTRY_URL: config.SCHEMA_REGISTRY_URL,
-        REDIS_URL: config.REDIS_URL,
-        REDIS_PREFIX: config.REDIS_PREFIX,
-        TOPIC_NAMESPACE: config.TOPIC_NAMESPACE,
-        ENGINE_GROUP_ID: config.ENGINE_GROUP_ID,
-        API_TOKENS: `prometheus-test:${TOKEN}:decisions:read`,
-        API_HOST: '127.0.0.1',
-        API_PORT: String(apiPort),
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    api = await ApiProcess.start(config, {
+      port: apiPort,
+      tokens: `prometheus-test:${TOKEN}:decisions:read`,
     });
-    const keep = (b: Buffer) => {
-      apiOutput.push(b.toString());
-      if (apiOutput.length > 200) apiOutput.shift();
-    };
-    api.stdout?.on('data', keep);
-    api.stderr?.on('data', keep);
-    const apiProcess = api;
-    const apiUp = await pollUntil(
-      async () => {
-        if (apiProcess.exitCode !== null) return 'exited';
-        return (await fetch(`${apiUrl}/healthz`)).ok ? 'up' : undefined;
-      },
-      60_000,
-      () => `the API's /healthz on ${apiUrl}: ${apiOutput.join('').slice(-2000)}`,
-    );
-    assert.equal(apiUp, 'up', `the API did not start: ${apiOutput.join('').slice(-2000)}`);
+    apiUrl = api.base;
 
     prom = await PrometheusProcess.start(binary, {
       jobs: [
@@ -152,11 +119,7 @@ describe('Prometheus scrapes the engine and the API', () => {
   after(async () => {
     if (skip) return;
     await prom?.stop();
-    if (api && api.exitCode === null && api.signalCode === null) {
-      const gone = once(api, 'exit');
-      api.kill('SIGTERM');
-      await gone;
-    }
+    await api?.stop();
     await engine?.stop();
     await producer?.close();
     if (config) {
