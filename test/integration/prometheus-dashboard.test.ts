@@ -148,7 +148,7 @@ describe('Grafana dashboard', () => {
       [/^Consumer lag per stage and partition$/, /assurance_consumer_lag/],
       [/^Decisions by tier outcome$/, /assurance_decision_tier_outcomes_total/],
       [/^Decisions by risk level$/, /assurance_decisions_published_total/],
-      [/^Expiry backlog$/, /assurance_expiry_backlog/],
+      [/^Expiry and fan-out backlogs$/, /assurance_expiry_backlog/],
       [/^Processing retries$/, /assurance_processing_retries_total/],
       [/^Redis script latency p99$/, /assurance_redis_script_seconds_bucket/],
       [/^Degraded answers by reason \(API\)$/, /assurance_api_degraded_answers_total/],

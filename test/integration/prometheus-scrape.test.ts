@@ -217,7 +217,7 @@ describe('Prometheus scrapes the engine and the API', () => {
       'Event → decision latency p50 / p95 / p99',
       'Decisions by tier outcome',
       'Decisions by risk level',
-      'Expiry backlog',
+      'Expiry and fan-out backlogs',
       'Consumer lag per stage and partition',
       'Redis script latency p99',
       'Engine process: CPU and event-loop lag',

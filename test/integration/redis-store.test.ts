@@ -489,16 +489,17 @@ describe('decisions: commit and published', () => {
 });
 
 describe('channels: signals, members and their lifetimes (finding 1)', () => {
+  const FAN = { pageSize: 500, generation: 'g1', trigger: '{}' };
   const direct = (id: string) => ({ identityId: id, via: null });
   test('a member bound after the signal inherits it; one bound before is fanned out to; replays still fan out', async () => {
     const s = store();
     await s.channelBind(PHONE, direct('early'), 'bound', now - HOUR, now + DAY, now);
-    const r = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now);
+    const r = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now, FAN);
     assert.equal(r.changed, true);
     assert.deepEqual(r.members, [{ ...direct('early'), opMs: now - HOUR }]);
     const late = await s.channelBind(PHONE, direct('late'), 'bound', now + 1000, now + DAY, now);
     assert.equal(late.signals.length, 1);
-    const again = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now);
+    const again = await s.channelSignal(PHONE, [swap('s1', now, now + HOUR)], now, FAN);
     assert.equal(again.changed, false);
     assert.deepEqual(again.members.map((m) => m.identityId).sort(), ['early', 'late']);
   });
@@ -508,7 +509,7 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
     await s.channelBind(PHONE, direct('x'), 'bound', now, now + DAY, now);
     const stale = await s.channelBind(PHONE, direct('x'), 'unbound', now - 1000, now + DAY, now);
     assert.equal(stale.applied, false);
-    const r = await s.channelSignal(PHONE, [swap('s2', now, now + HOUR)], now);
+    const r = await s.channelSignal(PHONE, [swap('s2', now, now + HOUR)], now, FAN);
     assert.deepEqual(r.members, [{ ...direct('x'), opMs: now }]);
   });
 
@@ -519,7 +520,7 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
     await s.channelBind(PHONE, direct('gone'), 'bound', bound, bound + 30 * DAY, now);
     // Only the active identity's owner extends its membership (membership.ts).
     await s.channelBind(PHONE, direct('loyal'), 'touch', bound, now + 30 * DAY, now);
-    const r = await s.channelSignal(PHONE, [swap('port', now, now + HOUR)], now);
+    const r = await s.channelSignal(PHONE, [swap('port', now, now + HOUR)], now, FAN);
     assert.deepEqual(
       r.members,
       [{ ...direct('loyal'), opMs: bound }],
@@ -529,13 +530,29 @@ describe('channels: signals, members and their lifetimes (finding 1)', () => {
     assert.ok((await redis.pexpiretime(s.keys.channel(PHONE).members)) >= now + 30 * DAY);
   });
 
+  test('an unbind is kept for the late-event window, then dropped as the channel fans out', async () => {
+    const s = store();
+    const members = s.keys.channel(PHONE).members;
+    await s.channelBind(PHONE, direct('recent'), 'bound', now - 9 * DAY, now + DAY, now);
+    await s.channelBind(PHONE, direct('recent'), 'unbound', now - 6 * DAY, now + DAY, now);
+    await s.channelBind(PHONE, direct('old'), 'bound', now - 9 * DAY, now + DAY, now);
+    await s.channelBind(PHONE, direct('old'), 'unbound', now - 8 * DAY, now + DAY, now);
+    await s.channelSignal(PHONE, [swap('s', now, now + HOUR)], now, FAN);
+    assert.equal(
+      await redis.hexists(members, memberField(direct('recent'))),
+      1,
+      'a late bind must still lose to it',
+    );
+    assert.equal(await redis.hexists(members, memberField(direct('old'))), 0);
+  });
+
   test('recovery routes are members of their own: direct and via memberships are told apart', async () => {
     const s = store();
     const via = { identityId: 'carol', via: SYNC };
     await s.channelBind(PHONE, via, 'bound', now, now + DAY, now);
     await s.channelBind(PHONE, direct('carol'), 'bound', now, now + DAY, now);
     await s.channelBind(PHONE, direct('carol'), 'unbound', now + 1, now + DAY, now);
-    const r = await s.channelSignal(PHONE, [swap('s', now, now + HOUR)], now);
+    const r = await s.channelSignal(PHONE, [swap('s', now, now + HOUR)], now, FAN);
     assert.deepEqual(r.members, [{ ...via, opMs: now }]);
     assert.deepEqual(parseMember(memberField(via)), via);
     assert.deepEqual(parseMember(memberField(direct('=odd=id'))), direct('=odd=id'));

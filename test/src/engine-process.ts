@@ -32,6 +32,7 @@ export class EngineProcess {
       'METRICS_PORT',
       'DLQ_MAX_BYTES',
       'MAX_BATCH_DECOMPRESSED_BYTES',
+      'FANOUT_PAGE_SIZE',
     ] as const) {
       env[k] = String(config[k]);
     }

@@ -1,6 +1,6 @@
 import { createLogger } from '@assurance/core';
 import type { BatchGuard, RoutedMessage } from '@assurance/engine';
-import { createEngineMetrics, DeadLetterSink, Decider, Router } from '@assurance/engine';
+import { createEngineMetrics, DeadLetterSink, Decider, FanoutWorker, Router } from '@assurance/engine';
 import type { InboundMessage, OutboundMessage, ProducerPort } from '@assurance/kafka';
 import { RegistryCodec } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
@@ -49,6 +49,8 @@ export interface HarnessOptions {
   readonly stateTtlMs: number;
   readonly keepMs: number;
   readonly maxClockSkewMs: number;
+  /** Members per page of a channel fan-out (the engine's FANOUT_PAGE_SIZE). */
+  readonly fanoutPageSize?: number;
 }
 
 export class StateHarness {
@@ -60,6 +62,7 @@ export class StateHarness {
   #now = 0;
   readonly #router: Router;
   readonly #decider: Decider;
+  readonly #fanout: FanoutWorker;
   readonly #producer = new MemoryProducer();
   readonly #internal: InboundMessage[] = [];
   readonly #topics = topicNames('oracle');
@@ -97,7 +100,20 @@ export class StateHarness {
       metrics,
       logger,
       clock: () => this.#now,
+      fanoutPageSize: o.fanoutPageSize ?? 500,
       ...failure,
+    });
+    this.#fanout = new FanoutWorker({
+      store: this.store,
+      producer: this.#producer,
+      guard: steadyGuard,
+      topics: this.#topics,
+      metrics,
+      logger,
+      pageSize: o.fanoutPageSize ?? 500,
+      intervalMs: 1000,
+      leaseMs: 30_000,
+      clock: () => this.#now,
     });
     this.#decider = new Decider({
       store: this.store,
@@ -121,11 +137,15 @@ export class StateHarness {
     return this.#now;
   }
 
-  /** One input message through the router; what it routes waits on the internal topic. */
+  /**
+   * One input message through the router, and any fan-out it queued through the fan-out worker;
+   * what they route waits on the internal topic.
+   */
   async route(e: ModelEvent): Promise<void> {
     const { topic, key, value } = toMessage(e, this.#topics);
     const result = await this.#router.handle([this.#inbound(topic, key, JSON.stringify(value))]);
     if (result.processed !== 1) throw new Error(`router did not finish: ${result.reason}`);
+    await this.#fanout.drain();
     this.#collect();
   }
 

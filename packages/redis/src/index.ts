@@ -40,6 +40,8 @@ export { commandName, defineScripts, loadScripts } from './scripts.ts';
 export { emptyState, toIdentityState } from './state.ts';
 export type {
   ChannelMember,
+  ChannelMemberAt,
+  FanoutPage,
   LoginObservation,
   LoginRecord,
   Mutation,

@@ -12,6 +12,8 @@
  * | {i:ID}           | string | the identity's state (MessagePack, includes/state.lua)   | `STATE_TTL` after its last event; never while a signal is open-ended |
  * | {c:REF}:s        | string | the channel's signal records (MessagePack)               | when its longest signal stops mattering  |
  * | {c:REF}:m        | hash   | identityId -> "<opMs>|bound" or "<opMs>|unbound"          | refreshed by its members' activity       |
+ * | {c:REF}:f        | hash   | the channel's fan-out still to do (generation, cursor)   | deleted after its last page              |
+ * | {fanout}:due     | zset   | "REF|generation" -> when a worker may take its next page | removed with the fan-out                 |
  * | {sweep}:due      | zset   | identityId -> next re-decision time                      | refreshed on write                       |
  * | {ops}:progress   | hash   | stage|topic|partition -> next offset|time                | none (its loss is how data loss shows)   |
  * | {ops}:recovery   | hash   | stage|topic|partition -> offset to replay up to          | none (emptied as partitions catch up)    |
@@ -24,6 +26,7 @@ export interface KeySpace {
   identity(identityId: string): string;
   channel(channelRef: string): ChannelKeys;
   readonly sweepDue: string;
+  readonly fanoutDue: string;
   readonly unwrittenDeadLetters: string;
   readonly progress: string;
   readonly recovery: string;
@@ -34,6 +37,7 @@ export interface KeySpace {
 export interface ChannelKeys {
   readonly signals: string;
   readonly members: string;
+  readonly fanout: string;
 }
 
 /**
@@ -51,9 +55,10 @@ export function keySpace(prefix: string): KeySpace {
     identity: (identityId) => `${prefix}{i:${tagSafe(identityId)}}`,
     channel(channelRef) {
       const base = `${prefix}{c:${tagSafe(channelRef)}}`;
-      return { signals: `${base}:s`, members: `${base}:m` };
+      return { signals: `${base}:s`, members: `${base}:m`, fanout: `${base}:f` };
     },
     sweepDue: `${prefix}{sweep}:due`,
+    fanoutDue: `${prefix}{fanout}:due`,
     unwrittenDeadLetters: `${prefix}{ops}:dlq-unwritten`,
     progress: `${prefix}{ops}:progress`,
     recovery: `${prefix}{ops}:recovery`,

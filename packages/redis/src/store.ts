@@ -43,6 +43,34 @@ export function memberField(m: ChannelMember): string {
   return `${m.via ?? ''}=${m.identityId}`;
 }
 
+/** A member as a fan-out reaches it: with the op time of its membership. */
+export type ChannelMemberAt = ChannelMember & { opMs: number };
+
+/** One page of a channel's fan-out (channel-fanout-step-3.lua). */
+export interface FanoutPage {
+  readonly generation: string;
+  /** The cursor this page starts at, and the next one ('0' after the last page). */
+  readonly cursor: string;
+  readonly next: string;
+  readonly records: SignalRecord[];
+  /** The trigger of the channel event the fan-out hands on (JSON). */
+  readonly trigger: string;
+  readonly members: ChannelMemberAt[];
+}
+
+function fanoutEntry(channelRef: string, generation: string): string {
+  return `${channelRef}|${generation}`;
+}
+
+/** Members from a script reply, as member, op time pairs from index `from`. */
+function membersFrom(r: readonly Reply[], from: number): ChannelMemberAt[] {
+  const members: ChannelMemberAt[] = [];
+  for (let i = from; i + 1 < r.length; i += 2) {
+    members.push({ ...parseMember((r[i] as Buffer).toString('utf8')), opMs: Number(r[i + 1]) });
+  }
+  return members;
+}
+
 export function parseMember(field: string): ChannelMember {
   const i = field.indexOf('=');
   if (i !== 0 && i !== 32) throw new CorruptStateError('channel member field of an unknown form');
@@ -339,28 +367,123 @@ export class StateStore extends StateReader {
    * Records a channel-level raise or clear; returns whether it changed and the channel's members
    * (identities bound to it, directly or through a sync account recoverable through it).
    */
+  /**
+   * Records a raise or clear against a channel and returns the first page of its members with the
+   * records to hand them (channel-signal-3.lua). When the channel has more members than a page, the
+   * rest is left as a fan-out under `pending`, which the caller schedules (`scheduleFanout`) and a
+   * worker walks page by page (`fanoutStep`). Without `fanout`, the signal is only recorded.
+   */
   async channelSignal(
     channelRef: string,
     mutations: readonly Mutation[],
     nowMs: number,
+    fanout?: { readonly pageSize: number; readonly generation: string; readonly trigger: string },
   ): Promise<{
     changed: boolean;
     records: SignalRecord[];
-    members: Array<ChannelMember & { opMs: number }>;
+    members: ChannelMemberAt[];
+    /** The generation of the fan-out still to do after this page, or null. */
+    pending: string | null;
   }> {
     const k = this.#keys.channel(channelRef);
     const r = (await this.#call('channel-signal')(
       k.signals,
       k.members,
+      k.fanout,
       nowMs,
       this.#opts.keepMs,
       pack(mutations.map(encodeMutation)),
-    )) as Array<number | Buffer>;
-    const members: Array<ChannelMember & { opMs: number }> = [];
-    for (let i = 2; i + 1 < r.length; i += 2) {
-      members.push({ ...parseMember((r[i] as Buffer).toString('utf8')), opMs: Number(r[i + 1]) });
-    }
-    return { changed: r[0] === 1, records: decodeSignals((r[1] as Buffer | null) ?? null), members };
+      fanout?.pageSize ?? 0,
+      fanout?.generation ?? '',
+      fanout?.trigger ?? '',
+    )) as Reply[];
+    return {
+      changed: r[0] === 1,
+      records: decodeSignals((r[1] as Buffer | null) ?? null),
+      pending: r[2] ? (r[2] as Buffer).toString('utf8') : null,
+      members: membersFrom(r, 3),
+    };
+  }
+
+  /** The next page of a channel's pending fan-out, or null when none is pending. Reads only. */
+  async fanoutStep(channelRef: string, nowMs: number, pageSize: number): Promise<FanoutPage | null> {
+    const k = this.#keys.channel(channelRef);
+    const r = (await this.#call('channel-fanout-step')(
+      k.fanout,
+      k.signals,
+      k.members,
+      nowMs,
+      pageSize,
+      this.#opts.keepMs,
+    )) as Reply[] | null;
+    if (!r) return null;
+    const text = (i: number) => (r[i] as Buffer).toString('utf8');
+    return {
+      generation: text(0),
+      cursor: text(1),
+      next: text(2),
+      records: decodeSignals((r[3] as Buffer | null) ?? null),
+      trigger: text(4),
+      members: membersFrom(r, 5),
+    };
+  }
+
+  /**
+   * After a page's output is durable: moves the fan-out on, if it is still the one and at that page
+   * (channel-fanout-advance-1.lua).
+   */
+  async fanoutAdvance(
+    channelRef: string,
+    page: Pick<FanoutPage, 'generation' | 'cursor' | 'next'>,
+  ): Promise<'done' | 'more' | 'superseded' | 'moved'> {
+    const r = await this.#call('channel-fanout-advance')(
+      this.#keys.channel(channelRef).fanout,
+      page.generation,
+      page.cursor,
+      page.next,
+    );
+    return (['done', 'more', 'superseded', 'moved'] as const)[Number(r)] ?? 'superseded';
+  }
+
+  /** Makes a pending fan-out due now, unless it is scheduled already (a worker may hold its lease). */
+  async scheduleFanout(channelRef: string, generation: string, atMs: number): Promise<void> {
+    await this.#redis
+      .zadd(this.#keys.fanoutDue, 'NX', atMs, fanoutEntry(channelRef, generation))
+      .catch((err: unknown) => {
+        throw storeError(err, 'schedule a fan-out');
+      });
+  }
+
+  /** Claims due fan-outs for one page each, leasing them (sweep-claim-1.lua, on the fan-out queue). */
+  async claimFanouts(
+    nowMs: number,
+    leaseMs: number,
+    limit: number,
+  ): Promise<Array<{ channelRef: string; generation: string }>> {
+    const r = (await this.#call('sweep-claim')(this.#keys.fanoutDue, nowMs, leaseMs, limit)) as Buffer[];
+    return r.map((b) => {
+      const entry = b.toString('utf8');
+      const i = entry.lastIndexOf('|');
+      return { channelRef: entry.slice(0, i), generation: entry.slice(i + 1) };
+    });
+  }
+
+  /** A claimed fan-out with pages left: due again now. Gone, done or superseded: off the queue. */
+  async settleFanout(channelRef: string, generation: string, more: boolean, nowMs: number): Promise<void> {
+    const entry = fanoutEntry(channelRef, generation);
+    const op = more
+      ? this.#redis.zadd(this.#keys.fanoutDue, 'XX', nowMs, entry)
+      : this.#redis.zrem(this.#keys.fanoutDue, entry);
+    await op.catch((err: unknown) => {
+      throw storeError(err, 'settle a fan-out');
+    });
+  }
+
+  /** Fan-outs with pages still to do. */
+  async fanoutBacklog(): Promise<number> {
+    return this.#redis.zcard(this.#keys.fanoutDue).catch((err: unknown) => {
+      throw storeError(err, 'count pending fan-outs');
+    });
   }
 
   /**

@@ -67,6 +67,13 @@ export const EngineConfigSchema = z
     STORE_CHECK_INTERVAL: envDuration.default(2000),
     SWEEP_INTERVAL: envDuration.default(1000),
     SWEEP_LEASE: envDuration.default(30_000),
+    /**
+     * Members per page of a channel fan-out (a hint to Redis's HSCAN): a channel event reaches its
+     * first page itself, and engines running the router send the rest page by page from a queue,
+     * polling it every SWEEP_INTERVAL and leasing a page for SWEEP_LEASE (docs/state.md, channel
+     * membership).
+     */
+    FANOUT_PAGE_SIZE: z.coerce.number().int().min(10).max(10_000).default(500),
     RETRY_BACKOFF: envDuration.default(1000),
     /**
      * How long a message that itself keeps failing (a script or code path throwing on it) is retried

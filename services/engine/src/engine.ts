@@ -35,6 +35,7 @@ import {
 import type { EngineConfig } from './config.ts';
 import { Decider } from './decider.ts';
 import { DeadLetterSink } from './dlq.ts';
+import { FanoutWorker } from './fanout.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
 import { recoverLostStore, seedFromDecisions } from './recovery.ts';
@@ -108,6 +109,18 @@ export async function startEngine(
   });
   const outputs = await openOutputs(kafka, config, store, metrics, logger);
   const events = new EventEmitter<EngineEvents>();
+  const stages = new Set(config.ENGINE_STAGES);
+  const fanout = new FanoutWorker({
+    store,
+    producer: outputs.producer,
+    guard,
+    topics,
+    metrics,
+    logger: logger.child({ stage: 'fanout' }),
+    pageSize: config.FANOUT_PAGE_SIZE,
+    intervalMs: config.SWEEP_INTERVAL,
+    leaseMs: config.SWEEP_LEASE,
+  });
   const { router, decider } = buildStages({
     config,
     policy,
@@ -120,10 +133,10 @@ export async function startEngine(
     metrics,
     logger,
     events,
+    onFanoutQueued: () => fanout.wake(),
   });
 
   const hooks = new StageHooks({ meta, guard, metrics, onFatal: fail });
-  const stages = new Set(config.ENGINE_STAGES);
   const consumerFor = ({ stage, groupId, topics: subscribed }: StageGroup): ConsumerPort =>
     createConsumer(
       kafka,
@@ -156,6 +169,8 @@ export async function startEngine(
     leaseMs: config.SWEEP_LEASE,
   });
   if (stages.has('sweeper')) sweeper.start();
+  // Queued fan-outs are the router's work: any engine routing events sends their pages.
+  if (stages.has('router')) fanout.start();
   logger.info({ stages: [...stages] }, 'engine running');
 
   let stopping: Promise<void> | undefined;
@@ -175,7 +190,7 @@ export async function startEngine(
         // Each stage commits what it finished and leaves its group; what it did not finish is
         // redelivered, so the stages need not wait for each other.
         guard.stop();
-        await Promise.all([sweeper.stop(), routerConsumer?.stop(), deciderConsumer?.stop()]);
+        await Promise.all([sweeper.stop(), fanout.stop(), routerConsumer?.stop(), deciderConsumer?.stop()]);
         await Promise.all([outputs.producer.close(), outputs.dlqProducer.close(), admin.close()]);
         await redis.quit().catch(() => redis.disconnect());
         logger.info('engine stopped');
@@ -337,6 +352,7 @@ function buildStages(d: {
   metrics: EngineMetrics;
   logger: Logger;
   events: EventEmitter<EngineEvents>;
+  onFanoutQueued: () => void;
 }) {
   const { config, policy, topics, store, guard, metrics, logger } = d;
   const failurePolicy = {
@@ -358,6 +374,8 @@ function buildStages(d: {
     logger: logger.child({ stage: 'router' }),
     ...failurePolicy,
     onRouted: (info) => d.events.emit('routed', info),
+    fanoutPageSize: config.FANOUT_PAGE_SIZE,
+    onFanoutQueued: () => d.onFanoutQueued(),
   });
   const decider = new Decider({
     store,

@@ -5,6 +5,7 @@ export { buildDecision, digestOf, materialOf } from './decision.ts';
 export { DeadLetterSink } from './dlq.ts';
 export type { Engine, EngineEvents } from './engine.ts';
 export { startEngine } from './engine.ts';
+export { channelApplies, FanoutWorker } from './fanout.ts';
 export { createEngineMetrics } from './metrics.ts';
 export { seedFromDecisions } from './recovery.ts';
 export type { RoutedMessage } from './routed.ts';

@@ -96,8 +96,19 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
     }),
     fanout: new Histogram({
       name: 'assurance_channel_fanout_identities',
-      help: 'Identities a channel event reached',
-      buckets: [0, 1, 2, 5, 10, 50, 100],
+      help: 'Identities a page of a channel fan-out reached (the first page with the event, the rest from the fan-out queue)',
+      buckets: [0, 1, 2, 5, 10, 50, 100, 500, 1000],
+      registers: [registry],
+    }),
+    fanoutPages: new Counter({
+      name: 'assurance_channel_fanout_pages_total',
+      help: 'Queued fan-out pages sent, by what came of the cursor (more, done, superseded by a newer event, moved by another worker)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    fanoutBacklog: new Gauge({
+      name: 'assurance_channel_fanout_backlog',
+      help: 'Channel fan-outs with pages still to send',
       registers: [registry],
     }),
     decisions: new Counter({

@@ -32,6 +32,7 @@ import {
   recordMutations,
 } from './derive.ts';
 import { deadLetter } from './dlq.ts';
+import { channelApplies, fanoutGeneration } from './fanout.ts';
 import { membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { observeWait, stoppedEarly, timedBatch } from './metrics.ts';
@@ -53,6 +54,10 @@ export interface RouterDeps extends FailurePolicy {
   readonly topics: TopicNames;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
+  /** Members per page of a channel fan-out (FANOUT_PAGE_SIZE). */
+  readonly fanoutPageSize: number;
+  /** A channel event left pages of its fan-out to the queue. */
+  readonly onFanoutQueued?: () => void;
   /** Instrumentation: called once per input message whose processing is durable. */
   readonly onRouted?: (info: RoutedInfo) => void;
 }
@@ -412,22 +417,20 @@ export class Router {
       case 'identity':
         return [apply(p.identityId, p.mutations)];
       case 'channel': {
-        const { members, records } = await this.#d.store.channelSignal(p.channelRef, p.mutations, nowMs);
-        const handed = recordMutations(records);
-        // Each membership carries its op time and route, by which the identity admits the signal
-        // (identity-apply); one holding the channel directly and through a sync account gets both.
-        const byIdentity = new Map<string, Mutation[]>();
-        for (const m of members) {
-          const list = byIdentity.get(m.identityId) ?? [];
-          for (const x of handed)
-            list.push({ ...x, mop: m.opMs, ...(m.via === null ? {} : { via: m.via }) } as Mutation);
-          byIdentity.set(m.identityId, list);
+        const r = await this.#d.store.channelSignal(p.channelRef, p.mutations, nowMs, {
+          pageSize: this.#d.fanoutPageSize,
+          generation: fanoutGeneration(),
+          trigger: JSON.stringify(ctx.trigger),
+        });
+        // The members past the first page are reached from the fan-out queue (fanout.ts). Queued
+        // again on every delivery: a crash between the script and this call loses no fan-out.
+        if (r.pending !== null) {
+          await this.#d.store.scheduleFanout(p.channelRef, r.pending, nowMs);
+          this.#d.onFanoutQueued?.();
         }
-        // Nothing left to hand on (a replay of something long expired): nobody is concerned.
-        if (handed.length === 0) return [];
-        this.#d.metrics.fanout.observe(byIdentity.size);
-        // A carrier's or mail provider's tenant is not its members' tenant.
-        return [...byIdentity].map(([id, mutations]) => apply(id, mutations, undefined, null));
+        const applies = channelApplies(r.members, r.records, ctx.trigger, nowMs);
+        if (r.records.length > 0) this.#d.metrics.fanout.observe(applies.length);
+        return applies;
       }
       case 'binding': {
         // The identity just had an event, so its state lives at least STATE_TTL from now: its

@@ -4,7 +4,7 @@
   channel late still inherits its live signals.
 
   KEYS[1] members  HASH    member -> "<opMs>|<1 bound, 0 unbound>|<keep until ms, -1 never>"
-                           (channel-signal-2.lua)
+                           (channel-signal-3.lua)
   KEYS[2] signals  STRING  MessagePack map of the channel's signal records
   ARGV[1] member: "=<identityId>", or "<sync account ref>=<identityId>" for a recovery route
   ARGV[2] 'bound', 'unbound' or 'touch'

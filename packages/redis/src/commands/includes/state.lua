@@ -369,3 +369,35 @@ local function member_value(v)
   local opMs, bound, keepUntil = string.match(v, '^(%-?%d+)|([01])|(%-?%d+)$')
   return tonumber(opMs), bound == '1', tonumber(keepUntil)
 end
+
+-- One page of a channel's members from `cursor` (HSCAN: every member present for the whole scan is
+-- seen at least once; one bound later inherits the signal through channel-bind instead). Appends
+-- the bound ones to `out` as member, op time; drops, on the way, those whose identity state has
+-- been forgotten and unbinds older than the late-event window (`keepMs`: a bind older still is
+-- no longer taken, so the unbind has nothing left to outrank). Returns the next cursor, '0' when
+-- the scan is complete. A small hash (listpack) comes back whole whatever the count, which Redis
+-- bounds (hash-max-listpack-entries).
+local function member_page(membersKey, cursor, count, nowMs, keepMs, out)
+  local r = redis.call('HSCAN', membersKey, cursor, 'COUNT', count)
+  local page, gone = r[2], {}
+  for i = 1, #page, 2 do
+    local opMs, bound, keepUntil = member_value(page[i + 1])
+    if (keepUntil ~= -1 and keepUntil < nowMs) or (not bound and opMs + keepMs < nowMs) then
+      table.insert(gone, page[i])
+    elseif bound then
+      table.insert(out, page[i])
+      table.insert(out, opMs)
+    end
+  end
+  for i = 1, #gone, 1000 do redis.call('HDEL', membersKey, unpack(gone, i, math.min(i + 999, #gone))) end
+  return r[1]
+end
+
+-- The records a fan-out hands on: the channel's current records under `keys` (those still kept).
+local function records_of(signals, keys)
+  local out = {}
+  for _, k in ipairs(keys) do
+    if signals[k] then out[k] = signals[k] end
+  end
+  return out
+end

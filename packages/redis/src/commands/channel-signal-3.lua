@@ -7,19 +7,30 @@
   KEYS[2] members  HASH    member -> "<opMs>|<1 bound, 0 unbound>|<keep until ms, -1 never>"; a member
                            is "=<identityId>" (bound directly) or "<sync account ref>=<identityId>"
                            (a sync account recoverable through this channel)
+  KEYS[3] fan-out  HASH    the fan-out still to do: g generation, c HSCAN cursor of the next page,
+                           k MessagePack list of the signal keys to hand on, t the trigger (JSON)
   ARGV[1] now (ms)
   ARGV[2] keep (ms): how long cleared and expired records are kept
   ARGV[3] MessagePack mutations { t = 'r' | 'c' | 'cp', ... } (as identity-apply's)
+  ARGV[4] members per page (a hint to HSCAN); 0 records the signal and fans out to nobody (the
+          rebuild of a lost store seeds channels and identities alike)
+  ARGV[5] the generation a fan-out this call starts is known by (unique per call)
+  ARGV[6] the trigger, kept with a fan-out for the pages still to come
 
-  Returns: { changed (1|0), the touched records (MessagePack map)|false, member, membership op time
-  (ms), member, op time, ... }. The identities come back even when nothing changed (a
-  redelivered event), so a fan-out a crash cut short is completed by the redelivery. The signals
-  live as long as the longest of them can still matter, or until cleared when one is open-ended.
+  Returns: { changed (1|0), the records to hand on (MessagePack map)|false, the generation of the
+  fan-out still pending|false, member, membership op time (ms), member, op time, ... } for the
+  first page of members. A change hands the touched records, and those of a fan-out it interrupts,
+  to the first page, and leaves the rest as a fan-out in bounded pages (channel-fanout-step), which
+  restarts from the first page under the new generation. No change (a redelivered or replayed
+  event) hands the touched records to the first page only: the rest of a fan-out is never
+  repeated, and a first page a crash cut short is completed. The signals live as long as the
+  longest of them can still matter, or until cleared when one is open-ended.
 ]]
 --- @include "includes/state"
 
-local signalsKey, membersKey = KEYS[1], KEYS[2]
+local signalsKey, membersKey, fanoutKey = KEYS[1], KEYS[2], KEYS[3]
 local nowMs, keepMs = tonumber(ARGV[1]), tonumber(ARGV[2])
+local pageSize, generation, trigger = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local raw = redis.call('GET', signalsKey)
 local signals = raw and expand_signals(cmsgpack.unpack(raw)) or {}
 local prior = raw and expand_signals(cmsgpack.unpack(raw)) or {}
@@ -58,18 +69,27 @@ if changed then
   end
 end
 
--- Members whose identity state has been forgotten (their horizon passed) are dropped on the way.
-local out = { changed and 1 or 0, next(touched) and cmsgpack.pack(pack_signals(touched)) or false }
-local members = redis.call('HGETALL', membersKey)
-local gone = {}
-for i = 1, #members, 2 do
-  local opMs, bound, keepUntil = member_value(members[i + 1])
-  if keepUntil ~= -1 and keepUntil < nowMs then
-    table.insert(gone, members[i])
-  elseif bound then
-    table.insert(out, members[i])
-    table.insert(out, opMs)
+if pageSize == 0 then return { changed and 1 or 0, false, false } end
+local job = redis.call('HMGET', fanoutKey, 'g', 'k')
+local keys, seen = {}, {}
+local function add_key(k)
+  if not seen[k] then seen[k] = true; table.insert(keys, k) end
+end
+if changed and job[2] then
+  for _, k in ipairs(cmsgpack.unpack(job[2])) do add_key(k) end
+end
+for k in pairs(touched) do add_key(k) end
+table.sort(keys)
+local handed = records_of(signals, keys)
+
+local out = { changed and 1 or 0, next(handed) and cmsgpack.pack(pack_signals(handed)) or false, job[1] or false }
+local after = member_page(membersKey, '0', pageSize, nowMs, keepMs, out)
+if changed then
+  redis.call('DEL', fanoutKey)
+  out[3] = false
+  if after ~= '0' and #keys > 0 then
+    redis.call('HSET', fanoutKey, 'g', generation, 'c', after, 'k', cmsgpack.pack(keys), 't', trigger)
+    out[3] = generation
   end
 end
-for i = 1, #gone, 1000 do redis.call('HDEL', membersKey, unpack(gone, i, math.min(i + 999, #gone))) end
 return out
