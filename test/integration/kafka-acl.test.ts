@@ -162,6 +162,16 @@ before(async () => {
           ResourcePatternTypes.PREFIXED,
           AclOperationTypes.ALL,
         ),
+        // Its engine watch: the engine's offsets (end offsets of every topic, the stages' committed
+        // offsets), never a message.
+        allow('app', AclResourceTypes.TOPIC, ns, ResourcePatternTypes.PREFIXED, AclOperationTypes.DESCRIBE),
+        allow(
+          'app',
+          AclResourceTypes.GROUP,
+          base.ENGINE_GROUP_ID,
+          ResourcePatternTypes.PREFIXED,
+          AclOperationTypes.DESCRIBE,
+        ),
         // The SOC: write compromise signals, nothing else.
         allow(
           'soc',
@@ -233,9 +243,8 @@ test('over SCRAM and TLS, the SOC raises a takeover, the engine decides, and an 
     brokers: secure.brokers,
     namespace: config.TOPIC_NAMESPACE,
     groupIdPrefix: 'app-view',
+    engineGroupId: config.ENGINE_GROUP_ID,
     decisionKeys: [TEST_PUBLIC_KEY],
-    // The engine watch would need Describe on the engine's topics and groups: not this app's right.
-    watchEngine: false,
     sasl: { mechanism: 'scram-sha-512', username: users.app.name, password: users.app.password },
     tls: { ca },
   });
