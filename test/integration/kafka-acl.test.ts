@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createAssuranceClient } from '@assurance/client';
 import { createLogger } from '@assurance/core';
@@ -16,10 +19,12 @@ import { envelope, isolatedConfig, TEST_PUBLIC_KEY } from '../src/pipeline.ts';
 import { pollUntil } from '../src/wait.ts';
 
 /*
- * The pipeline over the broker's SASL_SSL listener (SCRAM-SHA-512 over TLS, the local stack's own
- * CA) with ACLs from KRaft's StandardAuthorizer: an engine principal, an app principal that may
- * only read decisions, and a SOC principal that may only write compromise signals. Every other
- * write is denied by the broker.
+ * The pipeline over the broker's secured listeners with ACLs from KRaft's StandardAuthorizer:
+ * SASL_SSL (SCRAM-SHA-512 over TLS, the local stack's own CA) for an engine principal, an app
+ * principal that may only read decisions, and a SOC principal that may only write compromise
+ * signals; SASL/PLAIN for a second SOC; mutual TLS for a second app, whose principal is its
+ * certificate's subject. Every other write is denied by the broker, and a client certificate the
+ * stack's client CA did not sign is refused.
  */
 
 // kafkajs is CommonJS: its enums come off the default export.
@@ -39,6 +44,16 @@ const users = {
   soc: { name: uniqueName('soc'), password: randomBytes(12).toString('hex') },
 };
 type Who = keyof typeof users;
+/** A SOC on SASL/PLAIN (the broker's one PLAIN user) and an app on mutual TLS (its certificate's subject). */
+const plainSoc = secure.plain;
+const mtlsApp = uniqueName('app-mtls');
+const mtlsIdentity = secure.issueClientCert(mtlsApp);
+const principal = (who: Who | 'plainSoc' | 'mtlsApp') =>
+  who === 'plainSoc'
+    ? `User:${plainSoc.username}`
+    : who === 'mtlsApp'
+      ? `User:CN=${mtlsApp}`
+      : `User:${users[who].name}`;
 
 let engine: Engine | undefined;
 let config: Awaited<ReturnType<typeof isolatedConfig>>;
@@ -55,8 +70,50 @@ const as = (who: Who, password = users[who].password) =>
     retry: { retries: 0 },
   });
 
-async function send(who: Who, topic: string, key: string, value: object): Promise<void> {
-  const producer = as(who).producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+/** The SOC over SASL/PLAIN, and the app over mutual TLS (no SASL: the certificate is the principal). */
+const overPlain = () =>
+  new Kafka({
+    clientId: 'acl-plain-soc',
+    brokers: [secure.brokers],
+    ssl: { ca },
+    sasl: { mechanism: 'plain', ...plainSoc },
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+  });
+const overMtls = (identity: { cert?: string; key?: string } = mtlsIdentity) =>
+  new Kafka({
+    clientId: 'acl-mtls-app',
+    brokers: [secure.mtlsBrokers],
+    ssl: { ca, ...identity },
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+  });
+
+/** A certificate no CA the broker trusts signed (the subject of an ACL-holding principal, even). */
+function selfSigned(): { cert: string; key: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'acl-stranger-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+        ...['-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')],
+        ...['-subj', `/CN=${mtlsApp}`, '-days', '1'],
+      ],
+      { stdio: 'pipe' },
+    );
+    return {
+      cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'),
+      key: readFileSync(path.join(dir, 'key.pem'), 'utf8'),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function send(who: Who | kafkajs.Kafka, topic: string, key: string, value: object): Promise<void> {
+  const kafka = typeof who === 'string' ? as(who) : who;
+  const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
   await producer.connect();
   try {
     await producer.send({ topic, messages: [{ key, value: JSON.stringify(value) }] });
@@ -65,12 +122,12 @@ async function send(who: Who, topic: string, key: string, value: object): Promis
   }
 }
 
-async function denied(who: Who, topic: string): Promise<void> {
+async function denied(who: Who | kafkajs.Kafka, topic: string, name = String(who)): Promise<void> {
   await assert.rejects(send(who, topic, 'k', { x: 1 }), (err: Error & { type?: string }) => {
     assert.match(
       `${err.type ?? ''} ${err.message}`,
       /TOPIC_AUTHORIZATION_FAILED|not authorized/i,
-      `${who} → ${topic}`,
+      `${name} → ${topic}`,
     );
     return true;
   });
@@ -107,13 +164,13 @@ before(async () => {
   }
   for (const u of Object.values(users)) secure.addScramUser(u.name, u.password);
   const allow = (
-    who: Who,
+    who: Who | 'plainSoc' | 'mtlsApp',
     resourceType: AclResourceTypes,
     resourceName: string,
     pattern: ResourcePatternTypes,
     operation: AclOperationTypes,
   ) => ({
-    principal: `User:${users[who].name}`,
+    principal: principal(who),
     host: '*',
     resourceType,
     resourceName,
@@ -170,6 +227,46 @@ before(async () => {
           AclResourceTypes.GROUP,
           base.ENGINE_GROUP_ID,
           ResourcePatternTypes.PREFIXED,
+          AclOperationTypes.DESCRIBE,
+        ),
+        // The same app's rights for the one on mutual TLS, and the SOC's for the one on PLAIN.
+        ...[
+          [AclResourceTypes.TOPIC, topics.decisions, ResourcePatternTypes.LITERAL, AclOperationTypes.READ],
+          [
+            AclResourceTypes.TOPIC,
+            topics.decisions,
+            ResourcePatternTypes.LITERAL,
+            AclOperationTypes.DESCRIBE,
+          ],
+          [AclResourceTypes.GROUP, 'app-mtls', ResourcePatternTypes.PREFIXED, AclOperationTypes.ALL],
+          [AclResourceTypes.TOPIC, ns, ResourcePatternTypes.PREFIXED, AclOperationTypes.DESCRIBE],
+          [
+            AclResourceTypes.GROUP,
+            base.ENGINE_GROUP_ID,
+            ResourcePatternTypes.PREFIXED,
+            AclOperationTypes.DESCRIBE,
+          ],
+        ].map(([type, name, pattern, op]) =>
+          allow(
+            'mtlsApp',
+            type as AclResourceTypes,
+            name as string,
+            pattern as ResourcePatternTypes,
+            op as AclOperationTypes,
+          ),
+        ),
+        allow(
+          'plainSoc',
+          AclResourceTypes.TOPIC,
+          topics.compromiseSignal,
+          ResourcePatternTypes.LITERAL,
+          AclOperationTypes.WRITE,
+        ),
+        allow(
+          'plainSoc',
+          AclResourceTypes.TOPIC,
+          topics.compromiseSignal,
+          ResourcePatternTypes.LITERAL,
           AclOperationTypes.DESCRIBE,
         ),
         // The SOC: write compromise signals, nothing else.
@@ -279,8 +376,77 @@ test("the broker denies every write outside a principal's grants", async () => {
   await denied('app', topics.dlq);
 });
 
+test("over SASL/PLAIN the SOC raises a takeover; over mutual TLS an app reads the decision as its certificate's subject", async () => {
+  const id = uniqueName('acl-id');
+  await send(overPlain(), topics.compromiseSignal, `identity:${id}`, {
+    ...envelope(),
+    signalId: `INC-${id}`,
+    op: 'raise',
+    subject: { type: 'identity', value: id },
+    kind: 'account_takeover',
+    severity: 'critical',
+    raisedBy: 'soc',
+  });
+  const client = createAssuranceClient({
+    mode: 'topic',
+    policy,
+    logger,
+    brokers: secure.mtlsBrokers,
+    namespace: config.TOPIC_NAMESPACE,
+    groupIdPrefix: 'app-mtls',
+    engineGroupId: config.ENGINE_GROUP_ID,
+    decisionKeys: [TEST_PUBLIC_KEY],
+    tls: { ca, ...mtlsIdentity },
+  });
+  try {
+    await client.ready({ timeoutMs: 30_000 });
+    const held = await pollUntil(
+      async () => {
+        const a = await client.requirementFor(id, 'payout.change');
+        return a.sequence > 0 ? a : undefined;
+      },
+      30_000,
+      () => 'the takeover decision to reach the app over mutual TLS',
+      100,
+    );
+    assert.equal(held.degraded, false);
+    assert.equal(held.requirement.outcome, 'hold');
+  } finally {
+    await client.close();
+  }
+  await denied(overPlain(), topics.decisions, 'the PLAIN SOC');
+  await denied(overPlain(), topics.identityEvents, 'the PLAIN SOC');
+  await denied(overMtls(), topics.decisions, 'the mutual-TLS app');
+  await denied(overMtls(), topics.compromiseSignal, 'the mutual-TLS app');
+});
+
+test('the mutual-TLS listener refuses a client without a certificate, or with one the client CA did not sign', async () => {
+  const probe = async (kafka: kafkajs.Kafka) => {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      await admin.fetchTopicOffsets(topics.decisions);
+    } finally {
+      await admin.disconnect();
+    }
+  };
+  await probe(overMtls());
+  await assert.rejects(probe(overMtls({})));
+  const stranger = selfSigned();
+  await assert.rejects(probe(overMtls(stranger)));
+});
+
 test('a wrong password is refused at the handshake', async () => {
   const wrong = as('soc', 'not-the-password').producer();
+  const wrongPlain = new Kafka({
+    clientId: 'acl-plain-wrong',
+    brokers: [secure.brokers],
+    ssl: { ca },
+    sasl: { mechanism: 'plain', username: plainSoc.username, password: 'not-the-password' },
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+  }).producer();
+  await assert.rejects(wrongPlain.connect(), /SASL|authentication/i);
   await assert.rejects(wrong.connect(), (err: Error) => {
     assert.match(err.message, /SASL|authentication/i);
     return true;

@@ -23,7 +23,7 @@ export const USAGE = `usage: npm run stack:up | stack:down | stack:status | prov
              or on the running local stack for what they leave unset (TOPIC_NAMESPACE and
              INTERNAL_PARTITIONS as the engine reads them)
 
-Folder, ports, heaps and timeouts: STACK_DIR, STACK_KAFKA_PORT, STACK_KAFKA_CONTROLLER_PORT, STACK_KAFKA_SECURE_PORT,
+Folder, ports, heaps and timeouts: STACK_DIR, STACK_KAFKA_PORT, STACK_KAFKA_CONTROLLER_PORT, STACK_KAFKA_SECURE_PORT, STACK_KAFKA_MTLS_PORT,
 STACK_REGISTRY_PORT, STACK_REDIS_PORT, STACK_KAFKA_HEAP, STACK_REGISTRY_HEAP, STACK_START_TIMEOUT_S,
 STACK_APT_LOCK_TIMEOUT_S (README, "Local stack").`;
 

@@ -19,6 +19,8 @@ const StackEnv = z.object({
   STACK_KAFKA_CONTROLLER_PORT: Port.default(19093),
   /** The broker's SASL_SSL listener (SCRAM-SHA-512 over TLS, ACLs enforced): for security tests. */
   STACK_KAFKA_SECURE_PORT: Port.default(19094),
+  /** The broker's SSL listener that requires a client certificate (mutual TLS, ACLs enforced). */
+  STACK_KAFKA_MTLS_PORT: Port.default(19095),
   STACK_REGISTRY_PORT: Port.default(18081),
   STACK_REDIS_PORT: Port.default(16379),
   STACK_KAFKA_HEAP: z

@@ -110,6 +110,8 @@ export const kafka: LocalService = {
       throw portTaken('kafka', l.env.STACK_KAFKA_PORT, 'STACK_KAFKA_PORT', 'KAFKA_BROKERS');
     if (existing === undefined && (await portOpen(l.env.STACK_KAFKA_SECURE_PORT)))
       throw portTaken('kafka', l.env.STACK_KAFKA_SECURE_PORT, 'STACK_KAFKA_SECURE_PORT', 'KAFKA_BROKERS');
+    if (existing === undefined && (await portOpen(l.env.STACK_KAFKA_MTLS_PORT)))
+      throw portTaken('kafka', l.env.STACK_KAFKA_MTLS_PORT, 'STACK_KAFKA_MTLS_PORT', 'KAFKA_BROKERS');
     const props = path.join(l.kafka.home, 'server.properties');
     writeFileSync(props, kafkaProperties(l, brokerTls(l, java.bin)));
     if (!existsSync(path.join(l.kafka.data, 'meta.properties'))) {
@@ -162,12 +164,11 @@ export const kafka: LocalService = {
 /**
  * The broker's TLS material, made once with the JDK's keytool (no other tool needed): a
  * self-signed certificate for 127.0.0.1 and localhost in a PKCS12 keystore, and the same
- * certificate as PEM (`ca.pem`) for clients to trust.
+ * certificate as PEM (`ca.pem`) for clients to trust. Beside it, for the listeners that prove
+ * other mechanisms: the password of the one SASL/PLAIN user (PLAIN users are fixed in the broker's
+ * configuration), and a CA for client certificates (mutual TLS), made with openssl.
  */
-export function brokerTls(
-  l: StackLayout,
-  javaBin: string,
-): { keystore: string; password: string; caFile: string } {
+export function brokerTls(l: StackLayout, javaBin: string): BrokerTls {
   const dir = path.join(l.kafka.home, 'tls');
   const keystore = path.join(dir, 'broker.p12');
   const caFile = path.join(dir, 'ca.pem');
@@ -192,28 +193,70 @@ export function brokerTls(
     keytoolOn("export the broker's certificate", ['-exportcert', '-rfc', '-file', caFile]);
     writeFileSync(passwordFile, password, { mode: 0o600 });
   }
-  return { keystore, password: readFileSync(passwordFile, 'utf8').trim(), caFile };
+  const plainFile = path.join(dir, 'plain-password');
+  if (!existsSync(plainFile)) writeFileSync(plainFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  const clientCa = { cert: path.join(dir, 'client-ca.pem'), key: path.join(dir, 'client-ca.key') };
+  if (!existsSync(clientCa.cert)) {
+    openssl("make the client certificates' CA", [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+      ...['-keyout', clientCa.key, '-out', clientCa.cert, '-subj', '/CN=assurance-local-client-ca'],
+      ...['-days', '3650'],
+    ]);
+  }
+  return {
+    keystore,
+    password: readFileSync(passwordFile, 'utf8').trim(),
+    caFile,
+    plain: { username: PLAIN_USER, password: readFileSync(plainFile, 'utf8').trim() },
+    clientCa,
+  };
 }
 
-function kafkaProperties(l: StackLayout, tls: { keystore: string; password: string }): string {
+interface BrokerTls {
+  readonly keystore: string;
+  readonly password: string;
+  readonly caFile: string;
+  readonly plain: { readonly username: string; readonly password: string };
+  readonly clientCa: { readonly cert: string; readonly key: string };
+}
+
+/** The broker's one SASL/PLAIN user. */
+const PLAIN_USER = 'plain-user';
+
+function openssl(what: string, args: readonly string[]): void {
+  const r = run('openssl', args);
+  if (r.status !== 0)
+    throw new StackProblem(
+      `kafka: openssl could not ${what} (the mutual-TLS listener needs openssl: apt-get install openssl):\n${r.out}`,
+    );
+}
+
+function kafkaProperties(l: StackLayout, tls: BrokerTls): string {
   const port = l.env.STACK_KAFKA_PORT;
   const ctl = l.env.STACK_KAFKA_CONTROLLER_PORT;
   const secure = l.env.STACK_KAFKA_SECURE_PORT;
+  const mtls = l.env.STACK_KAFKA_MTLS_PORT;
   return `# Written by infra/stack on every start; edit infra/stack/src/services.ts instead.
 # One combined broker+controller (KRaft) on loopback: every internal topic at replication factor 1.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:${ctl}
-# PLAINTEXT for development and tests; SASL_SSL (SCRAM-SHA-512 over TLS) where principals and ACLs
-# matter. Connections on the PLAINTEXT listeners are the ANONYMOUS principal, a super user: the
-# authorizer restrains only the SASL principals, which get nothing an ACL does not grant.
-listeners=PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${secure},CONTROLLER://127.0.0.1:${ctl}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${secure}
+# PLAINTEXT for development and tests; SASL_SSL (SCRAM-SHA-512, or PLAIN for its one user, over
+# TLS) and SSL with a required client certificate (mutual TLS: the principal is the certificate's
+# subject, User:CN=...) where principals and ACLs matter. Connections on the PLAINTEXT listeners
+# are the ANONYMOUS principal, a super user: the authorizer restrains only the others, which get
+# nothing an ACL does not grant.
+listeners=PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${secure},SSL://127.0.0.1:${mtls},CONTROLLER://127.0.0.1:${ctl}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${secure},SSL://127.0.0.1:${mtls}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
-sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${tls.plain.username}="${tls.plain.password}";
+listener.name.ssl.ssl.client.auth=required
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=${tls.clientCa.cert}
 ssl.keystore.type=PKCS12
 ssl.keystore.location=${tls.keystore}
 ssl.keystore.password=${tls.password}
@@ -393,20 +436,46 @@ export async function stopService(s: LocalService, l: StackLayout): Promise<bool
 }
 
 /**
- * The local broker's SASL_SSL listener, for tests of principals and ACLs: its address, the CA
- * file that verifies it, and a way to create SCRAM-SHA-512 users (Kafka's own ConfigCommand over
- * the PLAINTEXT listener, whose principal is a super user).
+ * The local broker's secured listeners, for tests of principals and ACLs: the SASL_SSL address (with
+ * a way to create SCRAM-SHA-512 users: Kafka's own ConfigCommand over the PLAINTEXT listener, whose
+ * principal is a super user, and the one PLAIN user), the mutual-TLS address with a way to issue
+ * client certificates from the stack's client CA, and the CA file that verifies the broker.
  */
 export function secureKafka(l: StackLayout): {
   brokers: string;
+  mtlsBrokers: string;
   caFile: string;
+  plain: { username: string; password: string };
   addScramUser(name: string, password: string): void;
+  /** A client certificate and key (PEM text) whose principal is `User:CN=<cn>`. */
+  issueClientCert(cn: string): { cert: string; key: string };
 } {
   const java = checkJava();
-  const { caFile } = brokerTls(l, java.bin);
+  const tls = brokerTls(l, java.bin);
   return {
     brokers: `127.0.0.1:${l.env.STACK_KAFKA_SECURE_PORT}`,
-    caFile,
+    mtlsBrokers: `127.0.0.1:${l.env.STACK_KAFKA_MTLS_PORT}`,
+    caFile: tls.caFile,
+    plain: { ...tls.plain },
+    issueClientCert(cn) {
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(cn)) throw new Error(`not a simple common name: ${cn}`);
+      const dir = path.join(path.dirname(tls.caFile), 'clients');
+      mkdirSync(dir, { recursive: true });
+      const [key, csr, cert] = ['key', 'csr', 'pem'].map((ext) => path.join(dir, `${cn}.${ext}`)) as [
+        string,
+        string,
+        string,
+      ];
+      openssl(`make a key for ${cn}`, [
+        ...['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+        ...['-keyout', key, '-out', csr, '-subj', `/CN=${cn}`],
+      ]);
+      openssl(`sign a certificate for ${cn}`, [
+        ...['x509', '-req', '-in', csr, '-CA', tls.clientCa.cert, '-CAkey', tls.clientCa.key],
+        ...['-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '30', '-out', cert],
+      ]);
+      return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+    },
     addScramUser(name, password) {
       const r = run(java.bin, [
         '-cp',
