@@ -194,7 +194,8 @@ export function brokerTls(l: StackLayout, javaBin: string): BrokerTls {
     writeFileSync(passwordFile, password, { mode: 0o600 });
   }
   const plainFile = path.join(dir, 'plain-password');
-  if (!existsSync(plainFile)) writeFileSync(plainFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  if (!existsSync(plainFile))
+    writeFileSync(plainFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
   const clientCa = { cert: path.join(dir, 'client-ca.pem'), key: path.join(dir, 'client-ca.key') };
   if (!existsSync(clientCa.cert)) {
     openssl("make the client certificates' CA", [
