@@ -51,6 +51,7 @@ export class PrivateStack {
       STACK_KAFKA_PORT: String(portBase + 92),
       STACK_KAFKA_CONTROLLER_PORT: String(portBase + 93),
       STACK_KAFKA_SECURE_PORT: String(portBase + 94),
+      STACK_KAFKA_MTLS_PORT: String(portBase + 95),
       STACK_REGISTRY_PORT: String(portBase + 81),
       STACK_REDIS_PORT: String(portBase + 79),
       STACK_KAFKA_HEAP: '512m',
