@@ -5,20 +5,11 @@ import { createLogger } from '@assurance/core';
 import type { BatchGuard, RoutedMessage } from '@assurance/engine';
 import { channelApplies, createEngineMetrics, FanoutWorker } from '@assurance/engine';
 import type { OutboundMessage, ProducerPort } from '@assurance/kafka';
-import type { Mutation, SignalRecord } from '@assurance/redis';
-import {
-  DEFAULT_CAPS,
-  defineScripts,
-  keySpace,
-  StateStore,
-  signalKey,
-  socKey,
-  socPrefix,
-} from '@assurance/redis';
+import type { Mutation, RedisConnection, SignalRecord } from '@assurance/redis';
+import { DEFAULT_CAPS, keySpace, StateStore, signalKey, socKey, socPrefix } from '@assurance/redis';
 import { topicNames } from '@assurance/schemas';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import { endpoints, uniquePrefix } from '../src/harness.ts';
+import { storeRedis, uniquePrefix } from '../src/harness.ts';
 
 /**
  * A large channel's fan-out in bounded pages (docs/state.md, channel membership), on the real
@@ -28,10 +19,9 @@ import { endpoints, uniquePrefix } from '../src/harness.ts';
  * below checks every member's copy against the channel's own records.
  */
 
-let redis: Redis;
+let redis: RedisConnection;
 before(async () => {
-  redis = new Redis((await endpoints()).REDIS_URL, { enableAutoPipelining: true });
-  defineScripts(redis);
+  redis = await storeRedis();
 });
 after(() => redis.quit());
 

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AssuranceError } from '@assurance/core';
-import type { LoginObservation, LoginRecord, Mutation } from '@assurance/redis';
+import type { LoginObservation, LoginRecord, Mutation, RedisConnection } from '@assurance/redis';
 import {
   activeSignal,
   DEFAULT_CAPS,
-  defineScripts,
   keySpace,
   MetaStore,
   memberField,
@@ -20,8 +19,7 @@ import {
   unpack,
 } from '@assurance/redis';
 import type { SignalKind } from '@assurance/schemas';
-import { Redis } from 'ioredis';
-import { endpoints, uniquePrefix } from '../src/harness.ts';
+import { storeRedis, uniquePrefix } from '../src/harness.ts';
 
 /**
  * The Lua scripts on the real Redis, one behaviour per test: the merges that make replays and
@@ -29,10 +27,9 @@ import { endpoints, uniquePrefix } from '../src/harness.ts';
  * (docs/state.md). The property test (state-oracle.test.ts) covers the combinations.
  */
 
-let redis: Redis;
+let redis: RedisConnection;
 before(async () => {
-  redis = new Redis((await endpoints()).REDIS_URL, { enableAutoPipelining: true });
-  defineScripts(redis);
+  redis = await storeRedis();
 });
 after(() => redis.quit());
 
@@ -365,7 +362,8 @@ describe('identity-apply: keys, owners and caps (findings 6 and 9)', () => {
   test('a key holding another identity’s state stops with state_corrupt, not a retry', async () => {
     const s = store();
     await s.apply('owner', { mutations: [swap('s', now, now + HOUR)] }, now);
-    await redis.copy(s.keys.identity('owner'), s.keys.identity('intruder'));
+    // Read and written back (not COPY): the two keys live in different slots of a cluster.
+    await redis.set(s.keys.identity('intruder'), (await redis.getBuffer(s.keys.identity('owner'))) as Buffer);
     await assert.rejects(
       s.apply('intruder', { mutations: [] }, now),
       (err: unknown) => err instanceof AssuranceError && err.code === 'state_corrupt',

@@ -1,7 +1,6 @@
 import { after, before, test } from 'node:test';
-import { defineScripts } from '@assurance/redis';
-import { Redis } from 'ioredis';
-import { endpoints } from '../src/harness.ts';
+import type { RedisConnection } from '@assurance/redis';
+import { storeRedis } from '../src/harness.ts';
 import { checkStateProperty } from '../src/state-property.ts';
 
 /**
@@ -21,10 +20,9 @@ import { checkStateProperty } from '../src/state-property.ts';
 const RUNS = Number(process.env.STATE_ORACLE_RUNS ?? 300);
 const SEED = process.env.STATE_ORACLE_SEED === undefined ? undefined : Number(process.env.STATE_ORACLE_SEED);
 
-let redis: Redis;
+let redis: RedisConnection;
 before(async () => {
-  redis = new Redis((await endpoints()).REDIS_URL, { enableAutoPipelining: true });
-  defineScripts(redis);
+  redis = await storeRedis();
 });
 after(() => redis.quit());
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createRedis, createRedisCluster, type RedisConnection } from '@assurance/redis';
 import type { StackEndpoints } from '@assurance/stack';
 import { stackUp } from '@assurance/stack';
 
@@ -38,4 +39,18 @@ export function uniqueName(base: string): string {
 /** A fresh Redis key prefix for one test. */
 export function uniquePrefix(): string {
   return `t${randomBytes(4).toString('hex')}:`;
+}
+
+/**
+ * The store's Redis for tests that drive the scripts directly: the stack's one server, or the
+ * Redis Cluster named by REDIS_CLUSTER_NODES (`npm run test:cluster`), where a script whose keys
+ * span slots fails with CROSSSLOT.
+ */
+export async function storeRedis(): Promise<RedisConnection> {
+  const nodes = process.env.REDIS_CLUSTER_NODES;
+  const redis = nodes
+    ? createRedisCluster(nodes, { kind: 'engine' })
+    : createRedis((await endpoints()).REDIS_URL, { kind: 'engine' });
+  await redis.connect();
+  return redis;
 }

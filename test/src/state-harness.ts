@@ -5,10 +5,9 @@ import type { InboundMessage, OutboundMessage, ProducerPort } from '@assurance/k
 import { RegistryCodec } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { expandDecision } from '@assurance/policy';
-import type { IdentityRecord } from '@assurance/redis';
+import type { IdentityRecord, RedisConnection } from '@assurance/redis';
 import { keySpace, MetaStore, StateStore } from '@assurance/redis';
 import { channelRef, type Decision, DecisionSigner, type DecisionV2, topicNames } from '@assurance/schemas';
-import type { Redis } from 'ioredis';
 import { TEST_SIGNING_KEY } from './pipeline.ts';
 import type { ModelEvent } from './state-model.ts';
 
@@ -43,7 +42,7 @@ class MemoryProducer implements ProducerPort {
 }
 
 export interface HarnessOptions {
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly prefix: string;
   readonly policy: Policy;
   readonly stateTtlMs: number;

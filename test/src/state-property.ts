@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { buildDecision, materialOf } from '@assurance/engine';
 import { evaluate, loadPolicyFile } from '@assurance/policy';
+import type { RedisConnection } from '@assurance/redis';
 import { toIdentityState } from '@assurance/redis';
 import type { Authenticator, IdentityState, RecoveryMethod, SignalKind } from '@assurance/schemas';
 import fc from 'fast-check';
-import type { Redis } from 'ioredis';
 import { uniquePrefix } from './harness.ts';
 import { refOf, StateHarness } from './state-harness.ts';
 import type { ModelEvent, Subject } from './state-model.ts';
@@ -424,7 +424,7 @@ function assertSequencesGrow(h: StateHarness): void {
 }
 
 export interface StatePropertyOptions {
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly runs: number;
   readonly seed?: number;
   /** Stops (and reports what it found) after this long, so a shrinking failure still reports. */

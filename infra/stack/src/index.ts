@@ -10,6 +10,8 @@ export {
   StackProblem,
 } from './problems.ts';
 export { provisionAll } from './provision.ts';
+export type { RedisCluster } from './redis-cluster.ts';
+export { CLUSTER_SIZE, redisClusterDown, redisClusterPid, redisClusterUp } from './redis-cluster.ts';
 export type { LocalService } from './services.ts';
 export { kafka, redis, registry, SERVICES, secureKafka, stopService } from './services.ts';
 export type { ServiceStatus, StackEndpoints, UpResult } from './stack.ts';

@@ -23,6 +23,8 @@ const StackEnv = z.object({
   STACK_KAFKA_MTLS_PORT: Port.default(19095),
   STACK_REGISTRY_PORT: Port.default(18081),
   STACK_REDIS_PORT: Port.default(16379),
+  /** The first of the six Redis Cluster nodes' ports (`npm run test:cluster`). */
+  STACK_REDIS_CLUSTER_PORT: Port.default(17001),
   STACK_KAFKA_HEAP: z
     .string()
     .regex(/^\d+[mg]$/)

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { StackLayout } from './layout.ts';
 import { resolveLayout } from './layout.ts';
 import { StackProblem } from './problems.ts';
+import { redisClusterDown } from './redis-cluster.ts';
 import type { LocalService, Log } from './services.ts';
 import { SERVICES, stopService } from './services.ts';
 
@@ -99,6 +100,9 @@ export async function stackDown(log: Log = () => {}, layout: StackLayout = resol
     const stopped = await stopService(s, layout);
     log(`${s.name}: ${stopped ? 'stopped' : 'not running'}`);
   }
+  // The Redis Cluster `npm run test:cluster` started from this folder, if any.
+  const nodes = await redisClusterDown(layout);
+  if (nodes > 0) log(`redis-cluster: stopped ${nodes} node(s)`);
 }
 
 export interface ServiceStatus {

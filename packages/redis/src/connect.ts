@@ -1,8 +1,12 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { defineScripts } from './scripts.ts';
 
-/** A connection to the store's Redis, made by `createRedis` (callers never construct ioredis). */
-export type RedisConnection = Redis;
+/**
+ * A connection to the store's Redis, made by `createRedis` or `createRedisCluster` (callers never
+ * construct ioredis): one server, or a Redis Cluster, on which every script touches one slot
+ * (keys.ts hash-tags every key).
+ */
+export type RedisConnection = Redis | Cluster;
 
 /**
  * How a process uses Redis, and so how its connection behaves while Redis is away:
@@ -40,4 +44,30 @@ export function createRedis(url: string, profile: RedisProfile): RedisConnection
   }
   defineScripts(redis);
   return redis;
+}
+
+/**
+ * A Redis Cluster client over `nodes` (`host:port,...`, any of its nodes), with the store's scripts
+ * defined. MOVED and ASK redirections are followed by ioredis; a command sent during a failover is
+ * retried until the cluster is whole again (`retryDelayOnClusterDown`), never answered from a guess.
+ */
+export function createRedisCluster(nodes: string, profile: RedisProfile): Cluster {
+  const startup = nodes.split(',').map((n) => {
+    const [host = '', port = ''] = n.trim().split(':');
+    if (!host || !/^\d+$/.test(port)) throw new Error(`not a host:port: "${n}"`);
+    return { host, port: Number(port) };
+  });
+  const cluster = new Cluster(startup, {
+    lazyConnect: true,
+    enableAutoPipelining: profile.kind !== 'tool',
+    retryDelayOnClusterDown: 200,
+    retryDelayOnFailover: 200,
+    redisOptions: {
+      connectTimeout: 3000,
+      maxRetriesPerRequest: 1,
+      ...(profile.kind === 'api' ? { commandTimeout: profile.commandTimeoutMs } : {}),
+    },
+  });
+  defineScripts(cluster);
+  return cluster;
 }

@@ -1,5 +1,5 @@
 export type { RedisConnection, RedisProfile } from './connect.ts';
-export { createRedis } from './connect.ts';
+export { createRedis, createRedisCluster } from './connect.ts';
 export { storeError } from './errors.ts';
 export type { ChannelKeys, KeySpace } from './keys.ts';
 export { keySpace, tagSafe } from './keys.ts';

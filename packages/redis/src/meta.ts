@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { AssuranceError } from '@assurance/core';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
+import type { RedisConnection } from './connect.ts';
 import { storeError } from './errors.ts';
 import type { KeySpace } from './keys.ts';
 import { commandName } from './scripts.ts';
@@ -90,10 +91,10 @@ function parseFingerprint(raw: Record<string, string>): Fingerprint | null {
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>;
 
 export class MetaStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #keys: KeySpace;
 
-  constructor(redis: Redis, keys: KeySpace) {
+  constructor(redis: RedisConnection, keys: KeySpace) {
     this.#redis = redis;
     this.#keys = keys;
   }
@@ -148,12 +149,21 @@ export class MetaStore {
     return r === -2 ? null : r;
   }
 
-  /** The id of the Redis process serving us: it changes when Redis restarts (and may have lost writes). */
+  /**
+   * The id of the Redis process serving us: it changes when Redis restarts (and may have lost
+   * writes). On a cluster, the ids of every primary together: a restart or a failover of any of
+   * them changes it.
+   */
   async runId(): Promise<string> {
-    const info = await this.#do('read server info', () => this.#redis.info('server'));
-    const id = /^run_id:(\S+)/m.exec(info)?.[1];
-    if (!id) throw new AssuranceError('redis_unavailable', 'Redis INFO names no run_id');
-    return id;
+    const ids = await Promise.all(
+      primaries(this.#redis).map(async (server) => {
+        const info = await this.#do('read server info', () => server.info('server'));
+        const id = /^run_id:(\S+)/m.exec(info)?.[1];
+        if (!id) throw new AssuranceError('redis_unavailable', 'Redis INFO names no run_id');
+        return id;
+      }),
+    );
+    return ids.sort().join('+');
   }
 
   /** Records that the store was verified complete on the Redis process `runId` (readers trust it until it restarts). */
@@ -245,25 +255,41 @@ export class MetaStore {
    * evicted signal is a requirement silently relaxed.
    */
   async evictionPolicy(): Promise<string> {
-    const info = await this.#do('read memory info', () => this.#redis.info('memory'));
-    return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? 'unknown';
+    // On a cluster, the first primary that could evict speaks for all: one is enough to lose a signal.
+    const policies = await Promise.all(
+      primaries(this.#redis).map(async (server) => {
+        const info = await this.#do('read memory info', () => server.info('memory'));
+        return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? 'unknown';
+      }),
+    );
+    return policies.find((p) => p !== 'noeviction') ?? 'noeviction';
   }
 
   /** Deletes every key under the prefix (rebuild): the engines then recover the store from Kafka. */
   async wipe(): Promise<number> {
-    let cursor = '0';
     let n = 0;
-    do {
-      const [next, keys] = await this.#do('scan keys', () =>
-        this.#redis.scan(cursor, 'MATCH', `${globEscape(this.#keys.prefix)}*`, 'COUNT', 1000),
-      );
-      cursor = next;
-      if (keys.length > 0) n += await this.#do('delete keys', () => this.#redis.unlink(...keys));
-    } while (cursor !== '0');
+    for (const server of primaries(this.#redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.#do('scan keys', () =>
+          server.scan(cursor, 'MATCH', `${globEscape(this.#keys.prefix)}*`, 'COUNT', 1000),
+        );
+        cursor = next;
+        // One key per call on a cluster: a scan page spans slots, and UNLINK takes keys of one.
+        const unlink = (ks: string[]) => this.#do('delete keys', () => server.unlink(...ks));
+        if (this.#redis instanceof Cluster) for (const k of keys) n += await unlink([k]);
+        else if (keys.length > 0) n += await unlink(keys);
+      } while (cursor !== '0');
+    }
     return n;
   }
 }
 
 function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** The servers holding the data: the one server, or every primary of a cluster. */
+function primaries(redis: RedisConnection): Redis[] {
+  return redis instanceof Cluster ? redis.nodes('master') : [redis];
 }

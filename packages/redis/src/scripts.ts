@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 const COMMANDS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'commands');
 
@@ -60,7 +60,7 @@ export function commandName(scriptName: string): string {
 const NAMES = new Map<string, string>();
 
 /** Registers every script on a client with `defineCommand` (EVALSHA with EVAL fallback). */
-export function defineScripts(client: Redis): void {
+export function defineScripts(client: Redis | Cluster): void {
   for (const s of loadScripts()) {
     client.defineCommand(commandName(s.name), { numberOfKeys: s.numberOfKeys, lua: s.lua });
   }

@@ -1,5 +1,5 @@
 import { AssuranceError } from '@assurance/core';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './connect.ts';
 import { storeError } from './errors.ts';
 import type { KeySpace } from './keys.ts';
 import {
@@ -164,10 +164,10 @@ function decodeRecord(identityId: string, blob: Buffer): IdentityRecord {
  * with none of the writer's options (windows, TTLs, caps) to make up.
  */
 export class StateReader {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #keys: KeySpace;
 
-  constructor(redis: Redis, keys: KeySpace) {
+  constructor(redis: RedisConnection, keys: KeySpace) {
     this.#redis = redis;
     this.#keys = keys;
   }
@@ -225,11 +225,11 @@ export class StateReader {
 
 /** Typed access to the Lua commands and keys; the only code that writes state to Redis. */
 export class StateStore extends StateReader {
-  readonly #redis: Redis;
+  readonly #redis: RedisConnection;
   readonly #keys: KeySpace;
   readonly #opts: StoreOptions;
 
-  constructor(redis: Redis, keys: KeySpace, opts: StoreOptions) {
+  constructor(redis: RedisConnection, keys: KeySpace, opts: StoreOptions) {
     super(redis, keys);
     this.#redis = redis;
     this.#keys = keys;
