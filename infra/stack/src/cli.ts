@@ -24,7 +24,7 @@ export const USAGE = `usage: npm run stack:up | stack:down | stack:status | prov
              INTERNAL_PARTITIONS as the engine reads them)
 
 Folder, ports, heaps and timeouts: STACK_DIR, STACK_KAFKA_PORT, STACK_KAFKA_CONTROLLER_PORT, STACK_KAFKA_SECURE_PORT, STACK_KAFKA_MTLS_PORT,
-STACK_REGISTRY_PORT, STACK_REDIS_PORT, STACK_KAFKA_HEAP, STACK_REGISTRY_HEAP, STACK_START_TIMEOUT_S,
+STACK_REGISTRY_PORT, STACK_REDIS_PORT, STACK_REDIS_CLUSTER_PORT, STACK_KAFKA_HEAP, STACK_REGISTRY_HEAP, STACK_START_TIMEOUT_S,
 STACK_APT_LOCK_TIMEOUT_S (README, "Local stack").`;
 
 /** What the command line asks for; strict, so a typo never runs a command it did not mean. */

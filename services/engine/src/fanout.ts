@@ -129,8 +129,11 @@ export class FanoutWorker {
       if (this.#d.guard.hold()) break;
       const claimed = await this.#d.store.claimFanouts(this.#now(), this.#d.leaseMs, 16);
       if (claimed.length === 0) break;
-      const done = await Promise.all(claimed.map((c) => this.#page(c.channelRef, c.generation)));
-      pages += done.filter(Boolean).length;
+      // Settled, not raced: a page that fails must not leave the others running into the next pass.
+      const done = await Promise.allSettled(claimed.map((c) => this.#page(c.channelRef, c.generation)));
+      pages += done.filter((d) => d.status === 'fulfilled' && d.value).length;
+      const failed = done.find((d) => d.status === 'rejected');
+      if (failed) throw failed.reason;
       if (this.#stopped) break;
     }
     this.#d.metrics.fanoutBacklog.set(await this.#d.store.fanoutBacklog());
