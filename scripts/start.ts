@@ -20,7 +20,7 @@ import {
   RegistryCodec,
 } from '@assurance/kafka';
 import { expandDecision, loadPolicyFile } from '@assurance/policy';
-import { createRedis, keySpace } from '@assurance/redis';
+import { keySpace, openRedis } from '@assurance/redis';
 import type { Decision, DecisionV2 } from '@assurance/schemas';
 import { topicNames } from '@assurance/schemas';
 import { resolveLayout } from '@assurance/stack';
@@ -229,7 +229,7 @@ function nextDecision(pred: (d: Decision) => boolean): Promise<Decision> {
 
 /** A named identity must be new: the story's first step expects an identity with no history. */
 async function refuseUsedIdentity(id: string): Promise<void> {
-  const redis = createRedis(env.REDIS_URL ?? '', { kind: 'tool' });
+  const redis = openRedis(env, { kind: 'tool' });
   try {
     await redis.connect();
     const used = await redis.exists(keySpace(env.REDIS_PREFIX ?? 'ra:').identity(id));

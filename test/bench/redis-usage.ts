@@ -36,11 +36,11 @@ export async function scanPrefix(
   } while (cursor !== '0');
 }
 
-/** `{i:ID}:meta` → `identity:meta`, `{c:REF}:members` → `channel:members`, `{sweep}:due` → `sweep:due`. */
+/** `{i:ID}:meta` → `identity:meta`, `{c:REF}:members` → `channel:members`, `{sweep:3}:due` → `sweep:due`. */
 function kindOf(prefix: string, key: string): string {
   const rest = key.slice(prefix.length);
   const close = rest.indexOf('}');
-  const tag = rest.startsWith('{i:') ? 'identity' : rest.startsWith('{c:') ? 'channel' : rest.slice(1, close);
+  const tag = rest.startsWith('{i:') ? 'identity' : rest.startsWith('{c:') ? 'channel' : rest.slice(1, close).replace(/:\d+$/, '');
   return `${tag}${rest.slice(close + 1)}`;
 }
 

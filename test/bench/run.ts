@@ -86,6 +86,10 @@ async function main(): Promise<void> {
     `namespace ${config.TOPIC_NAMESPACE}, groups ${config.ENGINE_GROUP_ID}.*, Redis prefix ${config.REDIS_PREFIX}`,
   );
 
+  // Its Redis figures (INFO, MEMORY USAGE, SCAN) read one server; a cluster is measured by the chaos
+  // and scale runs of npm run test:cluster.
+  if (!config.REDIS_URL)
+    throw new Error('npm run bench measures one Redis server: set REDIS_URL, not REDIS_CLUSTER_NODES');
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 3 });
   await redis.connect();
   const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'bench', logger });

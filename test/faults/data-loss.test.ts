@@ -77,6 +77,8 @@ before(async () => {
     internalPartitions: config.INTERNAL_PARTITIONS,
   });
   engine = new EngineProcess(config);
+  // This test stops and wipes one Redis server; a cluster's failover is the chaos run's.
+  assert.ok(config.REDIS_URL, 'the data-loss test needs REDIS_URL (one server)');
   redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
   redis.on('error', () => {}); // expected while the test has Redis down
   defineScripts(redis);

@@ -31,7 +31,8 @@ test('main.ts listens, answers, and exits 0 on SIGTERM', async () => {
   const child = run({
     KAFKA_BROKERS: p.config.KAFKA_BROKERS,
     SCHEMA_REGISTRY_URL: p.config.SCHEMA_REGISTRY_URL,
-    REDIS_URL: p.config.REDIS_URL,
+    ...(p.config.REDIS_URL ? { REDIS_URL: p.config.REDIS_URL } : {}),
+    ...(p.config.REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: p.config.REDIS_CLUSTER_NODES } : {}),
     REDIS_PREFIX: p.config.REDIS_PREFIX,
     TOPIC_NAMESPACE: p.config.TOPIC_NAMESPACE,
     ENGINE_GROUP_ID: p.config.ENGINE_GROUP_ID,

@@ -14,7 +14,16 @@ export const PipelineEnv = z.object({
   SCHEMA_REGISTRY_URL: z.url(
     'SCHEMA_REGISTRY_URL must be a URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7',
   ),
-  REDIS_URL: z.url('REDIS_URL must be a URL, e.g. redis://127.0.0.1:16379'),
+  /** One Redis server; or REDIS_CLUSTER_NODES for a Redis Cluster (one of the two: checkRedisTarget). */
+  REDIS_URL: z.url('REDIS_URL must be a URL, e.g. redis://127.0.0.1:16379').optional(),
+  /** A Redis Cluster instead of one server: `host:port` of some of its nodes, comma-separated. */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(
+      /^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/,
+      'REDIS_CLUSTER_NODES must be host:port of cluster nodes, comma-separated, e.g. 10.0.0.1:6379,10.0.0.2:6379',
+    )
+    .optional(),
   REDIS_PREFIX: z
     .string()
     .regex(/^[a-z0-9:_-]{1,64}$/i, 'REDIS_PREFIX must be 1 to 64 of a-z, 0-9, ":", "_" and "-"')
@@ -91,6 +100,31 @@ export function checkKafkaSecurity(
       code: 'custom',
       path: ['KAFKA_TLS_CERT_FILE'],
       message: 'mutual TLS needs both KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE',
+    });
+  }
+}
+
+/**
+ * Exactly one of REDIS_URL and REDIS_CLUSTER_NODES names the store; every process that uses Redis
+ * runs this on its own values (as checkKafkaSecurity).
+ */
+export function checkRedisTarget(
+  c: { REDIS_URL?: string | undefined; REDIS_CLUSTER_NODES?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (!c.REDIS_URL && !c.REDIS_CLUSTER_NODES) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_URL'],
+      message:
+        'REDIS_URL is required, e.g. redis://127.0.0.1:16379 (or REDIS_CLUSTER_NODES for a Redis Cluster)',
+    });
+  }
+  if (c.REDIS_URL && c.REDIS_CLUSTER_NODES) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_CLUSTER_NODES'],
+      message: 'set REDIS_URL or REDIS_CLUSTER_NODES, not both: they would name two stores',
     });
   }
 }

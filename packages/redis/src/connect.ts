@@ -71,3 +71,27 @@ export function createRedisCluster(nodes: string, profile: RedisProfile): Cluste
   defineScripts(cluster);
   return cluster;
 }
+
+/** Where the store is, as the environment says (core's checkRedisTarget makes exactly one set). */
+export interface RedisTarget {
+  readonly REDIS_URL?: string | undefined;
+  readonly REDIS_CLUSTER_NODES?: string | undefined;
+}
+
+/** The store's connection for a process's configuration: the cluster when one is named, else the server. */
+export function openRedis(target: RedisTarget, profile: RedisProfile): RedisConnection {
+  if (target.REDIS_CLUSTER_NODES) return createRedisCluster(target.REDIS_CLUSTER_NODES, profile);
+  if (!target.REDIS_URL) throw new Error('neither REDIS_URL nor REDIS_CLUSTER_NODES is set');
+  return createRedis(target.REDIS_URL, profile);
+}
+
+/** Where a process's store is, for logs and banners (no credentials). */
+export function describeRedisTarget(target: RedisTarget): string {
+  if (target.REDIS_CLUSTER_NODES) return `Redis Cluster ${target.REDIS_CLUSTER_NODES}`;
+  try {
+    const u = new URL(target.REDIS_URL ?? '');
+    return `Redis ${u.host}${u.pathname.length > 1 ? u.pathname : ''}`;
+  } catch {
+    return 'Redis';
+  }
+}

@@ -1,9 +1,9 @@
-export type { RedisConnection, RedisProfile } from './connect.ts';
-export { createRedis, createRedisCluster } from './connect.ts';
+export type { RedisConnection, RedisProfile, RedisTarget } from './connect.ts';
+export { createRedis, createRedisCluster, describeRedisTarget, openRedis } from './connect.ts';
 export { storeError } from './errors.ts';
 export type { ChannelKeys, KeySpace } from './keys.ts';
 export { keySpace, tagSafe } from './keys.ts';
-export type { Fingerprint, ProgressEntry } from './meta.ts';
+export type { Fingerprint, ProgressEntry, ProgressShard, Seal } from './meta.ts';
 export {
   EPOCH_SHIFT,
   epochOf,

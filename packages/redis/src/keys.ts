@@ -1,3 +1,5 @@
+import { crc32 } from 'node:zlib';
+
 /**
  * Every Redis key the project writes is produced here (STYLE.md: one documented module); the layout
  * and its guarantees are in docs/state.md.
@@ -13,9 +15,10 @@
  * | {c:REF}:s        | string | the channel's signal records (MessagePack)               | when its longest signal stops mattering  |
  * | {c:REF}:m        | hash   | identityId -> "<opMs>|bound" or "<opMs>|unbound"          | refreshed by its members' activity       |
  * | {c:REF}:f        | hash   | the channel's fan-out still to do (generation, cursor)   | deleted after its last page              |
- * | {fanout}:due     | zset   | "REF|generation" -> when a worker may take its next page | removed with the fan-out                 |
- * | {sweep}:due      | zset   | identityId -> next re-decision time                      | refreshed on write                       |
+ * | {fanout:K}:due   | zset   | "REF|generation" -> when a worker may take its next page | removed with the fan-out                 |
+ * | {sweep:K}:due    | zset   | identityId -> next re-decision time                      | refreshed on write                       |
  * | {ops}:progress   | hash   | stage|topic|partition -> next offset|time                | none (its loss is how data loss shows)   |
+ * | {ops:N}:progress | hash   | the same, on every other primary of a cluster (meta.ts)  | none                                     |
  * | {ops}:recovery   | hash   | stage|topic|partition -> offset to replay up to          | none (emptied as partitions catch up)    |
  * | {ops}:dlq-unwritten | list | dead letters the broker refused (coordinates)          | 30 days                                  |
  * | {meta}:fingerprint | hash | format, prefix, channel-secret digest, policy, epoch     | none                                     |
@@ -25,11 +28,19 @@ export interface KeySpace {
   readonly prefix: string;
   identity(identityId: string): string;
   channel(channelRef: string): ChannelKeys;
-  readonly sweepDue: string;
-  readonly fanoutDue: string;
+  /** The expiry queue shard an identity's next re-decision is scheduled in. */
+  sweepDue(identityId: string): string;
+  /** The fan-out queue shard a channel's pending fan-out is scheduled in. */
+  fanoutDue(channelRef: string): string;
+  /** Every expiry queue shard, and the unsharded queue of earlier versions (only drained now). */
+  readonly sweepQueues: readonly string[];
+  /** Every fan-out queue shard, and the unsharded queue of earlier versions. */
+  readonly fanoutQueues: readonly string[];
   readonly unwrittenDeadLetters: string;
   readonly progress: string;
   readonly recovery: string;
+  /** The copy of progress kept on a cluster's other primaries, tagged `{ops:<n>}` (meta.ts). */
+  progressShard(n: number): { readonly progress: string; readonly recovery: string };
   readonly fingerprint: string;
   readonly recoveryLock: string;
 }
@@ -48,8 +59,20 @@ export function tagSafe(id: string): string {
   return id.replaceAll('%', '%25').replaceAll('{', '%7B').replaceAll('}', '%7D');
 }
 
+/**
+ * The expiry and fan-out queues are split in this many keys, each its own slot, so that on a
+ * cluster no one primary takes every engine's claims. Part of the key layout: changing it strands
+ * what the old shards hold.
+ */
+export const QUEUE_SHARDS = 16;
+
+function queueShard(id: string): number {
+  return crc32(id) % QUEUE_SHARDS;
+}
+
 export function keySpace(prefix: string): KeySpace {
   if (!/^[a-z0-9:_-]{1,64}$/i.test(prefix)) throw new Error(`invalid Redis key prefix "${prefix}"`);
+  const shards = Array.from({ length: QUEUE_SHARDS }, (_, k) => k);
   return {
     prefix,
     identity: (identityId) => `${prefix}{i:${tagSafe(identityId)}}`,
@@ -57,11 +80,17 @@ export function keySpace(prefix: string): KeySpace {
       const base = `${prefix}{c:${tagSafe(channelRef)}}`;
       return { signals: `${base}:s`, members: `${base}:m`, fanout: `${base}:f` };
     },
-    sweepDue: `${prefix}{sweep}:due`,
-    fanoutDue: `${prefix}{fanout}:due`,
+    sweepDue: (identityId) => `${prefix}{sweep:${queueShard(identityId)}}:due`,
+    fanoutDue: (channelRef) => `${prefix}{fanout:${queueShard(channelRef)}}:due`,
+    sweepQueues: [...shards.map((k) => `${prefix}{sweep:${k}}:due`), `${prefix}{sweep}:due`],
+    fanoutQueues: [...shards.map((k) => `${prefix}{fanout:${k}}:due`), `${prefix}{fanout}:due`],
     unwrittenDeadLetters: `${prefix}{ops}:dlq-unwritten`,
     progress: `${prefix}{ops}:progress`,
     recovery: `${prefix}{ops}:recovery`,
+    progressShard: (n) => ({
+      progress: `${prefix}{ops:${n}}:progress`,
+      recovery: `${prefix}{ops:${n}}:recovery`,
+    }),
     fingerprint: `${prefix}{meta}:fingerprint`,
     recoveryLock: `${prefix}{meta}:recovery-lock`,
   };

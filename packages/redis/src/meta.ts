@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { AssuranceError } from '@assurance/core';
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, type Redis } from 'ioredis';
 import type { RedisConnection } from './connect.ts';
 import { storeError } from './errors.ts';
@@ -90,9 +91,19 @@ function parseFingerprint(raw: Record<string, string>): Fingerprint | null {
 
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>;
 
+/** One copy of the progress records, with the recovery targets beside it (keys.ts). */
+export interface ProgressShard {
+  readonly progress: string;
+  readonly recovery: string;
+}
+
+/** Every progress copy with the run id of the server that held it when the store was verified. */
+export type Seal = ReadonlyArray<ProgressShard & { readonly runId: string }>;
+
 export class MetaStore {
   readonly #redis: RedisConnection;
   readonly #keys: KeySpace;
+  #sealed: Seal | undefined;
 
   constructor(redis: RedisConnection, keys: KeySpace) {
     this.#redis = redis;
@@ -178,21 +189,101 @@ export class MetaStore {
   /**
    * Where each stage has got to (the next offset it will process), written before the offsets are
    * committed to Kafka: Kafka can then be ahead of Redis only if Redis lost writes, which is how the
-   * engine notices. Returns how many recovery targets are left.
+   * engine notices. On a cluster it is written to every primary (`progressShards`), each copy only
+   * while that primary is the process the store was verified on (`seal`): a primary that restarted
+   * or failed over refuses, and the batch fails with `store_lost` instead of committing past the
+   * writes it may have lost. Returns how many recovery targets are left.
    */
   async recordProgress(entries: readonly ProgressEntry[], atMs: number): Promise<number> {
     if (entries.length === 0) return 0;
     const args = entries.flatMap((e) => [fieldOf(e), e.nextOffset]);
-    return Number(
-      await this.#script('progress-record', this.#keys.progress, this.#keys.recovery, atMs, ...args),
+    const shards = this.#sealed ?? this.progressShards().map((s) => ({ ...s, runId: '' }));
+    const left = await Promise.all(
+      shards.map((s) => this.#script('progress-record', s.progress, s.recovery, s.runId, atMs, ...args)),
+    );
+    if (left.some((n) => Number(n) === -1)) {
+      throw new AssuranceError(
+        'store_lost',
+        'a Redis server restarted or failed over since the store was verified: it may have lost writes',
+      );
+    }
+    // The recovery targets live beside the first copy (`{ops}`); the other copies have none.
+    return Number(left[0]);
+  }
+
+  /**
+   * The copies of progress: `{ops}:progress`, and on a cluster one more on every primary that does
+   * not own `{ops}`'s slot, tagged `{ops:<n>}` with the smallest n that lands on it. A primary that
+   * loses writes then loses its copy's latest progress with them (one server replicates and persists
+   * in order), and `progress()` reads the oldest copy. Engines that see the same slot map choose the
+   * same tags.
+   */
+  progressShards(): ProgressShard[] {
+    const first = { progress: this.#keys.progress, recovery: this.#keys.recovery };
+    if (!(this.#redis instanceof Cluster)) return [first];
+    const slots = this.#redis.slots;
+    const owners = new Set<string>();
+    for (const s of slots) if (s?.[0]) owners.add(s[0]);
+    const owner = (key: string) => slots[calculateSlot(key)]?.[0];
+    const covered = new Set<string>();
+    const firstOwner = owner(first.progress);
+    if (firstOwner !== undefined) covered.add(firstOwner);
+    const out = [first];
+    for (let n = 0; covered.size < owners.size && n < 16_384; n++) {
+      const shard = this.#keys.progressShard(n);
+      const o = owner(shard.progress);
+      if (o === undefined || covered.has(o)) continue;
+      covered.add(o);
+      out.push(shard);
+    }
+    return out;
+  }
+
+  /**
+   * The run id of the server holding each progress copy, read at the start of a verification and
+   * installed (`installSeal`) once the store is verified: from then on a copy is written only while
+   * its server is still that process.
+   */
+  async seal(): Promise<Seal> {
+    return Promise.all(
+      this.progressShards().map(async (s) => ({
+        ...s,
+        runId: String(await this.#script('server-id', s.progress)),
+      })),
     );
   }
 
+  installSeal(seal: Seal | undefined): void {
+    this.#sealed = seal;
+  }
+
+  /** Whether every progress copy is still where and on what process `seal` found it. */
+  async sealHolds(seal: Seal): Promise<boolean> {
+    const now = await this.seal();
+    return (
+      now.length === seal.length &&
+      now.every((s, i) => s.progress === seal[i]?.progress && s.runId === seal[i]?.runId)
+    );
+  }
+
+  /**
+   * Where each stage has got to, as the oldest progress copy says: a partition a copy does not know
+   * while another does, or every partition when a copy is gone while others exist, reads as offset
+   * -1 (replay from the start of the log, and seed the decisions: that copy's server lost data).
+   */
   async progress(): Promise<Array<ProgressEntry & { atMs: number }>> {
-    const raw = await this.#do('read progress', () => this.#redis.hgetall(this.#keys.progress));
-    return Object.entries(raw).map(([field, value]) => {
-      const [nextOffset = '0', atMs = '0'] = value.split('|');
-      return { ...parseField(field), nextOffset, atMs: Number(atMs) };
+    const copies = await Promise.all(
+      this.progressShards().map((s) => this.#do('read progress', () => this.#redis.hgetall(s.progress))),
+    );
+    const fields = new Set(copies.flatMap((c) => Object.keys(c)));
+    return [...fields].map((field) => {
+      let oldest: { nextOffset: string; atMs: number } | undefined;
+      for (const c of copies) {
+        const [nextOffset = '-1', atMs = '0'] = (c[field] ?? '-1|0').split('|');
+        if (oldest === undefined || BigInt(nextOffset) < BigInt(oldest.nextOffset))
+          oldest = { nextOffset, atMs: Number(atMs) };
+      }
+      return { ...parseField(field), nextOffset: oldest?.nextOffset ?? '-1', atMs: oldest?.atMs ?? 0 };
     });
   }
 

@@ -1,4 +1,5 @@
 import { AssuranceError } from '@assurance/core';
+import { Cluster } from 'ioredis';
 import type { RedisConnection } from './connect.ts';
 import { storeError } from './errors.ts';
 import type { KeySpace } from './keys.ts';
@@ -26,6 +27,11 @@ export interface StoreStatus {
   readonly format: number | null;
   /** Partitions still being replayed after a data loss. */
   readonly recovering: number;
+  /**
+   * On a cluster, the run id of the primary that answered the identity's read: trusted only if it
+   * is one of those the store was verified on (`verifiedRunId` joins every primary's with `+`).
+   */
+  readonly servedBy?: string;
 }
 
 /**
@@ -191,6 +197,16 @@ export class StateReader {
    * round trip and in this order: if the store was flushed or restarted before the state was read,
    * the fingerprint read after it shows it (docs/state.md, reading).
    */
+  async #identityRead(key: string): Promise<readonly [Buffer | null, string]> {
+    const fn = (this.#redis as unknown as Record<string, (k: string) => Promise<[Buffer | null, Buffer]>>)[
+      `${commandName('identity-read')}Buffer`
+    ];
+    if (!fn)
+      throw new AssuranceError('script_failed', 'Redis script identity-read is not defined on this client');
+    const [blob, runId] = await fn.call(this.#redis, key);
+    return [blob, runId.toString('utf8')];
+  }
+
   async readWithStatus(
     identityId: string,
     nowMs: number,
@@ -200,14 +216,16 @@ export class StateReader {
     // those of concurrent requests share one write to the socket, which a pipeline per request
     // does not (its writes were a third of the API's CPU at 5,000 requests/s). Redis still runs
     // each connection's commands in order.
+    const key = this.#keys.identity(identityId);
+    const cluster = this.#redis instanceof Cluster;
     const r = await Promise.all([
-      this.#redis.getBuffer(this.#keys.identity(identityId)),
+      cluster ? this.#identityRead(key) : this.#redis.getBuffer(key).then((b) => [b, undefined] as const),
       this.#redis.hmget(fp, 'epoch', 'policy', 'verified', 'format'),
       this.#redis.hlen(this.#keys.recovery),
     ]).catch((err: unknown) => {
       throw storeError(err, 'read state');
     });
-    const [blob, fields, recovering] = r;
+    const [[blob, servedBy], fields, recovering] = r;
     const [epoch, policy, verified, format] = fields;
     const status: StoreStatus = {
       epoch: epoch === null || epoch === undefined ? null : Number(epoch),
@@ -215,6 +233,7 @@ export class StateReader {
       verifiedRunId: verified ?? null,
       format: format === null || format === undefined ? null : Number(format),
       recovering,
+      ...(servedBy === undefined ? {} : { servedBy }),
     };
     if (blob === null) return { record: null, status };
     const record = decodeRecord(identityId, blob);
@@ -228,6 +247,7 @@ export class StateStore extends StateReader {
   readonly #redis: RedisConnection;
   readonly #keys: KeySpace;
   readonly #opts: StoreOptions;
+  #rotation = 0;
 
   constructor(redis: RedisConnection, keys: KeySpace, opts: StoreOptions) {
     super(redis, keys);
@@ -448,7 +468,7 @@ export class StateStore extends StateReader {
   /** Makes a pending fan-out due now, unless it is scheduled already (a worker may hold its lease). */
   async scheduleFanout(channelRef: string, generation: string, atMs: number): Promise<void> {
     await this.#redis
-      .zadd(this.#keys.fanoutDue, 'NX', atMs, fanoutEntry(channelRef, generation))
+      .zadd(this.#keys.fanoutDue(channelRef), 'NX', atMs, fanoutEntry(channelRef, generation))
       .catch((err: unknown) => {
         throw storeError(err, 'schedule a fan-out');
       });
@@ -460,9 +480,14 @@ export class StateStore extends StateReader {
     leaseMs: number,
     limit: number,
   ): Promise<Array<{ channelRef: string; generation: string }>> {
-    const r = (await this.#call('sweep-claim')(this.#keys.fanoutDue, nowMs, leaseMs, limit)) as Buffer[];
-    return r.map((b) => {
-      const entry = b.toString('utf8');
+    const entries = await this.#claim(
+      this.#keys.fanoutQueues,
+      (entry) => this.#keys.fanoutDue(entry.slice(0, entry.lastIndexOf('|'))),
+      nowMs,
+      leaseMs,
+      limit,
+    );
+    return entries.map((entry) => {
       const i = entry.lastIndexOf('|');
       return { channelRef: entry.slice(0, i), generation: entry.slice(i + 1) };
     });
@@ -471,9 +496,8 @@ export class StateStore extends StateReader {
   /** A claimed fan-out with pages left: due again now. Gone, done or superseded: off the queue. */
   async settleFanout(channelRef: string, generation: string, more: boolean, nowMs: number): Promise<void> {
     const entry = fanoutEntry(channelRef, generation);
-    const op = more
-      ? this.#redis.zadd(this.#keys.fanoutDue, 'XX', nowMs, entry)
-      : this.#redis.zrem(this.#keys.fanoutDue, entry);
+    const queue = this.#keys.fanoutDue(channelRef);
+    const op = more ? this.#redis.zadd(queue, 'XX', nowMs, entry) : this.#redis.zrem(queue, entry);
     await op.catch((err: unknown) => {
       throw storeError(err, 'settle a fan-out');
     });
@@ -481,9 +505,12 @@ export class StateStore extends StateReader {
 
   /** Fan-outs with pages still to do. */
   async fanoutBacklog(): Promise<number> {
-    return this.#redis.zcard(this.#keys.fanoutDue).catch((err: unknown) => {
-      throw storeError(err, 'count pending fan-outs');
-    });
+    const counts = await Promise.all(this.#keys.fanoutQueues.map((q) => this.#redis.zcard(q))).catch(
+      (err: unknown) => {
+        throw storeError(err, 'count pending fan-outs');
+      },
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /**
@@ -521,7 +548,7 @@ export class StateStore extends StateReader {
 
   async schedule(identityId: string, dueMs: number | null): Promise<void> {
     await this.#call('sweep-schedule')(
-      this.#keys.sweepDue,
+      this.#keys.sweepDue(identityId),
       identityId,
       dueMs ?? -1,
       Math.ceil(this.#opts.stateTtlMs / 1000),
@@ -529,15 +556,52 @@ export class StateStore extends StateReader {
   }
 
   async claimDue(nowMs: number, leaseMs: number, limit: number): Promise<string[]> {
-    const r = (await this.#call('sweep-claim')(this.#keys.sweepDue, nowMs, leaseMs, limit)) as Buffer[];
-    return r.map((b) => b.toString('utf8'));
+    return this.#claim(this.#keys.sweepQueues, (id) => this.#keys.sweepDue(id), nowMs, leaseMs, limit);
   }
 
   /** Number of identities waiting for an expiry re-decision that is already due. */
   async dueBacklog(nowMs: number): Promise<number> {
-    return this.#redis.zcount(this.#keys.sweepDue, '-inf', nowMs).catch((err: unknown) => {
+    const counts = await Promise.all(
+      this.#keys.sweepQueues.map((q) => this.#redis.zcount(q, '-inf', nowMs)),
+    ).catch((err: unknown) => {
       throw storeError(err, 'count due expiries');
     });
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Claims up to `limit` due entries across a queue's shards (sweep-claim-1.lua on each), starting
+   * at a shard that moves on every call so no shard waits behind the others. An entry found in the
+   * unsharded queue of earlier versions moves to its shard, leased, then leaves the old queue (in
+   * that order: a crash between the two fires it twice, never not at all).
+   */
+  async #claim(
+    queues: readonly string[],
+    home: (member: string) => string,
+    nowMs: number,
+    leaseMs: number,
+    limit: number,
+  ): Promise<string[]> {
+    const out: string[] = [];
+    const start = this.#rotation++ % queues.length;
+    for (let i = 0; i < queues.length && out.length < limit; i++) {
+      const queue = queues[(start + i) % queues.length] as string;
+      const got = (await this.#call('sweep-claim')(queue, nowMs, leaseMs, limit - out.length)) as Buffer[];
+      for (const b of got) {
+        const member = b.toString('utf8');
+        const to = home(member);
+        if (to !== queue) {
+          await this.#redis.zadd(to, nowMs + leaseMs, member).catch((err: unknown) => {
+            throw storeError(err, 'move a queued entry to its shard');
+          });
+          await this.#redis.zrem(queue, member).catch((err: unknown) => {
+            throw storeError(err, 'move a queued entry to its shard');
+          });
+        }
+        out.push(member);
+      }
+    }
+    return out;
   }
 
   /**

@@ -1,6 +1,7 @@
 import {
   ChannelHashSecret,
   checkKafkaSecurity,
+  checkRedisTarget,
   envDuration,
   PipelineEnv,
   parseConfig,
@@ -52,6 +53,7 @@ export const ApiConfigSchema = z
   })
   .superRefine((c, ctx) => {
     checkKafkaSecurity(c, ctx);
+    checkRedisTarget(c, ctx);
     if (c.LAG_MAX_AGE <= c.LAG_REFRESH_INTERVAL) {
       ctx.addIssue({
         code: 'custom',

@@ -4,9 +4,9 @@ import { createAdmin, createKafka, createProducer, kafkaSecurity, parseBrokers }
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
 import {
-  createRedis,
   keySpace,
   MetaStore,
+  openRedis,
   type RedisConnection,
   StateReader,
   secretDigest,
@@ -80,7 +80,7 @@ export async function startApi(
   const metrics = createApiMetrics();
 
   // Commands of concurrent requests share one write (see StateReader.readWithStatus).
-  const redis = createRedis(config.REDIS_URL, { kind: 'api', commandTimeoutMs: config.REDIS_TIMEOUT });
+  const redis = openRedis(config, { kind: 'api', commandTimeoutMs: config.REDIS_TIMEOUT });
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   try {
     await redis.connect();

@@ -14,6 +14,8 @@ import type { DegradedReason } from './schemas.ts';
  * The run id of the Redis process is read on every (re)connection: a restarted Redis has a new
  * one, so the engine's verification mark no longer matches until an engine verifies it again.
  */
+const CLUSTER_CHANGES = ['+node', '-node', 'node error', 'refresh'] as const;
+
 export class StoreTrust {
   readonly #redis: Redis;
   readonly #meta: MetaStore;
@@ -21,6 +23,10 @@ export class StoreTrust {
   readonly #logger: Logger;
   #runId: string | null = null;
   readonly #onReady = () => void this.refresh();
+  readonly #onTopology = () => {
+    this.#runId = null;
+    void this.refresh();
+  };
 
   constructor(redis: Redis, meta: MetaStore, policyDigest: string, logger: Logger) {
     this.#redis = redis;
@@ -32,6 +38,9 @@ export class StoreTrust {
     redis.on('close', () => {
       this.#runId = null;
     });
+    // A cluster's primaries come and go without the connection as a whole closing; reads of an
+    // identity check their own primary (`#verified`), this covers answers without one.
+    for (const event of CLUSTER_CHANGES) redis.on(event, this.#onTopology);
   }
 
   get runId(): string | null {
@@ -52,12 +61,24 @@ export class StoreTrust {
 
   stop(): void {
     this.#redis.off('ready', this.#onReady);
+    for (const event of CLUSTER_CHANGES) this.#redis.off(event, this.#onTopology);
+  }
+
+  /**
+   * One server: the process this connection reaches is the one verified. A cluster: the primary
+   * that answered this read is one the store was verified on (a failover or a restart of any other
+   * primary does not concern this identity's state, which lives on one).
+   */
+  #verified(status: StoreStatus): boolean {
+    if (status.verifiedRunId === null) return false;
+    if (status.servedBy !== undefined) return status.verifiedRunId.split('+').includes(status.servedBy);
+    return this.#runId !== null && status.verifiedRunId === this.#runId;
   }
 
   reasons(status: StoreStatus): DegradedReason[] {
     if (status.epoch === null) return ['store_lost'];
     const out: DegradedReason[] = [];
-    if (status.format !== STATE_FORMAT || this.#runId === null || status.verifiedRunId !== this.#runId) {
+    if (status.format !== STATE_FORMAT || !this.#verified(status)) {
       out.push('store_unverified');
     }
     if (status.recovering > 0) out.push('store_recovering');

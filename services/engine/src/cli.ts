@@ -7,12 +7,12 @@
  *                                              it from Kafka (docs/state.md, rebuild)
  *   cli.ts keys generate                       a new decision signing key (private JWK, JSON)
  *   cli.ts keys public                         the public key of DECISION_SIGNING_KEY, for readers
- * explain and rebuild read REDIS_URL, REDIS_PREFIX and POLICY_FILE from the environment.
+ * explain and rebuild read REDIS_URL (or REDIS_CLUSTER_NODES), REDIS_PREFIX and POLICY_FILE from the environment.
  */
-import { PipelineEnv, parseConfig } from '@assurance/core';
+import { checkRedisTarget, PipelineEnv, parseConfig } from '@assurance/core';
 import { loadPolicyFile } from '@assurance/policy';
 import { runCli } from '@assurance/policy/cli';
-import { createRedis, keySpace, MetaStore, StateReader } from '@assurance/redis';
+import { keySpace, MetaStore, openRedis, StateReader } from '@assurance/redis';
 import { generateSigningKey, parseSigningKey } from '@assurance/schemas';
 import { explainIdentity, renderExplanation } from './explain.ts';
 
@@ -38,7 +38,12 @@ function keys(sub: string | undefined, out: (text: string) => void): number {
   return 2;
 }
 
-const ExplainConfig = PipelineEnv.pick({ REDIS_URL: true, REDIS_PREFIX: true, POLICY_FILE: true });
+const ExplainConfig = PipelineEnv.pick({
+  REDIS_URL: true,
+  REDIS_CLUSTER_NODES: true,
+  REDIS_PREFIX: true,
+  POLICY_FILE: true,
+}).superRefine((c, ctx) => checkRedisTarget(c, ctx));
 
 const USAGE =
   'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] | assurance rebuild --yes | assurance keys generate|public';
@@ -60,7 +65,7 @@ export async function main(
       return 2;
     }
     const config = parseConfig(ExplainConfig);
-    const redis = createRedis(config.REDIS_URL, { kind: 'tool' });
+    const redis = openRedis(config, { kind: 'tool' });
     await redis.connect();
     try {
       const deleted = await new MetaStore(redis, keySpace(config.REDIS_PREFIX)).wipe();
@@ -79,7 +84,7 @@ export async function main(
       return 2;
     }
     const config = parseConfig(ExplainConfig);
-    const redis = createRedis(config.REDIS_URL, { kind: 'tool' });
+    const redis = openRedis(config, { kind: 'tool' });
     await redis.connect();
     try {
       const keys = keySpace(config.REDIS_PREFIX);

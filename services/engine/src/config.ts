@@ -1,6 +1,7 @@
 import {
   ChannelHashSecret,
   checkKafkaSecurity,
+  checkRedisTarget,
   envDuration,
   envList,
   PipelineEnv,
@@ -120,6 +121,7 @@ export const EngineConfigSchema = z
   })
   .superRefine((c, ctx) => {
     checkKafkaSecurity(c, ctx);
+    checkRedisTarget(c, ctx);
     if (c.SWEEP_LEASE <= c.SWEEP_INTERVAL) {
       ctx.addIssue({
         code: 'custom',

@@ -14,9 +14,9 @@ import {
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
 import {
-  createRedis,
   keySpace,
   MetaStore,
+  openRedis,
   type RedisConnection,
   StateStore,
   secretDigest,
@@ -204,7 +204,7 @@ type StageGroup = ReturnType<typeof engineStageGroups>[number];
 
 /** Redis, with the state store (its scripts timed into the metrics) and the store's bookkeeping. */
 async function connectStore(config: EngineConfig, metrics: EngineMetrics) {
-  const redis = createRedis(config.REDIS_URL, { kind: 'engine' });
+  const redis = openRedis(config, { kind: 'engine' });
   await redis.connect();
   const keys = keySpace(config.REDIS_PREFIX);
   const store = new StateStore(redis, keys, {

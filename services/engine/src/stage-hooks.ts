@@ -1,3 +1,4 @@
+import { AssuranceError } from '@assurance/core';
 import type { ConsumerEvents } from '@assurance/kafka';
 import type { MetaStore } from '@assurance/redis';
 import type { EngineStage } from '@assurance/schemas';
@@ -40,7 +41,14 @@ export class StageHooks {
       // Progress reaches Redis before the offset reaches Kafka: Kafka ahead of Redis then means Redis
       // lost writes (store-guard.ts).
       beforeCommit: async (done) => {
-        await this.#meta.recordProgress([{ stage, ...done }], Date.now());
+        try {
+          await this.#meta.recordProgress([{ stage, ...done }], Date.now());
+        } catch (err) {
+          // A server that restarted or failed over refused the progress: hold batches and look for
+          // what it lost before anything else commits (the batch itself is redelivered).
+          if (err instanceof AssuranceError && err.code === 'store_lost') this.#guard.changed(err.message);
+          throw err;
+        }
       },
       resumeFrom: (assigned) => this.#guard.resumeFrom(stage, assigned),
       onBatchDone: (i) => {

@@ -1,7 +1,7 @@
 import type { Logger } from '@assurance/core';
 import { AssuranceError } from '@assurance/core';
 import type { AdminPort } from '@assurance/kafka';
-import type { Fingerprint, MetaStore, RedisConnection as Redis } from '@assurance/redis';
+import type { Fingerprint, MetaStore, RedisConnection as Redis, Seal } from '@assurance/redis';
 import { STATE_FORMAT } from '@assurance/redis';
 import type { EngineMetrics } from './metrics.ts';
 
@@ -79,6 +79,8 @@ export class StoreGuard implements BatchGuard {
   #generation = 0;
   #epoch = 0;
   #verifying: Promise<void> | undefined;
+  /** The servers the store was last verified on (every primary of a cluster). */
+  #seal: Seal | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #started = false;
@@ -177,6 +179,11 @@ export class StoreGuard implements BatchGuard {
     return behind.map((b) => ({ topic: b.topic, partition: b.partition, offset: b.resumeAt }));
   }
 
+  /** Something outside the guard saw the store change (a progress write refused: meta.ts, seal). */
+  changed(why: string): void {
+    this.#lost(why);
+  }
+
   #lost(why: string): void {
     if (this.#state !== 'ready') return;
     this.#generation++;
@@ -198,6 +205,10 @@ export class StoreGuard implements BatchGuard {
       const epoch = await this.#d.meta.epoch();
       if (epoch === null) this.#lost('the fingerprint is gone: the store was reset or lost');
       else if (epoch !== this.#epoch) this.#lost(`the epoch moved from ${this.#epoch} to ${epoch}`);
+      // A cluster's primary that restarted or failed over says nothing to the connection as a
+      // whole: its run id is how it shows (a single server's restart also shows as a reconnect).
+      else if (this.#seal && !(await this.#d.meta.sealHolds(this.#seal)))
+        this.#lost('a Redis server restarted or failed over since the store was verified');
       else this.#d.metrics.storeChecks.inc({ result: 'ok' });
     } catch {
       // Redis away: the reconnect will trigger a verification.
@@ -240,6 +251,9 @@ export class StoreGuard implements BatchGuard {
     const { meta } = this.#d;
     const generation = this.#generation;
     const runId = await meta.runId();
+    // Read before anything is checked: a server that changes during the verification then fails
+    // the first progress write after it, and is verified again.
+    const seal = await meta.seal();
     const eviction = await meta.evictionPolicy();
     if (eviction !== 'noeviction') {
       throw new AssuranceError(
@@ -272,6 +286,8 @@ export class StoreGuard implements BatchGuard {
       throw new AssuranceError('store_lost', 'the store changed during verification');
     // Readers trust the store on this Redis process from now on (until it restarts).
     await meta.markVerified(runId);
+    this.#seal = seal;
+    meta.installSeal(seal);
     this.#epoch = epoch;
     this.#state = 'ready';
     this.#d.metrics.storeEpoch.set(epoch);
