@@ -8,11 +8,30 @@ import { parseCli, USAGE } from './cli.ts';
 
 describe('parseCli', () => {
   test('a command, or help wherever --help or -h appears', () => {
-    assert.deepEqual(parseCli(['up']), { command: 'up' });
-    assert.deepEqual(parseCli(['provision']), { command: 'provision' });
+    assert.deepEqual(parseCli(['up']), { command: 'up', cluster: false });
+    assert.deepEqual(parseCli(['provision']), { command: 'provision', cluster: false });
     assert.deepEqual(parseCli(['status', '--help']), { help: true });
     assert.deepEqual(parseCli(['--help', 'down']), { help: true });
     assert.deepEqual(parseCli(['up', '-h']), { help: true });
+  });
+
+  test('--cluster, before or after up or down, asks for the clusters', () => {
+    assert.deepEqual(parseCli(['up', '--cluster']), { command: 'up', cluster: true });
+    assert.deepEqual(parseCli(['--cluster', 'down']), { command: 'down', cluster: true });
+    assert.deepEqual(parseCli(['up', '--cluster', '--help']), { help: true });
+  });
+
+  test('--cluster with another command, or with a value, is an error', () => {
+    assert.deepEqual(parseCli(['status', '--cluster']), {
+      error: "'--cluster' goes with up or down, not status",
+    });
+    assert.deepEqual(parseCli(['provision', '--cluster']), {
+      error: "'--cluster' goes with up or down, not provision",
+    });
+    assert.deepEqual(parseCli(['up', '--cluster=3']), {
+      error: "Option '--cluster' does not take an argument",
+    });
+    assert.deepEqual(parseCli(['up', '--cluster', 'now']), { error: "unexpected argument 'now'" });
   });
 
   test('anything it does not know is an error, never a command run anyway', () => {
@@ -60,6 +79,36 @@ describe('the stack CLI', () => {
       r.err,
       '[stack] invalid stack configuration:\n  STACK_KAFKA_PORT: Invalid input: expected number, received NaN\n',
     );
+  });
+
+  test('the usage names --cluster and the cluster variables', () => {
+    assert.match(USAGE, /up --cluster\n/);
+    assert.match(USAGE, /down --cluster\n/);
+    assert.match(USAGE, /STACK_KAFKA_CLUSTER_PORT/);
+    assert.match(USAGE, /STACK_KAFKA_CLUSTER_HEAP/);
+  });
+
+  test('up --cluster checks the configuration before starting anything', () => {
+    const r = cli(['up', '--cluster'], { STACK_KAFKA_CLUSTER_PORT: '65530' });
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.err,
+      '[stack] invalid stack configuration:\n  STACK_KAFKA_CLUSTER_PORT: Too big: expected number to be <=65523\n',
+    );
+    assert.equal(r.out, '');
+  });
+
+  test('status --cluster prints the usage and exits 2', () => {
+    const r = cli(['status', '--cluster']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /^\[stack\] '--cluster' goes with up or down, not status\nusage: /);
+  });
+
+  test('down --cluster with nothing running stops nothing and says nothing', () => {
+    const r = cli(['down', '--cluster']);
+    assert.equal(r.code, 0);
+    assert.equal(r.err, '');
+    assert.equal(r.out, '');
   });
 
   test('provision with no stack running and no cluster named says how to get one', () => {

@@ -8,6 +8,9 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 const Port = z.coerce.number().int().min(1024).max(65535);
 
+/** How far above STACK_KAFKA_CLUSTER_PORT the cluster's last port lies (node 3's controller). */
+export const KAFKA_CLUSTER_PORT_SPAN = 12;
+
 /**
  * Where the native stack lives and listens. One git-ignored folder holds every byte it writes,
  * so `rm -rf .stack` is a full reset. Ports are unusual on purpose: they must not collide with
@@ -25,10 +28,21 @@ const StackEnv = z.object({
   STACK_REDIS_PORT: Port.default(16379),
   /** The first of the six Redis Cluster nodes' ports (`npm run test:cluster`). */
   STACK_REDIS_CLUSTER_PORT: Port.default(17001),
+  /**
+   * The three-node Kafka cluster (`stack:up -- --cluster`): node n (1–3) listens for clients on
+   * this port + n − 1 and for its controller quorum on this port + 10 + n − 1 (29092–29094 and
+   * 29102–29104 by default), hence the upper bound.
+   */
+  STACK_KAFKA_CLUSTER_PORT: Port.max(65535 - KAFKA_CLUSTER_PORT_SPAN).default(29092),
   STACK_KAFKA_HEAP: z
     .string()
     .regex(/^\d+[mg]$/)
     .default('768m'),
+  /** Each of the three cluster nodes' heap: three JVMs share the machine with everything else. */
+  STACK_KAFKA_CLUSTER_HEAP: z
+    .string()
+    .regex(/^\d+[mg]$/)
+    .default('384m'),
   STACK_REGISTRY_HEAP: z
     .string()
     .regex(/^\d+[mg]$/)

@@ -112,6 +112,16 @@ export function redisClusterPid(l: StackLayout, port: number): number | undefine
   return livePid(pidFile(l, port), marker(port));
 }
 
+/** Each node's port, and its pid when it runs (for stack:status). */
+export function redisClusterNodes(l: StackLayout): Array<{ port: number; pid: number | undefined }> {
+  return portsOf(l).map((port) => ({ port, pid: redisClusterPid(l, port) }));
+}
+
+/** Whether the node on `port` answers PING. */
+export function redisClusterNodeHealthy(port: number): Promise<boolean> {
+  return ping(port);
+}
+
 async function clusterOk(port: number): Promise<boolean> {
   return (await info(port, 'CLUSTER', 'INFO').catch(() => '')).includes('cluster_state:ok');
 }

@@ -85,6 +85,17 @@ function mvn(args: string[], what: string): void {
   }
 }
 
+/**
+ * Kafka's jars (broker and tools) into `l.kafka.lib`, from Maven Central the first time and after
+ * the pom changes: shared by the single broker and the three-node cluster (kafka-cluster.ts).
+ */
+export function fetchKafkaJars(l: StackLayout, log: Log): void {
+  fetchOnce(KAFKA_POM, l.kafka.lib, () => {
+    log('kafka: fetching broker jars from Maven Central');
+    mvn(['-f', KAFKA_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${l.kafka.lib}`], 'Kafka');
+  });
+}
+
 export const kafka: LocalService = {
   name: 'kafka',
   endpoint: (l) => `127.0.0.1:${l.env.STACK_KAFKA_PORT}`,
@@ -98,10 +109,7 @@ export const kafka: LocalService = {
   async ensure(l, log) {
     // Fetched even while a broker runs: the tools jars (console producer, used by tests) live here
     // too, and adding jars under a running broker changes nothing for it.
-    fetchOnce(KAFKA_POM, l.kafka.lib, () => {
-      log('kafka: fetching broker jars from Maven Central');
-      mvn(['-f', KAFKA_POM, 'dependency:copy-dependencies', `-DoutputDirectory=${l.kafka.lib}`], 'Kafka');
-    });
+    fetchKafkaJars(l, log);
     const existing = livePid(this.pidFile(l), this.marker(l));
     if (existing !== undefined && (await this.healthy(l).catch(() => false)))
       return { pid: existing, reused: true };

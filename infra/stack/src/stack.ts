@@ -1,11 +1,24 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { KafkaCluster } from './kafka-cluster.ts';
+import {
+  kafkaClusterDown,
+  kafkaClusterNodeHealthy,
+  kafkaClusterNodes,
+  kafkaClusterUp,
+} from './kafka-cluster.ts';
 import type { StackLayout } from './layout.ts';
 import { resolveLayout } from './layout.ts';
 import { StackProblem } from './problems.ts';
-import { redisClusterDown } from './redis-cluster.ts';
+import type { RedisCluster } from './redis-cluster.ts';
+import {
+  redisClusterDown,
+  redisClusterNodeHealthy,
+  redisClusterNodes,
+  redisClusterUp,
+} from './redis-cluster.ts';
 import type { LocalService, Log } from './services.ts';
-import { SERVICES, stopService } from './services.ts';
+import { registry, SERVICES, stopService } from './services.ts';
 
 /** Where clients connect; the same three variables every service reads. */
 export interface StackEndpoints {
@@ -61,14 +74,7 @@ export async function stackUp(log: Log = () => {}, layout: StackLayout = resolve
       };
     }),
   );
-  const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-  const bug = failures.find((e) => !(e instanceof StackProblem));
-  if (bug !== undefined) throw bug;
-  if (failures.length === 1) throw failures[0];
-  if (failures.length > 1) {
-    const messages = [...new Set(failures.map((e) => (e as StackProblem).message))];
-    throw new StackProblem(messages.join('\n'));
-  }
+  throwFailures(settled);
   const results = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const where = (name: string) => results.find((r) => r.name === name)?.where ?? '';
   const endpoints: StackEndpoints = {
@@ -81,6 +87,78 @@ export async function stackUp(log: Log = () => {}, layout: StackLayout = resolve
     if (r.pid !== undefined) managed[r.name] = { pid: r.pid, startedAt: new Date().toISOString() };
   writeState(layout, { endpoints, managed });
   return { endpoints, services: results.map(({ pid: _pid, ...rest }) => rest) };
+}
+
+/** Every problem among `settled` at once, each only once; anything that is not one is a bug, thrown as is. */
+function throwFailures(settled: ReadonlyArray<PromiseSettledResult<unknown>>): void {
+  const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const bug = failures.find((e) => !(e instanceof StackProblem));
+  if (bug !== undefined) throw bug;
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    const messages = [...new Set(failures.map((e) => (e as StackProblem).message))];
+    throw new StackProblem(messages.join('\n'));
+  }
+}
+
+/** Where clients of the clusters connect. */
+export interface ClusterEndpoints {
+  readonly KAFKA_BROKERS: string;
+  readonly SCHEMA_REGISTRY_URL: string;
+  readonly REDIS_CLUSTER_NODES: string;
+}
+
+export interface ClusterUpResult {
+  readonly endpoints: ClusterEndpoints;
+  readonly kafka: KafkaCluster;
+  readonly redis: RedisCluster;
+  readonly registry: { where: string; state: 'external' | 'reused' | 'started' };
+}
+
+/**
+ * `stack:up -- --cluster`: the three-node Kafka cluster and the six-node Redis Cluster, with the
+ * single-node stack's registry (schemas do not care how many brokers there are), all started in
+ * parallel. The single-node Kafka and Redis are left as they are, and so is stack.json: tests that
+ * find the stack through it keep finding the single node. The endpoints go to `<STACK_DIR>/cluster.env`.
+ */
+export async function clusterUp(
+  log: Log = () => {},
+  layout: StackLayout = resolveLayout(),
+): Promise<ClusterUpResult> {
+  mkdirSync(layout.dir, { recursive: true });
+  const timed = async <T>(name: string, start: () => Promise<T>) => {
+    const t0 = Date.now();
+    const r = await start();
+    log(`${name}: ready (${Date.now() - t0} ms)`);
+    return r;
+  };
+  const external = layout.env.SCHEMA_REGISTRY_URL;
+  const settled = await Promise.allSettled([
+    timed('kafka-cluster', () => kafkaClusterUp(layout, log)),
+    timed('redis-cluster', () => redisClusterUp(layout, log)),
+    external
+      ? Promise.resolve({ where: external, state: 'external' as const })
+      : timed('registry', () => registry.ensure(layout, log)).then(({ reused }) => ({
+          where: registry.endpoint(layout),
+          state: reused ? ('reused' as const) : ('started' as const),
+        })),
+  ] as const);
+  throwFailures(settled);
+  // Every one fulfilled, or throwFailures threw.
+  const value = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
+  const [kafka, redis, reg] = [value(settled[0]), value(settled[1]), value(settled[2])];
+  const endpoints: ClusterEndpoints = {
+    KAFKA_BROKERS: kafka.brokers,
+    SCHEMA_REGISTRY_URL: reg.where,
+    REDIS_CLUSTER_NODES: redis.nodes,
+  };
+  writeFileSync(
+    path.join(layout.dir, 'cluster.env'),
+    `# Written by npm run stack:up -- --cluster; source it to reach the clusters.\n${Object.entries(endpoints)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n')}\n`,
+  );
+  return { endpoints, kafka, redis, registry: reg };
 }
 
 function writeState(layout: StackLayout, state: StackState): void {
@@ -100,9 +178,18 @@ export async function stackDown(log: Log = () => {}, layout: StackLayout = resol
     const stopped = await stopService(s, layout);
     log(`${s.name}: ${stopped ? 'stopped' : 'not running'}`);
   }
-  // The Redis Cluster `npm run test:cluster` started from this folder, if any.
-  const nodes = await redisClusterDown(layout);
-  if (nodes > 0) log(`redis-cluster: stopped ${nodes} node(s)`);
+  await clusterDown(log, layout);
+}
+
+/**
+ * Stops the Kafka cluster and the Redis Cluster (`stack:up -- --cluster`, `npm run test:cluster`)
+ * started from this folder, if any, and nothing else: the registry they share with the single-node
+ * stack stays.
+ */
+export async function clusterDown(log: Log = () => {}, layout: StackLayout = resolveLayout()): Promise<void> {
+  const [kafkaNodes, redisNodes] = await Promise.all([kafkaClusterDown(layout), redisClusterDown(layout)]);
+  if (kafkaNodes > 0) log(`kafka-cluster: stopped ${kafkaNodes} node(s)`);
+  if (redisNodes > 0) log(`redis-cluster: stopped ${redisNodes} node(s)`);
 }
 
 export interface ServiceStatus {
@@ -113,17 +200,46 @@ export interface ServiceStatus {
   readonly healthy: boolean;
 }
 
+/**
+ * The three services, then each node of the Kafka cluster (`kafka-<id>`) and of the Redis Cluster
+ * (`redis-<port>`) when any node of that cluster runs: then all of its nodes, so that a dead one
+ * shows as down.
+ */
 export async function stackStatus(layout: StackLayout = resolveLayout()): Promise<ServiceStatus[]> {
   const { livePid } = await import('./proc.ts');
-  return Promise.all(
-    SERVICES.map(async (s) => {
+  const node = async (
+    name: string,
+    where: string,
+    pid: number | undefined,
+    probe: () => Promise<boolean>,
+  ) => ({
+    name,
+    where,
+    managed: true,
+    pid,
+    healthy: pid !== undefined && (await probe().catch(() => false)),
+  });
+  const kafkaNodes = kafkaClusterNodes(layout);
+  const redisNodes = redisClusterNodes(layout);
+  return Promise.all([
+    ...SERVICES.map(async (s) => {
       const external = layout.env[ENV_OF[s.name]];
       if (external) return { name: s.name, where: external, managed: false, pid: undefined, healthy: true };
       const pid = livePid(s.pidFile(layout), s.marker(layout));
       const healthy = pid !== undefined && (await s.healthy(layout).catch(() => false));
       return { name: s.name, where: s.endpoint(layout), managed: true, pid, healthy };
     }),
-  );
+    ...(kafkaNodes.some((n) => n.pid !== undefined)
+      ? kafkaNodes.map((n) =>
+          node(`kafka-${n.id}`, `127.0.0.1:${n.port}`, n.pid, () => kafkaClusterNodeHealthy(n.port)),
+        )
+      : []),
+    ...(redisNodes.some((n) => n.pid !== undefined)
+      ? redisNodes.map((n) =>
+          node(`redis-${n.port}`, `127.0.0.1:${n.port}`, n.pid, () => redisClusterNodeHealthy(n.port)),
+        )
+      : []),
+  ]);
 }
 
 /** Endpoints recorded by the last `up`, if any. */

@@ -92,6 +92,7 @@ export async function createAdmin(kafka: KafkaClient): Promise<AdminPort> {
       }
       return { created: missing.map((t) => t.name) };
     },
+    brokerCount: async () => (await admin.describeCluster()).brokers.length,
     async deleteTopics(names) {
       // kafkajs retries an absent topic's UNKNOWN_TOPIC_OR_PARTITION for its whole retry budget
       // (about 20 s per call): a cleanup after a run that never created its topics took minutes.

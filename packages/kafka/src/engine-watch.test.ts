@@ -41,6 +41,7 @@ class FakeCluster {
       members: async () => this.members,
       setTopicConfigs: async () => {},
       ensureTopics: async () => ({ created: [] }),
+      brokerCount: async () => 1,
       deleteTopics: async () => [],
       lag: async () => [],
       close: async () => {},

@@ -130,6 +130,8 @@ export interface PartitionPosition {
 
 export interface AdminPort {
   ensureTopics(topics: readonly TopicSpec[]): Promise<{ created: string[] }>;
+  /** How many live brokers the cluster's metadata names now. */
+  brokerCount(): Promise<number>;
   /** Deletes those of `names` that exist and returns them; an absent topic is not an error. */
   deleteTopics(names: readonly string[]): Promise<string[]>;
   /** Committed offset lag per partition for a group on a topic. */
