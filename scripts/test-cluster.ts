@@ -17,6 +17,7 @@ const FILES = [
   'test/integration/redis-store.test.ts',
   'test/integration/channel-fanout.test.ts',
   'test/integration/state-oracle.test.ts',
+  'test/integration/redis-progress.test.ts',
 ];
 
 const layout = resolveLayout();

@@ -53,7 +53,6 @@ export const ApiConfigSchema = z
   })
   .superRefine((c, ctx) => {
     checkKafkaSecurity(c, ctx);
-    checkRedisTarget(c, ctx);
     if (c.LAG_MAX_AGE <= c.LAG_REFRESH_INTERVAL) {
       ctx.addIssue({
         code: 'custom',
@@ -61,7 +60,9 @@ export const ApiConfigSchema = z
         message: 'LAG_MAX_AGE must be longer than LAG_REFRESH_INTERVAL, or every answer fails closed',
       });
     }
-  });
+  })
+  // Run even when other fields fail, so a missing store is reported with them.
+  .superRefine((c, ctx) => checkRedisTarget(c, ctx), { when: () => true });
 
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 

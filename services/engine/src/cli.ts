@@ -43,7 +43,7 @@ const ExplainConfig = PipelineEnv.pick({
   REDIS_CLUSTER_NODES: true,
   REDIS_PREFIX: true,
   POLICY_FILE: true,
-}).superRefine((c, ctx) => checkRedisTarget(c, ctx));
+}).superRefine((c, ctx) => checkRedisTarget(c, ctx), { when: () => true });
 
 const USAGE =
   'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] | assurance rebuild --yes | assurance keys generate|public';

@@ -72,3 +72,18 @@ test('Kafka security settings must make sense together', () => {
   });
   assert.equal(ok.KAFKA_TLS, true);
 });
+
+test('the store is one Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES), never both', () => {
+  const { REDIS_URL: _url, ...withoutStore } = valid;
+  const cluster = loadEngineConfig({ ...withoutStore, REDIS_CLUSTER_NODES: '10.0.0.1:6379, 10.0.0.2:6379' });
+  assert.equal(cluster.REDIS_CLUSTER_NODES, '10.0.0.1:6379, 10.0.0.2:6379');
+  assert.equal(cluster.REDIS_URL, undefined);
+  assert.throws(
+    () => loadEngineConfig({ ...valid, REDIS_CLUSTER_NODES: '10.0.0.1:6379' }),
+    /REDIS_CLUSTER_NODES: set REDIS_URL or REDIS_CLUSTER_NODES, not both/,
+  );
+  assert.throws(
+    () => loadEngineConfig({ ...withoutStore, REDIS_CLUSTER_NODES: 'redis://10.0.0.1:6379' }),
+    /REDIS_CLUSTER_NODES must be host:port/,
+  );
+});

@@ -121,7 +121,6 @@ export const EngineConfigSchema = z
   })
   .superRefine((c, ctx) => {
     checkKafkaSecurity(c, ctx);
-    checkRedisTarget(c, ctx);
     if (c.SWEEP_LEASE <= c.SWEEP_INTERVAL) {
       ctx.addIssue({
         code: 'custom',
@@ -129,7 +128,9 @@ export const EngineConfigSchema = z
         message: 'SWEEP_LEASE must be longer than SWEEP_INTERVAL, or claimed expiries fire twice',
       });
     }
-  });
+  })
+  // Run even when other fields fail, so a missing store is reported with them.
+  .superRefine((c, ctx) => checkRedisTarget(c, ctx), { when: () => true });
 
 export type EngineConfig = z.infer<typeof EngineConfigSchema>;
 
