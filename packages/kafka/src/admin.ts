@@ -39,7 +39,10 @@ export async function createAdmin(kafka: KafkaClient): Promise<AdminPort> {
               topic: t.name,
               numPartitions: t.partitions,
               replicationFactor: t.replicationFactor ?? -1,
-              configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
+              configEntries: Object.entries({ ...t.createConfigs, ...t.configs }).map(([name, value]) => ({
+                name,
+                value,
+              })),
             })),
           });
         } catch (err) {
@@ -92,7 +95,6 @@ export async function createAdmin(kafka: KafkaClient): Promise<AdminPort> {
       }
       return { created: missing.map((t) => t.name) };
     },
-    brokerCount: async () => (await admin.describeCluster()).brokers.length,
     async deleteTopics(names) {
       // kafkajs retries an absent topic's UNKNOWN_TOPIC_OR_PARTITION for its whole retry budget
       // (about 20 s per call): a cleanup after a run that never created its topics took minutes.

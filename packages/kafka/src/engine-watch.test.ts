@@ -41,7 +41,6 @@ class FakeCluster {
       members: async () => this.members,
       setTopicConfigs: async () => {},
       ensureTopics: async () => ({ created: [] }),
-      brokerCount: async () => 1,
       deleteTopics: async () => [],
       lag: async () => [],
       close: async () => {},

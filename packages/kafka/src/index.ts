@@ -17,7 +17,7 @@ export type { EngineHealth, EngineWatchOptions, StalledPartition, WatchedGroup }
 export { EngineWatch } from './engine-watch.ts';
 export { createProducer } from './producer.ts';
 export type { ProvisionResult } from './provision.ts';
-export { provision, replicationFor } from './provision.ts';
+export { provision } from './provision.ts';
 export { readTopicToEnd } from './read-topic.ts';
 export type * from './types.ts';
 export { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';

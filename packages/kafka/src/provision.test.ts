@@ -2,27 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { topicNames } from '@assurance/schemas';
 import type { RegistryCodec } from './codec.ts';
-import { provision, replicationFor } from './provision.ts';
+import { provision } from './provision.ts';
 import type { AdminPort, TopicSpec } from './types.ts';
 
-describe('replicationFor', () => {
-  test('three copies and two acknowledgements from three brokers on; a copy per broker below', () => {
-    assert.deepEqual(replicationFor(1), { replicationFactor: 1, minInsyncReplicas: 1 });
-    assert.deepEqual(replicationFor(2), { replicationFactor: 2, minInsyncReplicas: 2 });
-    assert.deepEqual(replicationFor(3), { replicationFactor: 3, minInsyncReplicas: 2 });
-    assert.deepEqual(replicationFor(7), { replicationFactor: 3, minInsyncReplicas: 2 });
-  });
-
-  test('a metadata answer naming no broker still asks for one copy, never an invalid zero', () => {
-    assert.deepEqual(replicationFor(0), { replicationFactor: 1, minInsyncReplicas: 1 });
-  });
-});
-
-/** What provision asks of a cluster of `brokers`: the topic specs it would create. */
-async function specsFor(brokers: number, replicationFactor?: number): Promise<TopicSpec[]> {
+/** The topic specs provision hands the admin. */
+async function specsFor(replicationFactor?: number): Promise<TopicSpec[]> {
   let asked: readonly TopicSpec[] = [];
   const admin = {
-    brokerCount: async () => brokers,
     ensureTopics: async (topics: readonly TopicSpec[]) => {
       asked = topics;
       return { created: [] };
@@ -40,27 +26,32 @@ async function specsFor(brokers: number, replicationFactor?: number): Promise<To
 }
 
 describe('provision', () => {
-  test('every topic gets the replication of the cluster it is created on, min ISR included', async () => {
-    for (const [brokers, rf, minIsr] of [
-      [1, 1, '1'],
-      [3, 3, '2'],
+  test("replication is the cluster's own (its defaults), never the count of brokers alive at start", async () => {
+    const specs = await specsFor();
+    assert.ok(specs.length > 1);
+    for (const s of specs) {
+      assert.equal(s.replicationFactor, undefined, s.name);
+      assert.equal(s.configs?.['min.insync.replicas'], undefined, s.name);
+      assert.equal(s.createConfigs, undefined, s.name);
+    }
+  });
+
+  test('an explicit factor brings min.insync.replicas min(2, factor), at creation only', async () => {
+    for (const [rf, minIsr] of [
+      [1, '1'],
+      [3, '2'],
     ] as const) {
-      const specs = await specsFor(brokers);
-      assert.ok(specs.length > 1);
-      for (const s of specs) {
-        assert.equal(s.replicationFactor, rf, `${s.name} on ${brokers} broker(s)`);
-        assert.equal(s.configs?.['min.insync.replicas'], minIsr, `${s.name} on ${brokers} broker(s)`);
+      for (const s of await specsFor(rf)) {
+        assert.equal(s.replicationFactor, rf);
+        assert.equal(s.createConfigs?.['min.insync.replicas'], minIsr);
+        // Never among the configs an existing topic is brought to: a start must not lower it.
+        assert.equal(s.configs?.['min.insync.replicas'], undefined);
       }
     }
   });
 
-  test("the catalog's own configs are kept beside it", async () => {
+  test("the catalog's own configs are kept", async () => {
     const specs = await specsFor(3);
     assert.ok(specs.every((s) => s.configs?.['cleanup.policy'] !== undefined));
-  });
-
-  test('a replication factor given explicitly wins over the count', async () => {
-    const specs = await specsFor(3, 1);
-    assert.ok(specs.every((s) => s.replicationFactor === 1 && s.configs?.['min.insync.replicas'] === '1'));
   });
 });

@@ -10,24 +10,16 @@ export interface ProvisionResult {
 }
 
 /**
- * The replication of a cluster of `brokers`: three copies where there are three brokers or more,
- * writes acknowledged by two of them (one broker may die without losing an acknowledged record or
- * refusing writes); a smaller cluster keeps a copy per broker and acknowledges on one less, never
- * below one.
- */
-export function replicationFor(brokers: number): { replicationFactor: number; minInsyncReplicas: number } {
-  const replicationFactor = Math.max(1, Math.min(3, brokers));
-  return { replicationFactor, minInsyncReplicas: Math.min(2, replicationFactor) };
-}
-
-/**
  * Creates every v1 topic with its partitions and configs (catalog in schemas/src/topics.ts), the
  * internal identity-keyed topic, and registers each value schema under `<topic>-value` with
  * BACKWARD compatibility. Idempotent: run by `stack:up` and by every engine at start.
  *
- * The replication factor is the cluster's (`replicationFor` its live brokers) unless given, and
- * `min.insync.replicas` goes with it as a topic config: a broker default tuned for another cluster
- * size would leave topics unwritable with acks=all, or unreplicated.
+ * Replication is the cluster's unless given: its `default.replication.factor` and
+ * `min.insync.replicas`, which its operator set for its size (the local cluster: 3 and 2; the single
+ * broker: 1 and 1). Not the count of brokers alive now: an engine that starts while two of three
+ * are down would create unreplicated topics. A factor given explicitly brings `min.insync.replicas`
+ * min(2, factor) with it, at creation only: replication of an existing topic is never lowered by a
+ * start.
  */
 export async function provision(args: {
   admin: AdminPort;
@@ -36,11 +28,14 @@ export async function provision(args: {
   internalPartitions: number;
   replicationFactor?: number;
 }): Promise<ProvisionResult> {
-  const { replicationFactor, minInsyncReplicas } =
-    args.replicationFactor === undefined
-      ? replicationFor(await args.admin.brokerCount())
-      : { replicationFactor: args.replicationFactor, minInsyncReplicas: Math.min(2, args.replicationFactor) };
-  const replication = { 'min.insync.replicas': String(minInsyncReplicas) };
+  const rf = args.replicationFactor;
+  const replication =
+    rf === undefined
+      ? {}
+      : {
+          replicationFactor: rf,
+          createConfigs: { 'min.insync.replicas': String(Math.min(2, rf)) },
+        };
   const specs: TopicSpec[] = [];
   const subjects: Array<{ subject: string; avro: object }> = [];
   for (const role of Object.keys(BASE_TOPICS) as TopicRole[]) {
@@ -49,8 +44,8 @@ export async function provision(args: {
       specs.push({
         name,
         partitions: args.internalPartitions,
-        replicationFactor,
-        configs: { ...replication, ...INTERNAL_TOPIC_CONFIGS },
+        ...replication,
+        configs: INTERNAL_TOPIC_CONFIGS,
       });
       continue;
     }
@@ -58,8 +53,8 @@ export async function provision(args: {
     specs.push({
       name,
       partitions: entry.partitions,
-      replicationFactor,
-      configs: { ...replication, ...entry.configs },
+      ...replication,
+      configs: entry.configs,
     });
     if (entry.avro) subjects.push({ subject: `${name}-value`, avro: entry.avro as object });
   }

@@ -114,8 +114,14 @@ export interface ConsumerPort {
 export interface TopicSpec {
   readonly name: string;
   readonly partitions: number;
+  /** Unset: the cluster's `default.replication.factor`, which its operator set for its size. */
   readonly replicationFactor?: number;
   readonly configs?: Readonly<Record<string, string>>;
+  /**
+   * Configs given when the topic is created and never changed after (replication settings: an
+   * engine that starts while brokers are down must not lower what the topic was created with).
+   */
+  readonly createConfigs?: Readonly<Record<string, string>>;
 }
 
 export interface PartitionPosition {
@@ -130,8 +136,6 @@ export interface PartitionPosition {
 
 export interface AdminPort {
   ensureTopics(topics: readonly TopicSpec[]): Promise<{ created: string[] }>;
-  /** How many live brokers the cluster's metadata names now. */
-  brokerCount(): Promise<number>;
   /** Deletes those of `names` that exist and returns them; an absent topic is not an error. */
   deleteTopics(names: readonly string[]): Promise<string[]>;
   /** Committed offset lag per partition for a group on a topic. */
