@@ -269,7 +269,9 @@ export class MetaStore {
   /**
    * Where each stage has got to, as the oldest progress copy says: a partition a copy does not know
    * while another does, or every partition when a copy is gone while others exist, reads as offset
-   * -1 (replay from the start of the log, and seed the decisions: that copy's server lost data).
+   * -1. That is a loss only for a partition Kafka holds a committed offset for (offsets are
+   * committed after every copy is written); for one never committed, it is a first write still
+   * reaching the copies (store-guard.ts reads it so).
    */
   async progress(): Promise<Array<ProgressEntry & { atMs: number }>> {
     const copies = await Promise.all(

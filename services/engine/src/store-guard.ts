@@ -331,19 +331,28 @@ export class StoreGuard implements BatchGuard {
     // first: compared before they land, Kafka would look behind a store that lost them, and the
     // loss would pass unseen until they landed.
     await this.#d.flushCommits?.();
+    // Kafka first, then Redis: other engines go on recording progress and then committing, so
+    // progress read after the offsets is at least what they committed unless Redis lost it; read
+    // the other way round, a commit landing in between would look like a loss.
+    const positions = [];
+    for (const g of groups) positions.push({ g, at: await this.#d.admin.positions(g.groupId, g.topics) });
     const progress = new Map<string, bigint>();
     for (const p of await this.#d.meta.progress()) {
       progress.set(`${p.stage}|${p.topic}|${p.partition}`, BigInt(p.nextOffset));
     }
     const out = [];
-    for (const g of groups) {
-      for (const pos of await this.#d.admin.positions(g.groupId, g.topics)) {
+    for (const { g, at } of positions) {
+      for (const pos of at) {
         if (pos.stored === null) continue;
         const recorded = progress.get(`${g.stage}|${pos.topic}|${pos.partition}`);
         if (recorded !== undefined && recorded >= pos.stored) continue;
+        // A copy that lacks a partition the others know (-1, meta.ts progress): its server lost it,
+        // since Kafka committed only after every copy was written. Replay from the start of the log,
+        // and seed only if the log no longer starts at the beginning.
+        const lostCopy = recorded === -1n;
         // Where Redis stopped, or the start of the log when it has nothing; if the log no longer
         // holds where Redis stopped, what came between is gone (a gap the decisions topic covers).
-        const from = recorded ?? pos.low;
+        const from = lostCopy ? pos.low : (recorded ?? pos.low);
         // biome-ignore lint/complexity/useMathMinMax: offsets are bigints, which Math.max does not take
         const resumeAt = from < pos.low ? pos.low : from;
         if (resumeAt >= pos.stored) continue;
@@ -353,7 +362,7 @@ export class StoreGuard implements BatchGuard {
           partition: pos.partition,
           committed: pos.stored.toString(),
           resumeAt: resumeAt.toString(),
-          gap: recorded !== undefined && recorded < pos.low,
+          gap: lostCopy ? pos.low > 0n : recorded !== undefined && recorded < pos.low,
         });
       }
     }

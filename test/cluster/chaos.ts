@@ -1,0 +1,499 @@
+/**
+ * The chaos run of `npm run test:cluster` (issue 14): events through several engine processes on
+ * the local three-broker Kafka cluster and six-node Redis Cluster while engines are SIGKILLed, the
+ * leader broker of a busy partition is killed and restarted, and a Redis primary is killed so that
+ * its replica takes over. Then every identity's last decision on the decisions topic is compared
+ * with an oracle computed from the input alone, and every identity's decisions with their order.
+ *
+ * The events are SOC raises and clears of identity signals, open-ended, so the oracle is a set per
+ * identity: the signals raised and not cleared since. Prints the figures and `lost N,
+ * duplicated-without-sequence M`; exits 1 unless both are 0 and every check holds.
+ *
+ * Sizes: CHAOS_EVENTS (100000), CHAOS_IDENTITIES (5000), CHAOS_ENGINES (3), CHAOS_ENGINE_KILLS
+ * (50), CHAOS_BROKER_KILLS (2), CHAOS_REDIS_FAILOVERS (1), CHAOS_SECONDS (how long production and
+ * faults last, 90), CHAOS_DRAIN_TIMEOUT_S (600).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLogger } from '@assurance/core';
+import { type EngineConfig, EngineConfigSchema } from '@assurance/engine';
+import { createKafka, createProducer, type OutboundMessage, parseBrokers } from '@assurance/kafka';
+import { createRedisCluster } from '@assurance/redis';
+import { type Decision, topicNames } from '@assurance/schemas';
+import {
+  clusterUp,
+  killKafkaClusterNode,
+  redisClusterPid,
+  redisClusterUp,
+  resolveLayout,
+  startKafkaClusterNode,
+} from '@assurance/stack';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { EngineProcess } from '../src/engine-process.ts';
+import { DecisionWatcher, TEST_SECRET, TEST_SIGNING_KEY } from '../src/pipeline.ts';
+
+const int = (name: string, dflt: number) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got "${v}"`);
+  return n;
+};
+const EVENTS = int('CHAOS_EVENTS', 100_000);
+const IDENTITIES = Math.min(int('CHAOS_IDENTITIES', 5_000), EVENTS);
+const ENGINES = Math.max(1, int('CHAOS_ENGINES', 3));
+const ENGINE_KILLS = int('CHAOS_ENGINE_KILLS', 50);
+const BROKER_KILLS = int('CHAOS_BROKER_KILLS', 2);
+const REDIS_FAILOVERS = int('CHAOS_REDIS_FAILOVERS', 1);
+const SECONDS = Math.max(5, int('CHAOS_SECONDS', 90));
+const DRAIN_TIMEOUT_MS = int('CHAOS_DRAIN_TIMEOUT_S', 600) * 1000;
+/** Where each engine's whole output goes at the end (else only the last lines of each, on failure). */
+const LOG_DIR = process.env.CHAOS_LOG_DIR;
+const { values: opts } = parseArgs({ options: { 'keep-logs': { type: 'boolean', default: false } } });
+
+const t0 = Date.now();
+const say = (m: string) => process.stderr.write(`[chaos ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
+const layout = resolveLayout();
+const logger = createLogger('chaos', 'silent');
+
+// ---- the input and its oracle -----------------------------------------------------------------
+
+const KINDS = ['credential_leak', 'suspicious_activity', 'token_theft', 'account_takeover'] as const;
+type Kind = (typeof KINDS)[number];
+interface Op {
+  readonly identity: string;
+  readonly value: Record<string, unknown>;
+}
+
+const run = randomBytes(3).toString('hex');
+const ids = Array.from({ length: IDENTITIES }, (_, i) => `chaos-${run}-${i}`);
+/** The oracle: per identity, the signals raised and not cleared (signal id → kind). */
+const expected = new Map<string, Map<string, Kind>>(ids.map((id) => [id, new Map()]));
+
+/**
+ * Events in the order they are sent; each identity's in time order. Raises outnumber clears, so
+ * most identities end with live signals (a lost raise shows), and every identity gets a clear now
+ * and then (a lost clear shows too).
+ */
+function generate(): Op[] {
+  const ops: Op[] = [];
+  // Times as they would be: about when each event is sent.
+  const base = Date.now();
+  const step = (SECONDS * 1000) / EVENTS;
+  let serial = 0;
+  for (let n = 0; n < EVENTS; n++) {
+    const identity = ids[n % IDENTITIES] as string;
+    const live = expected.get(identity) as Map<string, Kind>;
+    const occurredAt = new Date(base + Math.floor(n * step)).toISOString();
+    const envelope = { eventId: `ev-${run}-${n}`, occurredAt, source: 'chaos' };
+    const subject = { type: 'identity', value: identity };
+    if (live.size > 0 && (n * 7919) % 5 < 2) {
+      const signalId = [...live.keys()][(n * 31) % live.size] as string;
+      live.delete(signalId);
+      ops.push({ identity, value: { ...envelope, signalId, op: 'clear', subject, raisedBy: 'soc' } });
+    } else {
+      const kind = KINDS[(n * 13 + serial) % KINDS.length] as Kind;
+      const signalId = `s-${run}-${serial++}`;
+      live.set(signalId, kind);
+      ops.push({
+        identity,
+        value: { ...envelope, signalId, op: 'raise', subject, kind, severity: 'low', raisedBy: 'soc' },
+      });
+    }
+  }
+  return ops;
+}
+
+// ---- the pipeline -----------------------------------------------------------------------------
+
+const cluster = await clusterUp((m) => say(`stack: ${m}`), layout);
+const config: EngineConfig = EngineConfigSchema.parse({
+  KAFKA_BROKERS: cluster.endpoints.KAFKA_BROKERS,
+  SCHEMA_REGISTRY_URL: cluster.endpoints.SCHEMA_REGISTRY_URL,
+  REDIS_CLUSTER_NODES: cluster.endpoints.REDIS_CLUSTER_NODES,
+  CHANNEL_HASH_SECRET: TEST_SECRET,
+  DECISION_SIGNING_KEY: JSON.stringify(TEST_SIGNING_KEY),
+  TOPIC_NAMESPACE: `chaos-${run}`,
+  ENGINE_GROUP_ID: `chaos-${run}`,
+  REDIS_PREFIX: `chaos${run}:`,
+  INTERNAL_PARTITIONS: '6',
+  CONSUMER_SESSION_TIMEOUT: '6s',
+  STORE_CHECK_INTERVAL: '1s',
+  RETRY_BACKOFF: '300ms',
+  METRICS_PORT: '0',
+  LOG_LEVEL: process.env.CHAOS_ENGINE_LOG_LEVEL ?? 'warn',
+});
+const topics = topicNames(config.TOPIC_NAMESPACE);
+say(
+  `${EVENTS} events over ${IDENTITIES} identities, ${ENGINES} engines, ${ENGINE_KILLS} engine kills, ${BROKER_KILLS} broker kills, ${REDIS_FAILOVERS} Redis failover(s), ${SECONDS} s of faults`,
+);
+
+const engines: Array<EngineProcess | undefined> = [];
+const dead: EngineProcess[] = [];
+let engineRestarts = 0;
+let stopping = false;
+/**
+ * An engine in a slot, started again whenever it exits, as its supervisor would: one that cannot
+ * reach a broker at start (one is being killed) exits, and must not leave the slot empty.
+ */
+const startEngineProcess = (slot: number) => {
+  const e = new EngineProcess(config, { keep: LOG_DIR ? Number.POSITIVE_INFINITY : 400 });
+  engines[slot] = e;
+  void e.exited.then(() => {
+    if (stopping || engines[slot] !== e) return;
+    dead.push(e);
+    engineRestarts++;
+    startEngineProcess(slot);
+  });
+};
+// The first engine provisions the topics (as every engine does at start); the rest join it.
+startEngineProcess(0);
+const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'chaos', logger });
+const rawKafka = new Kafka({
+  brokers: parseBrokers(config.KAFKA_BROKERS),
+  clientId: 'chaos-admin',
+  logLevel: logLevel.NOTHING,
+});
+const admin = rawKafka.admin();
+await admin.connect();
+await until('the topics exist', 120_000, async () => {
+  const existing = await admin.listTopics();
+  return Object.values(topics).every((t) => existing.includes(t));
+});
+for (let i = 1; i < ENGINES; i++) startEngineProcess(i);
+const watcher = await DecisionWatcher.start(config, logger);
+const producer = await createProducer(kafka);
+
+const ops = generate();
+let acknowledged = 0;
+let sendRetries = 0;
+
+/** Sends in batches paced over SECONDS; a batch the cluster refuses (a broker just died) is sent again. */
+async function produce(): Promise<void> {
+  const batch = 500;
+  const perBatchMs = (SECONDS * 1000) / Math.ceil(ops.length / batch);
+  for (let i = 0; i < ops.length; i += batch) {
+    const started = Date.now();
+    const messages: OutboundMessage[] = ops.slice(i, i + batch).map((o) => ({
+      topic: topics.compromiseSignal,
+      key: `identity:${o.identity}`,
+      value: Buffer.from(JSON.stringify(o.value)),
+    }));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await producer.send(messages);
+        break;
+      } catch (err) {
+        sendRetries++;
+        if (attempt >= 30) throw err;
+        await pause(500);
+      }
+    }
+    acknowledged += messages.length;
+    const wait = perBatchMs - (Date.now() - started);
+    if (wait > 0) await pause(wait);
+  }
+}
+
+// ---- the faults -------------------------------------------------------------------------------
+
+let engineKills = 0;
+let brokerKills = 0;
+let redisFailovers = 0;
+
+async function killEngines(): Promise<void> {
+  if (ENGINE_KILLS === 0) return;
+  const every = (SECONDS * 1000) / (ENGINE_KILLS + 1);
+  for (let k = 0; k < ENGINE_KILLS; k++) {
+    await pause(every);
+    const slot = Math.floor(Math.random() * ENGINES);
+    const victim = engines[slot];
+    // Taken out of its slot first, so its exit is this kill's, not one to restart from.
+    engines[slot] = undefined;
+    if (victim) {
+      await victim.kill();
+      dead.push(victim);
+    }
+    engineKills++;
+    startEngineProcess(slot);
+  }
+}
+
+/** The broker leading partition 0 of the internal topic (every event passes it), killed and restarted. */
+async function killBrokers(): Promise<void> {
+  for (let k = 0; k < BROKER_KILLS; k++) {
+    await pause((SECONDS * 1000 * (k + 1)) / (BROKER_KILLS + 2));
+    const meta = await admin.fetchTopicMetadata({ topics: [topics.identityEvents] });
+    const leader = meta.topics[0]?.partitions.find((p) => p.partitionId === 0)?.leader;
+    if (leader === undefined) throw new Error('no leader for the internal topic');
+    await killKafkaClusterNode(layout, leader);
+    say(`killed broker ${leader} (leader of ${topics.identityEvents}-0)`);
+    brokerKills++;
+    // The broker stays down for a while: producers and consumers move to the new leaders.
+    await pause(8000);
+    await startKafkaClusterNode(layout, leader, (m) => say(`stack: ${m}`));
+    say(`broker ${leader} back`);
+  }
+}
+
+/** A Redis primary killed; its replica takes over; the old primary then rejoins as a replica. */
+async function failRedis(): Promise<void> {
+  for (let k = 0; k < REDIS_FAILOVERS; k++) {
+    await pause((SECONDS * 1000 * (2 * k + 1)) / (2 * REDIS_FAILOVERS + 1));
+    const probe = createRedisCluster(cluster.endpoints.REDIS_CLUSTER_NODES, { kind: 'tool' });
+    await probe.connect();
+    try {
+      const primary = probe.nodes('master')[k % 3];
+      const port = Number(primary?.options.port);
+      const pid = redisClusterPid(layout, port);
+      if (pid === undefined) throw new Error(`no pid for the Redis primary on ${port}`);
+      process.kill(pid, 'SIGKILL');
+      say(`killed the Redis primary on ${port}`);
+      redisFailovers++;
+      const survivor = cluster.redis.ports.find((p) => p !== port) as number;
+      await until('a replica took over', 60_000, () => failedOver(survivor, port));
+      say('a replica took over; restarting the old primary as a replica');
+      await redisClusterUp(layout, (m) => say(`stack: ${m}`));
+    } finally {
+      probe.disconnect();
+    }
+  }
+}
+
+/** Messages the engine's router and decider groups have not committed yet, over their topics. */
+async function groupLag(): Promise<number> {
+  const inputs = Object.entries(topics)
+    .filter(([role]) => !['decisions', 'audit', 'dlq', 'identityEvents'].includes(role))
+    .map(([, t]) => t);
+  let lag = 0;
+  for (const [group, groupTopics] of [
+    [`${config.ENGINE_GROUP_ID}.router`, inputs],
+    [`${config.ENGINE_GROUP_ID}.decider`, [topics.identityEvents]],
+  ] as const) {
+    const committed = await admin.fetchOffsets({ groupId: group, topics: [...groupTopics] });
+    for (const t of committed) {
+      const ends = await admin.fetchTopicOffsets(t.topic);
+      for (const p of t.partitions) {
+        const end = Number(ends.find((e) => e.partition === p.partition)?.high ?? 0);
+        lag += Math.max(0, end - Math.max(0, Number(p.offset)));
+      }
+    }
+  }
+  return lag;
+}
+
+/** Whether the cluster, as `survivor` sees it, is whole again with three primaries other than `dead`. */
+async function failedOver(survivor: number, dead: number): Promise<boolean> {
+  // A plain connection with a command timeout: a cluster client may queue behind the dead node.
+  const r = new Redis({ port: survivor, host: '127.0.0.1', lazyConnect: true, commandTimeout: 2000 });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    const info = String(await r.call('CLUSTER', 'INFO'));
+    const nodes = String(await r.call('CLUSTER', 'NODES')).split('\n');
+    const primaries = nodes.filter((l) => {
+      const flags = (l.split(' ')[2] ?? '').split(',');
+      return flags.includes('master') && !flags.some((f) => f.startsWith('fail')) && !l.includes(`:${dead}@`);
+    });
+    return info.includes('cluster_state:ok') && primaries.length === 3;
+  } finally {
+    r.disconnect();
+  }
+}
+
+// ---- run, drain, compare ----------------------------------------------------------------------
+
+const faultsStarted = Date.now();
+await Promise.all([produce(), killEngines(), killBrokers(), failRedis()]);
+say(
+  `produced ${acknowledged} acknowledged events (${sendRetries} batch retries) in ${((Date.now() - faultsStarted) / 1000).toFixed(1)} s; faults over`,
+);
+
+const wanted = (id: string) => [...(expected.get(id) as Map<string, Kind>).keys()].sort().join(',');
+const seenIds = (d: Decision) =>
+  d.signals
+    .map((s) => String((s.attributes as Record<string, unknown>).signalId ?? ''))
+    .filter((s) => s !== '')
+    .sort()
+    .join(',');
+const last = new Map<string, Decision>();
+let indexed = 0;
+const settled = () => {
+  for (; indexed < watcher.decisions.length; indexed++) {
+    const d = watcher.decisions[indexed] as Decision;
+    const prev = last.get(d.identityId);
+    if (!prev || d.sequence >= prev.sequence) last.set(d.identityId, d);
+  }
+  return ids.filter((id) => {
+    const d = last.get(id);
+    return d === undefined || seenIds(d) !== wanted(id);
+  });
+};
+const drainStart = Date.now();
+let behind = settled();
+while (behind.length > 0 && Date.now() - drainStart < DRAIN_TIMEOUT_MS) {
+  await pause(1000);
+  behind = settled();
+  if ((Date.now() - drainStart) % 15_000 < 1000) say(`draining: ${behind.length} identities not settled yet`);
+}
+// Then until the engines have nothing left to read: a replay still running could publish a
+// decision after the one that matched, and the last one is what apps act on.
+let lagLeft = -1;
+const lagDeadline = Date.now() + 120_000;
+while (Date.now() < lagDeadline) {
+  lagLeft = await groupLag().catch(() => -1);
+  if (lagLeft === 0) break;
+  await pause(1000);
+}
+behind = settled();
+const drainS = (Date.now() - drainStart) / 1000;
+
+// Order: each identity's decisions as they stand on its partition of the decisions topic. A
+// sequence never goes back; one repeated is a re-publish after a crash, which must be the same
+// decision (readers drop it by its sequence); anything else is a duplicate the sequence cannot tell.
+const examples: string[] = [];
+let duplicatesWithSequence = 0;
+let duplicatedWithoutSequence = 0;
+const byIdentity = new Map<string, Decision[]>();
+for (const d of watcher.decisions) {
+  const list = byIdentity.get(d.identityId) ?? [];
+  list.push(d);
+  byIdentity.set(d.identityId, list);
+}
+const substance = (d: Decision) => JSON.stringify([d.signals, d.tiers]);
+for (const list of byIdentity.values()) {
+  for (let i = 1; i < list.length; i++) {
+    const [a, b] = [list[i - 1] as Decision, list[i] as Decision];
+    if (b.sequence > a.sequence) continue;
+    if (b.sequence === a.sequence && substance(a) === substance(b)) duplicatesWithSequence++;
+    else {
+      duplicatedWithoutSequence++;
+      if (duplicatedWithoutSequence <= 3)
+        examples.push(
+          `  ${a.identityId}: #${a.sequence} (${a.trigger.eventId}, ${a.computedAt}) then #${b.sequence} (${b.trigger.eventId}, ${b.computedAt})`,
+        );
+    }
+  }
+}
+// The same state gives the same requirement: identities whose live signals are of the same kinds
+// must have the same tiers.
+const tiersByKinds = new Map<string, string>();
+let inconsistent = 0;
+for (const id of ids) {
+  const d = last.get(id);
+  if (!d) continue;
+  const kinds = [...new Set((expected.get(id) as Map<string, Kind>).values())].sort().join(',');
+  const tiers = JSON.stringify(d.tiers);
+  const seen = tiersByKinds.get(kinds);
+  if (seen === undefined) tiersByKinds.set(kinds, tiers);
+  else if (seen !== tiers) inconsistent++;
+}
+const lost = behind.length;
+const elapsed = (Date.now() - t0) / 1000;
+
+// Where the lost identities' missing events went: did they reach the internal topic (the router's
+// output), so the decider lost them, or not, so the router did?
+const reachedInternal = new Set<string>();
+if (behind.length > 0) {
+  const wantedEvents = new Set(
+    ops.filter((o) => behind.includes(o.identity)).map((o) => String(o.value.eventId)),
+  );
+  const reader = rawKafka.consumer({ groupId: `chaos-diag-${run}` });
+  await reader.connect();
+  await reader.subscribe({ topic: topics.identityEvents, fromBeginning: true });
+  const ends = await admin.fetchTopicOffsets(topics.identityEvents);
+  const total = ends.reduce((a, e) => a + Number(e.high), 0);
+  let read = 0;
+  await new Promise<void>((resolve) => {
+    void reader.run({
+      eachMessage: async ({ message }) => {
+        read++;
+        const text = message.value?.toString('latin1') ?? '';
+        for (const m of text.matchAll(/ev-[0-9a-f]{6}-\d+/g))
+          if (wantedEvents.has(m[0])) reachedInternal.add(m[0]);
+        if (read >= total) resolve();
+      },
+    });
+    setTimeout(resolve, 60_000);
+  });
+  await reader.disconnect();
+}
+
+say('stopping');
+stopping = true;
+await Promise.allSettled(engines.map((e) => e?.stop()));
+await watcher.stop();
+await producer.close();
+await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
+await admin.disconnect();
+const cleaner = createRedisCluster(cluster.endpoints.REDIS_CLUSTER_NODES, { kind: 'tool' });
+await cleaner.connect();
+const { keySpace, MetaStore } = await import('@assurance/redis');
+await new MetaStore(cleaner, keySpace(config.REDIS_PREFIX)).wipe().catch(() => 0);
+cleaner.disconnect();
+
+const report = [
+  `chaos run (${elapsed.toFixed(0)} s): ${acknowledged} acknowledged events, ${IDENTITIES} identities, ${ENGINES} engines`,
+  `  faults: ${engineKills} engine SIGKILLs, ${brokerKills} leader-broker kills (restarted), ${redisFailovers} Redis primary failover(s); ${engineRestarts} engine exits restarted`,
+  `  decisions on the topic: ${watcher.decisions.length}; drained ${drainS.toFixed(1)} s after the faults ended${lagLeft === 0 ? '' : ` (engines still ${lagLeft} messages behind)`}`,
+  `  final decision equal to the oracle: ${IDENTITIES - lost} of ${IDENTITIES} identities`,
+  `  re-published with their sequence (readers drop them): ${duplicatesWithSequence}`,
+  `  same live signal kinds, different tiers: ${inconsistent}`,
+  `lost ${lost}, duplicated-without-sequence ${duplicatedWithoutSequence}`,
+];
+process.stdout.write(`${report.join('\n')}\n`);
+for (const e of examples) process.stdout.write(`${e}\n`);
+if (lost > 0) {
+  for (const id of behind.slice(0, 5)) {
+    const d = last.get(id);
+    process.stdout.write(`  ${id}: wanted [${wanted(id)}], last decision [${d ? seenIds(d) : 'none'}]\n`);
+  }
+}
+if (LOG_DIR) {
+  mkdirSync(LOG_DIR, { recursive: true });
+  for (const e of [...dead, ...engines])
+    if (e) writeFileSync(path.join(LOG_DIR, `engine-${e.pid}.log`), e.output.join(''));
+  const lines = [];
+  for (const id of behind.slice(0, 5)) {
+    lines.push(`${id} wanted ${wanted(id)}`);
+    for (const o of ops.filter((x) => x.identity === id))
+      lines.push(
+        `  event ${String(o.value.eventId)} ${String(o.value.op)} ${String(o.value.signalId)}: ${reachedInternal.has(String(o.value.eventId)) ? 'on the internal topic' : 'NOT on the internal topic'}`,
+      );
+    for (const d of byIdentity.get(id) ?? [])
+      lines.push(`  #${d.sequence} ${d.computedAt} ${d.trigger.eventId} [${seenIds(d)}]`);
+  }
+  writeFileSync(path.join(LOG_DIR, 'lost.txt'), `${lines.join('\n')}\n`);
+  writeFileSync(
+    path.join(LOG_DIR, 'events.jsonl'),
+    `${ops
+      .filter((o) => behind.slice(0, 5).includes(o.identity))
+      .map((o) => JSON.stringify(o.value))
+      .join('\n')}\n`,
+  );
+}
+if (opts['keep-logs'] || lost > 0 || duplicatedWithoutSequence > 0) {
+  for (const e of [...dead, ...engines]) {
+    const tail = e?.output.join('').trim().split('\n').slice(-5).join('\n    ');
+    if (tail) process.stdout.write(`  engine ${e?.pid}:\n    ${tail}\n`);
+  }
+}
+process.exit(lost === 0 && duplicatedWithoutSequence === 0 && inconsistent === 0 && lagLeft === 0 ? 0 : 1);
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`chaos: timed out waiting until ${what}`);
+    await pause(250);
+  }
+}
