@@ -263,6 +263,31 @@ async function failRedis(): Promise<void> {
   }
 }
 
+/** Adds to `found` the wanted event ids that some message of `topic` carries. */
+async function scanTopic(topic: string, wanted: ReadonlySet<string>, found: Set<string>): Promise<void> {
+  const reader = rawKafka.consumer({ groupId: `chaos-diag-${run}-${topic}` });
+  await reader.connect();
+  await reader.subscribe({ topic, fromBeginning: true });
+  const ends = await admin.fetchTopicOffsets(topic);
+  const total = ends.reduce((a, e) => a + Number(e.high), 0);
+  let read = 0;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, 60_000);
+    void reader.run({
+      eachMessage: async ({ message }) => {
+        read++;
+        const text = message.value?.toString('latin1') ?? '';
+        for (const m of text.matchAll(/ev-[0-9a-f]{6}-\d+/g)) if (wanted.has(m[0])) found.add(m[0]);
+        if (read >= total) {
+          clearTimeout(t);
+          resolve();
+        }
+      },
+    });
+  });
+  await reader.disconnect();
+}
+
 /** Messages the engine's router and decider groups have not committed yet, over their topics. */
 async function groupLag(): Promise<number> {
   const inputs = Object.entries(topics)
@@ -397,29 +422,13 @@ const elapsed = (Date.now() - t0) / 1000;
 // Where the lost identities' missing events went: did they reach the internal topic (the router's
 // output), so the decider lost them, or not, so the router did?
 const reachedInternal = new Set<string>();
+const reachedInput = new Set<string>();
 if (behind.length > 0) {
   const wantedEvents = new Set(
     ops.filter((o) => behind.includes(o.identity)).map((o) => String(o.value.eventId)),
   );
-  const reader = rawKafka.consumer({ groupId: `chaos-diag-${run}` });
-  await reader.connect();
-  await reader.subscribe({ topic: topics.identityEvents, fromBeginning: true });
-  const ends = await admin.fetchTopicOffsets(topics.identityEvents);
-  const total = ends.reduce((a, e) => a + Number(e.high), 0);
-  let read = 0;
-  await new Promise<void>((resolve) => {
-    void reader.run({
-      eachMessage: async ({ message }) => {
-        read++;
-        const text = message.value?.toString('latin1') ?? '';
-        for (const m of text.matchAll(/ev-[0-9a-f]{6}-\d+/g))
-          if (wantedEvents.has(m[0])) reachedInternal.add(m[0]);
-        if (read >= total) resolve();
-      },
-    });
-    setTimeout(resolve, 60_000);
-  });
-  await reader.disconnect();
+  await scanTopic(topics.identityEvents, wantedEvents, reachedInternal);
+  await scanTopic(topics.compromiseSignal, wantedEvents, reachedInput);
 }
 
 say('stopping');
@@ -461,7 +470,7 @@ if (LOG_DIR) {
     lines.push(`${id} wanted ${wanted(id)}`);
     for (const o of ops.filter((x) => x.identity === id))
       lines.push(
-        `  event ${String(o.value.eventId)} ${String(o.value.op)} ${String(o.value.signalId)}: ${reachedInternal.has(String(o.value.eventId)) ? 'on the internal topic' : 'NOT on the internal topic'}`,
+        `  event ${String(o.value.eventId)} ${String(o.value.op)} ${String(o.value.signalId)}: ${reachedInput.has(String(o.value.eventId)) ? 'on the input topic' : 'NOT on the input topic'}, ${reachedInternal.has(String(o.value.eventId)) ? 'on the internal topic' : 'NOT on the internal topic'}`,
       );
     for (const d of byIdentity.get(id) ?? [])
       lines.push(`  #${d.sequence} ${d.computedAt} ${d.trigger.eventId} [${seenIds(d)}]`);

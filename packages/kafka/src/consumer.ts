@@ -305,6 +305,10 @@ export function createConsumer(
           }, wait);
           timers.add(t);
         }
+        log.debug(
+          { topic, partition, first, last: messages.at(-1)?.offset, done, stale: isStale() },
+          'batch done',
+        );
         events.onBatchDone?.({
           topic,
           partition,

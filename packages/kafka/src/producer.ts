@@ -28,6 +28,7 @@ export async function createProducer(
     });
   let producer: Producer = make();
   await producer.connect();
+  const partitions = new PartitionCounts(kafka);
   /**
    * A broker that crashed may come back without the sequence numbers of this producer's id (its
    * last writes were not on disk): every later send then fails as out of order, for good. That
@@ -55,19 +56,23 @@ export async function createProducer(
     return resetting;
   };
   const sendChunk = async (chunk: readonly OutboundMessage[]) => {
-    const byTopic = new Map<string, OutboundMessage[]>();
-    for (const m of chunk) {
+    // Partitions chosen here, as kafkajs would choose them, so the acknowledgement can be checked
+    // for each (below).
+    const placed = await partitions.place(chunk);
+    const byTopic = new Map<string, Array<OutboundMessage & { partition: number }>>();
+    for (const m of placed) {
       const list = byTopic.get(m.topic) ?? [];
       list.push(m);
       byTopic.set(m.topic, list);
     }
     const used = producer;
+    let acked: Array<{ topicName: string; partition: number }>;
     try {
       if (used === unconnected) {
         await used.connect();
         if (unconnected === used) unconnected = undefined;
       }
-      await used.sendBatch({
+      acked = await used.sendBatch({
         acks: -1,
         compression,
         topicMessages: [...byTopic].map(([topic, list]) => ({
@@ -75,6 +80,7 @@ export async function createProducer(
           messages: list.map((m) => ({
             key: m.key,
             value: m.value,
+            partition: m.partition,
             ...(m.headers ? { headers: { ...m.headers } } : {}),
           })),
         })),
@@ -99,6 +105,26 @@ export async function createProducer(
         {
           cause: err,
         },
+      );
+    }
+    checkAcked(placed, acked);
+  };
+  /**
+   * kafkajs answers a send whose partitions moved to a broker that had already answered it with
+   * success, having sent them nowhere (its retry skips brokers with a response): a leader that
+   * dies in the middle of a send loses those messages silently. Every partition written to must
+   * have its own acknowledgement, or the send failed.
+   */
+  const checkAcked = (
+    placed: ReadonlyArray<{ topic: string; partition: number }>,
+    acked: AckedPartition[],
+  ) => {
+    const got = new Set(acked.map((a) => `${a.topicName}|${a.partition}`));
+    const missing = [...new Set(placed.map((m) => `${m.topic}|${m.partition}`))].filter((k) => !got.has(k));
+    if (missing.length > 0) {
+      throw new AssuranceError(
+        'kafka_unavailable',
+        `produce failed: ${missing.length} partition(s) were not acknowledged (${missing.slice(0, 3).join(', ')}): a leader moved during the send; the batch will be retried`,
       );
     }
   };
@@ -151,6 +177,66 @@ const PRODUCER_ID_LOST = new Set([
   'UNKNOWN_PRODUCER_ID',
   'INVALID_PRODUCER_EPOCH',
 ]);
+
+type AckedPartition = { topicName: string; partition: number };
+
+/**
+ * Each topic's partition count (from the cluster's metadata, read again after a minute), and the
+ * partition kafkajs's default partitioner (murmur2, as Java's) gives each message: keyed messages
+ * land where any other producer would put them; unkeyed ones on a random partition.
+ */
+class PartitionCounts {
+  readonly #kafka: KafkaClient;
+  readonly #counts = new Map<string, { n: number; at: number }>();
+  readonly #partitioner = Partitioners.DefaultPartitioner();
+
+  constructor(kafka: KafkaClient) {
+    this.#kafka = kafka;
+  }
+
+  async place(chunk: readonly OutboundMessage[]): Promise<Array<OutboundMessage & { partition: number }>> {
+    const topics = [...new Set(chunk.map((m) => m.topic))];
+    const stale = topics.filter((t) => (this.#counts.get(t)?.at ?? 0) < Date.now() - 60_000);
+    if (stale.length > 0) await this.#refresh(stale);
+    return chunk.map((m) => {
+      const n = this.#counts.get(m.topic)?.n ?? 0;
+      if (n === 0) throw new AssuranceError('kafka_unavailable', `no partitions known for ${m.topic}`);
+      const partitionMetadata = Array.from({ length: n }, (_, partitionId) => ({
+        partitionId,
+        leader: 0,
+        partitionErrorCode: 0,
+        replicas: [],
+        isr: [],
+      }));
+      const partition =
+        m.key === null
+          ? Math.floor(Math.random() * n)
+          : this.#partitioner({ topic: m.topic, partitionMetadata, message: { key: m.key, value: m.value } });
+      return { ...m, partition };
+    });
+  }
+
+  async #refresh(topics: readonly string[]): Promise<void> {
+    const admin = kafkajsOf(this.#kafka).admin();
+    try {
+      await admin.connect();
+      const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
+      for (const t of meta.topics) this.#counts.set(t.name, { n: t.partitions.length, at: Date.now() });
+    } catch (err) {
+      // Counts read earlier stay good (partitions are only ever added); without any, fail the send.
+      if (topics.some((t) => !this.#counts.has(t)))
+        throw new AssuranceError(
+          'kafka_unavailable',
+          `cannot read topic metadata: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+}
 
 function sizeOf(m: OutboundMessage): number {
   const len = (v: string | Buffer | null) =>
