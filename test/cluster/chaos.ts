@@ -376,12 +376,18 @@ while (Date.now() < lagDeadline) {
 behind = settled();
 const drainS = (Date.now() - drainStart) / 1000;
 
-// Order: each identity's decisions as they stand on its partition of the decisions topic. A
-// sequence never goes back; one repeated is a re-publish after a crash, which must be the same
-// decision (readers drop it by its sequence); anything else is a duplicate the sequence cannot tell.
+// Order: each identity's decisions as they stand on its partition of the decisions topic.
+// - A sequence repeated is a re-publish after a crash, which must be the same decision (readers
+//   drop it by its sequence); the same sequence on another decision is a duplicate the sequence
+//   cannot tell: duplicated-without-sequence.
+// - A lower sequence after a higher one is a late write (an engine whose send outlived its
+//   partition): readers drop it by its sequence too, but compaction keeps a topic's last record, so
+//   the identity's last record must be its newest decision (stale last records fail the run).
 const examples: string[] = [];
 let duplicatesWithSequence = 0;
 let duplicatedWithoutSequence = 0;
+let lateWrites = 0;
+let staleLast = 0;
 const byIdentity = new Map<string, Decision[]>();
 for (const d of watcher.decisions) {
   const list = byIdentity.get(d.identityId) ?? [];
@@ -393,15 +399,19 @@ for (const list of byIdentity.values()) {
   for (let i = 1; i < list.length; i++) {
     const [a, b] = [list[i - 1] as Decision, list[i] as Decision];
     if (b.sequence > a.sequence) continue;
-    if (b.sequence === a.sequence && substance(a) === substance(b)) duplicatesWithSequence++;
-    else {
-      duplicatedWithoutSequence++;
-      if (duplicatedWithoutSequence <= 3)
-        examples.push(
-          `  ${a.identityId}: #${a.sequence} (${a.trigger.eventId}, ${a.computedAt}) then #${b.sequence} (${b.trigger.eventId}, ${b.computedAt})`,
-        );
+    if (b.sequence === a.sequence) {
+      if (substance(a) === substance(b)) duplicatesWithSequence++;
+      else duplicatedWithoutSequence++;
+      continue;
     }
+    lateWrites++;
+    if (lateWrites <= 3)
+      examples.push(
+        `  late write ${a.identityId}: #${a.sequence} (${a.trigger.eventId}, ${a.computedAt}) then #${b.sequence} (${b.trigger.eventId}, ${b.computedAt})`,
+      );
   }
+  const top = Math.max(...list.map((d) => d.sequence));
+  if ((list.at(-1) as Decision).sequence !== top) staleLast++;
 }
 // The same state gives the same requirement: identities whose live signals are of the same kinds
 // must have the same tiers.
@@ -450,6 +460,7 @@ const report = [
   `  decisions on the topic: ${watcher.decisions.length}; drained ${drainS.toFixed(1)} s after the faults ended${lagLeft === 0 ? '' : ` (engines still ${lagLeft} messages behind)`}`,
   `  final decision equal to the oracle: ${IDENTITIES - lost} of ${IDENTITIES} identities`,
   `  re-published with their sequence (readers drop them): ${duplicatesWithSequence}`,
+  `  late writes, a lower sequence after a higher one (readers drop them): ${lateWrites}; identities whose last record is not their newest: ${staleLast}`,
   `  same live signal kinds, different tiers: ${inconsistent}`,
   `lost ${lost}, duplicated-without-sequence ${duplicatedWithoutSequence}`,
 ];
@@ -484,13 +495,15 @@ if (LOG_DIR) {
       .join('\n')}\n`,
   );
 }
-if (opts['keep-logs'] || lost > 0 || duplicatedWithoutSequence > 0) {
+const failed =
+  lost > 0 || duplicatedWithoutSequence > 0 || staleLast > 0 || inconsistent > 0 || lagLeft !== 0;
+if (opts['keep-logs'] || failed) {
   for (const e of [...dead, ...engines]) {
     const tail = e?.output.join('').trim().split('\n').slice(-5).join('\n    ');
     if (tail) process.stdout.write(`  engine ${e?.pid}:\n    ${tail}\n`);
   }
 }
-process.exit(lost === 0 && duplicatedWithoutSequence === 0 && inconsistent === 0 && lagLeft === 0 ? 0 : 1);
+process.exit(failed ? 1 : 0);
 
 // ---- helpers ----------------------------------------------------------------------------------
 

@@ -378,9 +378,13 @@ export class StateStore extends StateReader {
     return r === 1 ? 'ok' : r === -1 ? 'moved' : 'missing';
   }
 
-  /** Kafka acknowledged decision `seq`. */
-  async published(identityId: string, seq: number, digest: string): Promise<void> {
-    await this.#call('identity-published')(this.#keys.identity(identityId), seq, digest);
+  /**
+   * Kafka acknowledged decision `seq`. `superseded`: a newer one had been acknowledged first, so
+   * this one may stand after it on the topic; the newer one is owed again (identity-published-1.lua).
+   */
+  async published(identityId: string, seq: number, digest: string): Promise<'ok' | 'superseded'> {
+    const r = await this.#call('identity-published')(this.#keys.identity(identityId), seq, digest);
+    return Number(r) === 2 ? 'superseded' : 'ok';
   }
 
   /**

@@ -241,7 +241,13 @@ export class Decider {
     const ackedAt = Date.now();
     await Promise.all(
       results.flatMap((r) => [
-        ...r.acks.map((a) => this.#d.store.published(r.identityId, a.seq, a.digest)),
+        ...r.acks.map(async (a) => {
+          if ((await this.#d.store.published(r.identityId, a.seq, a.digest)) !== 'superseded') return;
+          // Our decision may stand after a newer one on the topic: the identity's owner sends the
+          // newer one again now (it is owed), so the last record compaction keeps is the newest.
+          this.#d.metrics.supersededLate.inc();
+          await this.#d.store.schedule(r.identityId, ackedAt);
+        }),
         ...(r.nextDueMs === undefined ? [] : [this.#d.store.schedule(r.identityId, r.nextDueMs)]),
       ]),
     );

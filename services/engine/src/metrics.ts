@@ -62,6 +62,11 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
       help: 'Events that changed nothing a decision depends on (a replay, an older op, a login that raised nothing)',
       registers: [registry],
     }),
+    supersededLate: new Counter({
+      name: 'assurance_decisions_superseded_late_total',
+      help: 'Decisions acknowledged after a newer one of the same identity (a send that outlived its partition): the newer one was sent again after it',
+      registers: [registry],
+    }),
     decisionsSkipped: new Counter({
       name: 'assurance_decisions_skipped_total',
       help: 'Events not decided again: they changed nothing, and the recorded decision is settled (same policy, acknowledged, not due for renewal)',

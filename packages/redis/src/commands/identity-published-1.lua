@@ -5,7 +5,12 @@
   ARGV[1] published sequence
   ARGV[2] its digest
 
-  Returns: 1 recorded, 0 an equal or newer one was already recorded, -2 no state.
+  A newer decision acknowledged before this one means this one may have landed after it (an
+  engine that lost the partition and whose send was still retrying): compaction would then keep
+  this older one as the identity's last. The newer one is then owed again (the last published is
+  recorded as this one), so the identity's owner sends it once more, after.
+
+  Returns: 1 recorded, 0 this one was already recorded, 2 a newer one is owed again, -2 no state.
 ]]
 --- @include "includes/state"
 
@@ -13,7 +18,13 @@ local key = KEYS[1]
 local seq = tonumber(ARGV[1])
 local t = load_stored(key)
 if not t then return -2 end
-if (t.p or 0) >= seq then return 0 end
+if (t.p or 0) == seq then return 0 end
+if (t.p or 0) > seq then
+  t.p = seq
+  t.pg = ARGV[2]
+  redis.call('SET', key, cmsgpack.pack(t), 'KEEPTTL')
+  return 2
+end
 t.p = seq
 t.pg = ARGV[2]
 redis.call('SET', key, cmsgpack.pack(t), 'KEEPTTL')
