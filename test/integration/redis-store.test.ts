@@ -419,8 +419,23 @@ describe('decisions: commit and published', () => {
     assert.equal(r?.seq, 5);
     assert.equal(r?.digest, 'dg1');
     assert.equal(r?.published, 0);
-    await s.published('d', 5, 'dg1');
+    assert.equal(await s.published('d', 5, 'dg1'), 'ok');
     assert.equal((await s.read('d', now))?.published, 5);
+    assert.equal(await s.published('d', 5, 'dg1'), 'ok', 'the same acknowledgement twice changes nothing');
+  });
+
+  test('an acknowledgement older than the last published one makes the newest owed again', async () => {
+    const s = store();
+    await s.apply('late', { mutations: [], tenant: { id: 't', at: now } }, now);
+    assert.equal(await s.commit('late', 0, 5, 'dg5', now + HOUR), 'ok');
+    assert.equal(await s.commit('late', 5, 9, 'dg9', now + HOUR), 'ok');
+    assert.equal(await s.published('late', 9, 'dg9'), 'ok');
+    // Decision 5's send outlived its partition and was acknowledged after 9: it may stand last.
+    assert.equal(await s.published('late', 5, 'dg5'), 'superseded');
+    const r = await s.read('late', now);
+    assert.equal(r?.seq, 9, 'the newest recorded decision stays');
+    assert.equal(r?.published, 5, 'it is owed again: the last published is the late one');
+    assert.equal(r?.publishedDigest, 'dg5');
   });
 
   test('an identity with three bindings and five live signals fits in 1 KiB', async () => {
