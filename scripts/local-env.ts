@@ -12,15 +12,24 @@ import { resolveLayout, stackUp } from '@assurance/stack';
  * signatures stay stable across restarts. A real deployment sets CHANNEL_HASH_SECRET and
  * DECISION_SIGNING_KEY itself.
  */
-export async function localEnvironment(
-  log: (m: string) => void,
-): Promise<StackEndpoints & { CHANNEL_HASH_SECRET: string; DECISION_SIGNING_KEY: string }> {
+export async function localEnvironment(log: (m: string) => void): Promise<
+  Omit<StackEndpoints, 'REDIS_URL'> & {
+    REDIS_URL?: string;
+    REDIS_CLUSTER_NODES?: string;
+    CHANNEL_HASH_SECRET: string;
+    DECISION_SIGNING_KEY: string;
+  }
+> {
   const t0 = Date.now();
   const { endpoints, services } = await stackUp(log);
   for (const s of services) log(`${s.name.padEnd(9)} ${s.state.padEnd(8)} ${s.where}`);
   log(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  // A Redis Cluster named by REDIS_CLUSTER_NODES stands in for the Redis server (not started).
+  const nodes = process.env.REDIS_CLUSTER_NODES;
+  const { REDIS_URL, ...rest } = endpoints;
   return {
-    ...endpoints,
+    ...rest,
+    ...(nodes ? { REDIS_CLUSTER_NODES: nodes } : { REDIS_URL }),
     CHANNEL_HASH_SECRET: process.env.CHANNEL_HASH_SECRET ?? localSecret(),
     DECISION_SIGNING_KEY: process.env.DECISION_SIGNING_KEY ?? localSigningKey(),
   };

@@ -53,6 +53,8 @@ const StackEnv = z.object({
   KAFKA_BROKERS: z.string().min(1).optional(),
   SCHEMA_REGISTRY_URL: z.url().optional(),
   REDIS_URL: z.url().optional(),
+  /** A Redis Cluster the pipeline uses instead of a Redis server: the local one is not started. */
+  REDIS_CLUSTER_NODES: z.string().min(1).optional(),
 });
 export type StackEnv = z.infer<typeof StackEnv>;
 

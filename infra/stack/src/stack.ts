@@ -59,7 +59,8 @@ export async function stackUp(log: Log = () => {}, layout: StackLayout = resolve
   const settled = await Promise.allSettled(
     SERVICES.map(async (s) => {
       const t0 = Date.now();
-      const external = layout.env[ENV_OF[s.name]];
+      const external =
+        layout.env[ENV_OF[s.name]] ?? (s.name === 'redis' ? layout.env.REDIS_CLUSTER_NODES : undefined);
       if (external)
         return { name: s.name, where: external, state: 'external' as const, ms: 0, pid: undefined };
       const { pid, reused } = await s.ensure(layout, log);
