@@ -40,7 +40,11 @@ export async function scanPrefix(
 function kindOf(prefix: string, key: string): string {
   const rest = key.slice(prefix.length);
   const close = rest.indexOf('}');
-  const tag = rest.startsWith('{i:') ? 'identity' : rest.startsWith('{c:') ? 'channel' : rest.slice(1, close).replace(/:\d+$/, '');
+  const tag = rest.startsWith('{i:')
+    ? 'identity'
+    : rest.startsWith('{c:')
+      ? 'channel'
+      : rest.slice(1, close).replace(/:\d+$/, '');
   return `${tag}${rest.slice(close + 1)}`;
 }
 

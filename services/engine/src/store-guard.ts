@@ -353,7 +353,6 @@ export class StoreGuard implements BatchGuard {
         // Where Redis stopped, or the start of the log when it has nothing; if the log no longer
         // holds where Redis stopped, what came between is gone (a gap the decisions topic covers).
         const from = lostCopy ? pos.low : (recorded ?? pos.low);
-        // biome-ignore lint/complexity/useMathMinMax: offsets are bigints, which Math.max does not take
         const resumeAt = from < pos.low ? pos.low : from;
         if (resumeAt >= pos.stored) continue;
         out.push({
