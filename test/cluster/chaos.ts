@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@assurance/core';
-import { type EngineConfig, EngineConfigSchema } from '@assurance/engine';
+import { digestOf, type EngineConfig, EngineConfigSchema, materialOf } from '@assurance/engine';
 import { createKafka, createProducer, type OutboundMessage, parseBrokers } from '@assurance/kafka';
 import { createRedisCluster } from '@assurance/redis';
 import { type Decision, topicNames } from '@assurance/schemas';
@@ -394,14 +394,22 @@ for (const d of watcher.decisions) {
   list.push(d);
   byIdentity.set(d.identityId, list);
 }
-const substance = (d: Decision) => JSON.stringify([d.signals, d.tiers]);
+// A decision's substance as readers compare it (the engine's digest: tiers, signals' codes, scopes,
+// channels and times, policy, bindings known); signal ids and the trigger are not part of it.
+const substance = (d: Decision) => digestOf(d);
 for (const list of byIdentity.values()) {
   for (let i = 1; i < list.length; i++) {
     const [a, b] = [list[i - 1] as Decision, list[i] as Decision];
     if (b.sequence > a.sequence) continue;
     if (b.sequence === a.sequence) {
       if (substance(a) === substance(b)) duplicatesWithSequence++;
-      else duplicatedWithoutSequence++;
+      else {
+        duplicatedWithoutSequence++;
+        if (duplicatedWithoutSequence <= 3)
+          examples.push(
+            `  same sequence, other decision ${a.identityId} #${a.sequence}: ${materialOf(a)} then ${materialOf(b)}`,
+          );
+      }
       continue;
     }
     lateWrites++;
