@@ -32,9 +32,9 @@ function parse(text: string): Map<string, string> {
 describe('kafka cluster ports', () => {
   test('clients on the port and the next two, controllers ten above', () => {
     assert.deepEqual(kafkaClusterPorts(layout()), [
-      { id: 1, port: 29092, controllerPort: 29102 },
-      { id: 2, port: 29093, controllerPort: 29103 },
-      { id: 3, port: 29094, controllerPort: 29104 },
+      { id: 1, port: 39092, controllerPort: 39102 },
+      { id: 2, port: 39093, controllerPort: 39103 },
+      { id: 3, port: 39094, controllerPort: 39104 },
     ]);
     assert.deepEqual(
       kafkaClusterPorts(layout({ STACK_KAFKA_CLUSTER_PORT: '40000' })).map((n) => [n.port, n.controllerPort]),
@@ -92,12 +92,12 @@ describe('kafkaClusterProperties', () => {
     assert.equal(props.get('node.id'), '2');
     assert.equal(
       props.get('controller.quorum.voters'),
-      '1@127.0.0.1:29102,2@127.0.0.1:29103,3@127.0.0.1:29104',
+      '1@127.0.0.1:39102,2@127.0.0.1:39103,3@127.0.0.1:39104',
     );
     // Static voters and a bootstrap list are two ways to find the quorum: Kafka refuses both at once.
     assert.equal(props.has('controller.quorum.bootstrap.servers'), false);
-    assert.equal(props.get('listeners'), 'PLAINTEXT://127.0.0.1:29093,CONTROLLER://127.0.0.1:29103');
-    assert.equal(props.get('advertised.listeners'), 'PLAINTEXT://127.0.0.1:29093');
+    assert.equal(props.get('listeners'), 'PLAINTEXT://127.0.0.1:39093,CONTROLLER://127.0.0.1:39103');
+    assert.equal(props.get('advertised.listeners'), 'PLAINTEXT://127.0.0.1:39093');
     assert.equal(props.get('controller.listener.names'), 'CONTROLLER');
     assert.equal(props.get('listener.security.protocol.map'), 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT');
     assert.equal(props.get('inter.broker.listener.name'), 'PLAINTEXT');

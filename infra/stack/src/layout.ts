@@ -30,10 +30,10 @@ const StackEnv = z.object({
   STACK_REDIS_CLUSTER_PORT: Port.default(17001),
   /**
    * The three-node Kafka cluster (`stack:up -- --cluster`): node n (1–3) listens for clients on
-   * this port + n − 1 and for its controller quorum on this port + 10 + n − 1 (29092–29094 and
-   * 29102–29104 by default), hence the upper bound.
+   * this port + n − 1 and for its controller quorum on this port + 10 + n − 1 (39092–39094 and
+   * 39102–39104 by default), hence the upper bound.
    */
-  STACK_KAFKA_CLUSTER_PORT: Port.max(65535 - KAFKA_CLUSTER_PORT_SPAN).default(29092),
+  STACK_KAFKA_CLUSTER_PORT: Port.max(65535 - KAFKA_CLUSTER_PORT_SPAN).default(39092),
   STACK_KAFKA_HEAP: z
     .string()
     .regex(/^\d+[mg]$/)
