@@ -12,7 +12,9 @@ try {
 } catch (err) {
   exitOnStackProblem('[assurance]')(err);
 }
-if (!process.env.REDIS_URL && endpoints) process.env.REDIS_URL = endpoints.REDIS_URL;
+// A Redis Cluster named in the environment is the store; else the local stack's Redis.
+if (!process.env.REDIS_URL && !process.env.REDIS_CLUSTER_NODES && endpoints)
+  process.env.REDIS_URL = endpoints.REDIS_URL;
 if (!process.env.DECISION_SIGNING_KEY && process.argv[2] === 'keys' && process.argv[3] === 'public')
   process.env.DECISION_SIGNING_KEY = localSigningKey();
 const { main } = await import('../services/engine/src/cli.ts');
