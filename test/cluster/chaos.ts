@@ -34,6 +34,7 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { EngineProcess } from '../src/engine-process.ts';
 import { DecisionWatcher, TEST_SECRET, TEST_SIGNING_KEY } from '../src/pipeline.ts';
+import { groupLag, type Kind, pause, socLoad, until } from './support.ts';
 
 const int = (name: string, dflt: number) => {
   const v = process.env[name];
@@ -61,51 +62,10 @@ const logger = createLogger('chaos', 'silent');
 
 // ---- the input and its oracle -----------------------------------------------------------------
 
-const KINDS = ['credential_leak', 'suspicious_activity', 'token_theft', 'account_takeover'] as const;
-type Kind = (typeof KINDS)[number];
-interface Op {
-  readonly identity: string;
-  readonly value: Record<string, unknown>;
-}
-
 const run = randomBytes(3).toString('hex');
-const ids = Array.from({ length: IDENTITIES }, (_, i) => `chaos-${run}-${i}`);
-/** The oracle: per identity, the signals raised and not cleared (signal id → kind). */
-const expected = new Map<string, Map<string, Kind>>(ids.map((id) => [id, new Map()]));
-
-/**
- * Events in the order they are sent; each identity's in time order. Raises outnumber clears, so
- * most identities end with live signals (a lost raise shows), and every identity gets a clear now
- * and then (a lost clear shows too).
- */
-function generate(): Op[] {
-  const ops: Op[] = [];
-  // Times as they would be: about when each event is sent.
-  const base = Date.now();
-  const step = (SECONDS * 1000) / EVENTS;
-  let serial = 0;
-  for (let n = 0; n < EVENTS; n++) {
-    const identity = ids[n % IDENTITIES] as string;
-    const live = expected.get(identity) as Map<string, Kind>;
-    const occurredAt = new Date(base + Math.floor(n * step)).toISOString();
-    const envelope = { eventId: `ev-${run}-${n}`, occurredAt, source: 'chaos' };
-    const subject = { type: 'identity', value: identity };
-    if (live.size > 0 && (n * 7919) % 5 < 2) {
-      const signalId = [...live.keys()][(n * 31) % live.size] as string;
-      live.delete(signalId);
-      ops.push({ identity, value: { ...envelope, signalId, op: 'clear', subject, raisedBy: 'soc' } });
-    } else {
-      const kind = KINDS[(n * 13 + serial) % KINDS.length] as Kind;
-      const signalId = `s-${run}-${serial++}`;
-      live.set(signalId, kind);
-      ops.push({
-        identity,
-        value: { ...envelope, signalId, op: 'raise', subject, kind, severity: 'low', raisedBy: 'soc' },
-      });
-    }
-  }
-  return ops;
-}
+const load = socLoad(run, EVENTS, IDENTITIES, SECONDS * 1000);
+const { ids } = load;
+const expected = load.expected;
 
 // ---- the pipeline -----------------------------------------------------------------------------
 
@@ -167,7 +127,7 @@ for (let i = 1; i < ENGINES; i++) startEngineProcess(i);
 const watcher = await DecisionWatcher.start(config, logger);
 const producer = await createProducer(kafka);
 
-const ops = generate();
+const ops = load.ops;
 let acknowledged = 0;
 let sendRetries = 0;
 
@@ -288,28 +248,6 @@ async function scanTopic(topic: string, wanted: ReadonlySet<string>, found: Set<
   await reader.disconnect();
 }
 
-/** Messages the engine's router and decider groups have not committed yet, over their topics. */
-async function groupLag(): Promise<number> {
-  const inputs = Object.entries(topics)
-    .filter(([role]) => !['decisions', 'audit', 'dlq', 'identityEvents'].includes(role))
-    .map(([, t]) => t);
-  let lag = 0;
-  for (const [group, groupTopics] of [
-    [`${config.ENGINE_GROUP_ID}.router`, inputs],
-    [`${config.ENGINE_GROUP_ID}.decider`, [topics.identityEvents]],
-  ] as const) {
-    const committed = await admin.fetchOffsets({ groupId: group, topics: [...groupTopics] });
-    for (const t of committed) {
-      const ends = await admin.fetchTopicOffsets(t.topic);
-      for (const p of t.partitions) {
-        const end = Number(ends.find((e) => e.partition === p.partition)?.high ?? 0);
-        lag += Math.max(0, end - Math.max(0, Number(p.offset)));
-      }
-    }
-  }
-  return lag;
-}
-
 /** Whether the cluster, as `survivor` sees it, is whole again with three primaries other than `dead`. */
 async function failedOver(survivor: number, dead: number): Promise<boolean> {
   // A plain connection with a command timeout: a cluster client may queue behind the dead node.
@@ -369,7 +307,7 @@ while (behind.length > 0 && Date.now() - drainStart < DRAIN_TIMEOUT_MS) {
 let lagLeft = -1;
 const lagDeadline = Date.now() + 120_000;
 while (Date.now() < lagDeadline) {
-  lagLeft = await groupLag().catch(() => -1);
+  lagLeft = await groupLag(admin, config, topics).catch(() => -1);
   if (lagLeft === 0) break;
   await pause(1000);
 }
@@ -512,18 +450,3 @@ if (opts['keep-logs'] || failed) {
   }
 }
 process.exit(failed ? 1 : 0);
-
-// ---- helpers ----------------------------------------------------------------------------------
-
-function pause(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`chaos: timed out waiting until ${what}`);
-    await pause(250);
-  }
-}
