@@ -13,6 +13,7 @@
  * load generator): the figures say how the pipeline scales here, not what dedicated hosts reach.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createLogger } from '@assurance/core';
 import { type EngineConfig, EngineConfigSchema } from '@assurance/engine';
 import { createKafka, createProducer, type OutboundMessage, parseBrokers } from '@assurance/kafka';
@@ -46,6 +47,28 @@ await admin.connect();
 const redis = createRedisCluster(cluster.endpoints.REDIS_CLUSTER_NODES, { kind: 'tool' });
 await redis.connect();
 
+/** The machine's CPU time so far, busy and total, in clock ticks (/proc/stat's first line). */
+function machineCpu(): { busy: number; total: number } {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** CPU ticks a process has used (user + system), 0 once it is gone. */
+function processCpu(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Bytes Redis uses, over every primary. */
 async function usedMemory(): Promise<number> {
   let sum = 0;
@@ -68,6 +91,9 @@ interface Row {
   p50: number;
   p99: number;
   bytesPerIdentity: number;
+  /** The machine's CPU busy during the backlog, and the engines' share of that busy time. */
+  machineBusy: number;
+  engineShare: number;
 }
 
 async function measure(engines: number): Promise<Row> {
@@ -114,6 +140,8 @@ async function measure(engines: number): Promise<Row> {
 
     const load = socLoad(run, EVENTS, IDENTITIES, 1000);
     const memBefore = await usedMemory();
+    const cpuBefore = machineCpu();
+    const enginesBefore = procs.reduce((a, p) => a + processCpu(p.pid), 0);
     const start = Date.now();
     let bytes = 0;
     for (let i = 0; i < load.ops.length; i += 1000) {
@@ -137,6 +165,10 @@ async function measure(engines: number): Promise<Row> {
       });
     });
     const eventsPerS = EVENTS / ((Date.now() - start) / 1000);
+    const cpuAfter = machineCpu();
+    const busy = cpuAfter.busy - cpuBefore.busy;
+    const machineBusy = busy / (cpuAfter.total - cpuBefore.total);
+    const engineShare = (procs.reduce((a, p) => a + processCpu(p.pid), 0) - enginesBefore) / busy;
     const bytesPerIdentity = Math.max(0, ((await usedMemory()) - memBefore) / IDENTITIES);
 
     // Paced: each event's send time, then its decision's arrival.
@@ -175,6 +207,8 @@ async function measure(engines: number): Promise<Row> {
       p50: q(0.5),
       p99: q(0.99),
       bytesPerIdentity,
+      machineBusy,
+      engineShare,
     };
   } finally {
     await Promise.allSettled(procs.map((p) => p.stop()));
@@ -197,11 +231,11 @@ const one = rows.find((r) => r.engines === 1)?.eventsPerS;
 const lines = [
   `cluster bench: 3 KRaft brokers (RF 3, min ISR 2), Redis Cluster 3 primaries + 3 replicas, ${process.env.HOSTNAME ?? 'this host'} (all co-located)`,
   '| engines | events/s (backlog) | per-engine efficiency | decision latency p50 / p99 at ' +
-    `${RATE} events/s | Redis bytes per identity | load produced at |`,
-  '|---|---|---|---|---|---|',
+    `${RATE} events/s | Redis bytes per identity | load produced at | machine CPU busy (engines' share) |`,
+  '|---|---|---|---|---|---|---|',
   ...rows.map(
     (r) =>
-      `| ${r.engines} | ${Math.round(r.eventsPerS).toLocaleString('en')} | ${one ? (r.eventsPerS / (one * r.engines)).toFixed(2) : '-'} | ${r.p50} / ${r.p99} ms | ${Math.round(r.bytesPerIdentity)} | ${r.produceMBps.toFixed(1)} MB/s |`,
+      `| ${r.engines} | ${Math.round(r.eventsPerS).toLocaleString('en')} | ${one ? (r.eventsPerS / (one * r.engines)).toFixed(2) : '-'} | ${r.p50} / ${r.p99} ms | ${Math.round(r.bytesPerIdentity)} | ${r.produceMBps.toFixed(1)} MB/s | ${Math.round(r.machineBusy * 100)} % (${Math.round(r.engineShare * 100)} %) |`,
   ),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
