@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { AssuranceError } from '@assurance/core';
-import { keySpace, MetaStore, type RedisConnection } from '@assurance/redis';
+import { keySpace, MetaStore, type RedisConnection, StateReader } from '@assurance/redis';
 import { Cluster } from 'ioredis';
 import { storeRedis, uniquePrefix } from '../src/harness.ts';
 
@@ -72,4 +72,15 @@ test('under a seal, a progress write to a server that is not the sealed process 
   meta.installSeal(seal);
   await meta.recordProgress([entry(0, '11')], at);
   assert.deepEqual(await offsets(meta), { 0: '11' });
+});
+
+test('a read names the primary that served it on a cluster, and nothing on one server', async () => {
+  const keys = keySpace(uniquePrefix());
+  const { status } = await new StateReader(redis, keys).readWithStatus('someone', Date.now());
+  if (redis instanceof Cluster) {
+    assert.ok(status.servedBy, 'a cluster read names its primary');
+    assert.ok((await new MetaStore(redis, keys).runId()).split('+').includes(status.servedBy));
+  } else {
+    assert.equal(status.servedBy, undefined);
+  }
 });
