@@ -189,6 +189,8 @@ class PartitionCounts {
   readonly #kafka: KafkaClient;
   readonly #counts = new Map<string, { n: number; at: number }>();
   readonly #partitioner = Partitioners.DefaultPartitioner();
+  /** One metadata read at a time, however many sends find the counts old. */
+  #refreshing: Promise<void> | undefined;
 
   constructor(kafka: KafkaClient) {
     this.#kafka = kafka;
@@ -197,7 +199,14 @@ class PartitionCounts {
   async place(chunk: readonly OutboundMessage[]): Promise<Array<OutboundMessage & { partition: number }>> {
     const topics = [...new Set(chunk.map((m) => m.topic))];
     const stale = topics.filter((t) => (this.#counts.get(t)?.at ?? 0) < Date.now() - 60_000);
-    if (stale.length > 0) await this.#refresh(stale);
+    if (stale.length > 0) {
+      this.#refreshing ??= this.#refresh(stale).finally(() => {
+        this.#refreshing = undefined;
+      });
+      await this.#refreshing;
+      // Another send's read may have covered other topics: read again for any still unknown.
+      if (topics.some((t) => !this.#counts.has(t))) await this.#refresh(topics);
+    }
     return chunk.map((m) => {
       const n = this.#counts.get(m.topic)?.n ?? 0;
       if (n === 0) throw new AssuranceError('kafka_unavailable', `no partitions known for ${m.topic}`);
@@ -223,7 +232,12 @@ class PartitionCounts {
       const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
       for (const t of meta.topics) this.#counts.set(t.name, { n: t.partitions.length, at: Date.now() });
     } catch (err) {
-      // Counts read earlier stay good (partitions are only ever added); without any, fail the send.
+      // Counts read earlier stay good (partitions are only ever added), tried again in 5 s rather
+      // than on every send; without any, fail the send.
+      for (const t of topics) {
+        const known = this.#counts.get(t);
+        if (known) this.#counts.set(t, { n: known.n, at: Date.now() - 55_000 });
+      }
       if (topics.some((t) => !this.#counts.has(t)))
         throw new AssuranceError(
           'kafka_unavailable',
