@@ -438,6 +438,26 @@ describe('decisions: commit and published', () => {
     assert.equal(r?.publishedDigest, 'dg5');
   });
 
+  test('with offsets, the decision standing last on the topic is what counts, whichever is acknowledged first', async () => {
+    const s = store();
+    for (const id of ['late-first', 'late-second']) {
+      await s.apply(id, { mutations: [], tenant: { id: 't', at: now } }, now);
+      assert.equal(await s.commit(id, 0, 5, 'dg5', now + HOUR), 'ok');
+      assert.equal(await s.commit(id, 5, 9, 'dg9', now + HOUR), 'ok');
+    }
+    // 9 landed at offset 10, the late 5 at 11 (after it); 9's acknowledgement recorded first.
+    assert.equal(await s.published('late-first', 9, 'dg9', '10'), 'ok');
+    assert.equal(await s.published('late-first', 5, 'dg5', '11'), 'superseded');
+    assert.equal((await s.read('late-first', now))?.published, 5, 'the newest is owed again');
+    // The same landing, 5's acknowledgement recorded first: 9's must not hide that 5 stands last.
+    assert.equal(await s.published('late-second', 5, 'dg5', '11'), 'superseded');
+    assert.equal(await s.published('late-second', 9, 'dg9', '10'), 'superseded');
+    assert.equal((await s.read('late-second', now))?.published, 5);
+    // The owner sends 9 again; it lands last, and nothing is owed.
+    assert.equal(await s.published('late-second', 9, 'dg9', '12'), 'ok');
+    assert.equal((await s.read('late-second', now))?.published, 9);
+  });
+
   test('an identity with three bindings and five live signals fits in 1 KiB', async () => {
     const s = store();
     // Ids as long as most producers make them (UUIDs), the decision digest as the decider writes it.

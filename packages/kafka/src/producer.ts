@@ -66,7 +66,7 @@ export async function createProducer(
       byTopic.set(m.topic, list);
     }
     const used = producer;
-    let acked: Array<{ topicName: string; partition: number }>;
+    let acked: AckedPartition[];
     try {
       if (used === unconnected) {
         await used.connect();
@@ -108,6 +108,14 @@ export async function createProducer(
       );
     }
     checkAcked(placed, acked);
+    // A partition's messages of one request are appended in order from its base offset.
+    const next = new Map(acked.map((a) => [`${a.topicName}|${a.partition}`, BigInt(a.baseOffset ?? '-1')]));
+    return placed.map((m) => {
+      const k = `${m.topic}|${m.partition}`;
+      const at = next.get(k) ?? -1n;
+      next.set(k, at + 1n);
+      return at.toString();
+    });
   };
   /**
    * kafkajs answers a send whose partitions moved to a broker that had already answered it with
@@ -128,24 +136,30 @@ export async function createProducer(
       );
     }
   };
+  const sendAll = async (messages: readonly OutboundMessage[]): Promise<string[]> => {
+    // One request per ~maxRequestBytes, in order: a partition's record batch must stay under the
+    // broker's message.max.bytes (1 MiB by default), and audit records are several KiB each.
+    const offsets: string[] = [];
+    let chunk: OutboundMessage[] = [];
+    let bytes = 0;
+    for (const m of messages) {
+      const size = sizeOf(m);
+      if (chunk.length > 0 && bytes + size > maxRequestBytes) {
+        offsets.push(...(await sendChunk(chunk)));
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(m);
+      bytes += size;
+    }
+    if (chunk.length > 0) offsets.push(...(await sendChunk(chunk)));
+    return offsets;
+  };
   return {
     async send(messages: readonly OutboundMessage[]) {
-      // One request per ~maxRequestBytes, in order: a partition's record batch must stay under the
-      // broker's message.max.bytes (1 MiB by default), and audit records are several KiB each.
-      let chunk: OutboundMessage[] = [];
-      let bytes = 0;
-      for (const m of messages) {
-        const size = sizeOf(m);
-        if (chunk.length > 0 && bytes + size > maxRequestBytes) {
-          await sendChunk(chunk);
-          chunk = [];
-          bytes = 0;
-        }
-        chunk.push(m);
-        bytes += size;
-      }
-      if (chunk.length > 0) await sendChunk(chunk);
+      await sendAll(messages);
     },
+    sendWithOffsets: sendAll,
     close: async () => {
       await resetting;
       await producer.disconnect();
@@ -178,7 +192,7 @@ const PRODUCER_ID_LOST = new Set([
   'INVALID_PRODUCER_EPOCH',
 ]);
 
-type AckedPartition = { topicName: string; partition: number };
+type AckedPartition = { topicName: string; partition: number; baseOffset?: string };
 
 /**
  * Each topic's partition count (from the cluster's metadata, read again after a minute), and the

@@ -27,6 +27,8 @@ export interface OutboundMessage {
 export interface ProducerPort {
   /** Resolves once every message is acknowledged by all in-sync replicas. */
   send(messages: readonly OutboundMessage[]): Promise<void>;
+  /** As `send`, and each message's offset in its partition (decimal), in the order given. */
+  sendWithOffsets?(messages: readonly OutboundMessage[]): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -379,11 +379,22 @@ export class StateStore extends StateReader {
   }
 
   /**
-   * Kafka acknowledged decision `seq`. `superseded`: a newer one had been acknowledged first, so
-   * this one may stand after it on the topic; the newer one is owed again (identity-published-1.lua).
+   * Kafka acknowledged decision `seq`, at `offset` on the decisions topic when known. `superseded`:
+   * the decision standing last on the topic is older than the newest recorded one (a send that
+   * outlived its partition landed late), so the newest is owed again (identity-published-1.lua).
    */
-  async published(identityId: string, seq: number, digest: string): Promise<'ok' | 'superseded'> {
-    const r = await this.#call('identity-published')(this.#keys.identity(identityId), seq, digest);
+  async published(
+    identityId: string,
+    seq: number,
+    digest: string,
+    offset?: string,
+  ): Promise<'ok' | 'superseded'> {
+    const r = await this.#call('identity-published')(
+      this.#keys.identity(identityId),
+      seq,
+      digest,
+      offset ?? '',
+    );
     return Number(r) === 2 ? 'superseded' : 'ok';
   }
 

@@ -236,15 +236,30 @@ export class Decider {
    * again from the state after a crash.
    */
   async #publish(results: readonly GroupResult[], orphans: readonly OutboundMessage[]): Promise<void> {
-    await this.#d.producer.send(results.flatMap((r) => r.out));
+    const out = results.flatMap((r) => r.out);
+    // Each decision's offset tells the store which one stands last on the topic (what compaction
+    // keeps); a producer that cannot say sends without them.
+    let offsets: readonly string[] = [];
+    if (this.#d.producer.sendWithOffsets) offsets = await this.#d.producer.sendWithOffsets(out);
+    else await this.#d.producer.send(out);
+    // Decisions are produced in the order of their acknowledgements, result by result.
+    const decisionOffsets = out.flatMap((m, i) => (m.topic === this.#d.topics.decisions ? [offsets[i]] : []));
+    const offsetsOf = results.map((r, k) => {
+      const first = results.slice(0, k).reduce((n, x) => n + x.acks.length, 0);
+      return decisionOffsets.slice(first, first + r.acks.length);
+    });
     await this.#d.deadLetters.write([...orphans, ...results.flatMap((r) => r.dlq)]);
     const ackedAt = Date.now();
     await Promise.all(
-      results.flatMap((r) => [
-        ...r.acks.map(async (a) => {
-          if ((await this.#d.store.published(r.identityId, a.seq, a.digest)) !== 'superseded') return;
-          // Our decision may stand after a newer one on the topic: the identity's owner sends the
-          // newer one again now (it is owed), so the last record compaction keeps is the newest.
+      results.flatMap((r, k) => [
+        ...r.acks.map(async (a, i) => {
+          const offset = offsetsOf[k]?.[i];
+          const result = await this.#d.store.published(r.identityId, a.seq, a.digest, offset);
+          // Only the identity's last decision of the batch says what stands last on the topic.
+          if (result !== 'superseded' || i !== r.acks.length - 1) return;
+          // An older decision stands last on the topic: the identity's owner sends the newest again
+          // now (it is owed), so the record compaction keeps is the newest. Issued after the
+          // schedule below (which went out before this acknowledgement was recorded), so it wins.
           this.#d.metrics.supersededLate.inc();
           await this.#d.store.schedule(r.identityId, ackedAt);
         }),
