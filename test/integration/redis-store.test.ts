@@ -446,16 +446,20 @@ describe('decisions: commit and published', () => {
       assert.equal(await s.commit(id, 5, 9, 'dg9', now + HOUR), 'ok');
     }
     // 9 landed at offset 10, the late 5 at 11 (after it); 9's acknowledgement recorded first.
-    assert.equal(await s.published('late-first', 9, 'dg9', '10'), 'ok');
-    assert.equal(await s.published('late-first', 5, 'dg5', '11'), 'superseded');
+    assert.equal(await s.published('late-first', 9, 'dg9', { partition: 0, offset: '10' }), 'ok');
+    assert.equal(await s.published('late-first', 5, 'dg5', { partition: 0, offset: '11' }), 'superseded');
     assert.equal((await s.read('late-first', now))?.published, 5, 'the newest is owed again');
     // The same landing, 5's acknowledgement recorded first: 9's must not hide that 5 stands last.
-    assert.equal(await s.published('late-second', 5, 'dg5', '11'), 'superseded');
-    assert.equal(await s.published('late-second', 9, 'dg9', '10'), 'superseded');
+    assert.equal(await s.published('late-second', 5, 'dg5', { partition: 0, offset: '11' }), 'superseded');
+    assert.equal(await s.published('late-second', 9, 'dg9', { partition: 0, offset: '10' }), 'superseded');
     assert.equal((await s.read('late-second', now))?.published, 5);
     // The owner sends 9 again; it lands last, and nothing is owed.
-    assert.equal(await s.published('late-second', 9, 'dg9', '12'), 'ok');
+    assert.equal(await s.published('late-second', 9, 'dg9', { partition: 0, offset: '12' }), 'ok');
     assert.equal((await s.read('late-second', now))?.published, 9);
+    // Partitions were added and the identity's decisions moved: offsets start over there.
+    assert.equal(await s.commit('late-second', 9, 12, 'dg12', now + HOUR), 'ok');
+    assert.equal(await s.published('late-second', 12, 'dg12', { partition: 3, offset: '2' }), 'ok');
+    assert.equal((await s.read('late-second', now))?.published, 12);
   });
 
   test('an identity with three bindings and five live signals fits in 1 KiB', async () => {

@@ -3,7 +3,7 @@ import type { Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import { type KafkaClient, kafkajsOf } from './client.ts';
 import { COMPRESSION_TYPE, type Compression } from './codecs.ts';
-import type { OutboundMessage, ProducerPort } from './types.ts';
+import type { Landed, OutboundMessage, ProducerPort } from './types.ts';
 
 /**
  * Idempotent producer, acks from all in-sync replicas. Messages of one `send` are grouped per
@@ -110,11 +110,11 @@ export async function createProducer(
     checkAcked(placed, acked);
     // A partition's messages of one request are appended in order from its base offset.
     const next = new Map(acked.map((a) => [`${a.topicName}|${a.partition}`, BigInt(a.baseOffset ?? '-1')]));
-    return placed.map((m) => {
+    return placed.map((m): Landed => {
       const k = `${m.topic}|${m.partition}`;
       const at = next.get(k) ?? -1n;
       next.set(k, at + 1n);
-      return at.toString();
+      return { partition: m.partition, offset: at.toString() };
     });
   };
   /**
@@ -136,10 +136,10 @@ export async function createProducer(
       );
     }
   };
-  const sendAll = async (messages: readonly OutboundMessage[]): Promise<string[]> => {
+  const sendAll = async (messages: readonly OutboundMessage[]): Promise<Landed[]> => {
     // One request per ~maxRequestBytes, in order: a partition's record batch must stay under the
     // broker's message.max.bytes (1 MiB by default), and audit records are several KiB each.
-    const offsets: string[] = [];
+    const offsets: Landed[] = [];
     let chunk: OutboundMessage[] = [];
     let bytes = 0;
     for (const m of messages) {

@@ -24,11 +24,17 @@ export interface OutboundMessage {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** Where a produced message landed: its partition and its offset there (decimal). */
+export interface Landed {
+  readonly partition: number;
+  readonly offset: string;
+}
+
 export interface ProducerPort {
   /** Resolves once every message is acknowledged by all in-sync replicas. */
   send(messages: readonly OutboundMessage[]): Promise<void>;
-  /** As `send`, and each message's offset in its partition (decimal), in the order given. */
-  sendWithOffsets?(messages: readonly OutboundMessage[]): Promise<string[]>;
+  /** As `send`, and where each message landed (its partition, its offset there), in the order given. */
+  sendWithOffsets?(messages: readonly OutboundMessage[]): Promise<Landed[]>;
   close(): Promise<void>;
 }
 

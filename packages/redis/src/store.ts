@@ -379,7 +379,7 @@ export class StateStore extends StateReader {
   }
 
   /**
-   * Kafka acknowledged decision `seq`, at `offset` on the decisions topic when known. `superseded`:
+   * Kafka acknowledged decision `seq`, landed at `landed` on the decisions topic when known. `superseded`:
    * the decision standing last on the topic is older than the newest recorded one (a send that
    * outlived its partition landed late), so the newest is owed again (identity-published-1.lua).
    */
@@ -387,13 +387,14 @@ export class StateStore extends StateReader {
     identityId: string,
     seq: number,
     digest: string,
-    offset?: string,
+    landed?: { readonly partition: number; readonly offset: string },
   ): Promise<'ok' | 'superseded'> {
     const r = await this.#call('identity-published')(
       this.#keys.identity(identityId),
       seq,
       digest,
-      offset ?? '',
+      landed?.offset ?? '',
+      landed?.partition ?? -1,
     );
     return Number(r) === 2 ? 'superseded' : 'ok';
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@assurance/core';
 import { AssuranceError, asAssuranceError, dispositionOf } from '@assurance/core';
-import type { BatchResult, InboundMessage, OutboundMessage, ProducerPort } from '@assurance/kafka';
+import type { BatchResult, InboundMessage, Landed, OutboundMessage, ProducerPort } from '@assurance/kafka';
 import { UNDECODABLE_DETAIL_HEADER, UNDECODABLE_HEADER } from '@assurance/kafka';
 import type { Evaluation, Policy } from '@assurance/policy';
 import { evaluate } from '@assurance/policy';
@@ -239,7 +239,7 @@ export class Decider {
     const out = results.flatMap((r) => r.out);
     // Each decision's offset tells the store which one stands last on the topic (what compaction
     // keeps); a producer that cannot say sends without them.
-    let offsets: readonly string[] = [];
+    let offsets: readonly Landed[] = [];
     if (this.#d.producer.sendWithOffsets) offsets = await this.#d.producer.sendWithOffsets(out);
     else await this.#d.producer.send(out);
     // Decisions are produced in the order of their acknowledgements, result by result.

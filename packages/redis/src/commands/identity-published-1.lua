@@ -12,6 +12,9 @@
   ARGV[1] published sequence
   ARGV[2] its digest
   ARGV[3] its offset on the decisions topic, or '' when unknown
+  ARGV[4] its partition there: offsets compare within one partition; a decision landed on another
+          (partitions were added) starts the tracking over there, so it can never wait forever
+          for an offset the new partition will not reach
 
   Returns: 1 recorded, 0 this one was already recorded, 2 a newer one is owed again, -2 no state.
 ]]
@@ -35,7 +38,9 @@ if offset < 0 then
   redis.call('SET', key, cmsgpack.pack(t), 'KEEPTTL')
   return 1
 end
-if offset > (t.po or -1) then
+local partition = tonumber(ARGV[4])
+if partition ~= t.pp or offset > (t.po or -1) then
+  t.pp = partition
   t.po = offset
   t.ps = seq
   t.psg = ARGV[2]
