@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@assurance/core';
-import { digestOf, type EngineConfig, EngineConfigSchema, materialOf } from '@assurance/engine';
+import { digestOf, type EngineConfig, materialOf } from '@assurance/engine';
 import { createKafka, createProducer, type OutboundMessage, parseBrokers } from '@assurance/kafka';
 import { createRedisCluster } from '@assurance/redis';
 import { type Decision, topicNames } from '@assurance/schemas';
@@ -33,8 +33,8 @@ import {
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { EngineProcess } from '../src/engine-process.ts';
-import { DecisionWatcher, TEST_SECRET, TEST_SIGNING_KEY } from '../src/pipeline.ts';
-import { groupLag, type Kind, pause, socLoad, until } from './support.ts';
+import { DecisionWatcher } from '../src/pipeline.ts';
+import { clusterEngineConfig, groupLag, type Kind, pause, socLoad, until } from './support.ts';
 
 const int = (name: string, dflt: number) => {
   const v = process.env[name];
@@ -70,20 +70,10 @@ const expected = load.expected;
 // ---- the pipeline -----------------------------------------------------------------------------
 
 const cluster = await clusterUp((m) => say(`stack: ${m}`), layout);
-const config: EngineConfig = EngineConfigSchema.parse({
-  KAFKA_BROKERS: cluster.endpoints.KAFKA_BROKERS,
-  SCHEMA_REGISTRY_URL: cluster.endpoints.SCHEMA_REGISTRY_URL,
-  REDIS_CLUSTER_NODES: cluster.endpoints.REDIS_CLUSTER_NODES,
-  CHANNEL_HASH_SECRET: TEST_SECRET,
-  DECISION_SIGNING_KEY: JSON.stringify(TEST_SIGNING_KEY),
-  TOPIC_NAMESPACE: `chaos-${run}`,
-  ENGINE_GROUP_ID: `chaos-${run}`,
-  REDIS_PREFIX: `chaos${run}:`,
-  INTERNAL_PARTITIONS: '6',
+const config: EngineConfig = clusterEngineConfig(cluster.endpoints, 'chaos', run, {
   CONSUMER_SESSION_TIMEOUT: '6s',
   STORE_CHECK_INTERVAL: '1s',
   RETRY_BACKOFF: '300ms',
-  METRICS_PORT: '0',
   LOG_LEVEL: process.env.CHAOS_ENGINE_LOG_LEVEL ?? 'warn',
 });
 const topics = topicNames(config.TOPIC_NAMESPACE);

@@ -15,15 +15,15 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLogger } from '@assurance/core';
-import { type EngineConfig, EngineConfigSchema } from '@assurance/engine';
+import type { EngineConfig } from '@assurance/engine';
 import { createKafka, createProducer, type OutboundMessage, parseBrokers } from '@assurance/kafka';
 import { createRedisCluster, keySpace, MetaStore } from '@assurance/redis';
 import { type Decision, topicNames } from '@assurance/schemas';
 import { clusterUp, resolveLayout } from '@assurance/stack';
 import { Kafka, logLevel } from 'kafkajs';
 import { EngineProcess } from '../src/engine-process.ts';
-import { DecisionWatcher, TEST_SECRET, TEST_SIGNING_KEY } from '../src/pipeline.ts';
-import { type Op, pause, socLoad, until } from './support.ts';
+import { DecisionWatcher } from '../src/pipeline.ts';
+import { clusterEngineConfig, type Op, pause, socLoad, until } from './support.ts';
 
 const int = (name: string, dflt: number) => {
   const v = process.env[name];
@@ -98,19 +98,7 @@ interface Row {
 
 async function measure(engines: number): Promise<Row> {
   const run = randomBytes(3).toString('hex');
-  const config: EngineConfig = EngineConfigSchema.parse({
-    KAFKA_BROKERS: cluster.endpoints.KAFKA_BROKERS,
-    SCHEMA_REGISTRY_URL: cluster.endpoints.SCHEMA_REGISTRY_URL,
-    REDIS_CLUSTER_NODES: cluster.endpoints.REDIS_CLUSTER_NODES,
-    CHANNEL_HASH_SECRET: TEST_SECRET,
-    DECISION_SIGNING_KEY: JSON.stringify(TEST_SIGNING_KEY),
-    TOPIC_NAMESPACE: `scale-${run}`,
-    ENGINE_GROUP_ID: `scale-${run}`,
-    REDIS_PREFIX: `scale${run}:`,
-    INTERNAL_PARTITIONS: '6',
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
-  });
+  const config: EngineConfig = clusterEngineConfig(cluster.endpoints, 'scale', run);
   const topics = topicNames(config.TOPIC_NAMESPACE);
   const procs = [new EngineProcess(config)];
   await until('the topics exist', 120_000, async () => {

@@ -1,6 +1,9 @@
 import type { EngineConfig } from '@assurance/engine';
+import { EngineConfigSchema } from '@assurance/engine';
 import type { TopicNames } from '@assurance/schemas';
+import type { ClusterEndpoints } from '@assurance/stack';
 import type { Admin } from 'kafkajs';
+import { TEST_SECRET, TEST_SIGNING_KEY } from '../src/pipeline.ts';
 
 /**
  * What the cluster runs share (chaos.ts, scale.ts): SOC raise and clear events with their oracle,
@@ -58,6 +61,30 @@ export function socLoad(run: string, events: number, identities: number, spanMs:
     }
   }
   return { ids, ops, expected };
+}
+
+/**
+ * An engine's configuration on the clusters, on a namespace, groups and Redis prefix of its own
+ * (`<name>-<run>`), with `overrides` on top.
+ */
+export function clusterEngineConfig(
+  endpoints: ClusterEndpoints,
+  name: string,
+  run: string,
+  overrides: Record<string, string> = {},
+): EngineConfig {
+  return EngineConfigSchema.parse({
+    ...endpoints,
+    CHANNEL_HASH_SECRET: TEST_SECRET,
+    DECISION_SIGNING_KEY: JSON.stringify(TEST_SIGNING_KEY),
+    TOPIC_NAMESPACE: `${name}-${run}`,
+    ENGINE_GROUP_ID: `${name}-${run}`,
+    REDIS_PREFIX: `${name}${run}:`,
+    INTERNAL_PARTITIONS: '6',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'warn',
+    ...overrides,
+  });
 }
 
 /** Messages the engine's router and decider groups have not committed yet, over their topics. */

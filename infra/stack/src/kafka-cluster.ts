@@ -7,8 +7,7 @@ import { REPO_ROOT } from './layout.ts';
 import { checkJava } from './prereqs.ts';
 import { logMarks, logTails, ServiceStartError, StackProblem } from './problems.ts';
 import { delay, livePid, portOpen, run, startDetached, stopPid } from './proc.ts';
-import type { Log } from './services.ts';
-import { fetchKafkaJars } from './services.ts';
+import { fetchKafkaJars, type Log, replicationProperties } from './services.ts';
 
 /**
  * A three-node Kafka cluster on loopback, each node a combined broker+controller (KRaft) with a
@@ -99,14 +98,7 @@ log.dirs=${dataDir(l, id)}
 num.partitions=3
 # Every topic and internal topic on all three nodes, and a write acknowledged by two: one node may
 # die without losing an acknowledged record or refusing acks=all writes.
-default.replication.factor=3
-min.insync.replicas=2
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-share.coordinator.state.topic.replication.factor=3
-share.coordinator.state.topic.min.isr=2
+${replicationProperties(3, 2)}
 # A replica that missed writes never becomes leader: losing data must show up as unavailability.
 unclean.leader.election.enable=false
 # Topics are provisioned explicitly with their configs; a typo must not create a topic.

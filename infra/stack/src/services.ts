@@ -240,6 +240,21 @@ function openssl(what: string, args: readonly string[]): void {
     );
 }
 
+/**
+ * Replication of every topic and of Kafka's own: `factor` copies, writes acknowledged by `minIsr`
+ * (the single broker: 1 and 1; the local cluster: 3 and 2).
+ */
+export function replicationProperties(factor: number, minIsr: number): string {
+  return `default.replication.factor=${factor}
+min.insync.replicas=${minIsr}
+offsets.topic.replication.factor=${factor}
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=${factor}
+transaction.state.log.min.isr=${minIsr}
+share.coordinator.state.topic.replication.factor=${factor}
+share.coordinator.state.topic.min.isr=${minIsr}`;
+}
+
 function kafkaProperties(l: StackLayout, tls: BrokerTls): string {
   const port = l.env.STACK_KAFKA_PORT;
   const ctl = l.env.STACK_KAFKA_CONTROLLER_PORT;
@@ -275,14 +290,7 @@ super.users=User:ANONYMOUS
 allow.everyone.if.no.acl.found=false
 log.dirs=${l.kafka.data}
 num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+${replicationProperties(1, 1)}
 # Topics are provisioned explicitly with their configs; a typo must not create a topic.
 auto.create.topics.enable=false
 delete.topic.enable=true

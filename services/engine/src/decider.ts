@@ -244,9 +244,11 @@ export class Decider {
     else await this.#d.producer.send(out);
     // Decisions are produced in the order of their acknowledgements, result by result.
     const decisionOffsets = out.flatMap((m, i) => (m.topic === this.#d.topics.decisions ? [offsets[i]] : []));
-    const offsetsOf = results.map((r, k) => {
-      const first = results.slice(0, k).reduce((n, x) => n + x.acks.length, 0);
-      return decisionOffsets.slice(first, first + r.acks.length);
+    let taken = 0;
+    const offsetsOf = results.map((r) => {
+      const mine = decisionOffsets.slice(taken, taken + r.acks.length);
+      taken += r.acks.length;
+      return mine;
     });
     await this.#d.deadLetters.write([...orphans, ...results.flatMap((r) => r.dlq)]);
     const ackedAt = Date.now();
