@@ -32,3 +32,12 @@ export type { LocalService } from './services.ts';
 export { kafka, redis, registry, SERVICES, secureKafka, stopService } from './services.ts';
 export type { ClusterEndpoints, ClusterUpResult, ServiceStatus, StackEndpoints, UpResult } from './stack.ts';
 export { clusterDown, clusterUp, readEndpoints, stackDown, stackStatus, stackUp } from './stack.ts';
+export type { ProxySpec, ToxiproxyServer } from './toxiproxy.ts';
+export {
+  networkFaultPorts,
+  networkFaultProxies,
+  proxiedEndpoints,
+  TOXIPROXY_VERSION,
+  toxiproxyDown,
+  toxiproxyUp,
+} from './toxiproxy.ts';

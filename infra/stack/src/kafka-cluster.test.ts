@@ -3,15 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  KAFKA_CLUSTER_CONTROLLER_OFFSET,
-  KAFKA_CLUSTER_SIZE,
-  kafkaClusterNodes,
-  kafkaClusterPorts,
-  kafkaClusterProperties,
-} from './kafka-cluster.ts';
+import { kafkaClusterNodes, kafkaClusterPorts, kafkaClusterProperties } from './kafka-cluster.ts';
 import { KAFKA_CLUSTER_PORT_SPAN, resolveLayout } from './layout.ts';
 import { StackProblem } from './problems.ts';
+import { networkFaultPorts } from './toxiproxy.ts';
 
 const layout = (env: Record<string, string> = {}) => resolveLayout({ STACK_DIR: '/srv/stack', ...env });
 
@@ -30,11 +25,11 @@ function parse(text: string): Map<string, string> {
 }
 
 describe('kafka cluster ports', () => {
-  test('clients on the port and the next two, controllers ten above', () => {
+  test('clients on the port and the next two, controllers ten above, proxied clients twenty and their proxy thirty', () => {
     assert.deepEqual(kafkaClusterPorts(layout()), [
-      { id: 1, port: 39092, controllerPort: 39102 },
-      { id: 2, port: 39093, controllerPort: 39103 },
-      { id: 3, port: 39094, controllerPort: 39104 },
+      { id: 1, port: 39092, controllerPort: 39102, proxiedPort: 39112, proxyPort: 39122 },
+      { id: 2, port: 39093, controllerPort: 39103, proxiedPort: 39113, proxyPort: 39123 },
+      { id: 3, port: 39094, controllerPort: 39104, proxiedPort: 39114, proxyPort: 39124 },
     ]);
     assert.deepEqual(
       kafkaClusterPorts(layout({ STACK_KAFKA_CLUSTER_PORT: '40000' })).map((n) => [n.port, n.controllerPort]),
@@ -46,12 +41,13 @@ describe('kafka cluster ports', () => {
     );
   });
 
-  test("the layout's bound keeps the last controller port a port", () => {
-    assert.equal(KAFKA_CLUSTER_PORT_SPAN, KAFKA_CLUSTER_CONTROLLER_OFFSET + KAFKA_CLUSTER_SIZE - 1);
-    const last = kafkaClusterPorts(
-      layout({ STACK_KAFKA_CLUSTER_PORT: String(65535 - KAFKA_CLUSTER_PORT_SPAN) }),
+  test("the layout's bound keeps the last proxy port a port", () => {
+    const top = layout({ STACK_KAFKA_CLUSTER_PORT: String(65535 - KAFKA_CLUSTER_PORT_SPAN) });
+    const highest = Math.max(
+      ...kafkaClusterPorts(top).flatMap((n) => [n.port, n.controllerPort, n.proxiedPort, n.proxyPort]),
+      ...Object.values(networkFaultPorts(top)).flat(),
     );
-    assert.equal(last.at(-1)?.controllerPort, 65535);
+    assert.equal(highest, 65535);
     assert.throws(
       () => layout({ STACK_KAFKA_CLUSTER_PORT: String(65536 - KAFKA_CLUSTER_PORT_SPAN) }),
       /STACK_KAFKA_CLUSTER_PORT: Too big/,
@@ -69,7 +65,10 @@ describe('kafka cluster ports', () => {
       l.env.STACK_REDIS_PORT,
       ...Array.from({ length: 6 }, (_, i) => l.env.STACK_REDIS_CLUSTER_PORT + i),
     ];
-    const ours = kafkaClusterPorts(l).flatMap((n) => [n.port, n.controllerPort]);
+    const ours = [
+      ...kafkaClusterPorts(l).flatMap((n) => [n.port, n.controllerPort, n.proxiedPort, n.proxyPort]),
+      ...Object.values(networkFaultPorts(l)).flat(),
+    ];
     assert.equal(new Set(ours).size, ours.length);
     assert.deepEqual(
       ours.filter((p) => others.includes(p)),
@@ -96,10 +95,18 @@ describe('kafkaClusterProperties', () => {
     );
     // Static voters and a bootstrap list are two ways to find the quorum: Kafka refuses both at once.
     assert.equal(props.has('controller.quorum.bootstrap.servers'), false);
-    assert.equal(props.get('listeners'), 'PLAINTEXT://127.0.0.1:39093,CONTROLLER://127.0.0.1:39103');
-    assert.equal(props.get('advertised.listeners'), 'PLAINTEXT://127.0.0.1:39093');
+    assert.equal(
+      props.get('listeners'),
+      'PLAINTEXT://127.0.0.1:39093,CONTROLLER://127.0.0.1:39103,PROXIED://127.0.0.1:39113',
+    );
+    // Clients of the PROXIED listener are told the proxy's port, so every connection they make
+    // passes it; the brokers among themselves never do.
+    assert.equal(props.get('advertised.listeners'), 'PLAINTEXT://127.0.0.1:39093,PROXIED://127.0.0.1:39123');
     assert.equal(props.get('controller.listener.names'), 'CONTROLLER');
-    assert.equal(props.get('listener.security.protocol.map'), 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT');
+    assert.equal(
+      props.get('listener.security.protocol.map'),
+      'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT',
+    );
     assert.equal(props.get('inter.broker.listener.name'), 'PLAINTEXT');
   });
 

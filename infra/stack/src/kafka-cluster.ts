@@ -20,6 +20,15 @@ export const KAFKA_CLUSTER_SIZE = 3;
 
 /** A node's controller port lies this far above its client port. */
 export const KAFKA_CLUSTER_CONTROLLER_OFFSET = 10;
+/**
+ * A node's second client listener, for clients that reach the cluster through a proxy (the
+ * network fault run puts toxiproxy there), lies this far above its client port; it advertises the
+ * proxy's port, KAFKA_CLUSTER_PROXY_OFFSET above, so such clients' every connection, bootstrap or
+ * not, passes the proxy. Nothing listens there unless a proxy runs; the other listeners never
+ * depend on it.
+ */
+export const KAFKA_CLUSTER_PROXIED_OFFSET = 20;
+export const KAFKA_CLUSTER_PROXY_OFFSET = 30;
 
 export interface KafkaClusterNode {
   /** node.id, 1 to KAFKA_CLUSTER_SIZE. */
@@ -28,6 +37,9 @@ export interface KafkaClusterNode {
   readonly port: number;
   /** The CONTROLLER port the quorum uses among the nodes. */
   readonly controllerPort: number;
+  /** The PROXIED listener, which advertises `proxyPort` (where a proxy in front of it listens). */
+  readonly proxiedPort: number;
+  readonly proxyPort: number;
   /** Undefined while the node is down. */
   readonly pid: number | undefined;
 }
@@ -42,12 +54,14 @@ export interface KafkaCluster {
 /** Every node's id and ports, whether it runs or not. */
 export function kafkaClusterPorts(
   l: StackLayout,
-): Array<{ id: number; port: number; controllerPort: number }> {
+): Array<{ id: number; port: number; controllerPort: number; proxiedPort: number; proxyPort: number }> {
   const base = l.env.STACK_KAFKA_CLUSTER_PORT;
   return Array.from({ length: KAFKA_CLUSTER_SIZE }, (_, i) => ({
     id: i + 1,
     port: base + i,
     controllerPort: base + KAFKA_CLUSTER_CONTROLLER_OFFSET + i,
+    proxiedPort: base + KAFKA_CLUSTER_PROXIED_OFFSET + i,
+    proxyPort: base + KAFKA_CLUSTER_PROXY_OFFSET + i,
   }));
 }
 
@@ -89,10 +103,11 @@ node.id=${id}
 # A static quorum (every node a voter from the start), so the three storages are formatted alike
 # with no --standalone or --initial-controllers, and any two nodes elect a leader.
 controller.quorum.voters=${voters}
-listeners=PLAINTEXT://127.0.0.1:${self.port},CONTROLLER://127.0.0.1:${self.controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${self.port}
+# PROXIED: the same brokers for clients behind a proxy on ${self.proxyPort}, which it advertises.
+listeners=PLAINTEXT://127.0.0.1:${self.port},CONTROLLER://127.0.0.1:${self.controllerPort},PROXIED://127.0.0.1:${self.proxiedPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${self.port},PROXIED://127.0.0.1:${self.proxyPort}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=${dataDir(l, id)}
 num.partitions=3
@@ -148,12 +163,14 @@ async function launch(l: StackLayout, id: number, javaBin: string, log: Log) {
   for (const [port, what] of [
     [node.port, 'client'],
     [node.controllerPort, 'controller'],
+    [node.proxiedPort, 'proxied client'],
   ] as const) {
     if (await portOpen(port))
       throw new StackProblem(
         `kafka-cluster: port ${port} for node ${id}'s ${what} listener is in use by another process (not one this stack folder started).\n` +
           `  Set STACK_KAFKA_CLUSTER_PORT to move the cluster: its nodes use that port and the next ${KAFKA_CLUSTER_SIZE - 1} for clients, ` +
-          `and the same ${KAFKA_CLUSTER_CONTROLLER_OFFSET} higher for the quorum.`,
+          `and the same ${KAFKA_CLUSTER_CONTROLLER_OFFSET} higher for the quorum, ${KAFKA_CLUSTER_PROXIED_OFFSET} higher for proxied clients ` +
+          `and ${KAFKA_CLUSTER_PROXY_OFFSET} higher for their proxy.`,
       );
   }
   mkdirSync(logsDir(l, id), { recursive: true });

@@ -8,8 +8,11 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 const Port = z.coerce.number().int().min(1024).max(65535);
 
-/** How far above STACK_KAFKA_CLUSTER_PORT the cluster's last port lies (node 3's controller). */
-export const KAFKA_CLUSTER_PORT_SPAN = 12;
+/**
+ * How far above STACK_KAFKA_CLUSTER_PORT the cluster's last port lies: the network fault run's
+ * proxies (toxiproxy.ts) take the ports after the nodes' listeners.
+ */
+export const KAFKA_CLUSTER_PORT_SPAN = 46;
 
 /**
  * Where the native stack lives and listens. One git-ignored folder holds every byte it writes,
@@ -31,7 +34,8 @@ const StackEnv = z.object({
   /**
    * The three-node Kafka cluster (`stack:up -- --cluster`): node n (1–3) listens for clients on
    * this port + n − 1 and for its controller quorum on this port + 10 + n − 1 (39092–39094 and
-   * 39102–39104 by default), hence the upper bound.
+   * 39102–39104 by default); the ports up to 46 above are for proxied clients and the network
+   * fault run's proxies (kafka-cluster.ts, toxiproxy.ts), hence the upper bound.
    */
   STACK_KAFKA_CLUSTER_PORT: Port.max(65535 - KAFKA_CLUSTER_PORT_SPAN).default(39092),
   STACK_KAFKA_HEAP: z

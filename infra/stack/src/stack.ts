@@ -19,6 +19,7 @@ import {
 } from './redis-cluster.ts';
 import type { LocalService, Log } from './services.ts';
 import { registry, SERVICES, stopService } from './services.ts';
+import { toxiproxyDown } from './toxiproxy.ts';
 
 /** Where clients connect; the same three variables every service reads. */
 export interface StackEndpoints {
@@ -184,13 +185,18 @@ export async function stackDown(log: Log = () => {}, layout: StackLayout = resol
 
 /**
  * Stops the Kafka cluster and the Redis Cluster (`stack:up -- --cluster`, `npm run test:cluster`)
- * started from this folder, if any, and nothing else: the registry they share with the single-node
- * stack stays.
+ * started from this folder, if any, and the network fault run's toxiproxy, and nothing else: the
+ * registry they share with the single-node stack stays.
  */
 export async function clusterDown(log: Log = () => {}, layout: StackLayout = resolveLayout()): Promise<void> {
-  const [kafkaNodes, redisNodes] = await Promise.all([kafkaClusterDown(layout), redisClusterDown(layout)]);
+  const [kafkaNodes, redisNodes, proxy] = await Promise.all([
+    kafkaClusterDown(layout),
+    redisClusterDown(layout),
+    toxiproxyDown(layout),
+  ]);
   if (kafkaNodes > 0) log(`kafka-cluster: stopped ${kafkaNodes} node(s)`);
   if (redisNodes > 0) log(`redis-cluster: stopped ${redisNodes} node(s)`);
+  if (proxy) log('toxiproxy: stopped');
 }
 
 export interface ServiceStatus {

@@ -24,6 +24,17 @@ export const PipelineEnv = z.object({
       'REDIS_CLUSTER_NODES must be host:port of cluster nodes, comma-separated, e.g. 10.0.0.1:6379,10.0.0.2:6379',
     )
     .optional(),
+  /**
+   * Where this process reaches each Redis Cluster node when the address a node announces is not
+   * reachable from here (a NAT, a container network, a proxy): `announced=reachable`, comma-separated.
+   */
+  REDIS_CLUSTER_NAT_MAP: z
+    .string()
+    .regex(
+      /^\s*[^\s,:=]+:\d{1,5}=[^\s,:=]+:\d{1,5}\s*(,\s*[^\s,:=]+:\d{1,5}=[^\s,:=]+:\d{1,5}\s*)*$/,
+      'REDIS_CLUSTER_NAT_MAP must be announced=reachable host:port pairs, comma-separated, e.g. 10.0.0.1:6379=203.0.113.5:7001',
+    )
+    .optional(),
   REDIS_PREFIX: z
     .string()
     .regex(/^[a-z0-9:_-]{1,64}$/i, 'REDIS_PREFIX must be 1 to 64 of a-z, 0-9, ":", "_" and "-"')
@@ -109,9 +120,20 @@ export function checkKafkaSecurity(
  * runs this on its own values (as checkKafkaSecurity).
  */
 export function checkRedisTarget(
-  c: { REDIS_URL?: string | undefined; REDIS_CLUSTER_NODES?: string | undefined },
+  c: {
+    REDIS_URL?: string | undefined;
+    REDIS_CLUSTER_NODES?: string | undefined;
+    REDIS_CLUSTER_NAT_MAP?: string | undefined;
+  },
   ctx: z.RefinementCtx,
 ): void {
+  if (c.REDIS_CLUSTER_NAT_MAP && !c.REDIS_CLUSTER_NODES) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REDIS_CLUSTER_NAT_MAP'],
+      message: 'REDIS_CLUSTER_NAT_MAP maps the nodes of a Redis Cluster: it needs REDIS_CLUSTER_NODES',
+    });
+  }
   if (!c.REDIS_URL && !c.REDIS_CLUSTER_NODES) {
     ctx.addIssue({
       code: 'custom',

@@ -51,14 +51,15 @@ export function createRedis(url: string, profile: RedisProfile): RedisConnection
  * defined. MOVED and ASK redirections are followed by ioredis; a command sent during a failover is
  * retried until the cluster is whole again (`retryDelayOnClusterDown`), never answered from a guess.
  */
-export function createRedisCluster(nodes: string, profile: RedisProfile): Cluster {
-  const startup = nodes.split(',').map((n) => {
-    const [host = '', port = ''] = n.trim().split(':');
-    if (!host || !/^\d+$/.test(port)) throw new Error(`not a host:port: "${n}"`);
-    return { host, port: Number(port) };
-  });
+export function createRedisCluster(
+  nodes: string,
+  profile: RedisProfile,
+  options: { natMap?: string | undefined } = {},
+): Cluster {
+  const startup = nodes.split(',').map(hostPort);
   const cluster = new Cluster(startup, {
     lazyConnect: true,
+    ...(options.natMap ? { natMap: parseNatMap(options.natMap) } : {}),
     enableAutoPipelining: profile.kind !== 'tool',
     retryDelayOnClusterDown: 200,
     retryDelayOnFailover: 200,
@@ -72,15 +73,39 @@ export function createRedisCluster(nodes: string, profile: RedisProfile): Cluste
   return cluster;
 }
 
+function hostPort(text: string): { host: string; port: number } {
+  const [host = '', port = ''] = text.trim().split(':');
+  if (!host || !/^\d+$/.test(port)) throw new Error(`not a host:port: "${text}"`);
+  return { host, port: Number(port) };
+}
+
+/**
+ * `announced=reachable,...` as ioredis's natMap: the cluster's topology names its nodes by the
+ * addresses they announce, which a process behind a NAT or a proxy must translate. A node missing
+ * from the map is reached at its announced address.
+ */
+export function parseNatMap(text: string): Record<string, { host: string; port: number }> {
+  const map: Record<string, { host: string; port: number }> = {};
+  for (const pair of text.split(',')) {
+    const [from = '', to = '', ...rest] = pair.split('=');
+    if (rest.length > 0) throw new Error(`not an announced=reachable pair: "${pair}"`);
+    const announced = hostPort(from);
+    map[`${announced.host}:${announced.port}`] = hostPort(to);
+  }
+  return map;
+}
+
 /** Where the store is, as the environment says (core's checkRedisTarget makes exactly one set). */
 export interface RedisTarget {
   readonly REDIS_URL?: string | undefined;
   readonly REDIS_CLUSTER_NODES?: string | undefined;
+  readonly REDIS_CLUSTER_NAT_MAP?: string | undefined;
 }
 
 /** The store's connection for a process's configuration: the cluster when one is named, else the server. */
 export function openRedis(target: RedisTarget, profile: RedisProfile): RedisConnection {
-  if (target.REDIS_CLUSTER_NODES) return createRedisCluster(target.REDIS_CLUSTER_NODES, profile);
+  if (target.REDIS_CLUSTER_NODES)
+    return createRedisCluster(target.REDIS_CLUSTER_NODES, profile, { natMap: target.REDIS_CLUSTER_NAT_MAP });
   if (!target.REDIS_URL) throw new Error('neither REDIS_URL nor REDIS_CLUSTER_NODES is set');
   return createRedis(target.REDIS_URL, profile);
 }

@@ -1,5 +1,5 @@
 export type { RedisConnection, RedisProfile, RedisTarget } from './connect.ts';
-export { createRedis, createRedisCluster, describeRedisTarget, openRedis } from './connect.ts';
+export { createRedis, createRedisCluster, describeRedisTarget, openRedis, parseNatMap } from './connect.ts';
 export { storeError } from './errors.ts';
 export type { ChannelKeys, KeySpace } from './keys.ts';
 export { keySpace, tagSafe } from './keys.ts';

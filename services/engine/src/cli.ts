@@ -41,6 +41,7 @@ function keys(sub: string | undefined, out: (text: string) => void): number {
 const ExplainConfig = PipelineEnv.pick({
   REDIS_URL: true,
   REDIS_CLUSTER_NODES: true,
+  REDIS_CLUSTER_NAT_MAP: true,
   REDIS_PREFIX: true,
   POLICY_FILE: true,
 }).superRefine((c, ctx) => checkRedisTarget(c, ctx), { when: () => true });

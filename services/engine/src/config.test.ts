@@ -87,3 +87,26 @@ test('the store is one Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES
     /REDIS_CLUSTER_NODES must be host:port/,
   );
 });
+
+test('a Redis Cluster reached through a NAT or proxy: REDIS_CLUSTER_NAT_MAP, only with the cluster', () => {
+  const { REDIS_URL: _url, ...withoutStore } = valid;
+  const mapped = loadEngineConfig({
+    ...withoutStore,
+    REDIS_CLUSTER_NODES: '203.0.113.5:7001',
+    REDIS_CLUSTER_NAT_MAP: '10.0.0.1:6379=203.0.113.5:7001,10.0.0.2:6379=203.0.113.5:7002',
+  });
+  assert.equal(mapped.REDIS_CLUSTER_NAT_MAP, '10.0.0.1:6379=203.0.113.5:7001,10.0.0.2:6379=203.0.113.5:7002');
+  assert.throws(
+    () => loadEngineConfig({ ...valid, REDIS_CLUSTER_NAT_MAP: '10.0.0.1:6379=203.0.113.5:7001' }),
+    /REDIS_CLUSTER_NAT_MAP: REDIS_CLUSTER_NAT_MAP maps the nodes of a Redis Cluster: it needs REDIS_CLUSTER_NODES/,
+  );
+  assert.throws(
+    () =>
+      loadEngineConfig({
+        ...withoutStore,
+        REDIS_CLUSTER_NODES: '203.0.113.5:7001',
+        REDIS_CLUSTER_NAT_MAP: '10.0.0.1:6379',
+      }),
+    /REDIS_CLUSTER_NAT_MAP must be announced=reachable/,
+  );
+});
