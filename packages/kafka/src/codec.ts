@@ -11,6 +11,8 @@ import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-sc
 
 /** Largest value we accept; anything bigger is dead-lettered unread. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+/** How long `register` retries a subject whose compatibility another process is still setting. */
+export const REGISTER_RETRY_MS = 5000;
 
 export interface RegistryCodecOptions {
   readonly url: string;
@@ -108,13 +110,31 @@ export class RegistryCodec {
     return this.registry.encode(id, value);
   }
 
-  /** Registers an Avro schema under a subject with BACKWARD compatibility; returns its id. */
-  async register(subject: string, avroSchema: object): Promise<number> {
-    const { id } = await this.registry.register(
-      { type: SchemaType.AVRO, schema: JSON.stringify(avroSchema) },
-      { subject, compatibility: COMPATIBILITY.BACKWARD },
-    );
-    this.#latestIds.set(subject, id);
-    return id;
+  /**
+   * Registers an Avro schema under a subject with BACKWARD compatibility; returns its id.
+   *
+   * A subject's first registration is two requests (the schema, then the subject's compatibility),
+   * and the registry reports its default (NONE) between them. Engines that start together on a
+   * fresh cluster each provision, so one may see a subject another is halfway through creating:
+   * that is retried for a few seconds. A level someone really set otherwise still fails, with the
+   * registry's own words.
+   */
+  async register(subject: string, avroSchema: object, retryMs = REGISTER_RETRY_MS): Promise<number> {
+    const deadline = Date.now() + retryMs;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        const { id } = await this.registry.register(
+          { type: SchemaType.AVRO, schema: JSON.stringify(avroSchema) },
+          { subject, compatibility: COMPATIBILITY.BACKWARD },
+        );
+        this.#latestIds.set(subject, id);
+        return id;
+      } catch (err) {
+        // The library does not export its error classes; their names are set from the class.
+        const mismatch = err instanceof Error && err.name === 'ConfluentSchemaRegistryCompatibilityError';
+        if (!mismatch || Date.now() + wait > deadline) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 }
