@@ -9,6 +9,10 @@
  *    engine processes SIGKILLed, leader brokers killed and restarted, a Redis primary failed over,
  *    and every identity's last decision compared with an oracle of the input. Its sizes come from
  *    CHAOS_* (the issue's by default); `--no-chaos` leaves it out.
+ * 3. The network fault run (chaos.ts --network): the engines and an API reach the clusters through
+ *    toxiproxy, built with `go install` the first time, which adds latency, stalls, timeouts,
+ *    resets and partitions; the same comparison, and the API's answers checked (degraded while
+ *    Redis is cut off, the last decision's tiers afterwards). `--no-network` leaves it out.
  *
  * `--down` stops the clusters' nodes afterwards.
  */
@@ -21,6 +25,7 @@ const { values: opts } = parseArgs({
   options: {
     down: { type: 'boolean', default: false },
     'no-chaos': { type: 'boolean', default: false },
+    'no-network': { type: 'boolean', default: false },
   },
 });
 const log = (m: string) => process.stderr.write(`[test:cluster] ${m}\n`);
@@ -48,6 +53,10 @@ let status = run([path.join(ROOT, 'scripts/test.ts'), ...FILES]);
 if (status === 0 && !opts['no-chaos']) {
   log('chaos run');
   status = run([path.join(ROOT, 'test/cluster/chaos.ts')]);
+}
+if (status === 0 && !opts['no-network']) {
+  log('network fault run');
+  status = run([path.join(ROOT, 'test/cluster/chaos.ts'), '--network']);
 }
 if (opts.down) await clusterDown(log);
 process.exit(status);

@@ -12,11 +12,20 @@
  * Sizes: CHAOS_EVENTS (100000), CHAOS_IDENTITIES (5000), CHAOS_ENGINES (3), CHAOS_ENGINE_KILLS
  * (50), CHAOS_BROKER_KILLS (2), CHAOS_REDIS_FAILOVERS (1), CHAOS_SECONDS (how long production and
  * faults last, 90), CHAOS_DRAIN_TIMEOUT_S (600).
+ *
+ * `--network`: the faults are on the network instead. The engines and an API process reach the
+ * brokers and the Redis Cluster through toxiproxy (the nodes' PROXIED listeners, and
+ * REDIS_CLUSTER_NAT_MAP), while this script's own producer and readers do not. In turn: latency on
+ * every connection, Redis stalled, Redis timing out, Kafka connections reset, Kafka timing out,
+ * Redis cut off, Kafka cut off, each followed by a healthy spell. The API is read all along:
+ * while Redis is cut off every answer must be degraded, and after the run the API must answer
+ * every identity, undegraded, with its last decision's tiers. Sizes default to 30000 events, 3000
+ * identities, 2 engines and no process kills.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { createLogger } from '@assurance/core';
 import { digestOf, type EngineConfig, materialOf } from '@assurance/engine';
 import { createKafka, createProducer, type OutboundMessage, parseBrokers } from '@assurance/kafka';
@@ -25,17 +34,31 @@ import { type Decision, topicNames } from '@assurance/schemas';
 import {
   clusterUp,
   killKafkaClusterNode,
+  networkFaultProxies,
+  proxiedEndpoints,
   redisClusterPid,
   redisClusterUp,
   resolveLayout,
   startKafkaClusterNode,
+  toxiproxyDown,
+  toxiproxyUp,
 } from '@assurance/stack';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
+import { type ICreateToxicBody, Toxiproxy } from 'toxiproxy-node-client';
+import { ApiProcess } from '../src/api-process.ts';
 import { EngineProcess } from '../src/engine-process.ts';
 import { DecisionWatcher } from '../src/pipeline.ts';
+import { freePort } from '../src/wait.ts';
 import { clusterEngineConfig, groupLag, type Kind, pause, socLoad, until } from './support.ts';
 
+const { values: opts } = parseArgs({
+  options: {
+    'keep-logs': { type: 'boolean', default: false },
+    network: { type: 'boolean', default: false },
+  },
+});
+const NETWORK = opts.network;
 const int = (name: string, dflt: number) => {
   const v = process.env[name];
   if (v === undefined || v === '') return dflt;
@@ -43,17 +66,16 @@ const int = (name: string, dflt: number) => {
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got "${v}"`);
   return n;
 };
-const EVENTS = int('CHAOS_EVENTS', 100_000);
-const IDENTITIES = Math.min(int('CHAOS_IDENTITIES', 5_000), EVENTS);
-const ENGINES = Math.max(1, int('CHAOS_ENGINES', 3));
-const ENGINE_KILLS = int('CHAOS_ENGINE_KILLS', 50);
-const BROKER_KILLS = int('CHAOS_BROKER_KILLS', 2);
-const REDIS_FAILOVERS = int('CHAOS_REDIS_FAILOVERS', 1);
+const EVENTS = int('CHAOS_EVENTS', NETWORK ? 30_000 : 100_000);
+const IDENTITIES = Math.min(int('CHAOS_IDENTITIES', NETWORK ? 3_000 : 5_000), EVENTS);
+const ENGINES = Math.max(1, int('CHAOS_ENGINES', NETWORK ? 2 : 3));
+const ENGINE_KILLS = int('CHAOS_ENGINE_KILLS', NETWORK ? 0 : 50);
+const BROKER_KILLS = int('CHAOS_BROKER_KILLS', NETWORK ? 0 : 2);
+const REDIS_FAILOVERS = int('CHAOS_REDIS_FAILOVERS', NETWORK ? 0 : 1);
 const SECONDS = Math.max(5, int('CHAOS_SECONDS', 90));
 const DRAIN_TIMEOUT_MS = int('CHAOS_DRAIN_TIMEOUT_S', 600) * 1000;
 /** Where each engine's whole output goes at the end (else only the last lines of each, on failure). */
 const LOG_DIR = process.env.CHAOS_LOG_DIR;
-const { values: opts } = parseArgs({ options: { 'keep-logs': { type: 'boolean', default: false } } });
 
 const t0 = Date.now();
 const say = (m: string) => process.stderr.write(`[chaos ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
@@ -70,12 +92,16 @@ const expected = load.expected;
 // ---- the pipeline -----------------------------------------------------------------------------
 
 const cluster = await clusterUp((m) => say(`stack: ${m}`), layout);
-const config: EngineConfig = clusterEngineConfig(cluster.endpoints, 'chaos', run, {
+const toxiproxy = NETWORK ? await proxies() : undefined;
+// This script's own clients (producer, admin, the decisions' reader) never pass the proxies: the
+// faults are between the pipeline's processes and the clusters.
+const config: EngineConfig = clusterEngineConfig(cluster.endpoints, NETWORK ? 'net' : 'chaos', run, {
   CONSUMER_SESSION_TIMEOUT: '6s',
   STORE_CHECK_INTERVAL: '1s',
   RETRY_BACKOFF: '300ms',
   LOG_LEVEL: process.env.CHAOS_ENGINE_LOG_LEVEL ?? 'warn',
 });
+const engineConfig: EngineConfig = NETWORK ? { ...config, ...proxiedEndpoints(layout) } : config;
 const topics = topicNames(config.TOPIC_NAMESPACE);
 say(
   `${EVENTS} events over ${IDENTITIES} identities, ${ENGINES} engines, ${ENGINE_KILLS} engine kills, ${BROKER_KILLS} broker kills, ${REDIS_FAILOVERS} Redis failover(s), ${SECONDS} s of faults`,
@@ -90,7 +116,7 @@ let stopping = false;
  * reach a broker at start (one is being killed) exits, and must not leave the slot empty.
  */
 const startEngineProcess = (slot: number) => {
-  const e = new EngineProcess(config, { keep: LOG_DIR ? Number.POSITIVE_INFINITY : 400 });
+  const e = new EngineProcess(engineConfig, { keep: LOG_DIR ? Number.POSITIVE_INFINITY : 400 });
   engines[slot] = e;
   void e.exited.then(() => {
     if (stopping || engines[slot] !== e) return;
@@ -116,6 +142,16 @@ await until('the topics exist', 120_000, async () => {
 for (let i = 1; i < ENGINES; i++) startEngineProcess(i);
 const watcher = await DecisionWatcher.start(config, logger);
 const producer = await createProducer(kafka);
+const API_TOKEN = randomBytes(24).toString('base64url');
+const api = NETWORK
+  ? await ApiProcess.start(engineConfig, {
+      port: await freePort(),
+      tokens: `chaos:${API_TOKEN}:decisions:read`,
+      // Redis answers slowly on purpose in some phases: a read waits for it a little longer.
+      env: { REDIS_TIMEOUT: '1s' },
+      keep: 400,
+    })
+  : undefined;
 
 const ops = load.ops;
 let acknowledged = 0;
@@ -257,10 +293,192 @@ async function failedOver(survivor: number, dead: number): Promise<boolean> {
   }
 }
 
+// ---- network faults (--network) ---------------------------------------------------------------
+
+/** Toxiproxy running, with the run's proxies in place, enabled and without toxics. */
+async function proxies(): Promise<Toxiproxy> {
+  const server = await toxiproxyUp(layout, (m) => say(`stack: ${m}`));
+  const client = new Toxiproxy(server.url);
+  await client.populate(networkFaultProxies(layout).map((p) => ({ ...p, enabled: true })));
+  await client.reset();
+  return client;
+}
+
+const proxyNames = (kind: 'kafka' | 'redis') =>
+  networkFaultProxies(layout)
+    .filter((p) => p.name.startsWith(`${kind}-`))
+    .map((p) => p.name);
+
+interface NetworkPhase {
+  readonly name: string;
+  readonly what: string;
+  /** Puts the fault in place; `toxiproxy.reset()` takes every fault away. */
+  readonly apply: (t: Toxiproxy) => Promise<void>;
+  /** Whether every read answered while it lasts must be degraded. */
+  readonly degradedReads: boolean;
+}
+
+const toxic = async (t: Toxiproxy, kind: 'kafka' | 'redis', body: ICreateToxicBody<unknown>) => {
+  for (const name of proxyNames(kind)) await (await t.get(name)).addToxic(body);
+};
+const cutOff = async (t: Toxiproxy, kind: 'kafka' | 'redis') => {
+  for (const name of proxyNames(kind)) {
+    const p = await t.get(name);
+    await p.update({ enabled: false, listen: p.listen, upstream: p.upstream });
+  }
+};
+const NETWORK_PHASES: NetworkPhase[] = [
+  {
+    name: 'latency',
+    what: '150 ± 100 ms more each way on every connection to Kafka and Redis',
+    degradedReads: false,
+    apply: async (t) => {
+      for (const kind of ['kafka', 'redis'] as const)
+        for (const stream of ['upstream', 'downstream'] as const)
+          await toxic(t, kind, {
+            name: `latency-${stream}`,
+            type: 'latency',
+            stream,
+            toxicity: 1,
+            attributes: { latency: 150, jitter: 100 },
+          });
+    },
+  },
+  {
+    name: 'redis-stall',
+    what: 'Redis connections stall: nothing passes until the fault ends, then all of it',
+    degradedReads: false,
+    apply: (t) =>
+      toxic(t, 'redis', {
+        name: 'stall',
+        type: 'timeout',
+        stream: 'upstream',
+        toxicity: 1,
+        attributes: { timeout: 0 },
+      }),
+  },
+  {
+    name: 'redis-timeout',
+    what: 'Redis connections go silent and are closed after 2 s',
+    degradedReads: false,
+    apply: (t) =>
+      toxic(t, 'redis', {
+        name: 'timeout',
+        type: 'timeout',
+        stream: 'upstream',
+        toxicity: 1,
+        attributes: { timeout: 2000 },
+      }),
+  },
+  {
+    name: 'kafka-reset',
+    what: 'half of the Kafka connections reset by peer 500 ms after they open',
+    degradedReads: false,
+    apply: (t) =>
+      toxic(t, 'kafka', {
+        name: 'reset',
+        type: 'reset_peer',
+        stream: 'upstream',
+        toxicity: 0.5,
+        attributes: { timeout: 500 },
+      }),
+  },
+  {
+    name: 'kafka-timeout',
+    what: 'Kafka connections go silent and are closed after 3 s',
+    degradedReads: false,
+    apply: (t) =>
+      toxic(t, 'kafka', {
+        name: 'timeout',
+        type: 'timeout',
+        stream: 'upstream',
+        toxicity: 1,
+        attributes: { timeout: 3000 },
+      }),
+  },
+  {
+    name: 'redis-partition',
+    what: 'Redis cut off: connections refused and closed',
+    degradedReads: true,
+    apply: (t) => cutOff(t, 'redis'),
+  },
+  {
+    name: 'kafka-partition',
+    what: 'Kafka cut off: connections refused and closed',
+    degradedReads: false,
+    apply: (t) => cutOff(t, 'kafka'),
+  },
+];
+
+/** When each phase's fault was in place: [from, to) in ms since the epoch. */
+const phaseWindows: Array<{ phase: NetworkPhase; from: number; to: number }> = [];
+
+/** Each phase in turn for a slot of the run, then as long healthy again. */
+async function networkFaults(): Promise<void> {
+  if (!toxiproxy) return;
+  const slot = (SECONDS * 1000) / (2 * NETWORK_PHASES.length + 1);
+  await pause(slot);
+  for (const phase of NETWORK_PHASES) {
+    await phase.apply(toxiproxy);
+    const from = Date.now();
+    say(`network: ${phase.name}: ${phase.what}`);
+    await pause(slot);
+    await toxiproxy.reset();
+    phaseWindows.push({ phase, from, to: Date.now() });
+    say(`network: ${phase.name} over`);
+    await pause(slot);
+  }
+}
+
+/** An answer of the API during the run: when it was asked and answered, and whether degraded. */
+interface Read {
+  readonly asked: number;
+  readonly answered: number;
+  readonly status: number;
+  readonly degraded: boolean;
+}
+const reads: Read[] = [];
+let reading = true;
+
+async function readAssurance(
+  id: string,
+): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
+  const r = await fetch(`${api?.base}/v1/identities/${encodeURIComponent(id)}/assurance`, {
+    headers: { authorization: `Bearer ${API_TOKEN}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = r.headers.get('content-type')?.includes('json')
+    ? ((await r.json()) as Record<string, unknown>)
+    : undefined;
+  return { status: r.status, body };
+}
+
+/** Four readers, each reading an identity's requirements every 100 ms while the faults run. */
+async function readAll(): Promise<void> {
+  if (!api) return;
+  await Promise.all(
+    Array.from({ length: 4 }, async (_, reader) => {
+      for (let n = reader; reading; n += 4) {
+        const asked = Date.now();
+        const answer = await readAssurance(ids[(n * 7919) % ids.length] as string).catch(() => ({
+          status: 0,
+          body: undefined,
+        }));
+        const degraded = answer.body?.degraded === true;
+        reads.push({ asked, answered: Date.now(), status: answer.status, degraded });
+        await pause(100);
+      }
+    }),
+  );
+}
+
 // ---- run, drain, compare ----------------------------------------------------------------------
 
 const faultsStarted = Date.now();
-await Promise.all([produce(), killEngines(), killBrokers(), failRedis()]);
+const reader = readAll();
+await Promise.all([produce(), killEngines(), killBrokers(), failRedis(), networkFaults()]);
+reading = false;
+await reader;
 say(
   `produced ${acknowledged} acknowledged events (${sendRetries} batch retries) in ${((Date.now() - faultsStarted) / 1000).toFixed(1)} s; faults over`,
 );
@@ -285,6 +503,8 @@ const settled = () => {
     return d === undefined || seenIds(d) !== wanted(id);
   });
 };
+/** A few of whatever failed, printed after the report. */
+const examples: string[] = [];
 const drainStart = Date.now();
 let behind = settled();
 while (behind.length > 0 && Date.now() - drainStart < DRAIN_TIMEOUT_MS) {
@@ -304,6 +524,44 @@ while (Date.now() < lagDeadline) {
 behind = settled();
 const drainS = (Date.now() - drainStart) / 1000;
 
+// The API after the faults: every identity answered undegraded, with its last decision's tiers.
+// Undegraded may take a moment (the API's own view of the engines' lag catches up).
+let apiChecked = 0;
+let apiDegraded = 0;
+const apiMismatches: string[] = [];
+if (api) {
+  await until('the API answers undegraded again', 60_000, async () => {
+    const a = await readAssurance(ids[0] as string);
+    return a.status === 200 && a.body?.degraded === false;
+  }).catch(() => {});
+  const queue = [...ids];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let id = queue.pop(); id !== undefined; id = queue.pop()) {
+        const a = await readAssurance(id).catch(() => ({ status: 0, body: undefined }));
+        apiChecked++;
+        if (a.body?.degraded !== false) apiDegraded++;
+        const d = last.get(id);
+        if (a.status !== 200 || !d || !isDeepStrictEqual(a.body?.tiers, d.tiers)) {
+          apiMismatches.push(id);
+          if (apiMismatches.length <= 3)
+            examples.push(
+              `  API answer for ${id}: ${a.status} ${JSON.stringify(a.body?.tiers)}; last decision ${JSON.stringify(d?.tiers)}`,
+            );
+        }
+      }
+    }),
+  );
+}
+// While Redis was cut off (after a second for connections to notice), every answer must be degraded.
+const readsByPhase = phaseWindows.map(({ phase, from, to }) => {
+  const during = reads.filter((r) => r.asked >= from + 1000 && r.answered <= to);
+  const lenient = phase.degradedReads ? during.filter((r) => r.status !== 200 || !r.degraded).length : 0;
+  return { phase, during: during.length, degraded: during.filter((r) => r.degraded).length, lenient };
+});
+const lenientReads = readsByPhase.reduce((a, p) => a + p.lenient, 0);
+const partitionReads = readsByPhase.filter((p) => p.phase.degradedReads).reduce((a, p) => a + p.during, 0);
+
 // Order: each identity's decisions as they stand on its partition of the decisions topic.
 // - A sequence repeated is a re-publish after a crash, which must be the same decision (readers
 //   drop it by its sequence); the same sequence on another decision is a duplicate the sequence
@@ -311,7 +569,6 @@ const drainS = (Date.now() - drainStart) / 1000;
 // - A lower sequence after a higher one is a late write (an engine whose send outlived its
 //   partition): readers drop it by its sequence too, but compaction keeps a topic's last record, so
 //   the identity's last record must be its newest decision (stale last records fail the run).
-const examples: string[] = [];
 let duplicatesWithSequence = 0;
 let duplicatedWithoutSequence = 0;
 let lateWrites = 0;
@@ -379,7 +636,9 @@ if (behind.length > 0) {
 
 say('stopping');
 stopping = true;
+await api?.stop();
 await Promise.allSettled(engines.map((e) => e?.stop()));
+if (toxiproxy) await toxiproxyDown(layout);
 await watcher.stop();
 await producer.close();
 await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
@@ -398,6 +657,16 @@ const report = [
   `  re-published with their sequence (readers drop them): ${duplicatesWithSequence}`,
   `  late writes, a lower sequence after a higher one (readers drop them): ${lateWrites}; identities whose last record is not their newest: ${staleLast}`,
   `  same live signal kinds, different tiers: ${inconsistent}`,
+  ...(NETWORK
+    ? [
+        `  network faults, each for ${((SECONDS * 1000) / (2 * NETWORK_PHASES.length + 1) / 1000).toFixed(1)} s with as long healthy after:`,
+        ...readsByPhase.map(
+          (p) =>
+            `    ${p.phase.name} (${p.phase.what}): ${p.during} API reads, ${p.degraded} degraded${p.phase.degradedReads ? `, ${p.lenient} not degraded` : ''}`,
+        ),
+        `  API after the faults: ${apiChecked - apiMismatches.length} of ${IDENTITIES} identities answered with their last decision's tiers, ${apiDegraded} degraded`,
+      ]
+    : []),
   `lost ${lost}, duplicated-without-sequence ${duplicatedWithoutSequence}`,
 ];
 process.stdout.write(`${report.join('\n')}\n`);
@@ -423,6 +692,14 @@ if (LOG_DIR) {
       lines.push(`  #${d.sequence} ${d.computedAt} ${d.trigger.eventId} [${seenIds(d)}]`);
   }
   writeFileSync(path.join(LOG_DIR, 'lost.txt'), `${lines.join('\n')}\n`);
+  if (api) {
+    writeFileSync(path.join(LOG_DIR, 'api.log'), api.output.join(''));
+    const windows = phaseWindows.map((w) => ({ phase: w.phase.name, from: w.from, to: w.to }));
+    writeFileSync(
+      path.join(LOG_DIR, 'reads.jsonl'),
+      `${[...windows, ...reads].map((r) => JSON.stringify(r)).join('\n')}\n`,
+    );
+  }
   writeFileSync(
     path.join(LOG_DIR, 'events.jsonl'),
     `${ops
@@ -431,12 +708,26 @@ if (LOG_DIR) {
       .join('\n')}\n`,
   );
 }
+const networkFailed =
+  NETWORK &&
+  (lenientReads > 0 ||
+    partitionReads === 0 ||
+    apiMismatches.length > 0 ||
+    apiDegraded > 0 ||
+    phaseWindows.length !== NETWORK_PHASES.length);
 const failed =
-  lost > 0 || duplicatedWithoutSequence > 0 || staleLast > 0 || inconsistent > 0 || lagLeft !== 0;
+  lost > 0 ||
+  duplicatedWithoutSequence > 0 ||
+  staleLast > 0 ||
+  inconsistent > 0 ||
+  lagLeft !== 0 ||
+  networkFailed;
 if (opts['keep-logs'] || failed) {
   for (const e of [...dead, ...engines]) {
     const tail = e?.output.join('').trim().split('\n').slice(-5).join('\n    ');
     if (tail) process.stdout.write(`  engine ${e?.pid}:\n    ${tail}\n`);
   }
+  const apiTail = api?.output.join('').trim().split('\n').slice(-5).join('\n    ');
+  if (apiTail) process.stdout.write(`  API:\n    ${apiTail}\n`);
 }
 process.exit(failed ? 1 : 0);

@@ -10,6 +10,8 @@ type EngineSide = Pick<
   | 'KAFKA_BROKERS'
   | 'SCHEMA_REGISTRY_URL'
   | 'REDIS_URL'
+  | 'REDIS_CLUSTER_NODES'
+  | 'REDIS_CLUSTER_NAT_MAP'
   | 'REDIS_PREFIX'
   | 'TOPIC_NAMESPACE'
   | 'ENGINE_GROUP_ID'
@@ -47,7 +49,13 @@ export class ApiProcess {
         PATH: process.env.PATH ?? '',
         KAFKA_BROKERS: engine.KAFKA_BROKERS,
         SCHEMA_REGISTRY_URL: engine.SCHEMA_REGISTRY_URL,
-        REDIS_URL: engine.REDIS_URL,
+        // The engine's store, one server or a cluster: only what is set (an unset value would read
+        // as the text "undefined").
+        ...Object.fromEntries(
+          (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_CLUSTER_NAT_MAP'] as const)
+            .filter((k) => engine[k] !== undefined)
+            .map((k) => [k, engine[k]]),
+        ),
         REDIS_PREFIX: engine.REDIS_PREFIX,
         TOPIC_NAMESPACE: engine.TOPIC_NAMESPACE,
         ENGINE_GROUP_ID: engine.ENGINE_GROUP_ID,

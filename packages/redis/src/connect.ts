@@ -63,10 +63,16 @@ export function createRedisCluster(
     enableAutoPipelining: profile.kind !== 'tool',
     retryDelayOnClusterDown: 200,
     retryDelayOnFailover: 200,
+    // The API answers at once or fails closed: a command must never wait in a queue for a node
+    // that is cut off (the cluster's queue has no timeout; the command timeout starts only once a
+    // node has the command), as with one server.
+    ...(profile.kind === 'api' ? { enableOfflineQueue: false } : {}),
     redisOptions: {
       connectTimeout: 3000,
       maxRetriesPerRequest: 1,
-      ...(profile.kind === 'api' ? { commandTimeout: profile.commandTimeoutMs } : {}),
+      ...(profile.kind === 'api'
+        ? { commandTimeout: profile.commandTimeoutMs, enableOfflineQueue: false }
+        : {}),
     },
   });
   defineScripts(cluster);
