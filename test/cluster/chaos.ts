@@ -438,6 +438,7 @@ interface Read {
   readonly answered: number;
   readonly status: number;
   readonly degraded: boolean;
+  readonly reasons: readonly string[];
 }
 const reads: Read[] = [];
 let reading = true;
@@ -467,7 +468,8 @@ async function readAll(): Promise<void> {
           body: undefined,
         }));
         const degraded = answer.body?.degraded === true;
-        reads.push({ asked, answered: Date.now(), status: answer.status, degraded });
+        const reasons = (answer.body?.degradedReasons as string[] | undefined) ?? [];
+        reads.push({ asked, answered: Date.now(), status: answer.status, degraded, reasons });
         await pause(100);
       }
     }),
@@ -561,8 +563,11 @@ const readsByPhase = phaseWindows.map(({ phase, from, to }) => {
   const during = reads.filter((r) => r.asked >= from && r.asked < to);
   const after = phase.degradedAfterMs;
   const bound = after === undefined ? [] : reads.filter((r) => r.asked >= from + after && r.answered <= to);
+  const reasons = new Map<string, number>();
+  for (const r of during) for (const why of r.reasons) reasons.set(why, (reasons.get(why) ?? 0) + 1);
   return {
     phase,
+    reasons: [...reasons].map(([why, n]) => `${why} ${n}`).join(', '),
     during: during.length,
     degraded: during.filter((r) => r.degraded).length,
     bound: bound.length,
@@ -674,7 +679,7 @@ const report = [
         `  network faults, each for ${((SECONDS * 1000) / (2 * NETWORK_PHASES.length + 1) / 1000).toFixed(1)} s with as long healthy after:`,
         ...readsByPhase.map(
           (p) =>
-            `    ${p.phase.name} (${p.phase.what}): ${p.during} API reads, ${p.degraded} degraded${p.phase.degradedAfterMs === undefined ? '' : `; ${p.bound} asked after its first ${(p.phase.degradedAfterMs / 1000).toFixed(1)} s, ${p.lenient} of them not degraded`}`,
+            `    ${p.phase.name} (${p.phase.what}): ${p.during} API reads, ${p.degraded} degraded${p.reasons ? ` (${p.reasons})` : ''}${p.phase.degradedAfterMs === undefined ? '' : `; ${p.bound} asked after its first ${(p.phase.degradedAfterMs / 1000).toFixed(1)} s, ${p.lenient} of them not degraded`}`,
         ),
         `  API after the faults: ${apiChecked - apiMismatches.length} of ${IDENTITIES} identities answered with their last decision's tiers, ${apiDegraded} degraded`,
       ]

@@ -92,7 +92,7 @@ export function ensureToxiproxy(l: StackLayout, log: Log = () => {}): string {
   if (go.status !== 0)
     throw new PrerequisiteError(
       'toxiproxy: the network fault run builds toxiproxy with Go (`go install`), and `go` is not on the PATH.\n' +
-        '  Install Go 1.22 or newer (Debian: apt-get install golang-go), or run `npm run test:cluster -- --no-network`.',
+        '  Install Go 1.23 or newer (https://go.dev/dl, or the golang-go package where it is that recent), or run `npm run test:cluster -- --no-network`.',
     );
   const tools = path.join(l.dir, 'tools');
   mkdirSync(path.join(tools, 'bin'), { recursive: true });
