@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+import { envDuration } from '@assurance/core';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * The transmitters this receiver accepts Security Event Tokens from (`SSF_TRANSMITTERS_FILE`, YAML
+ * or JSON), validated at start: a transmitter is trusted only as far as this file says.
+ */
+
+const Name = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9-]{0,39}$/,
+    'a transmitter name is 1 to 40 of a-z, 0-9 and "-", starting with a letter or digit',
+  );
+const Algorithm = z.enum(
+  ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+  {
+    error: (i) =>
+      `${JSON.stringify(i.input)} is not an accepted algorithm: asymmetric JWS algorithms only (never none or HS*)`,
+  },
+);
+/** The token a transmitter presents when it pushes; literal, or read from an environment variable. */
+const Secret = z.union([
+  z
+    .string()
+    .regex(/^[A-Za-z0-9._~+/=-]{24,512}$/, 'a push token is 24 to 512 characters of [A-Za-z0-9._~+/=-]'),
+  z.strictObject({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/) }),
+]);
+
+export const TransmitterSchema = z.strictObject({
+  name: Name,
+  /** Its issuer: every SET's `iss`. */
+  issuer: z.url(),
+  /** Where its signing keys are (a JWKS). */
+  jwksUri: z.url(),
+  /** Accepted JWS algorithms; RS256 is what the SSF interoperability profile requires. */
+  algorithms: z.array(Algorithm).min(1).default(['RS256']),
+  /** Our audience as this transmitter addresses us; the file's `audience` when unset. */
+  audience: z.string().min(1).optional(),
+  /** Push delivery (RFC 8935): the bearer token it presents. Absent: it may not push. */
+  pushToken: Secret.optional(),
+  /** `iss_sub` subjects of these issuers name our identities (`sub` is the identity id); default: its issuer. */
+  identityIssuers: z.array(z.url()).optional(),
+  /** Whether an `opaque` subject's `id` is our identity id. */
+  opaqueIsIdentity: z.boolean().default(true),
+  /** Members of a complex subject we must resolve, or refuse the SET. */
+  criticalSubjectMembers: z.array(z.string()).default([]),
+  /** Whether its events may clear signals (an account enabled again, a risk back to low). */
+  mayClear: z.boolean().default(false),
+  /** How old a SET may be when it arrives (a paused stream delivers held events late). */
+  maxAge: envDuration.default(7 * 86_400_000),
+});
+export type TransmitterInput = z.input<typeof TransmitterSchema>;
+
+export const TransmittersFileSchema = z
+  .strictObject({
+    /** Our audience: what transmitters put in `aud`. */
+    audience: z.string().min(1),
+    transmitters: z.array(TransmitterSchema).min(1),
+  })
+  .superRefine((f, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, t] of f.transmitters.entries()) {
+      if (seen.has(t.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['transmitters', i, 'name'],
+          message: `"${t.name}" is named twice`,
+        });
+      seen.add(t.name);
+    }
+  });
+
+/** A transmitter as the receiver uses it: defaults filled in, its push token resolved. */
+export interface Transmitter {
+  readonly name: string;
+  readonly issuer: string;
+  readonly jwksUri: URL;
+  readonly algorithms: readonly string[];
+  readonly audience: string;
+  readonly pushToken: string | undefined;
+  readonly identityIssuers: readonly string[];
+  readonly opaqueIsIdentity: boolean;
+  readonly criticalSubjectMembers: readonly string[];
+  readonly mayClear: boolean;
+  readonly maxAgeMs: number;
+}
+
+export class TransmittersFileError extends Error {
+  override readonly name = 'TransmittersFileError';
+}
+
+/** Parses a transmitters file's text; every problem in one error, each with its path. */
+export function parseTransmitters(text: string, env: NodeJS.ProcessEnv = process.env): Transmitter[] {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new TransmittersFileError(`not YAML or JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const parsed = TransmittersFileSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new TransmittersFileError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('\n'),
+    );
+  const problems: string[] = [];
+  const out = parsed.data.transmitters.map((t, i) => {
+    let pushToken: string | undefined;
+    if (typeof t.pushToken === 'string') pushToken = t.pushToken;
+    else if (t.pushToken !== undefined) {
+      pushToken = env[t.pushToken.env];
+      if (pushToken === undefined || pushToken.length < 24)
+        problems.push(
+          `transmitters.${i}.pushToken: ${t.pushToken.env} must be set to at least 24 characters`,
+        );
+    }
+    return {
+      name: t.name,
+      issuer: t.issuer,
+      jwksUri: new URL(t.jwksUri),
+      algorithms: t.algorithms,
+      audience: t.audience ?? parsed.data.audience,
+      pushToken,
+      identityIssuers: t.identityIssuers ?? [t.issuer],
+      opaqueIsIdentity: t.opaqueIsIdentity,
+      criticalSubjectMembers: t.criticalSubjectMembers,
+      mayClear: t.mayClear,
+      maxAgeMs: t.maxAge,
+    };
+  });
+  if (problems.length > 0) throw new TransmittersFileError(problems.join('\n'));
+  return out;
+}
+
+export function loadTransmitters(file: string, env: NodeJS.ProcessEnv = process.env): Transmitter[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TransmittersFileError(
+      `cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  try {
+    return parseTransmitters(text, env);
+  } catch (err) {
+    if (err instanceof TransmittersFileError) throw new TransmittersFileError(`${file}:\n${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,17 @@
+export type { Transmitter, TransmitterInput } from './config.ts';
+export {
+  loadTransmitters,
+  parseTransmitters,
+  TransmittersFileError,
+  TransmittersFileSchema,
+} from './config.ts';
+export type { EventTypeName } from './events.ts';
+export { EVENT_TYPES, eventTypeName } from './events.ts';
+export type { Mapped, MappingRule } from './mapping.ts';
+export { DEFAULT_MAPPING, mapEvent } from './mapping.ts';
+export type { Received, ReceiverDeps } from './receiver.ts';
+export { SetReceiver } from './receiver.ts';
+export type { ResolvedSubject, SubjectRules } from './subject.ts';
+export { resolveSubject, SubjectError } from './subject.ts';
+export type { RejectionReason, SetErrorCode, VerifiedSet, VerifierOptions } from './verify.ts';
+export { KeysUnavailable, MAX_SET_BYTES, REJECTION_REASONS, SetRejection, SetVerifier } from './verify.ts';
