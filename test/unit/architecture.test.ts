@@ -38,9 +38,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   'packages/policy': ['schemas'],
   'packages/redis': ['core', 'schemas'],
   'packages/kafka': ['core', 'schemas'],
+  'packages/ssf': ['core', 'schemas'],
   'packages/client': ['core', 'kafka', 'policy', 'schemas'],
   'services/engine': ['core', 'kafka', 'policy', 'redis', 'schemas'],
-  'services/api': ['core', 'kafka', 'policy', 'redis', 'schemas'],
+  'services/api': ['core', 'kafka', 'policy', 'redis', 'schemas', 'ssf'],
   'infra/stack': ['core', 'kafka', 'schemas'],
 };
 

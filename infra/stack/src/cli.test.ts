@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parseCli, USAGE } from './cli.ts';
+import { KAFKA_CLUSTER_PORT_SPAN } from './layout.ts';
 
 describe('parseCli', () => {
   test('a command, or help wherever --help or -h appears', () => {
@@ -93,7 +94,7 @@ describe('the stack CLI', () => {
     assert.equal(r.code, 1);
     assert.equal(
       r.err,
-      '[stack] invalid stack configuration:\n  STACK_KAFKA_CLUSTER_PORT: Too big: expected number to be <=65523\n',
+      `[stack] invalid stack configuration:\n  STACK_KAFKA_CLUSTER_PORT: Too big: expected number to be <=${65535 - KAFKA_CLUSTER_PORT_SPAN}\n`,
     );
     assert.equal(r.out, '');
   });

@@ -4,6 +4,7 @@ import type { EngineHealth, ProducerPort } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import type { StateReader, StoreStatus } from '@assurance/redis';
 import { bindingRefOf } from '@assurance/schemas';
+import type { SetReceiver } from '@assurance/ssf';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import { AssuranceReader } from './assurance-reader.ts';
@@ -18,6 +19,7 @@ import { registerAssuranceRoutes } from './routes/assurance.ts';
 import { ROUTES } from './routes/index.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSignalRoutes } from './routes/signals.ts';
+import { registerSsfRoutes } from './routes/ssf.ts';
 import type { DegradedReason } from './schemas.ts';
 import type { TokenGrant } from './tokens.ts';
 
@@ -39,6 +41,8 @@ export interface AppDeps {
   readonly produceTimeoutMs: number;
   /** The engine's channel secret, to judge `completed.channel` in verify; optional (config.ts). */
   readonly channelHashSecret?: string | undefined;
+  /** Shared Signals receiving (SSF_TRANSMITTERS_FILE); absent: its routes answer 404. */
+  readonly ssfReceiver?: SetReceiver | undefined;
 }
 
 /**
@@ -102,6 +106,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     metrics: deps.metrics,
     logger: deps.logger,
   });
+  registerSsfRoutes(app, { receiver: deps.ssfReceiver, metrics: deps.metrics, logger: deps.logger });
   registerOpsRoutes(app, {
     readiness: { ...deps.readiness, engine: deps.engine },
     metrics: deps.metrics,

@@ -50,6 +50,11 @@ export const ApiConfigSchema = z
      * authenticator the tier accepts on some bindings only is reported `channel_required`.
      */
     CHANNEL_HASH_SECRET: ChannelHashSecret.optional(),
+    /**
+     * Shared Signals transmitters whose Security Event Tokens this API receives (docs/shared-signals.md):
+     * a YAML or JSON file, validated at start. Unset: the /ssf routes answer 404.
+     */
+    SSF_TRANSMITTERS_FILE: z.string().min(1).optional(),
   })
   .superRefine((c, ctx) => {
     checkKafkaSecurity(c, ctx);

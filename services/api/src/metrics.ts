@@ -60,6 +60,14 @@ export function createApiMetrics(registry: Registry = new Registry()) {
         this.set(age === null || age === undefined ? -1 : age / 1000);
       },
     }),
+    ssfSets: new Counter({
+      name: 'assurance_ssf_sets_total',
+      help:
+        'Security Event Tokens received, by transmitter (configured names; "(unknown)" otherwise) and ' +
+        'outcome: signal, verification, ignored_<why>, rejected_<reason>, retry (keys or Kafka unavailable)',
+      labelNames: ['transmitter', 'outcome'] as const,
+      registers: [registry],
+    }),
     signals: new Counter({
       name: 'assurance_api_signals_submitted_total',
       help: 'SOC signals acknowledged by Kafka, by op (raise, clear)',

@@ -10,6 +10,7 @@ import {
   AssuranceResponse,
   Health,
   Readiness,
+  SetErrorResponse,
   SignalAccepted,
   SignalRequest,
   SignalsResponse,
@@ -38,6 +39,7 @@ const RESPONSE_SCHEMAS: Record<string, z.ZodType> = {
   VerifyResponse,
   SignalsResponse,
   SignalAccepted,
+  SetErrorResponse,
   Health,
   Readiness,
   Problem,
@@ -135,8 +137,21 @@ function operation(spec: RouteSpec): object {
     summary: spec.summary,
     ...(spec.description ? { description: spec.description } : {}),
     tags: [spec.tag],
-    security: spec.scope ? [{ bearerAuth: [spec.scope] }] : [],
+    security: spec.scope
+      ? [{ bearerAuth: [spec.scope] }]
+      : spec.auth === 'transmitter'
+        ? [{ transmitterAuth: [] }]
+        : [],
     ...(params.length > 0 ? { parameters: params } : {}),
+    ...(spec.rawBody
+      ? {
+          requestBody: {
+            required: true,
+            description: spec.rawBody.description,
+            content: { [spec.rawBody.contentType]: { schema: { type: 'string' } } },
+          },
+        }
+      : {}),
     ...(spec.body
       ? {
           requestBody: {
@@ -175,6 +190,11 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[] = ROUTES): Rec
         name: 'signals',
         description: 'For SOC teams: explain, raise and clear (decisions:read, signals:write)',
       },
+      {
+        name: 'shared-signals',
+        description:
+          'For Shared Signals transmitters (RFC 8935 push): Security Event Tokens from transmitters named in SSF_TRANSMITTERS_FILE',
+      },
       { name: 'operations', description: 'Unauthenticated: health, readiness, metrics, this document' },
     ],
     paths,
@@ -185,6 +205,11 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[] = ROUTES): Rec
           type: 'http',
           scheme: 'bearer',
           description: 'A token from API_TOKENS; each operation lists the scope it requires.',
+        },
+        transmitterAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "The transmitter's push token from SSF_TRANSMITTERS_FILE (not an API token).",
         },
       },
     },

@@ -28,6 +28,10 @@ export interface RouteSpec {
   readonly params?: z.ZodObject;
   readonly query?: z.ZodObject;
   readonly body?: z.ZodType;
+  /** A body that is not JSON (a SET): handed to the handler as text, documented with this type. */
+  readonly rawBody?: { readonly contentType: string; readonly description: string };
+  /** Authenticated by the route itself instead of an API token scope (a transmitter's push token). */
+  readonly auth?: 'transmitter';
   readonly responses: Readonly<Record<number, ResponseSpec>>;
   /** Problem types this route may answer besides those implied by scope, params and body. */
   readonly problems?: readonly ProblemType[];

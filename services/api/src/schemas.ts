@@ -226,3 +226,23 @@ export const Readiness = z.strictObject({
   }),
 });
 export type Readiness = z.infer<typeof Readiness>;
+
+/** RFC 8935 §2.3: why a pushed Security Event Token was refused. */
+export const SetErrorResponse = z.strictObject({
+  err: z
+    .enum([
+      'invalid_request',
+      'invalid_key',
+      'invalid_issuer',
+      'invalid_audience',
+      'authentication_failed',
+      'access_denied',
+      'invalid_state',
+    ])
+    .describe('RFC 8935 error code'),
+  description: z.string().describe('Why, for the transmitter’s operators'),
+});
+
+export const TransmitterParams = z.strictObject({
+  transmitter: z.string().max(40).describe('The transmitter’s name in SSF_TRANSMITTERS_FILE'),
+});

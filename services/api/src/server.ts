@@ -12,6 +12,7 @@ import {
   secretDigest,
 } from '@assurance/redis';
 import { topicNames } from '@assurance/schemas';
+import { loadTransmitters, SetReceiver, type Transmitter, TransmittersFileError } from '@assurance/ssf';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import type { ApiConfig } from './config.ts';
@@ -19,6 +20,7 @@ import { watchEngine } from './engine-health.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { createApiMetrics } from './metrics.ts';
 import { registryPinger } from './readiness.ts';
+import { publishSignal } from './routes/signals.ts';
 import { StoreTrust } from './store-trust.ts';
 
 export interface ApiRuntime {
@@ -77,6 +79,17 @@ export async function startApi(
 ): Promise<ApiRuntime> {
   const policy = loadPolicyFile(config.POLICY_FILE);
   const topics = topicNames(config.TOPIC_NAMESPACE);
+  // A bad transmitters file stops the start, as a bad policy does: never a receiver half trusted.
+  let transmitters: Transmitter[] | undefined;
+  if (config.SSF_TRANSMITTERS_FILE) {
+    try {
+      transmitters = loadTransmitters(config.SSF_TRANSMITTERS_FILE);
+    } catch (err) {
+      if (err instanceof TransmittersFileError)
+        throw new AssuranceError('config_invalid', `SSF_TRANSMITTERS_FILE ${err.message}`);
+      throw err;
+    }
+  }
   const metrics = createApiMetrics();
 
   // Commands of concurrent requests share one write (see StateReader.readWithStatus).
@@ -149,6 +162,17 @@ export async function startApi(
     storeReasons: (status) => trust.reasons(status),
     produceTimeoutMs: config.PRODUCE_TIMEOUT,
     channelHashSecret: config.CHANNEL_HASH_SECRET,
+    ssfReceiver:
+      transmitters === undefined
+        ? undefined
+        : new SetReceiver({
+            transmitters,
+            publish: (event) =>
+              publishSignal(
+                { producer, topic: topics.compromiseSignal, produceTimeoutMs: config.PRODUCE_TIMEOUT },
+                event,
+              ),
+          }),
   });
   await app.ready();
 

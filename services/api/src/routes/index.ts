@@ -2,6 +2,7 @@ import type { RouteSpec } from '../route-spec.ts';
 import { getAssurance, verifyAssurance } from './assurance.ts';
 import { healthz, metricsRoute, openApiRoute, readyz } from './ops.ts';
 import { getSignals, postSignal } from './signals.ts';
+import { pushSet } from './ssf.ts';
 
 /** Every route of the API, in the order the OpenAPI document lists them. */
 export const ROUTES: readonly RouteSpec[] = [
@@ -9,6 +10,7 @@ export const ROUTES: readonly RouteSpec[] = [
   verifyAssurance,
   getSignals,
   postSignal,
+  pushSet,
   healthz,
   readyz,
   metricsRoute,

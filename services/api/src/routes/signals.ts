@@ -138,6 +138,28 @@ async function acknowledged(send: Promise<void>, timeoutMs: number): Promise<voi
   }
 }
 
+/**
+ * Produces one compromise signal, keyed as the contract says, and resolves once the broker
+ * acknowledged it; rejects with `kafka_unavailable` after `produceTimeoutMs` (the send may still
+ * land: the producer is idempotent and the engine dedupes on the event id).
+ */
+export async function publishSignal(
+  deps: Pick<SignalRouteDeps, 'producer' | 'topic' | 'produceTimeoutMs'>,
+  event: CompromiseSignalEvent,
+): Promise<void> {
+  const send = deps.producer.send([
+    {
+      topic: deps.topic,
+      key: keyFor('identity.compromise-signal.v1', event),
+      value: JSON.stringify(event),
+      headers: { 'content-type': 'application/json' },
+    },
+  ]);
+  // The send keeps retrying after a timeout (idempotent producer): catch its late failure here.
+  send.catch(() => {});
+  await acknowledged(send, deps.produceTimeoutMs);
+}
+
 export function registerSignalRoutes(app: FastifyInstance, deps: SignalRouteDeps): void {
   mount(app, getSignals, async ({ params }, request) =>
     explainIdentity(deps.explain, params.id, request.caller),
@@ -171,19 +193,8 @@ export function registerSignalRoutes(app: FastifyInstance, deps: SignalRouteDeps
     };
     // The contract's own schema has the last word on what goes to the topic.
     const event = parsePart(CompromiseSignalEvent, filled, 'body');
-    const key = keyFor('identity.compromise-signal.v1', event);
-    const send = deps.producer.send([
-      {
-        topic: deps.topic,
-        key,
-        value: JSON.stringify(event),
-        headers: { 'content-type': 'application/json' },
-      },
-    ]);
-    // The send keeps retrying after a timeout (idempotent producer): catch its late failure here.
-    send.catch(() => {});
     try {
-      await acknowledged(send, deps.produceTimeoutMs);
+      await publishSignal(deps, event);
     } catch (err) {
       throw new ApiProblem(
         'kafka_unavailable',
