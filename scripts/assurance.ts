@@ -1,5 +1,6 @@
 /**
- * `npm run assurance -- <command>`: the operator CLI (services/engine/src/cli.ts) pointed at the
+ * `npm run assurance -- <command>`: the operator CLI (services/engine/src/cli.ts; `ssf ...` is
+ * packages/ssf/src/cli.ts) pointed at the
  * local stack when REDIS_URL is not set, with the local engine's signing key when
  * DECISION_SIGNING_KEY is not set.
  */
@@ -17,5 +18,11 @@ if (!process.env.REDIS_URL && !process.env.REDIS_CLUSTER_NODES && endpoints)
   process.env.REDIS_URL = endpoints.REDIS_URL;
 if (!process.env.DECISION_SIGNING_KEY && process.argv[2] === 'keys' && process.argv[3] === 'public')
   process.env.DECISION_SIGNING_KEY = localSigningKey();
-const { main } = await import('../services/engine/src/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+if (process.argv[2] === 'ssf') {
+  // Shared Signals streams at the transmitters (packages/ssf): no store needed.
+  const { ssfMain } = await import('@assurance/ssf');
+  process.exitCode = await ssfMain(process.argv.slice(3));
+} else {
+  const { main } = await import('../services/engine/src/cli.ts');
+  process.exitCode = await main(process.argv.slice(2));
+}

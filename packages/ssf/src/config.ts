@@ -41,6 +41,17 @@ export const TransmitterSchema = z.strictObject({
   audience: z.string().min(1).optional(),
   /** Push delivery (RFC 8935): the bearer token it presents. Absent: it may not push. */
   pushToken: Secret.optional(),
+  /** Poll delivery (RFC 8936): its poll endpoint and the bearer token it takes. */
+  poll: z
+    .strictObject({
+      endpoint: z.url(),
+      token: Secret,
+      maxEvents: z.number().int().min(1).max(1000).default(100),
+      interval: envDuration.default(2000),
+    })
+    .optional(),
+  /** Its stream-management API (the `assurance ssf` commands): the bearer token it takes. */
+  managementToken: Secret.optional(),
   /** `iss_sub` subjects of these issuers name our identities (`sub` is the identity id); default: its issuer. */
   identityIssuers: z.array(z.url()).optional(),
   /** Whether an `opaque` subject's `id` is our identity id. */
@@ -81,6 +92,8 @@ export interface Transmitter {
   readonly algorithms: readonly string[];
   readonly audience: string;
   readonly pushToken: string | undefined;
+  readonly poll: { endpoint: URL; token: string; maxEvents: number; intervalMs: number } | undefined;
+  readonly managementToken: string | undefined;
   readonly identityIssuers: readonly string[];
   readonly opaqueIsIdentity: boolean;
   readonly criticalSubjectMembers: readonly string[];
@@ -107,15 +120,15 @@ export function parseTransmitters(text: string, env: NodeJS.ProcessEnv = process
     );
   const problems: string[] = [];
   const out = parsed.data.transmitters.map((t, i) => {
-    let pushToken: string | undefined;
-    if (typeof t.pushToken === 'string') pushToken = t.pushToken;
-    else if (t.pushToken !== undefined) {
-      pushToken = env[t.pushToken.env];
-      if (pushToken === undefined || pushToken.length < 24)
-        problems.push(
-          `transmitters.${i}.pushToken: ${t.pushToken.env} must be set to at least 24 characters`,
-        );
-    }
+    const secret = (value: z.output<typeof Secret> | undefined, at: string): string | undefined => {
+      if (value === undefined || typeof value === 'string') return value;
+      const v = env[value.env];
+      if (v === undefined || v.length < 24)
+        problems.push(`transmitters.${i}.${at}: ${value.env} must be set to at least 24 characters`);
+      return v;
+    };
+    const pushToken = secret(t.pushToken, 'pushToken');
+    const pollToken = t.poll === undefined ? undefined : secret(t.poll.token, 'poll.token');
     return {
       name: t.name,
       issuer: t.issuer,
@@ -123,6 +136,16 @@ export function parseTransmitters(text: string, env: NodeJS.ProcessEnv = process
       algorithms: t.algorithms,
       audience: t.audience ?? parsed.data.audience,
       pushToken,
+      poll:
+        t.poll === undefined
+          ? undefined
+          : {
+              endpoint: new URL(t.poll.endpoint),
+              token: pollToken ?? '',
+              maxEvents: t.poll.maxEvents,
+              intervalMs: t.poll.interval,
+            },
+      managementToken: secret(t.managementToken, 'managementToken'),
       identityIssuers: t.identityIssuers ?? [t.issuer],
       opaqueIsIdentity: t.opaqueIsIdentity,
       criticalSubjectMembers: t.criticalSubjectMembers,

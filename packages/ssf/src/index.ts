@@ -1,3 +1,4 @@
+export { requestedEvents, SSF_USAGE, ssfMain } from './cli.ts';
 export type { Transmitter, TransmitterInput } from './config.ts';
 export {
   loadTransmitters,
@@ -9,8 +10,21 @@ export type { EventTypeName } from './events.ts';
 export { EVENT_TYPES, eventTypeName } from './events.ts';
 export type { Mapped, MappingRule } from './mapping.ts';
 export { DEFAULT_MAPPING, mapEvent } from './mapping.ts';
+export type { PollerOptions, PollResult } from './poll.ts';
+export { outcomeOf, Poller } from './poll.ts';
 export type { Received, ReceiverDeps } from './receiver.ts';
 export { SetReceiver } from './receiver.ts';
+export type { StreamClientOptions } from './stream-client.ts';
+export {
+  DELIVERY_POLL,
+  DELIVERY_PUSH,
+  discoveryUrl,
+  StreamApiError,
+  StreamClient,
+  StreamConfiguration,
+  StreamStatus,
+  TransmitterConfiguration,
+} from './stream-client.ts';
 export type { ResolvedSubject, SubjectRules } from './subject.ts';
 export { resolveSubject, SubjectError } from './subject.ts';
 export type { RejectionReason, SetErrorCode, VerifiedSet, VerifierOptions } from './verify.ts';

@@ -12,7 +12,13 @@ import {
   secretDigest,
 } from '@assurance/redis';
 import { topicNames } from '@assurance/schemas';
-import { loadTransmitters, SetReceiver, type Transmitter, TransmittersFileError } from '@assurance/ssf';
+import {
+  loadTransmitters,
+  Poller,
+  SetReceiver,
+  type Transmitter,
+  TransmittersFileError,
+} from '@assurance/ssf';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import type { ApiConfig } from './config.ts';
@@ -137,6 +143,17 @@ export async function startApi(
   metrics.readEngineHealthFrom(() => engine.health());
   await engine.start();
 
+  const ssfReceiver =
+    transmitters === undefined
+      ? undefined
+      : new SetReceiver({
+          transmitters,
+          publish: (event) =>
+            publishSignal(
+              { producer, topic: topics.compromiseSignal, produceTimeoutMs: config.PRODUCE_TIMEOUT },
+              event,
+            ),
+        });
   const app = buildApp({
     logger,
     policy,
@@ -162,19 +179,27 @@ export async function startApi(
     storeReasons: (status) => trust.reasons(status),
     produceTimeoutMs: config.PRODUCE_TIMEOUT,
     channelHashSecret: config.CHANNEL_HASH_SECRET,
-    ssfReceiver:
-      transmitters === undefined
-        ? undefined
-        : new SetReceiver({
-            transmitters,
-            publish: (event) =>
-              publishSignal(
-                { producer, topic: topics.compromiseSignal, produceTimeoutMs: config.PRODUCE_TIMEOUT },
-                event,
-              ),
-          }),
+    ssfReceiver,
   });
   await app.ready();
+  // Transmitters that deliver by poll (RFC 8936) are polled for as long as the API runs.
+  const pollers = (transmitters ?? []).flatMap((t) =>
+    t.poll === undefined || ssfReceiver === undefined
+      ? []
+      : [
+          new Poller({
+            receiver: ssfReceiver,
+            transmitter: t.name,
+            endpoint: t.poll.endpoint,
+            token: t.poll.token,
+            maxEvents: t.poll.maxEvents,
+            intervalMs: t.poll.intervalMs,
+            logger,
+            onOutcome: (outcome) => metrics.ssfSets.inc({ transmitter: t.name, outcome }),
+          }),
+        ],
+  );
+  for (const p of pollers) p.start();
 
   let stopping: Promise<void> | undefined;
   return {
@@ -186,6 +211,7 @@ export async function startApi(
     stop() {
       stopping ??= (async () => {
         await app.close();
+        await Promise.all(pollers.map((p) => p.stop()));
         trust.stop();
         await engine.stop();
         await Promise.allSettled([producer.close(), admin.close()]);

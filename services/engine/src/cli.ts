@@ -47,7 +47,7 @@ const ExplainConfig = PipelineEnv.pick({
 }).superRefine((c, ctx) => checkRedisTarget(c, ctx), { when: () => true });
 
 const USAGE =
-  'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] | assurance rebuild --yes | assurance keys generate|public';
+  'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] | assurance rebuild --yes | assurance keys generate|public | assurance ssf ... (Shared Signals streams)';
 
 export async function main(
   args: readonly string[],

@@ -1,6 +1,6 @@
 import type { Logger } from '@assurance/core';
 import { AssuranceError } from '@assurance/core';
-import { KeysUnavailable, MAX_SET_BYTES, type SetReceiver, SetRejection } from '@assurance/ssf';
+import { KeysUnavailable, MAX_SET_BYTES, outcomeOf, type SetReceiver, SetRejection } from '@assurance/ssf';
 import type { FastifyInstance } from 'fastify';
 import type { ApiMetrics } from '../metrics.ts';
 import { ApiProblem } from '../problem.ts';
@@ -83,7 +83,7 @@ export function registerSsfRoutes(app: FastifyInstance, deps: SsfRouteDeps): voi
           `the body must be a SET sent as ${SET_CONTENT_TYPE}`,
         );
       const received = await receiver.receive(params.transmitter, request.body.trim());
-      const outcome = received.kind === 'ignored' ? `ignored_${received.why}` : received.kind;
+      const outcome = outcomeOf(received);
       count(outcome);
       // Subjects are personal data (phones, addresses): never logged; the jti and type are.
       request.log.info(
@@ -101,7 +101,7 @@ export function registerSsfRoutes(app: FastifyInstance, deps: SsfRouteDeps): voi
       return reply.code(202).type('text/plain').send('');
     } catch (err) {
       if (err instanceof SetRejection) {
-        count(`rejected_${err.reason}`);
+        count(outcomeOf(err));
         request.log.warn({ transmitter: label, err: err.err, reason: err.reason }, 'security event refused');
         if (err.err === 'authentication_failed') reply.header('www-authenticate', 'Bearer');
         return reply.code(STATUS[err.err]).send({ err: err.err, description: err.description });

@@ -1,0 +1,201 @@
+/**
+ * Shared Signals streams and poll delivery on the real stack, modeled on the OpenID Foundation's
+ * SSF receiver test plan: our stream-management client and the `assurance ssf` CLI against a
+ * transmitter written in the test (create and delete, 409 on a second create, status, subjects,
+ * verification and its interval), and the API polling it (RFC 8936): acknowledgements for applied
+ * SETs, `setErrs` with the RFC 8935 code for invalid ones, the verification event received.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DELIVERY_POLL, requestedEvents, StreamApiError, StreamClient } from '@assurance/ssf';
+import { REPO_ROOT } from '@assurance/stack';
+import { ApiProcess } from '../src/api-process.ts';
+import { startPipeline } from '../src/pipeline.ts';
+import { TestTransmitter } from '../src/ssf-transmitter.ts';
+import { freePort, pollUntil } from '../src/wait.ts';
+
+const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
+const AUDIENCE = 'https://assurance.test/ssf';
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+let p: Pipeline;
+let api: ApiProcess;
+let tx: TestTransmitter;
+let dir: string;
+let file: string;
+let client: StreamClient;
+
+before(async () => {
+  p = await startPipeline();
+  tx = await TestTransmitter.start();
+  dir = mkdtempSync(path.join(tmpdir(), 'ssf-streams-'));
+  file = path.join(dir, 'transmitters.yaml');
+  writeFileSync(
+    file,
+    [
+      `audience: ${AUDIENCE}`,
+      'transmitters:',
+      '  - name: polled',
+      `    issuer: ${tx.issuer}`,
+      `    jwksUri: ${tx.jwksUri}`,
+      `    poll: { endpoint: ${tx.pollEndpoint}, token: ${tx.pollToken}, interval: 200ms }`,
+      `    managementToken: ${tx.managementToken}`,
+      '',
+    ].join('\n'),
+  );
+  api = await ApiProcess.start(p.config, {
+    port: await freePort(),
+    tokens: `ops:ssf-test-token-0123456789abcdef:ops:read`,
+    env: { SSF_TRANSMITTERS_FILE: file },
+  });
+  client = new StreamClient({ issuer: tx.issuer, token: tx.managementToken });
+});
+
+after(async () => {
+  await api?.stop();
+  await tx?.stop();
+  await p?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** `npm run assurance -- ssf <args>` as a user runs it. */
+async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts/assurance.ts'), 'ssf', ...args], {
+    env: { ...process.env, SSF_TRANSMITTERS_FILE: file },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, out, err };
+}
+
+async function metric(outcome: string): Promise<number> {
+  const text = await (await fetch(`${api.base}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith('assurance_ssf_sets_total{') && l.includes(`outcome="${outcome}"`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+describe('stream management', () => {
+  test('create (poll), a second create updates the existing stream (409), read, and delete', async () => {
+    const created = await client.createStream({
+      events_requested: requestedEvents(),
+      delivery: { method: DELIVERY_POLL },
+    });
+    assert.equal(created.delivery?.method, DELIVERY_POLL);
+    // What the transmitter delivers is what counts: here every RISC and CAEP type we asked for.
+    assert.deepEqual(created.events_delivered, requestedEvents());
+    const again = await client.createStream({
+      events_requested: [`${RISC}credential-compromise`],
+      delivery: { method: DELIVERY_POLL },
+      description: 'updated',
+    });
+    assert.equal(again.stream_id, created.stream_id);
+    assert.equal(again.description, 'updated');
+    const read = await client.getStream(created.stream_id);
+    assert.ok(!Array.isArray(read) && read.events_delivered?.length === 1);
+    await client.deleteStream(created.stream_id);
+    await assert.rejects(
+      client.getStream(created.stream_id),
+      (e: unknown) => e instanceof StreamApiError && e.status === 404,
+    );
+  });
+
+  test('the CLI creates the stream, lists it with its status, pauses and resumes it', async () => {
+    const created = await cli(['create', 'polled', '--poll']);
+    assert.equal(created.code, 0, created.err);
+    const id = (JSON.parse(created.out) as { stream_id: string }).stream_id;
+    const listed = await cli(['streams', '--json']);
+    assert.equal(listed.code, 0, listed.err);
+    const rows = JSON.parse(listed.out) as Array<{
+      transmitter: string;
+      status?: string;
+      stream: { stream_id: string } | null;
+    }>;
+    assert.deepEqual(
+      rows.map((r) => [r.transmitter, r.stream?.stream_id, r.status]),
+      [['polled', id, 'enabled']],
+    );
+    const paused = await cli(['status', 'polled', id, 'paused', '--reason', 'maintenance']);
+    assert.equal(paused.code, 0, paused.err);
+    assert.equal((await client.status(id)).status, 'paused');
+    assert.equal((await cli(['status', 'polled', id, 'enabled'])).code, 0);
+    assert.equal((await client.status(id)).status, 'enabled');
+    const bad = await cli(['status', 'polled', id, 'sleeping']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /enabled, paused or disabled/);
+  });
+
+  test('subjects are added and removed', async () => {
+    const s = tx.stream;
+    assert.ok(s, 'the CLI created a stream');
+    const subject = { format: 'email', email: 'someone@example.com' };
+    await client.addSubject(s.stream_id, subject);
+    assert.deepEqual(tx.stream?.subjects, [subject]);
+    assert.equal((await cli(['remove-subject', 'polled', s.stream_id, JSON.stringify(subject)])).code, 0);
+    assert.deepEqual(tx.stream?.subjects, []);
+  });
+
+  test('a discovery document naming another issuer is refused', async () => {
+    const other = new StreamClient({ issuer: `${tx.issuer}/`, token: tx.managementToken });
+    await assert.rejects(other.configuration(), /names issuer/);
+  });
+});
+
+describe('poll delivery (RFC 8936)', () => {
+  test('verification: the transmitter’s verification SET is polled, received and acknowledged; too soon is 429', async () => {
+    const s = tx.stream;
+    assert.ok(s);
+    const before = await metric('verification');
+    tx.minVerificationIntervalS = 30;
+    await client.requestVerification(s.stream_id, 'state-1');
+    await pollUntil(
+      async () => ((await metric('verification')) > before ? true : undefined),
+      15_000,
+      () => 'the verification SET',
+    );
+    await assert.rejects(
+      client.requestVerification(s.stream_id, 'state-2'),
+      (e: unknown) => e instanceof StreamApiError && e.status === 429,
+    );
+  });
+
+  test('applied SETs are acknowledged, invalid ones answered in setErrs with their code, and the signal decided', async () => {
+    const identity = `ssf-polled-${Date.now()}`;
+    const subject = { format: 'iss_sub', iss: tx.issuer, sub: identity };
+    const good = await tx.set(AUDIENCE, `${RISC}recovery-activated`, {}, subject);
+    const wrongAud = await tx.set('https://elsewhere.example', `${RISC}recovery-activated`, {}, subject);
+    const wrongIss = await tx.set(AUDIENCE, `${RISC}recovery-activated`, {}, subject, {
+      claims: { iss: 'https://evil.example' },
+    });
+    tx.enqueue(good);
+    tx.enqueue(wrongAud);
+    tx.enqueue(wrongIss);
+    await pollUntil(
+      async () =>
+        tx.acked.has(good.jti) && tx.setErrs.has(wrongAud.jti) && tx.setErrs.has(wrongIss.jti)
+          ? true
+          : undefined,
+      15_000,
+      () => `acks ${[...tx.acked].join(',')}; setErrs ${JSON.stringify([...tx.setErrs])}`,
+    );
+    assert.equal(tx.setErrs.get(wrongAud.jti)?.err, 'invalid_audience');
+    assert.equal(tx.setErrs.get(wrongIss.jti)?.err, 'invalid_issuer');
+    assert.ok(!tx.acked.has(wrongAud.jti) && !tx.acked.has(wrongIss.jti));
+    const d = await p.watcher.waitFor(identity, (x) => x.trigger.eventId === `ssf.polled.${good.jti}`);
+    assert.ok(d.signals.some((sig) => (sig.attributes as Record<string, unknown>).raisedBy === 'ssf:polled'));
+  });
+});
