@@ -14,7 +14,7 @@ import type { Decision } from '@assurance/schemas';
 import { ApiProcess } from '../src/api-process.ts';
 import { envelope, startPipeline } from '../src/pipeline.ts';
 import { TestTransmitter } from '../src/ssf-transmitter.ts';
-import { freePort } from '../src/wait.ts';
+import { freePort, pollUntil } from '../src/wait.ts';
 
 const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
 const AUDIENCE = 'https://assurance.test/ssf';
@@ -240,5 +240,41 @@ describe('delivery', () => {
     }
     assert.equal(r.status, 202, JSON.stringify(r.body));
     await p.watcher.waitFor(identity, (d) => d.trigger.eventId === `ssf.idp.${jti}`);
+  });
+});
+
+describe('stream status announced by the transmitter', () => {
+  const SSF = 'https://schemas.openid.net/secevent/ssf/event-type/';
+  const read = async (identity: string) => {
+    const r = await fetch(`${api.base}/v1/identities/${identity}/assurance`, {
+      headers: { authorization: `Bearer ${API_TOKEN}` },
+    });
+    assert.equal(r.status, 200);
+    return (await r.json()) as { degraded: boolean; degradedReasons: string[] };
+  };
+
+  test('a stream-updated SET that disables the stream makes high tiers fail closed until it is enabled again', async () => {
+    const identity = `ssf-announced-${Date.now()}`;
+    const stream = { format: 'opaque', id: 'stream-1' };
+    const disabled = await idp.set(
+      AUDIENCE,
+      `${SSF}stream-updated`,
+      { status: 'disabled', reason: 'maintenance' },
+      stream,
+    );
+    assert.equal((await idp.push(push, disabled.token)).status, 202);
+    await pollUntil(
+      async () =>
+        (await read(identity)).degradedReasons.includes('signal_source_unavailable') ? true : undefined,
+      10_000,
+      () => 'a fail-closed answer while the stream is disabled',
+    );
+    const enabled = await idp.set(AUDIENCE, `${SSF}stream-updated`, { status: 'enabled' }, stream);
+    assert.equal((await idp.push(push, enabled.token)).status, 202);
+    await pollUntil(
+      async () => ((await read(identity)).degraded ? undefined : true),
+      10_000,
+      () => 'an undegraded answer once enabled',
+    );
   });
 });

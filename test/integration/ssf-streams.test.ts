@@ -21,6 +21,7 @@ import { freePort, pollUntil } from '../src/wait.ts';
 
 const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
 const AUDIENCE = 'https://assurance.test/ssf';
+const API_TOKEN = 'ssf-test-token-0123456789abcdef';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 let p: Pipeline;
@@ -45,13 +46,15 @@ before(async () => {
       `    jwksUri: ${tx.jwksUri}`,
       `    poll: { endpoint: ${tx.pollEndpoint}, token: ${tx.pollToken}, interval: 200ms }`,
       `    managementToken: ${tx.managementToken}`,
+      '    whenUnavailable: high',
+      '    verify: { every: 1s, maxAge: 4s }',
       '',
     ].join('\n'),
   );
   api = await ApiProcess.start(p.config, {
     port: await freePort(),
-    tokens: `ops:ssf-test-token-0123456789abcdef:ops:read`,
-    env: { SSF_TRANSMITTERS_FILE: file },
+    tokens: `ops:${API_TOKEN}:ops:read+decisions:read`,
+    env: { SSF_TRANSMITTERS_FILE: file, SSF_CHECK_INTERVAL: '300ms' },
   });
   client = new StreamClient({ issuer: tx.issuer, token: tx.managementToken });
 });
@@ -156,21 +159,26 @@ describe('stream management', () => {
 });
 
 describe('poll delivery (RFC 8936)', () => {
-  test('verification: the transmitter’s verification SET is polled, received and acknowledged; too soon is 429', async () => {
+  test('a verification state the API did not ask for is answered invalid_state; asking again too soon is 429', async () => {
     const s = tx.stream;
     assert.ok(s);
-    const before = await metric('verification');
-    tx.minVerificationIntervalS = 30;
-    await client.requestVerification(s.stream_id, 'state-1');
-    await pollUntil(
-      async () => ((await metric('verification')) > before ? true : undefined),
-      15_000,
-      () => 'the verification SET',
-    );
-    await assert.rejects(
-      client.requestVerification(s.stream_id, 'state-2'),
-      (e: unknown) => e instanceof StreamApiError && e.status === 429,
-    );
+    const before = new Set(tx.setErrs.keys());
+    try {
+      await client.requestVerification(s.stream_id, 'a-state-nobody-asked-for');
+      tx.minVerificationIntervalS = 30;
+      const refused = await pollUntil(
+        async () => [...tx.setErrs].find(([jti, e]) => !before.has(jti) && e.err === 'invalid_state'),
+        15_000,
+        () => `setErrs ${JSON.stringify([...tx.setErrs])}`,
+      );
+      assert.ok(refused);
+      await assert.rejects(
+        client.requestVerification(s.stream_id, 'again'),
+        (e: unknown) => e instanceof StreamApiError && e.status === 429,
+      );
+    } finally {
+      tx.minVerificationIntervalS = 0;
+    }
   });
 
   test('applied SETs are acknowledged, invalid ones answered in setErrs with their code, and the signal decided', async () => {
@@ -197,5 +205,64 @@ describe('poll delivery (RFC 8936)', () => {
     assert.ok(!tx.acked.has(wrongAud.jti) && !tx.acked.has(wrongIss.jti));
     const d = await p.watcher.waitFor(identity, (x) => x.trigger.eventId === `ssf.polled.${good.jti}`);
     assert.ok(d.signals.some((sig) => (sig.attributes as Record<string, unknown>).raisedBy === 'ssf:polled'));
+  });
+});
+
+/** The API's answer for an identity (every tier). */
+async function read(
+  identity: string,
+): Promise<{ degraded: boolean; degradedReasons: string[]; tiers: Record<string, { outcome: string }> }> {
+  const r = await fetch(`${api.base}/v1/identities/${identity}/assurance`, {
+    headers: { authorization: `Bearer ${API_TOKEN}` },
+  });
+  assert.equal(r.status, 200);
+  return (await r.json()) as {
+    degraded: boolean;
+    degradedReasons: string[];
+    tiers: Record<string, { outcome: string }>;
+  };
+}
+
+describe('a stream that is not healthy fails closed', () => {
+  test('the API verifies the stream by itself; paused, high and critical fail closed; resumed, answers are whole again', async () => {
+    const s = tx.stream;
+    assert.ok(s, 'the CLI created a stream');
+    const identity = `ssf-health-${Date.now()}`;
+    // Healthy: the API read its status and had a state of its own echoed.
+    let last: unknown;
+    const healthy = await pollUntil(
+      async () => {
+        const a = await read(identity);
+        last = a.degradedReasons;
+        return a.degraded ? undefined : a;
+      },
+      20_000,
+      () => `an undegraded answer (last reasons ${JSON.stringify(last)})`,
+    );
+    assert.ok((await metric('verification')) > 0, 'the API asked for and received a verification');
+    assert.equal((await cli(['status', 'polled', s.stream_id, 'paused', '--reason', 'test'])).code, 0);
+    const closed = await pollUntil(
+      async () => {
+        const a = await read(identity);
+        return a.degradedReasons.includes('signal_source_unavailable') ? a : undefined;
+      },
+      10_000,
+      () => 'a fail-closed answer',
+    );
+    assert.equal(closed.degraded, true);
+    // The tiers below the configured one keep the evaluation; high and critical are at their strictest.
+    assert.deepEqual(closed.tiers.low, healthy.tiers.low);
+    assert.deepEqual(closed.tiers.medium, healthy.tiers.medium);
+    assert.notDeepEqual(closed.tiers.high, healthy.tiers.high);
+    assert.ok(
+      ['hold', 'deny'].includes(closed.tiers.critical?.outcome ?? ''),
+      JSON.stringify(closed.tiers.critical),
+    );
+    assert.equal((await cli(['status', 'polled', s.stream_id, 'enabled'])).code, 0);
+    await pollUntil(
+      async () => ((await read(identity)).degraded ? undefined : true),
+      10_000,
+      () => 'an undegraded answer after resuming',
+    );
   });
 });

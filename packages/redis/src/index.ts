@@ -37,6 +37,8 @@ export {
   unpack,
 } from './records.ts';
 export { commandName, defineScripts, loadScripts } from './scripts.ts';
+export type { SourceHealthRecord } from './source-health.ts';
+export { SourceHealthStore } from './source-health.ts';
 export { emptyState, toIdentityState } from './state.ts';
 export type {
   ChannelMember,

@@ -23,6 +23,9 @@ import { crc32 } from 'node:zlib';
  * | {ops}:dlq-unwritten | list | dead letters the broker refused (coordinates)          | 30 days                                  |
  * | {meta}:fingerprint | hash | format, prefix, channel-secret digest, policy, epoch     | none                                     |
  * | {meta}:recovery-lock | string | the engine recovering a lost store                | while it works                           |
+ * | {ssf:NAME}:health | hash | a Shared Signals transmitter's stream: status, verified | none (missing reads as unknown: fail closed) |
+ * | {ssf:NAME}:state:S | string | a verification state we asked NAME to echo       | the verification's deadline              |
+ * | {ssf:NAME}:asking | string | the API replica asking NAME for a verification now | a minute                                 |
  */
 export interface KeySpace {
   readonly prefix: string;
@@ -43,6 +46,12 @@ export interface KeySpace {
   progressShard(n: number): { readonly progress: string; readonly recovery: string };
   readonly fingerprint: string;
   readonly recoveryLock: string;
+  /** A Shared Signals transmitter's stream health, and its pending verification states. */
+  sourceHealth(name: string): {
+    readonly health: string;
+    state(state: string): string;
+    readonly asking: string;
+  };
 }
 
 export interface ChannelKeys {
@@ -93,5 +102,13 @@ export function keySpace(prefix: string): KeySpace {
     }),
     fingerprint: `${prefix}{meta}:fingerprint`,
     recoveryLock: `${prefix}{meta}:recovery-lock`,
+    sourceHealth(name) {
+      const base = `${prefix}{ssf:${tagSafe(name)}}`;
+      return {
+        health: `${base}:health`,
+        state: (state) => `${base}:state:${state}`,
+        asking: `${base}:asking`,
+      };
+    },
   };
 }

@@ -62,6 +62,14 @@ export const TransmitterSchema = z.strictObject({
   mayClear: z.boolean().default(false),
   /** How old a SET may be when it arrives (a paused stream delivers held events late). */
   maxAge: envDuration.default(7 * 86_400_000),
+  /**
+   * While its stream is not known to be healthy (paused, disabled, status unreadable, verification
+   * overdue or failed), tiers from this one up fail closed in the API's answers: what it would have
+   * told us is unknown. `never`: its absence changes nothing.
+   */
+  whenUnavailable: z.enum(['low', 'medium', 'high', 'critical', 'never']).default('high'),
+  /** Ask it for a verification event every `every`; unhealthy when none came back within `maxAge`. */
+  verify: z.strictObject({ every: envDuration, maxAge: envDuration }).optional(),
 });
 export type TransmitterInput = z.input<typeof TransmitterSchema>;
 
@@ -74,6 +82,18 @@ export const TransmittersFileSchema = z
   .superRefine((f, ctx) => {
     const seen = new Set<string>();
     for (const [i, t] of f.transmitters.entries()) {
+      if (t.verify && t.verify.maxAge <= t.verify.every)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['transmitters', i, 'verify', 'maxAge'],
+          message: 'verify.maxAge must be longer than verify.every, or the stream is never healthy',
+        });
+      if (t.verify && !t.managementToken)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['transmitters', i, 'verify'],
+          message: 'verification is asked through the stream-management API: set managementToken',
+        });
       if (seen.has(t.name))
         ctx.addIssue({
           code: 'custom',
@@ -99,6 +119,8 @@ export interface Transmitter {
   readonly criticalSubjectMembers: readonly string[];
   readonly mayClear: boolean;
   readonly maxAgeMs: number;
+  readonly whenUnavailable: 'low' | 'medium' | 'high' | 'critical' | 'never';
+  readonly verify: { everyMs: number; maxAgeMs: number } | undefined;
 }
 
 export class TransmittersFileError extends Error {
@@ -151,6 +173,8 @@ export function parseTransmitters(text: string, env: NodeJS.ProcessEnv = process
       criticalSubjectMembers: t.criticalSubjectMembers,
       mayClear: t.mayClear,
       maxAgeMs: t.maxAge,
+      whenUnavailable: t.whenUnavailable,
+      verify: t.verify === undefined ? undefined : { everyMs: t.verify.every, maxAgeMs: t.verify.maxAge },
     };
   });
   if (problems.length > 0) throw new TransmittersFileError(problems.join('\n'));

@@ -8,6 +8,8 @@ export {
 } from './config.ts';
 export type { EventTypeName } from './events.ts';
 export { EVENT_TYPES, eventTypeName } from './events.ts';
+export type { HealthFacts, HealthRules, Unhealthy } from './health.ts';
+export { unhealthy } from './health.ts';
 export type { Mapped, MappingRule } from './mapping.ts';
 export { DEFAULT_MAPPING, mapEvent } from './mapping.ts';
 export type { PollerOptions, PollResult } from './poll.ts';

@@ -19,7 +19,9 @@ const PollResponse = z.looseObject({
 export function outcomeOf(result: Received | SetRejection | 'retry'): string {
   if (result === 'retry') return 'retry';
   if (result instanceof SetRejection) return `rejected_${result.reason}`;
-  return result.kind === 'ignored' ? `ignored_${result.why}` : result.kind;
+  if (result.kind === 'ignored') return `ignored_${result.why}`;
+  if (result.kind === 'verification') return result.verified ? 'verification' : 'verification_unsolicited';
+  return result.kind;
 }
 
 export interface PollerOptions {

@@ -10,7 +10,14 @@ import { SetRejection, SetVerifier, type VerifiedSet } from './verify.ts';
 /** What became of one accepted SET. */
 export type Received =
   | { readonly kind: 'signal'; readonly set: VerifiedSet; readonly event: CompromiseSignalEvent }
-  | { readonly kind: 'verification'; readonly set: VerifiedSet; readonly state: string | undefined }
+  | {
+      readonly kind: 'verification';
+      readonly set: VerifiedSet;
+      readonly state: string | undefined;
+      /** Whether it echoed a state we asked for (an unsolicited one proves nothing). */
+      readonly verified: boolean;
+    }
+  | { readonly kind: 'stream_updated'; readonly set: VerifiedSet; readonly status: string }
   | {
       readonly kind: 'ignored';
       readonly set: VerifiedSet;
@@ -25,6 +32,18 @@ export interface ReceiverDeps {
   /** Key resolvers by transmitter name instead of its `jwksUri` (tests). */
   readonly keys?: ReadonlyMap<string, JWTVerifyGetKey>;
   readonly clock?: () => number;
+  /**
+   * A verification SET echoed `state`: whether we asked for it (used up now). Absent: states are
+   * not checked. A state we never asked for is refused `invalid_state`.
+   */
+  readonly verification?: (transmitter: string, state: string, at: number) => Promise<boolean>;
+  /** A `stream-updated` SET announced the stream's status. */
+  readonly streamUpdated?: (
+    transmitter: string,
+    status: string,
+    reason: string | undefined,
+    at: number,
+  ) => Promise<void>;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -103,9 +122,30 @@ export class SetReceiver {
         'no transmitter of this name is configured',
       );
     const set = await entry.verifier.verify(token);
+    const now = (this.#d.clock ?? Date.now)();
     if (set.eventType === EVENT_TYPES.verification) {
-      const state = set.event.state;
-      return { kind: 'verification', set, state: typeof state === 'string' ? state : undefined };
+      const state = typeof set.event.state === 'string' ? set.event.state : undefined;
+      if (state === undefined || this.#d.verification === undefined)
+        return { kind: 'verification', set, state, verified: false };
+      if (!(await this.#d.verification(name, state, now)))
+        throw new SetRejection(
+          'invalid_state',
+          'state',
+          'this verification state was not asked for, was echoed already, or expired',
+        );
+      return { kind: 'verification', set, state, verified: true };
+    }
+    if (set.eventType === EVENT_TYPES.streamUpdated) {
+      const status = set.event.status;
+      if (status !== 'enabled' && status !== 'paused' && status !== 'disabled')
+        throw new SetRejection(
+          'invalid_request',
+          'events',
+          'a stream-updated event needs status enabled, paused or disabled',
+        );
+      const reason = typeof set.event.reason === 'string' ? set.event.reason.slice(0, 200) : undefined;
+      await this.#d.streamUpdated?.(name, status, reason, now);
+      return { kind: 'stream_updated', set, status };
     }
     let subject: ReturnType<typeof resolveSubject>;
     try {

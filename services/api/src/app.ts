@@ -21,6 +21,7 @@ import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSignalRoutes } from './routes/signals.ts';
 import { registerSsfRoutes } from './routes/ssf.ts';
 import type { DegradedReason } from './schemas.ts';
+import type { SourceFloor } from './source-health.ts';
 import type { TokenGrant } from './tokens.ts';
 
 /** Everything the HTTP app needs, already connected: buildApp itself does no I/O. */
@@ -43,6 +44,8 @@ export interface AppDeps {
   readonly channelHashSecret?: string | undefined;
   /** Shared Signals receiving (SSF_TRANSMITTERS_FILE); absent: its routes answer 404. */
   readonly ssfReceiver?: SetReceiver | undefined;
+  /** Tiers that fail closed while a transmitter's stream is unhealthy (source-health.ts). */
+  readonly sourceFloor?: (() => SourceFloor | undefined) | undefined;
 }
 
 /**
@@ -86,6 +89,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     storeReasons: deps.storeReasons,
     metrics: deps.metrics,
     logger: deps.logger,
+    ...(deps.sourceFloor ? { sourceFloor: deps.sourceFloor } : {}),
   });
   const secret = deps.channelHashSecret;
   registerAssuranceRoutes(app, reader, secret ? (channel) => bindingRefOf(secret, channel) : undefined);

@@ -10,6 +10,7 @@ import { healthReasons } from './engine-health.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { ApiProblem } from './problem.ts';
 import type { AssuranceResponse, DegradedReason } from './schemas.ts';
+import type { SourceFloor } from './source-health.ts';
 import type { TokenGrant } from './tokens.ts';
 
 export interface ReaderDeps {
@@ -17,6 +18,8 @@ export interface ReaderDeps {
   readonly policy: Policy;
   /** The engine's health as last sampled in the background. */
   readonly engineHealth: () => EngineHealth;
+  /** Tiers that fail closed because a Shared Signals transmitter's stream is not healthy. */
+  readonly sourceFloor?: () => SourceFloor | undefined;
   /** Why the store cannot be answered from now (store-trust.ts). */
   readonly storeReasons: (status: StoreStatus) => DegradedReason[];
   readonly metrics: ApiMetrics;
@@ -36,6 +39,9 @@ export interface ReaderDeps {
  *    be complete (rule 1), so no state really means nothing is known against the identity.
  * 3. Otherwise the evaluation of its state now, with the sequence of the engine's last decision.
  *    The state, not a stored decision, is the source: it cannot lag behind an expiry.
+ * 4. While a Shared Signals transmitter's stream is not healthy (source-health.ts), the tiers it
+ *    names and those above get the strictest requirement, `degraded: true` with
+ *    `signal_source_unavailable`; the tiers below keep the evaluation.
  */
 export class AssuranceReader {
   readonly #d: ReaderDeps;
@@ -90,7 +96,28 @@ export class AssuranceReader {
       this.#d.metrics.evaluationFailures.inc();
       this.#d.logger.error({ err }, 'policy evaluation failed; answering fail-closed');
     });
-    return this.#fromEvaluation(identityId, now, sequence, evaluation);
+    const answer = this.#fromEvaluation(identityId, now, sequence, evaluation);
+    const floor = this.#d.sourceFloor?.();
+    return floor === undefined ? answer : this.#sourceClosed(answer, floor.from);
+  }
+
+  /** `answer` with `from` and every tier above it at its strictest (a source is unavailable). */
+  #sourceClosed(answer: AssuranceResponse, from: Tier): AssuranceResponse {
+    this.#d.metrics.degraded.inc({ reason: 'signal_source_unavailable' });
+    const closed = TIERS.slice(TIERS.indexOf(from));
+    return {
+      ...answer,
+      degraded: true,
+      degradedReasons: ['signal_source_unavailable'],
+      // Not to be cached: the source may be back at the next read.
+      validUntil: answer.computedAt,
+      tiers: Object.fromEntries(
+        TIERS.map((tier) => [
+          tier,
+          closed.includes(tier) ? strictestRequirement(this.#d.policy, tier) : answer.tiers[tier],
+        ]),
+      ) as Record<Tier, TierRequirement>,
+    };
   }
 
   #fromEvaluation(identityId: string, now: Date, sequence: number, e: Evaluation): AssuranceResponse {

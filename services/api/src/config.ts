@@ -55,6 +55,8 @@ export const ApiConfigSchema = z
      * a YAML or JSON file, validated at start. Unset: the /ssf routes answer 404.
      */
     SSF_TRANSMITTERS_FILE: z.string().min(1).optional(),
+    /** How often each transmitter's stream status is read and verification asked for when due. */
+    SSF_CHECK_INTERVAL: envDuration.default(10_000),
   })
   .superRefine((c, ctx) => {
     checkKafkaSecurity(c, ctx);

@@ -60,6 +60,12 @@ export function createApiMetrics(registry: Registry = new Registry()) {
         this.set(age === null || age === undefined ? -1 : age / 1000);
       },
     }),
+    ssfSourceHealthy: new Gauge({
+      name: 'assurance_ssf_source_healthy',
+      help: "1 while a Shared Signals transmitter's stream is known to be healthy; 0 while its tiers fail closed",
+      labelNames: ['transmitter'] as const,
+      registers: [registry],
+    }),
     ssfSets: new Counter({
       name: 'assurance_ssf_sets_total',
       help:

@@ -17,8 +17,15 @@ test('every route is documented with its security, and every $ref resolves', () 
   for (const route of ROUTES) {
     const op = doc.paths[route.path]?.[route.method.toLowerCase()];
     assert.ok(op, `${route.method} ${route.path}`);
-    assert.deepEqual(op.security, route.scope ? [{ bearerAuth: [route.scope] }] : []);
-    if (route.scope) for (const s of ['401', '403']) assert.ok(op.responses[s], `${route.path} ${s}`);
+    const security = route.scope
+      ? [{ bearerAuth: [route.scope] }]
+      : route.auth === 'transmitter'
+        ? [{ transmitterAuth: [] }]
+        : [];
+    assert.deepEqual(op.security, security);
+    if (route.scope || route.auth)
+      for (const s of ['401', '403']) assert.ok(op.responses[s], `${route.path} ${s}`);
+    if (route.rawBody) assert.ok(op.responses['400'], `${route.path} 400`);
     if (route.body) for (const s of ['400', '413', '415']) assert.ok(op.responses[s], `${route.path} ${s}`);
   }
   const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map(

@@ -37,6 +37,7 @@ export const DEGRADED_REASONS = [
   'policy_mismatch',
   'state_unreadable',
   'internal_error',
+  'signal_source_unavailable',
 ] as const;
 export const DegradedReason = z.enum(DEGRADED_REASONS);
 export type DegradedReason = z.infer<typeof DegradedReason>;

@@ -8,6 +8,7 @@ import {
   MetaStore,
   openRedis,
   type RedisConnection,
+  SourceHealthStore,
   StateReader,
   secretDigest,
 } from '@assurance/redis';
@@ -27,6 +28,7 @@ import type { ApiMetrics } from './metrics.ts';
 import { createApiMetrics } from './metrics.ts';
 import { registryPinger } from './readiness.ts';
 import { publishSignal } from './routes/signals.ts';
+import { SourceHealthWatch } from './source-health.ts';
 import { StoreTrust } from './store-trust.ts';
 
 export interface ApiRuntime {
@@ -143,11 +145,26 @@ export async function startApi(
   metrics.readEngineHealthFrom(() => engine.health());
   await engine.start();
 
+  const sourceStore = new SourceHealthStore(redis, keys);
+  const sourceHealth =
+    transmitters === undefined
+      ? undefined
+      : new SourceHealthWatch({
+          transmitters,
+          store: sourceStore,
+          logger,
+          metrics,
+          checkIntervalMs: config.SSF_CHECK_INTERVAL,
+        });
+  // Answers wait for nothing: the first check and reading happen before the API listens.
+  await sourceHealth?.start();
   const ssfReceiver =
     transmitters === undefined
       ? undefined
       : new SetReceiver({
           transmitters,
+          verification: (name, state, at) => sourceStore.verified(name, state, at),
+          streamUpdated: (name, status, reason, at) => sourceStore.setStatus(name, status, reason, at),
           publish: (event) =>
             publishSignal(
               { producer, topic: topics.compromiseSignal, produceTimeoutMs: config.PRODUCE_TIMEOUT },
@@ -180,6 +197,7 @@ export async function startApi(
     produceTimeoutMs: config.PRODUCE_TIMEOUT,
     channelHashSecret: config.CHANNEL_HASH_SECRET,
     ssfReceiver,
+    sourceFloor: sourceHealth ? () => sourceHealth.floor() : undefined,
   });
   await app.ready();
   // Transmitters that deliver by poll (RFC 8936) are polled for as long as the API runs.
@@ -212,6 +230,7 @@ export async function startApi(
       stopping ??= (async () => {
         await app.close();
         await Promise.all(pollers.map((p) => p.stop()));
+        sourceHealth?.stop();
         trust.stop();
         await engine.stop();
         await Promise.allSettled([producer.close(), admin.close()]);
