@@ -29,5 +29,7 @@ export {
 } from './stream-client.ts';
 export type { ResolvedSubject, SubjectRules } from './subject.ts';
 export { resolveSubject, SubjectError } from './subject.ts';
+export type { OutgoingEvent, SentState } from './transmit.ts';
+export { eventsFor, generateSsfKey, jtiOf, SetSigner, sentStateOf } from './transmit.ts';
 export type { RejectionReason, SetErrorCode, VerifiedSet, VerifierOptions } from './verify.ts';
 export { KeysUnavailable, MAX_SET_BYTES, REJECTION_REASONS, SetRejection, SetVerifier } from './verify.ts';
