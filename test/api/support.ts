@@ -26,6 +26,7 @@ export const TOKENS = {
   ops: 'ops-token-0123456789abcdefghijklmnopq',
   acme: 'acme-token-0123456789abcdefghijklmnop',
   both: 'both-token-0123456789abcdefghijklmnop',
+  receiver: 'receiver-token-0123456789abcdefghijk',
   unknown: 'unknown-token-0123456789abcdefghijkl',
 } as const;
 
@@ -35,6 +36,7 @@ export const API_TOKENS = [
   `writer:${TOKENS.writer}:signals:write`,
   `clearer:${TOKENS.clearer}:signals:write+signals:clear`,
   `ops:${TOKENS.ops}:ops:read`,
+  `receiver:${TOKENS.receiver}:ssf:stream`,
   `acme:${TOKENS.acme}:decisions:read+signals:read+signals:write@acme`,
   `both:${TOKENS.both}:decisions:read+signals:read+signals:write+signals:clear+ops:read`,
 ].join(',');

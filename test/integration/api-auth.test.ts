@@ -82,6 +82,7 @@ const WRONG_SCOPE: Record<Scope, string> = {
   'signals:write': TOKENS.reader,
   'signals:clear': TOKENS.writer,
   'ops:read': TOKENS.reader,
+  'ssf:stream': TOKENS.reader,
 };
 /** A token holding the scope (the POST route's clear also needs signals:clear). */
 const RIGHT_SCOPE: Record<Scope, string> = {
@@ -90,6 +91,7 @@ const RIGHT_SCOPE: Record<Scope, string> = {
   'signals:write': TOKENS.clearer,
   'signals:clear': TOKENS.clearer,
   'ops:read': TOKENS.ops,
+  'ssf:stream': TOKENS.receiver,
 };
 
 function request(route: ProtectedRoute, opts: CallOptions): Promise<CallResult> {

@@ -21,6 +21,9 @@ export const ERROR_CODES = [
   'compression_too_large',
   // The registry answered that this schema id does not exist: the message can never be read.
   'unknown_schema_id',
+  // A Security Event Token our transmitter could not deliver to a receiver after its retries
+  // (docs/shared-signals.md): dead-lettered with its stream and jti, not retried further.
+  'delivery_failed',
   // The schema id is not cached and the registry cannot be asked now: pause and retry.
   'registry_unavailable',
   // Infrastructure that will come back: retry without committing.
@@ -83,6 +86,7 @@ export function dispositionOf(code: ErrorCode): Disposition {
     case 'unknown_schema_id':
     case 'compression_invalid':
     case 'compression_too_large':
+    case 'delivery_failed':
       return 'dead_letter';
     case 'registry_unavailable':
     case 'redis_unavailable':

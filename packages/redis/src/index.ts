@@ -39,6 +39,8 @@ export {
 export { commandName, defineScripts, loadScripts } from './scripts.ts';
 export type { SourceHealthRecord } from './source-health.ts';
 export { SourceHealthStore } from './source-health.ts';
+export type { StoredStream } from './ssf-outbox.ts';
+export { SsfTransmitStore } from './ssf-outbox.ts';
 export { emptyState, toIdentityState } from './state.ts';
 export type {
   ChannelMember,

@@ -26,6 +26,11 @@ import { crc32 } from 'node:zlib';
  * | {ssf:NAME}:health | hash | a Shared Signals transmitter's stream: status, verified | none (missing reads as unknown: fail closed) |
  * | {ssf:NAME}:state:S | string | a verification state we asked NAME to echo       | the verification's deadline              |
  * | {ssf:NAME}:asking | string | the API replica asking NAME for a verification now | a minute                                 |
+ * | {ssftx}:streams  | hash   | our transmitter's streams: stream id -> JSON          | none                                     |
+ * | {ssftx:i:ID}     | string | what was last transmitted for identity ID              | 400 days after the last                  |
+ * | {ssfq:S}:sets    | hash   | SETs waiting for stream S: jti -> token                | removed when acknowledged or dead-lettered |
+ * | {ssfq:S}:due     | zset   | jti -> when it may be (re)sent                         | as above                                 |
+ * | {ssfq:S}:tries   | hash   | jti -> push attempts so far                            | as above                                 |
  */
 export interface KeySpace {
   readonly prefix: string;
@@ -52,6 +57,10 @@ export interface KeySpace {
     state(state: string): string;
     readonly asking: string;
   };
+  /** Our own transmitter: its streams, what it last sent per identity, and each stream's outbox. */
+  readonly ssfStreams: string;
+  ssfLastSent(identityId: string): string;
+  ssfOutbox(streamId: string): { readonly sets: string; readonly due: string; readonly tries: string };
 }
 
 export interface ChannelKeys {
@@ -102,6 +111,12 @@ export function keySpace(prefix: string): KeySpace {
     }),
     fingerprint: `${prefix}{meta}:fingerprint`,
     recoveryLock: `${prefix}{meta}:recovery-lock`,
+    ssfStreams: `${prefix}{ssftx}:streams`,
+    ssfLastSent: (identityId) => `${prefix}{ssftx:i:${tagSafe(identityId)}}`,
+    ssfOutbox(streamId) {
+      const base = `${prefix}{ssfq:${tagSafe(streamId)}}`;
+      return { sets: `${base}:sets`, due: `${base}:due`, tries: `${base}:tries` };
+    },
     sourceHealth(name) {
       const base = `${prefix}{ssf:${tagSafe(name)}}`;
       return {

@@ -9,6 +9,7 @@ import {
   StreamClient,
   type StreamConfiguration,
 } from './stream-client.ts';
+import { generateSsfKey } from './transmit.ts';
 
 /**
  * `assurance ssf ...`: our streams at the transmitters of SSF_TRANSMITTERS_FILE, through their
@@ -23,6 +24,7 @@ export const SSF_USAGE = `usage: assurance ssf <command>
   add-subject <transmitter> <stream-id> <subject-json>
   remove-subject <transmitter> <stream-id> <subject-json>
   verify <transmitter> <stream-id> [<state>]     ask for a verification event
+  keys generate                                  a new RS256 signing key for SSF_SIGNING_KEYS (our transmitter)
 SSF_TRANSMITTERS_FILE names the transmitters (docs/shared-signals.md).`;
 
 /** The event types our mapping turns into signals: what a stream asks for. */
@@ -55,6 +57,15 @@ export async function ssfMain(
   if (command === undefined) {
     io.err(SSF_USAGE);
     return 2;
+  }
+  if (command === 'keys') {
+    if (name !== 'generate') {
+      io.err(SSF_USAGE);
+      return 2;
+    }
+    // A JSON array, as SSF_SIGNING_KEYS takes it: put a new key second to publish it, then first.
+    io.out(JSON.stringify([await generateSsfKey()]));
+    return 0;
   }
   if (!env.SSF_TRANSMITTERS_FILE) {
     io.err('SSF_TRANSMITTERS_FILE is not set: it names the transmitters (docs/shared-signals.md)');

@@ -20,6 +20,7 @@ import { ROUTES } from './routes/index.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSignalRoutes } from './routes/signals.ts';
 import { registerSsfRoutes } from './routes/ssf.ts';
+import { registerSsfTxRoutes, type SsfTxRouteDeps } from './routes/ssf-tx.ts';
 import type { DegradedReason } from './schemas.ts';
 import type { SourceFloor } from './source-health.ts';
 import type { TokenGrant } from './tokens.ts';
@@ -46,6 +47,8 @@ export interface AppDeps {
   readonly ssfReceiver?: SetReceiver | undefined;
   /** Tiers that fail closed while a transmitter's stream is unhealthy (source-health.ts). */
   readonly sourceFloor?: (() => SourceFloor | undefined) | undefined;
+  /** Our own Shared Signals transmitter (SSF_ISSUER); absent: its routes answer 404. */
+  readonly ssfTransmitter?: SsfTxRouteDeps['transmitter'];
 }
 
 /**
@@ -111,6 +114,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logger: deps.logger,
   });
   registerSsfRoutes(app, { receiver: deps.ssfReceiver, metrics: deps.metrics, logger: deps.logger });
+  registerSsfTxRoutes(app, { transmitter: deps.ssfTransmitter });
   registerOpsRoutes(app, {
     readiness: { ...deps.readiness, engine: deps.engine },
     metrics: deps.metrics,

@@ -6,6 +6,7 @@ import {
   PipelineEnv,
   parseConfig,
 } from '@assurance/core';
+import { SetSigner } from '@assurance/ssf';
 import { z } from 'zod';
 import { ApiTokens } from './tokens.ts';
 
@@ -57,9 +58,30 @@ export const ApiConfigSchema = z
     SSF_TRANSMITTERS_FILE: z.string().min(1).optional(),
     /** How often each transmitter's stream status is read and verification asked for when due. */
     SSF_CHECK_INTERVAL: envDuration.default(10_000),
+    /**
+     * Our own Shared Signals transmitter: its issuer (the URL receivers reach this API at). Unset:
+     * this deployment transmits nothing. Needs SSF_SIGNING_KEYS.
+     */
+    SSF_ISSUER: z
+      .url('SSF_ISSUER must be the URL receivers reach this API at, e.g. https://assurance.example.com')
+      .optional(),
+    /** Private JWKs (JSON array) our SETs are signed with; the first signs, all are published. */
+    SSF_SIGNING_KEYS: z.string().min(1).optional(),
   })
   .superRefine((c, ctx) => {
     checkKafkaSecurity(c, ctx);
+    if (c.SSF_ISSUER && !c.SSF_SIGNING_KEYS)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SSF_SIGNING_KEYS'],
+        message: 'SSF_ISSUER needs SSF_SIGNING_KEYS: npm run assurance -- ssf keys generate makes one',
+      });
+    if (c.SSF_ISSUER && c.SSF_SIGNING_KEYS)
+      try {
+        new SetSigner(c.SSF_ISSUER, c.SSF_SIGNING_KEYS);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['SSF_SIGNING_KEYS'], message: (err as Error).message });
+      }
     if (c.LAG_MAX_AGE <= c.LAG_REFRESH_INTERVAL) {
       ctx.addIssue({
         code: 'custom',

@@ -66,6 +66,18 @@ export function createApiMetrics(registry: Registry = new Registry()) {
       labelNames: ['transmitter'] as const,
       registers: [registry],
     }),
+    ssfQueued: new Counter({
+      name: 'assurance_ssf_transmitted_sets_total',
+      help: 'Security Event Tokens our transmitter queued for its receivers, by event type',
+      labelNames: ['event'] as const,
+      registers: [registry],
+    }),
+    ssfPushed: new Counter({
+      name: 'assurance_ssf_push_attempts_total',
+      help: 'Pushes of our Security Event Tokens, by outcome: accepted, refused (400), retry, dead_lettered',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     ssfSets: new Counter({
       name: 'assurance_ssf_sets_total',
       help:

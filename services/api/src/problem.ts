@@ -105,6 +105,7 @@ export function problemTypeOf(code: ErrorCode): ProblemType {
     case 'internal':
     case 'store_mismatch':
     case 'state_corrupt':
+    case 'delivery_failed':
       return 'internal';
     default: {
       const unreachable: never = code;

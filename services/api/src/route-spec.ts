@@ -18,7 +18,7 @@ export interface ResponseSpec {
 
 export interface RouteSpec {
   readonly operationId: string;
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** OpenAPI path template: `/v1/identities/{id}/assurance`. */
   readonly path: string;
   readonly summary: string;

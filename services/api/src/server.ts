@@ -1,6 +1,13 @@
 import { AssuranceError, type Logger } from '@assurance/core';
 import type { EngineWatch } from '@assurance/kafka';
-import { createAdmin, createKafka, createProducer, kafkaSecurity, parseBrokers } from '@assurance/kafka';
+import {
+  createAdmin,
+  createConsumer,
+  createKafka,
+  createProducer,
+  kafkaSecurity,
+  parseBrokers,
+} from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
 import { loadPolicyFile } from '@assurance/policy';
 import {
@@ -9,6 +16,7 @@ import {
   openRedis,
   type RedisConnection,
   SourceHealthStore,
+  SsfTransmitStore,
   StateReader,
   secretDigest,
 } from '@assurance/redis';
@@ -17,6 +25,7 @@ import {
   loadTransmitters,
   Poller,
   SetReceiver,
+  SetSigner,
   type Transmitter,
   TransmittersFileError,
 } from '@assurance/ssf';
@@ -28,7 +37,9 @@ import type { ApiMetrics } from './metrics.ts';
 import { createApiMetrics } from './metrics.ts';
 import { registryPinger } from './readiness.ts';
 import { publishSignal } from './routes/signals.ts';
+import type { SsfTxRouteDeps } from './routes/ssf-tx.ts';
 import { SourceHealthWatch } from './source-health.ts';
+import { SsfTransmitter } from './ssf-transmitter.ts';
 import { StoreTrust } from './store-trust.ts';
 
 export interface ApiRuntime {
@@ -171,6 +182,22 @@ export async function startApi(
               event,
             ),
         });
+  // Our own transmitter: decisions become SETs for the receivers' streams (ssf-transmitter.ts).
+  let ssfTransmitter: SsfTxRouteDeps['transmitter'];
+  if (config.SSF_ISSUER && config.SSF_SIGNING_KEYS) {
+    const signer = new SetSigner(config.SSF_ISSUER.replace(/\/$/, ''), config.SSF_SIGNING_KEYS);
+    const txStore = new SsfTransmitStore(redis, keys);
+    const runtime = new SsfTransmitter({
+      signer,
+      store: txStore,
+      policy,
+      producer,
+      dlqTopic: topics.dlq,
+      logger: logger.child({ component: 'ssf-transmitter' }),
+      metrics,
+    });
+    ssfTransmitter = { signer, store: txStore, runtime };
+  }
   const app = buildApp({
     logger,
     policy,
@@ -198,6 +225,7 @@ export async function startApi(
     channelHashSecret: config.CHANNEL_HASH_SECRET,
     ssfReceiver,
     sourceFloor: sourceHealth ? () => sourceHealth.floor() : undefined,
+    ssfTransmitter,
   });
   await app.ready();
   // Transmitters that deliver by poll (RFC 8936) are polled for as long as the API runs.
@@ -218,6 +246,18 @@ export async function startApi(
         ],
   );
   for (const p of pollers) p.start();
+  if (ssfTransmitter)
+    await ssfTransmitter.runtime.start(
+      createConsumer(
+        kafka,
+        {
+          groupId: `${config.ENGINE_GROUP_ID}.ssf-transmitter`,
+          topics: [topics.decisions],
+          backgroundCommits: true,
+        },
+        logger,
+      ),
+    );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -230,6 +270,7 @@ export async function startApi(
       stopping ??= (async () => {
         await app.close();
         await Promise.all(pollers.map((p) => p.stop()));
+        await ssfTransmitter?.runtime.stop();
         sourceHealth?.stop();
         trust.stop();
         await engine.stop();

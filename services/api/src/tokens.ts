@@ -16,7 +16,8 @@ import { z } from 'zod';
  * `decisions:read` what an action requires and verify; `signals:read` the SOC view of an identity
  * (signals with their ids, analysts and references); `signals:write` raise compromise signals;
  * `signals:clear` clear them (a separate right: a clear relaxes); `ops:read` readiness details
- * (internal addresses and states).
+ * (internal addresses and states); `ssf:stream` a Shared Signals receiver's own stream: manage it
+ * and poll it (the token's name is the receiver).
  */
 export const SCOPES = [
   'decisions:read',
@@ -24,6 +25,7 @@ export const SCOPES = [
   'signals:write',
   'signals:clear',
   'ops:read',
+  'ssf:stream',
 ] as const;
 export const Scope = z.enum(SCOPES);
 export type Scope = z.infer<typeof Scope>;

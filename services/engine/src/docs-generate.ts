@@ -375,6 +375,8 @@ const ERROR_CAUSES: Record<ErrorCode, string> = {
   future_event:
     "the event is dated more than the engine's `MAX_CLOCK_SKEW` ahead of its clock ([state](state.md#time))",
   unknown_schema_id: 'the registry answers that the schema id in the wire-format header does not exist',
+  delivery_failed:
+    "written by the API's Shared Signals transmitter, not the engine: a Security Event Token a receiver's push endpoint did not accept after its retries; the value is the SET, `x-ssf-stream` and `x-ssf-jti` name it ([shared-signals](shared-signals.md#transmitting))",
   registry_unavailable: 'the schema id is not cached and the registry cannot be asked now',
   redis_unavailable: 'Redis did not answer',
   kafka_unavailable:

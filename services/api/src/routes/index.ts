@@ -3,6 +3,20 @@ import { getAssurance, verifyAssurance } from './assurance.ts';
 import { healthz, metricsRoute, openApiRoute, readyz } from './ops.ts';
 import { getSignals, postSignal } from './signals.ts';
 import { pushSet } from './ssf.ts';
+import {
+  addSubject,
+  createStream,
+  deleteStream,
+  pollSets,
+  readStatus,
+  readStream,
+  removeSubject,
+  requestVerification,
+  ssfConfiguration,
+  ssfJwks,
+  updateStatus,
+  updateStream,
+} from './ssf-tx.ts';
 
 /** Every route of the API, in the order the OpenAPI document lists them. */
 export const ROUTES: readonly RouteSpec[] = [
@@ -11,6 +25,18 @@ export const ROUTES: readonly RouteSpec[] = [
   getSignals,
   postSignal,
   pushSet,
+  ssfConfiguration,
+  ssfJwks,
+  createStream,
+  readStream,
+  updateStream,
+  deleteStream,
+  readStatus,
+  updateStatus,
+  addSubject,
+  removeSubject,
+  requestVerification,
+  pollSets,
   healthz,
   readyz,
   metricsRoute,
