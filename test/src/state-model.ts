@@ -577,6 +577,16 @@ export class StateModel {
           : 'channel_compromised';
     const idKey = `soc|${scope}|${ref}|${e.signalId}`;
     const pk = `${idKey}|*`;
+    // The contract (docs/state.md): a SIM swap or mailbox compromise raised on an identity names a
+    // code source without naming which, and is also that channel's own signal, identity-wide.
+    const companionOf = (kind: SignalKind | undefined): SignalCode | undefined =>
+      subject.type !== 'identity'
+        ? undefined
+        : kind === 'sim_swap'
+          ? 'sim_swap'
+          : kind === 'mailbox_compromise'
+            ? 'mailbox_tampered'
+            : undefined;
     if (e.kind === 'socRaise') {
       const kind = e.socKind as SignalKind;
       const code = codeOf(kind);
@@ -597,12 +607,23 @@ export class StateModel {
         attrs: { kind, severity: 'high', signalId: e.signalId, raisedBy: 'soc' },
         ev: e.eventId,
       };
-      const pt = target.get(pk);
-      if (pt && pt.clearedAt !== null && pt.clearedAt >= e.at) target.set(pk, raise(pt, m));
-      else target.set(`${idKey}|${kind}`, raise(target.get(`${idKey}|${kind}`), m));
+      const companion = companionOf(kind);
+      const raises: Array<[string, RaiseOp]> = [[`${idKey}|${kind}`, m]];
+      if (companion) raises.push([`${idKey}|${kind}|companion`, { ...m, code: companion }]);
+      for (const [k, op] of raises) {
+        const pt = target.get(pk);
+        if (pt && pt.clearedAt !== null && pt.clearedAt >= e.at) target.set(pk, raise(pt, op));
+        else target.set(k, raise(target.get(k), op));
+      }
     } else if (e.socKind !== undefined) {
       const k = `${idKey}|${e.socKind}`;
       target.set(k, clear(target.get(k), { code: codeOf(e.socKind), scope, ref, at: e.at }));
+      const companion = companionOf(e.socKind as SignalKind);
+      if (companion)
+        target.set(
+          `${k}|companion`,
+          clear(target.get(`${k}|companion`), { code: companion, scope, ref, at: e.at }),
+        );
     } else {
       let lifted = 0;
       for (const [k, rec] of target) {

@@ -6,6 +6,7 @@ import { signalKey, socKey, socPrefix } from '@assurance/redis';
 import { CompromiseSignalEvent, channelRef } from '@assurance/schemas';
 import type { DeriveContext } from './derive.ts';
 import {
+  COMPANION_MARK,
   deriveChannelBinding,
   deriveCompromiseSignal,
   deriveDevice,
@@ -181,6 +182,41 @@ describe('deriveCompromiseSignal', () => {
       ),
     )[0];
     assert.equal(r?.pk, `${c.p}*`);
+  });
+  test('a SIM swap or mailbox compromise on an identity (no channel named) is also that channel signal, identity-wide; a clear lifts both', () => {
+    for (const [kind, companion] of [
+      ['sim_swap', 'sim_swap'],
+      ['mailbox_compromise', 'mailbox_tampered'],
+    ] as const) {
+      const subject = { type: 'identity' as const, value: 'u' };
+      const r = raises(mutationsOf(deriveCompromiseSignal({ ...raise, subject, kind }, ctx)));
+      assert.deepEqual(
+        r.map((m) => [m.code, m.scope, m.ref, m.k]),
+        [
+          ['credential_compromised', 'identity', null, socKey('identity', null, 's1', kind)],
+          [companion, 'identity', null, `${socKey('identity', null, 's1', kind)}${COMPANION_MARK}`],
+        ],
+      );
+      assert.equal(r[0]?.exp, r[1]?.exp);
+      assert.equal(r[1]?.pk, r[0]?.pk, 'a clear naming no kind blocks its late raise too');
+      const cleared = mutationsOf(deriveCompromiseSignal({ ...clear, subject, kind }, ctx)).filter(
+        (m) => m.t === 'c' && m.code !== 'signal_unreadable',
+      );
+      assert.deepEqual(
+        cleared.map((m) => (m.t === 'c' ? m.k : '')),
+        r.map((m) => m.k),
+      );
+    }
+    // Named on the phone itself, it is the phone's signal alone.
+    const onPhone = raises(
+      mutationsOf(
+        deriveCompromiseSignal(
+          { ...raise, subject: { type: 'phone', value: '+33612345678' }, kind: 'sim_swap' },
+          ctx,
+        ),
+      ),
+    );
+    assert.equal(onPhone.length, 1);
   });
   test('a valid SOC word lifts an unreadable mark from before it, dated by the event, not our clock', () => {
     const plan = deriveCompromiseSignal({ ...clear, subject: { type: 'identity', value: 'u' } }, ctx);

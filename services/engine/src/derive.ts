@@ -285,6 +285,19 @@ function socCode(type: SubjectType, kind: SignalKind): SignalCode {
 }
 
 /**
+ * A SOC signal on an identity that names a code source without naming which (a SIM swap, a
+ * mailbox compromise, "somewhere": a Shared Signals transmitter tells us the identity's phone-sms
+ * credential is compromised, not its number) is also kept as the channel signal itself, identity
+ * wide: the policy's rules for it then exclude every SMS or email factor of the identity, since none
+ * can be told apart from the one under suspicion. Its key is the SOC key with this mark.
+ */
+const COMPANION: Partial<Record<SignalKind, SignalCode>> = {
+  sim_swap: 'sim_swap',
+  mailbox_compromise: 'mailbox_tampered',
+};
+export const COMPANION_MARK = '!';
+
+/**
  * A SOC raise or clear. Its signal is identified by subject, signal id and kind (docs/state.md): one
  * incident id raised on two subjects, or as two kinds, is two signals, and a clear lifts only what
  * it names. A clear without a kind lifts every kind raised under that id on that subject, and
@@ -325,6 +338,8 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
     }
   }
   const prefix = socPrefix(scope, ref, e.signalId);
+  const companion = type === 'identity' && e.kind !== undefined ? COMPANION[e.kind] : undefined;
+  const extra: Mutation[] = [];
   let m: Mutation;
   if (e.op === 'raise') {
     const code = socCode(type, e.kind);
@@ -349,8 +364,34 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
       },
       defined({ kind: e.kind, severity: e.severity, signalId: e.signalId, raisedBy: e.raisedBy }),
     );
+    if (companion)
+      extra.push(
+        raise(
+          ctx,
+          {
+            k: `${socKey(scope, ref, e.signalId, e.kind)}${COMPANION_MARK}`,
+            pk: `${prefix}*`,
+            code: companion,
+            scope,
+            ref,
+            sinceMs: at,
+            expiresAtMs,
+            atMs: at,
+          },
+          defined({ kind: e.kind, severity: e.severity, signalId: e.signalId, raisedBy: e.raisedBy }),
+        ),
+      );
   } else if (e.kind !== undefined) {
     m = { t: 'c', k: socKey(scope, ref, e.signalId, e.kind), code: socCode(type, e.kind), scope, ref, at };
+    if (companion)
+      extra.push({
+        t: 'c',
+        k: `${socKey(scope, ref, e.signalId, e.kind)}${COMPANION_MARK}`,
+        code: companion,
+        scope,
+        ref,
+        at,
+      });
   } else {
     m = { t: 'cp', p: prefix, code: socCode(type, 'suspicious_activity'), scope, ref, at };
   }
@@ -363,7 +404,7 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
     ref,
     at,
   };
-  const mutations = type === 'credential' || type === 'token' ? [m] : [m, unpoison];
+  const mutations = type === 'credential' || type === 'token' ? [m] : [m, ...extra, unpoison];
   return target.kind === 'identity'
     ? { kind: 'identity', identityId: target.identityId, mutations }
     : { kind: 'channel', channelRef: target.channelRef, mutations };

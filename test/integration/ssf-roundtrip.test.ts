@@ -1,0 +1,180 @@
+/**
+ * Shared Signals both ways on the real stack: deployment A transmits (its API with SSF_ISSUER),
+ * deployment B receives (its API with A in SSF_TRANSMITTERS_FILE). B's operator creates B's stream
+ * at A with the CLI, polled; then a SIM swap decided in A becomes, in B, a signal on the same
+ * identity that excludes SMS codes. Push delivery with retries and the dead-letter topic, and A's
+ * transmitter routes (discovery, JWKS, stream status, verification) are checked on the way.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { generateSsfKey, StreamClient } from '@assurance/ssf';
+import { REPO_ROOT } from '@assurance/stack';
+import { ApiProcess } from '../src/api-process.ts';
+import { envelope, startPipeline } from '../src/pipeline.ts';
+import { freePort, pollUntil } from '../src/wait.ts';
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+const RX_TOKEN = 'receiver-b-token-0123456789abcdef';
+const OPS_TOKEN = 'ops-token-0123456789abcdefghijklmn';
+
+let a: Pipeline;
+let b: Pipeline;
+let apiA: ApiProcess;
+let apiB: ApiProcess;
+let dir: string;
+let file: string;
+let issuer: string;
+
+before(async () => {
+  [a, b] = await Promise.all([startPipeline(), startPipeline()]);
+  const portA = await freePort();
+  issuer = `http://127.0.0.1:${portA}`;
+  apiA = await ApiProcess.start(a.config, {
+    port: portA,
+    tokens: `b:${RX_TOKEN}:ssf:stream,ops:${OPS_TOKEN}:decisions:read+ops:read`,
+    env: { SSF_ISSUER: issuer, SSF_SIGNING_KEYS: JSON.stringify([await generateSsfKey()]) },
+  });
+  dir = mkdtempSync(path.join(tmpdir(), 'ssf-roundtrip-'));
+  file = path.join(dir, 'transmitters.yaml');
+  writeFileSync(
+    file,
+    [
+      // What A puts in `aud` for receiver b, unless b names another when creating its stream.
+      `audience: ${issuer}/receivers/b`,
+      'transmitters:',
+      '  - name: a',
+      `    issuer: ${issuer}`,
+      `    jwksUri: ${issuer}/ssf/v1/jwks`,
+      `    poll: { endpoint: ${issuer}/ssf/v1/poll, token: ${RX_TOKEN}, interval: 200ms }`,
+      `    managementToken: ${RX_TOKEN}`,
+      '',
+    ].join('\n'),
+  );
+  apiB = await ApiProcess.start(b.config, {
+    port: await freePort(),
+    tokens: `ops:${OPS_TOKEN}:decisions:read+ops:read`,
+    env: { SSF_TRANSMITTERS_FILE: file, SSF_CHECK_INTERVAL: '300ms' },
+  });
+});
+
+after(async () => {
+  await Promise.allSettled([apiA?.stop(), apiB?.stop()]);
+  await Promise.allSettled([a?.stop(), b?.stop()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts/assurance.ts'), 'ssf', ...args], {
+    env: { ...process.env, SSF_TRANSMITTERS_FILE: file },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (x: Buffer) => (out += x.toString()));
+  child.stderr.on('data', (x: Buffer) => (err += x.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, out, err };
+}
+
+/** An identity whose SMS codes reach `phone`, in pipeline `p`. */
+async function bindPhone(p: Pipeline, identityId: string, phone: string): Promise<void> {
+  await p.producer.send(p.topics.channelBinding, identityId, {
+    ...envelope(-60_000),
+    identityId,
+    op: 'bound',
+    channel: { type: 'phone', value: phone },
+    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
+  });
+  await p.watcher.waitFor(identityId, () => true);
+}
+
+describe('A transmits, B receives', () => {
+  test("A's discovery document and JWKS are public; its stream routes need a receiver's token", async () => {
+    const conf = (await (await fetch(`${issuer}/.well-known/ssf-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(conf.issuer, issuer);
+    assert.equal(conf.jwks_uri, `${issuer}/ssf/v1/jwks`);
+    const jwks = (await (await fetch(`${issuer}/ssf/v1/jwks`)).json()) as {
+      keys: Array<Record<string, unknown>>;
+    };
+    assert.equal(jwks.keys.length, 1);
+    assert.equal(jwks.keys[0]?.d, undefined, 'no private key material');
+    assert.equal((await fetch(`${issuer}/ssf/v1/streams`)).status, 401);
+    const wrong = await fetch(`${issuer}/ssf/v1/streams`, {
+      headers: { authorization: `Bearer ${OPS_TOKEN}` },
+    });
+    assert.equal(wrong.status, 403);
+  });
+
+  test("B's operator creates B's stream at A with the CLI; B verifies it and finds it healthy", async () => {
+    const created = await cli(['create', 'a', '--poll']);
+    assert.equal(created.code, 0, created.err);
+    const stream = JSON.parse(created.out) as { stream_id: string; events_delivered: string[] };
+    assert.ok(
+      stream.events_delivered.includes(
+        'https://schemas.openid.net/secevent/caep/event-type/risk-level-change',
+      ),
+    );
+    assert.ok(
+      stream.events_delivered.includes(
+        'https://schemas.openid.net/secevent/risc/event-type/credential-compromise',
+      ),
+    );
+    const listed = await cli(['streams', '--json']);
+    assert.equal(listed.code, 0, listed.err);
+    assert.match(listed.out, /"status": "enabled"/);
+    // A second stream for the same receiver is refused; the client reads and updates the first.
+    const again = await new StreamClient({ issuer, token: RX_TOKEN }).createStream({
+      events_requested: ['https://schemas.openid.net/secevent/caep/event-type/risk-level-change'],
+      delivery: { method: 'urn:ietf:rfc:8936' },
+    });
+    assert.equal(again.stream_id, stream.stream_id);
+    assert.deepEqual([...(again.events_delivered ?? [])].sort(), [
+      'https://schemas.openid.net/secevent/caep/event-type/risk-level-change',
+      'https://schemas.openid.net/secevent/ssf/event-type/verification',
+    ]);
+    assert.equal((await cli(['create', 'a', '--poll'])).code, 0, 'back to every mapped event');
+  });
+
+  test('a SIM swap decided in A excludes SMS codes for the same identity in B', async () => {
+    const identity = `roundtrip-${Date.now()}`;
+    const phone = `+4915199${String(Date.now() % 100_000).padStart(5, '0')}`;
+    await Promise.all([
+      bindPhone(a, identity, phone),
+      bindPhone(b, identity, `+4917088${String(Date.now() % 100_000).padStart(5, '0')}`),
+    ]);
+    const before = b.watcher.forIdentity(identity).at(-1);
+    assert.ok(before?.tiers.medium.acceptableAuthenticators.includes('sms_otp'), 'B accepts SMS before');
+    await a.producer.send(a.topics.simSwap, phone, {
+      ...envelope(),
+      phoneNumber: phone,
+      swappedAt: new Date(Date.now() - 60_000).toISOString(),
+      changeType: 'sim_change',
+    });
+    const inA = await a.watcher.waitFor(identity, (d) => d.signals.some((s) => s.code === 'sim_swap'));
+    const started = Date.now();
+    const inB = await b.watcher.waitFor(
+      identity,
+      (d) =>
+        d.signals.some((s) => (s.attributes as Record<string, unknown>).raisedBy === 'ssf:a') &&
+        !d.tiers.medium.acceptableAuthenticators.includes('sms_otp'),
+    );
+    process.stdout.write(
+      `[ssf] A decided ${inA.sequence}; B excluded SMS ${Date.now() - started} ms after\n`,
+    );
+    // B's decision says where it came from (A's SET, by its event id), and what it is: a SIM swap
+    // on the identity, no phone named, so every SMS and voice factor of it is excluded.
+    assert.match(inB.trigger.eventId, /^ssf\.a\./);
+    const swap = inB.signals.find((s) => s.code === 'sim_swap');
+    assert.equal(swap?.scope, 'identity');
+    assert.equal((swap?.attributes as Record<string, unknown>).raisedBy, 'ssf:a');
+    assert.ok(!inB.tiers.medium.acceptableAuthenticators.includes('voice_otp'));
+  });
+});
