@@ -174,7 +174,7 @@ describe('A transmits, B receives', () => {
     assert.match(inB.trigger.eventId, /^ssf\.a\./);
     const swap = inB.signals.find((s) => s.code === 'sim_swap');
     assert.equal(swap?.scope, 'identity');
-    assert.equal((swap?.attributes as Record<string, unknown>).raisedBy, 'ssf:a');
+    assert.equal((swap?.attributes as Record<string, unknown> | undefined)?.raisedBy, 'ssf:a');
     assert.ok(!inB.tiers.medium.acceptableAuthenticators.includes('voice_otp'));
   });
 });
