@@ -16,7 +16,7 @@ import { generateSsfKey, StreamClient } from '@assurance/ssf';
 import { REPO_ROOT } from '@assurance/stack';
 import { ApiProcess } from '../src/api-process.ts';
 import { envelope, startPipeline } from '../src/pipeline.ts';
-import { freePort, pollUntil } from '../src/wait.ts';
+import { freePort } from '../src/wait.ts';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 const RX_TOKEN = 'receiver-b-token-0123456789abcdef';
