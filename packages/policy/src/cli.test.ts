@@ -21,7 +21,7 @@ describe('cli validate', () => {
   it('accepts the default policy and prints version and digest', () => {
     const io = capture();
     assert.equal(runCli(['validate'], io), 0);
-    assert.match(io.lines.join('\n'), /✓ .*default\.yaml: version 1\.0\.0, sha256:[0-9a-f]{64}/);
+    assert.match(io.lines.join('\n'), /✓ .*default\.yaml: version 1\.1\.0, sha256:[0-9a-f]{64}/);
   });
 
   it('rejects a broken policy with file, line, path and reason', () => {

@@ -48,6 +48,7 @@ export {
   type SignalMatcher,
   type TierBaseline,
 } from './policy-schema.ts';
+export { MappingRuleSchema, SharedSignalsSchema, type SharedSignalsSettings } from './shared-signals.ts';
 export {
   MAILBOX_CHANGE_MODES,
   type MailboxChangeMode,

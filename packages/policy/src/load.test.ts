@@ -85,7 +85,7 @@ describe('loaded policy', () => {
   });
 
   it('exposes version and typed signal settings in milliseconds', () => {
-    assert.equal(policy.version, '1.0.0');
+    assert.equal(policy.version, '1.1.0');
     assert.equal(policy.signals.sim_swap.windowMs, 14 * 86_400_000);
     assert.equal(policy.signals.device_new.ttlMs, 72 * 3_600_000);
     assert.deepEqual(

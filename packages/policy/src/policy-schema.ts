@@ -12,6 +12,7 @@ import {
   SignalCodeName,
   TierName,
 } from './schema-parts.ts';
+import { SharedSignalsSchema } from './shared-signals.ts';
 import { SignalSettingsSchema } from './signal-settings.ts';
 
 /**
@@ -178,6 +179,8 @@ export const PolicyDocumentSchema = z
     signals: SignalSettingsSchema,
     engineReasons: EngineReasonsSchema,
     rules: z.array(RuleSchema).min(1),
+    /** Received Security Event Tokens → compromise signals (shared-signals.ts). */
+    sharedSignals: SharedSignalsSchema.optional(),
   })
   .superRefine((doc, ctx) => {
     checkTiers(doc.tiers, ctx);

@@ -11,7 +11,7 @@ export { EVENT_TYPES, eventTypeName } from './events.ts';
 export type { HealthFacts, HealthRules, Unhealthy } from './health.ts';
 export { unhealthy } from './health.ts';
 export type { Mapped, MappingRule } from './mapping.ts';
-export { DEFAULT_MAPPING, mapEvent } from './mapping.ts';
+export { DEFAULT_MAPPING, mapEvent, mappingFrom } from './mapping.ts';
 export type { PollerOptions, PollResult } from './poll.ts';
 export { outcomeOf, Poller } from './poll.ts';
 export type { Received, ReceiverDeps } from './receiver.ts';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CompromiseSignalEvent, Severity, SignalKind } from '@assurance/schemas';
-import { type EventTypeName, eventTypeName } from './events.ts';
+import { EVENT_TYPES, type EventTypeName, eventTypeName } from './events.ts';
 import type { ResolvedSubject } from './subject.ts';
 import type { VerifiedSet } from './verify.ts';
 
@@ -33,7 +33,7 @@ export interface MappingRule {
     readonly family?: string;
   };
   /** The family whose signal this event clears (if the transmitter may clear). */
-  readonly clears?: string;
+  readonly clears?: string | undefined;
 }
 
 /**
@@ -104,6 +104,21 @@ export const DEFAULT_MAPPING: readonly MappingRule[] = [
   },
   { event: 'riskLevelChange', when: { field: 'current_level', in: ['low'] }, clears: 'risk-level' },
 ];
+
+/**
+ * A policy's `sharedSignals.mapping` as the receiver's table. Throws, naming them, on event names
+ * the receiver does not know: a rule that could never match would silently map nothing.
+ */
+export function mappingFrom(
+  rules: ReadonlyArray<Omit<MappingRule, 'event'> & { readonly event: string }>,
+): MappingRule[] {
+  const unknown = rules.map((r) => r.event).filter((e) => !(e in EVENT_TYPES));
+  if (unknown.length > 0)
+    throw new Error(
+      `the policy's sharedSignals.mapping names events this receiver does not know: ${[...new Set(unknown)].join(', ')} (known: ${Object.keys(EVENT_TYPES).join(', ')})`,
+    );
+  return rules.map((r) => ({ ...r, event: r.event as EventTypeName }));
+}
 
 /** What one received event does. */
 export type Mapped =

@@ -23,6 +23,8 @@ import {
 import { topicNames } from '@assurance/schemas';
 import {
   loadTransmitters,
+  type MappingRule,
+  mappingFrom,
   Poller,
   SetReceiver,
   SetSigner,
@@ -156,6 +158,13 @@ export async function startApi(
   metrics.readEngineHealthFrom(() => engine.health());
   await engine.start();
 
+  // The policy's table of which received event becomes which signal, checked before anything runs.
+  let mapping: MappingRule[] | undefined;
+  try {
+    mapping = policy.sharedSignals ? mappingFrom(policy.sharedSignals.mapping) : undefined;
+  } catch (err) {
+    throw new AssuranceError('config_invalid', (err as Error).message);
+  }
   const sourceStore = new SourceHealthStore(redis, keys);
   const sourceHealth =
     transmitters === undefined
@@ -174,6 +183,7 @@ export async function startApi(
       ? undefined
       : new SetReceiver({
           transmitters,
+          ...(mapping ? { mapping } : {}),
           verification: (name, state, at) => sourceStore.verified(name, state, at),
           streamUpdated: (name, status, reason, at) => sourceStore.setStatus(name, status, reason, at),
           publish: (event) =>
