@@ -53,6 +53,13 @@ export const MappingRuleSchema = z
   }));
 
 export const SharedSignalsSchema = z.strictObject({
-  mapping: z.array(MappingRuleSchema).min(1),
+  mapping: z.array(MappingRuleSchema).min(1).optional(),
+  /**
+   * While a transmitter's stream is not known to be healthy (paused, disabled, unread, unverified),
+   * the tiers from this one up fail closed: what it would have told us is unknown. `never`: no
+   * effect. A transmitter's own `whenUnavailable` in SSF_TRANSMITTERS_FILE overrides it; `high` when
+   * neither says.
+   */
+  whenUnavailable: z.enum(['low', 'medium', 'high', 'critical', 'never']).optional(),
 });
 export type SharedSignalsSettings = z.output<typeof SharedSignalsSchema>;

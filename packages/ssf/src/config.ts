@@ -65,9 +65,10 @@ export const TransmitterSchema = z.strictObject({
   /**
    * While its stream is not known to be healthy (paused, disabled, status unreadable, verification
    * overdue or failed), tiers from this one up fail closed in the API's answers: what it would have
-   * told us is unknown. `never`: its absence changes nothing.
+   * told us is unknown. `never`: its absence changes nothing. Unset: the policy's
+   * `sharedSignals.whenUnavailable`, else `high`.
    */
-  whenUnavailable: z.enum(['low', 'medium', 'high', 'critical', 'never']).default('high'),
+  whenUnavailable: z.enum(['low', 'medium', 'high', 'critical', 'never']).optional(),
   /** Ask it for a verification event every `every`; unhealthy when none came back within `maxAge`. */
   verify: z.strictObject({ every: envDuration, maxAge: envDuration }).optional(),
 });
@@ -119,7 +120,8 @@ export interface Transmitter {
   readonly criticalSubjectMembers: readonly string[];
   readonly mayClear: boolean;
   readonly maxAgeMs: number;
-  readonly whenUnavailable: 'low' | 'medium' | 'high' | 'critical' | 'never';
+  /** Undefined: the policy's `sharedSignals.whenUnavailable` (`high` when it says nothing). */
+  readonly whenUnavailable: 'low' | 'medium' | 'high' | 'critical' | 'never' | undefined;
   readonly verify: { everyMs: number; maxAgeMs: number } | undefined;
 }
 

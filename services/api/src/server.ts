@@ -161,7 +161,7 @@ export async function startApi(
   // The policy's table of which received event becomes which signal, checked before anything runs.
   let mapping: MappingRule[] | undefined;
   try {
-    mapping = policy.sharedSignals ? mappingFrom(policy.sharedSignals.mapping) : undefined;
+    mapping = policy.sharedSignals?.mapping ? mappingFrom(policy.sharedSignals.mapping) : undefined;
   } catch (err) {
     throw new AssuranceError('config_invalid', (err as Error).message);
   }
@@ -175,6 +175,7 @@ export async function startApi(
           logger,
           metrics,
           checkIntervalMs: config.SSF_CHECK_INTERVAL,
+          defaultFloor: policy.sharedSignals?.whenUnavailable ?? 'high',
         });
   // Answers wait for nothing: the first check and reading happen before the API listens.
   await sourceHealth?.start();

@@ -33,6 +33,8 @@ export interface SourceHealthOptions {
   readonly logger: Logger;
   readonly metrics: ApiMetrics;
   readonly checkIntervalMs: number;
+  /** For transmitters that do not say: the policy's `sharedSignals.whenUnavailable`, else `high`. */
+  readonly defaultFloor: Tier | 'never';
   readonly clock?: () => number;
 }
 
@@ -78,14 +80,14 @@ export class SourceHealthWatch {
     let from: Tier | undefined;
     const sources: Array<{ name: string; why: Unhealthy | 'unreadable' }> = [];
     for (const t of this.#o.transmitters) {
-      if (t.whenUnavailable === 'never') continue;
+      const floor = t.whenUnavailable ?? this.#o.defaultFloor;
+      if (floor === 'never') continue;
       const v = this.#verdicts.get(t.name);
       // A verdict not refreshed for five seconds is as good as none.
       const why = v === undefined || now - v.at > 5000 ? 'unreadable' : v.why;
       if (why === undefined) continue;
       sources.push({ name: t.name, why });
-      if (from === undefined || ORDER.indexOf(t.whenUnavailable) < ORDER.indexOf(from))
-        from = t.whenUnavailable;
+      if (from === undefined || ORDER.indexOf(floor) < ORDER.indexOf(from)) from = floor;
     }
     return from === undefined ? undefined : { from, sources };
   }
@@ -114,7 +116,11 @@ export class SourceHealthWatch {
       this.#o.metrics.ssfSourceHealthy.set({ transmitter: t.name }, why === undefined ? 1 : 0);
       if (before !== why && this.#verdicts.size > 0)
         this.#o.logger[why === undefined ? 'info' : 'warn'](
-          { transmitter: t.name, unhealthy: why ?? null, failsClosedFrom: t.whenUnavailable },
+          {
+            transmitter: t.name,
+            unhealthy: why ?? null,
+            failsClosedFrom: t.whenUnavailable ?? this.#o.defaultFloor,
+          },
           why === undefined ? 'Shared Signals stream healthy' : 'Shared Signals stream not healthy',
         );
     }

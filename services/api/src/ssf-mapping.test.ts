@@ -6,15 +6,17 @@ import { DEFAULT_MAPPING, mappingFrom } from '@assurance/ssf';
 
 test("the default policy's Shared Signals mapping is the receiver's built-in table, rule for rule", () => {
   const policy = loadPolicyFile();
-  assert.ok(policy.sharedSignals, 'the default policy spells the table out');
+  assert.ok(policy.sharedSignals?.mapping, 'the default policy spells the table out');
   assert.deepEqual(mappingFrom(policy.sharedSignals.mapping), DEFAULT_MAPPING);
+  assert.equal(policy.sharedSignals.whenUnavailable, 'high');
 });
 
 test('a policy naming an event the receiver does not know is refused, naming it', () => {
   const policy = loadPolicyFile();
-  assert.ok(policy.sharedSignals);
+  const mapping = policy.sharedSignals?.mapping;
+  assert.ok(mapping);
   assert.throws(
-    () => mappingFrom([...policy.sharedSignals.mapping, { event: 'credentialCompromized', clears: 'x' }]),
+    () => mappingFrom([...mapping, { event: 'credentialCompromized', clears: 'x' }]),
     /does not know: credentialCompromized/,
   );
 });
