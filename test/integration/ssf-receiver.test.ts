@@ -228,6 +228,21 @@ describe('delivery', () => {
     assert.equal(await metric('ignored_no_subject'), before + 1);
   });
 
+  test('an unsolicited verification (no state) is acknowledged, and proves nothing', async () => {
+    const before = await metric('verification_unsolicited');
+    const { token } = await idp.set(
+      AUDIENCE,
+      'https://schemas.openid.net/secevent/ssf/event-type/verification',
+      {},
+      {
+        format: 'opaque',
+        id: 'stream-1',
+      },
+    );
+    assert.equal((await idp.push(push, token)).status, 202);
+    assert.equal(await metric('verification_unsolicited'), before + 1);
+  });
+
   test('a rotated key: SETs signed with the new key are accepted once the JWKS publishes it', async () => {
     const identity = `ssf-rotated-${Date.now()}`;
     await idp.rotate();

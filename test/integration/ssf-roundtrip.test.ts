@@ -12,11 +12,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { keySpace, SsfTransmitStore } from '@assurance/redis';
 import { generateSsfKey, StreamClient } from '@assurance/ssf';
 import { REPO_ROOT } from '@assurance/stack';
 import { ApiProcess } from '../src/api-process.ts';
+import { storeRedis } from '../src/harness.ts';
 import { envelope, startPipeline } from '../src/pipeline.ts';
-import { freePort } from '../src/wait.ts';
+import { freePort, pollUntil } from '../src/wait.ts';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 const RX_TOKEN = 'receiver-b-token-0123456789abcdef';
@@ -176,5 +178,61 @@ describe('A transmits, B receives', () => {
     assert.equal(swap?.scope, 'identity');
     assert.equal((swap?.attributes as Record<string, unknown> | undefined)?.raisedBy, 'ssf:a');
     assert.ok(!inB.tiers.medium.acceptableAuthenticators.includes('voice_otp'));
+  });
+
+  test('a subject B removed from its stream: A sends nothing about it; a paused stream holds the rest', async () => {
+    const listed = JSON.parse((await cli(['streams', '--json'])).out) as Array<{
+      stream: { stream_id: string };
+    }>;
+    const streamId = listed[0]?.stream.stream_id as string;
+    const [removed, kept] = [`roundtrip-removed-${Date.now()}`, `roundtrip-kept-${Date.now()}`];
+    // Paused: what A sends waits in the outbox, where this test can read it.
+    assert.equal((await cli(['status', 'a', streamId, 'paused'])).code, 0);
+    const subject = JSON.stringify({ format: 'iss_sub', iss: issuer, sub: removed });
+    assert.equal((await cli(['remove-subject', 'a', streamId, subject])).code, 0);
+    const phones = [
+      `+4915177${String(Date.now() % 100_000).padStart(5, '0')}`,
+      `+4915166${String(Date.now() % 100_000).padStart(5, '0')}`,
+    ];
+    await Promise.all([bindPhone(a, removed, phones[0] as string), bindPhone(a, kept, phones[1] as string)]);
+    for (const phone of phones)
+      await a.producer.send(a.topics.simSwap, phone, {
+        ...envelope(),
+        phoneNumber: phone,
+        swappedAt: new Date(Date.now() - 60_000).toISOString(),
+        changeType: 'sim_change',
+      });
+    const decided = await Promise.all(
+      [removed, kept].map((id) => a.watcher.waitFor(id, (d) => d.signals.some((x) => x.code === 'sim_swap'))),
+    );
+    // A's transmitter records what it sent for an identity after queueing it: once both are
+    // recorded, both decisions were handled.
+    const redis = await storeRedis();
+    try {
+      const store = new SsfTransmitStore(redis, keySpace(a.config.REDIS_PREFIX));
+      await pollUntil(
+        async () => {
+          const sent = await Promise.all(
+            [removed, kept].map((id) => store.lastSent<{ sequence: number }>(id)),
+          );
+          return sent.every((x, i) => x !== undefined && x.sequence >= (decided[i]?.sequence ?? Infinity))
+            ? true
+            : undefined;
+        },
+        15_000,
+        () => "A's transmitter handled both decisions",
+      );
+      const waiting = (await store.peek(streamId, 100)).sets.map((x) => {
+        const payload = JSON.parse(Buffer.from(x.token.split('.')[1] as string, 'base64url').toString()) as {
+          sub_id: { sub: string };
+        };
+        return payload.sub_id.sub;
+      });
+      assert.ok(waiting.includes(kept), 'the kept subject is queued (the check can see SETs)');
+      assert.ok(!waiting.includes(removed), 'nothing about the removed subject');
+    } finally {
+      redis.disconnect();
+      assert.equal((await cli(['status', 'a', streamId, 'enabled'])).code, 0);
+    }
   });
 });
