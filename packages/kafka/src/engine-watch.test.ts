@@ -14,6 +14,8 @@ class FakeCluster {
   committed = new Map<string, bigint>();
   members = 1;
   failing = false;
+  /** Partitions a sample leaves out (a group mid-rebalance, a leader being elected). */
+  hidden = new Set<number>();
 
   produce(partition: number, n = 1) {
     const k = `in|${partition}`;
@@ -29,14 +31,16 @@ class FakeCluster {
     return {
       positions: async (): Promise<PartitionPosition[]> => {
         if (this.failing) throw new Error('broker unreachable');
-        return Array.from({ length: partitions }, (_, partition) => ({
-          topic: 'in',
-          partition,
-          low: 0n,
-          end: this.ends.get(`in|${partition}`) ?? 0n,
-          committed: this.committed.get(`in|${partition}`) ?? 0n,
-          stored: this.committed.get(`in|${partition}`) ?? null,
-        }));
+        return Array.from({ length: partitions }, (_, partition) => partition)
+          .filter((partition) => !this.hidden.has(partition))
+          .map((partition) => ({
+            topic: 'in',
+            partition,
+            low: 0n,
+            end: this.ends.get(`in|${partition}`) ?? 0n,
+            committed: this.committed.get(`in|${partition}`) ?? 0n,
+            stored: this.committed.get(`in|${partition}`) ?? null,
+          }));
       },
       members: async () => this.members,
       setTopicConfigs: async () => {},
@@ -89,6 +93,34 @@ describe('EngineWatch', () => {
     clock.now += INTERVAL;
     await w.refresh();
     assert.equal(w.health().state, 'ok', 'progress ends the stall');
+  });
+
+  test('a partition a sample leaves out keeps its stall: its clock is not started over', async () => {
+    const cluster = new FakeCluster();
+    const clock = { now: 1_000_000 };
+    const w = watch(cluster, clock);
+    await w.refresh();
+    cluster.produce(1);
+    clock.now += INTERVAL;
+    await w.refresh();
+    clock.now += MAX_STALL - 1000;
+    cluster.hidden.add(1);
+    await w.refresh();
+    assert.equal(w.health().state, 'ok', 'not yet stalled; the partition counts with what was last seen');
+    assert.equal(w.health().state === 'ok' && w.health().lag, 1, 'its waiting message still counts');
+    cluster.hidden.delete(1);
+    clock.now += 1001;
+    await w.refresh();
+    assert.equal(
+      w.health().state,
+      'stalled',
+      'MAX_STALL after it was first seen waiting, as if never left out',
+    );
+    // While left out past the stall bound, the stall stands.
+    cluster.hidden.add(1);
+    clock.now += INTERVAL;
+    await w.refresh();
+    assert.equal(w.health().state, 'stalled');
   });
 
   test('an engine working through a backlog is not stalled, one stuck on a partition is', async () => {

@@ -55,6 +55,8 @@ interface Track {
   progressAt: number;
   /** End offsets in the order we first saw them grow: `[end, when]`, pruned below `committed`. */
   arrivals: Array<[bigint, number]>;
+  /** When a sample last included the partition. */
+  seenAt: number;
 }
 
 /** Arrival marks kept per partition; beyond it the middle ones are merged away. */
@@ -151,7 +153,12 @@ export class EngineWatch {
         this.#observe(key, p, now);
       }
     }
-    for (const key of this.#tracks.keys()) if (!seen.has(key)) this.#tracks.delete(key);
+    // A partition a sample leaves out (a group mid-rebalance, a leader election) keeps its track and
+    // counts with what was last seen: starting its clock over when it reappears would hide a stall
+    // for up to MAX_STALL. Only one unseen for longer than maxAge (a deleted topic) is forgotten.
+    for (const [key, t] of this.#tracks)
+      if (seen.has(key)) t.seenAt = now;
+      else if (now - t.seenAt > this.#o.maxAgeMs) this.#tracks.delete(key);
     this.#members = members;
     this.#sampledAt = now;
     this.#lastError = null;
@@ -162,7 +169,7 @@ export class EngineWatch {
   #observe(key: string, p: PartitionPosition, now: number): void {
     let t = this.#tracks.get(key);
     if (!t) {
-      t = { committed: p.committed, end: p.committed, progressAt: now, arrivals: [] };
+      t = { committed: p.committed, end: p.committed, progressAt: now, arrivals: [], seenAt: now };
       this.#tracks.set(key, t);
     }
     if (p.committed !== t.committed) {
