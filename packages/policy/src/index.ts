@@ -10,6 +10,7 @@ import type { Policy } from './load.ts';
 
 export { rulesFiredBy } from './activations.ts';
 export { canonicalJson, digestOf } from './canonical.ts';
+export { compareRequirements, compareTiers, type Direction, partsOf, type TierTransition } from './compare.ts';
 export { type CaseFile, loadCaseFile, type PolicyCase, refFor, stateFor } from './case-file.ts';
 export { type CaseResult, runCase, runCases } from './case-runner.ts';
 export {
