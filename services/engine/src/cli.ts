@@ -2,7 +2,8 @@
  * The operator CLI:
  *   cli.ts policy validate [policy.yaml ...]   check a policy file (path and reason per problem)
  *   cli.ts policy test [--policy f] [cases ...] run table-driven cases against a policy
- *   cli.ts explain <identityId> [--json]        the live state in Redis and why it decides as it does
+ *   cli.ts explain <identityId> [--json] [--policy f]  the live state in Redis and why it decides as it
+ *                                               does; with --policy, what that candidate would require
  *   cli.ts rebuild --yes                       delete the store under REDIS_PREFIX: engines rebuild
  *                                              it from Kafka (docs/state.md, rebuild)
  *   cli.ts keys generate                       a new decision signing key (private JWK, JSON)
@@ -47,7 +48,7 @@ const ExplainConfig = PipelineEnv.pick({
 }).superRefine((c, ctx) => checkRedisTarget(c, ctx), { when: () => true });
 
 const USAGE =
-  'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] | assurance rebuild --yes | assurance keys generate|public | assurance ssf ... (Shared Signals streams)';
+  'usage: assurance policy validate|test ... | assurance explain <identityId> [--json] [--policy candidate.yaml] | assurance rebuild --yes | assurance keys generate|public | assurance ssf ... (Shared Signals streams)';
 
 export async function main(
   args: readonly string[],
@@ -79,7 +80,13 @@ export async function main(
     }
   }
   if (command === 'explain') {
-    const identityId = rest.find((a) => !a.startsWith('--'));
+    const at = rest.indexOf('--policy');
+    const candidateFile = at >= 0 ? rest[at + 1] : undefined;
+    if (at >= 0 && (candidateFile === undefined || candidateFile.startsWith('--'))) {
+      process.stderr.write(`--policy needs a policy file\n${USAGE}\n`);
+      return 2;
+    }
+    const identityId = rest.find((a, i) => !a.startsWith('--') && i !== at + 1);
     if (!identityId) {
       process.stderr.write(`${USAGE}\n`);
       return 2;
@@ -95,6 +102,8 @@ export async function main(
         new MetaStore(redis, keys),
         loadPolicyFile(config.POLICY_FILE),
         identityId,
+        new Date(),
+        candidateFile === undefined ? undefined : loadPolicyFile(candidateFile),
       );
       out(`${rest.includes('--json') ? JSON.stringify(e, null, 2) : renderExplanation(e)}\n`);
       return 0;

@@ -1,15 +1,19 @@
 import type { Policy } from '@assurance/policy';
-import { evaluate } from '@assurance/policy';
+import { compareTiers, evaluate } from '@assurance/policy';
 import type { Fingerprint, MetaStore, StateReader } from '@assurance/redis';
 import { emptyState, epochOf, toIdentityState } from '@assurance/redis';
 
-/** Everything an operator needs to see why an identity is where it is, as data. */
+/**
+ * Everything an operator needs to see why an identity is where it is, as data; with `candidate`,
+ * also what that policy would require now of the same state, and how each tier would move.
+ */
 export async function explainIdentity(
   store: StateReader,
   meta: MetaStore,
   policy: Policy,
   identityId: string,
   now = new Date(),
+  candidate?: Policy,
 ) {
   const [record, fingerprint, recovering] = await Promise.all([
     store.read(identityId, now.getTime()),
@@ -18,6 +22,7 @@ export async function explainIdentity(
   ]);
   const state = record ? toIdentityState(record, now.getTime()) : emptyState(identityId);
   const evaluation = evaluate(policy, state, now);
+  const whatIf = candidate === undefined ? undefined : evaluate(candidate, state, now);
   return {
     identityId,
     store: storeStatus(fingerprint, recovering),
@@ -50,6 +55,16 @@ export async function explainIdentity(
       reasons: evaluation.reasons,
       validUntil: evaluation.validUntil,
     },
+    ...(candidate && whatIf
+      ? {
+          candidate: {
+            policy: `${candidate.source} ${candidate.version} (${candidate.digest})`,
+            riskLevel: whatIf.riskLevel,
+            transitions: compareTiers(evaluation.tiers, whatIf.tiers),
+            reasons: whatIf.reasons,
+          },
+        }
+      : {}),
   };
 }
 
@@ -99,5 +114,14 @@ export function renderExplanation(e: Explanation): string {
   );
   out.push('why:');
   for (const r of e.now.reasons) out.push(`  ${r.code}: ${r.admin}`);
+  if (e.candidate) {
+    out.push(`with ${e.candidate.policy}: risk ${e.candidate.riskLevel}`);
+    for (const t of e.candidate.transitions)
+      out.push(
+        `  ${t.tier.padEnd(8)} ${t.from} -> ${t.to}  ${t.direction}${t.reasonsAdded.length ? `  +${t.reasonsAdded.join(' +')}` : ''}${t.reasonsRemoved.length ? `  -${t.reasonsRemoved.join(' -')}` : ''}`,
+      );
+    out.push('  why, with it:');
+    for (const r of e.candidate.reasons) out.push(`    ${r.code}: ${r.admin}`);
+  }
   return out.join('\n');
 }
