@@ -3,9 +3,13 @@
  * every expiry is re-decided exactly once, and explain reads the same state.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Engine } from '@assurance/engine';
 import { startEngine } from '@assurance/engine';
+import { REPO_ROOT } from '@assurance/stack';
 import { main as cli } from '../../services/engine/src/cli.ts';
 import { envelope, startPipeline } from '../src/pipeline.ts';
 
@@ -122,4 +126,32 @@ test('explain shows the live state and the reasons', async () => {
   assert.equal(e.identityId, id);
   assert.ok(e.activeSignals.some((s) => s.code === 'credential_compromised'));
   assert.ok(e.now.reasons.length > 0);
+});
+
+test('explain --policy shows what a candidate would require of the same state, tier by tier', async () => {
+  const id = ids[0] as string;
+  // The candidate drops phishing resistance from the compromised-credential rule: high gets looser.
+  const live = readFileSync(path.join(REPO_ROOT, 'packages/policy/policies/default.yaml'), 'utf8');
+  const candidate = live.replace(
+    '      stepUp: low\n      requirePhishingResistant: high\n      risk: high',
+    '      stepUp: low\n      risk: high',
+  );
+  assert.notEqual(candidate, live);
+  const dir = mkdtempSync(path.join(tmpdir(), 'candidate-'));
+  const file = path.join(dir, 'candidate.yaml');
+  writeFileSync(file, candidate);
+  try {
+    let out = '';
+    assert.equal(await cli(['explain', id, '--json', '--policy', file], (t) => (out += t)), 0);
+    const e = JSON.parse(out) as {
+      candidate: { transitions: Array<{ tier: string; direction: string; reasonsRemoved: string[] }> };
+    };
+    const byTier = Object.fromEntries(e.candidate.transitions.map((t) => [t.tier, t.direction]));
+    assert.deepEqual(byTier, { low: 'same', medium: 'same', high: 'looser', critical: 'same' });
+    let text = '';
+    assert.equal(await cli(['explain', id, '--policy', file], (t) => (text += t)), 0);
+    assert.match(text, /high +step_up -> step_up +looser/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

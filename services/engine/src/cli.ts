@@ -86,7 +86,7 @@ export async function main(
       process.stderr.write(`--policy needs a policy file\n${USAGE}\n`);
       return 2;
     }
-    const identityId = rest.find((a, i) => !a.startsWith('--') && i !== at + 1);
+    const identityId = rest.find((a, i) => !a.startsWith('--') && (at < 0 || i !== at + 1));
     if (!identityId) {
       process.stderr.write(`${USAGE}\n`);
       return 2;
