@@ -27,6 +27,7 @@ export const TOKENS = {
   acme: 'acme-token-0123456789abcdefghijklmnop',
   both: 'both-token-0123456789abcdefghijklmnop',
   receiver: 'receiver-token-0123456789abcdefghijk',
+  policyOwner: 'policy-owner-token-0123456789abcdef',
   unknown: 'unknown-token-0123456789abcdefghijkl',
 } as const;
 
@@ -37,6 +38,7 @@ export const API_TOKENS = [
   `clearer:${TOKENS.clearer}:signals:write+signals:clear`,
   `ops:${TOKENS.ops}:ops:read`,
   `receiver:${TOKENS.receiver}:ssf:stream`,
+  `policyowner:${TOKENS.policyOwner}:decisions:read+policy:read`,
   `acme:${TOKENS.acme}:decisions:read+signals:read+signals:write@acme`,
   `both:${TOKENS.both}:decisions:read+signals:read+signals:write+signals:clear+ops:read`,
 ].join(',');

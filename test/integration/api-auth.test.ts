@@ -83,6 +83,7 @@ const WRONG_SCOPE: Record<Scope, string> = {
   'signals:clear': TOKENS.writer,
   'ops:read': TOKENS.reader,
   'ssf:stream': TOKENS.reader,
+  'policy:read': TOKENS.reader,
 };
 /** A token holding the scope (the POST route's clear also needs signals:clear). */
 const RIGHT_SCOPE: Record<Scope, string> = {
@@ -92,6 +93,7 @@ const RIGHT_SCOPE: Record<Scope, string> = {
   'signals:clear': TOKENS.clearer,
   'ops:read': TOKENS.ops,
   'ssf:stream': TOKENS.receiver,
+  'policy:read': TOKENS.policyOwner,
 };
 
 function request(route: ProtectedRoute, opts: CallOptions): Promise<CallResult> {

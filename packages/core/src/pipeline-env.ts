@@ -50,6 +50,17 @@ export const PipelineEnv = z.object({
   ENGINE_GROUP_ID: z.string().min(1).default('assurance-engine'),
   /** The policy every process decides or answers with; the shipped default when unset. */
   POLICY_FILE: z.string().min(1).optional(),
+  /**
+   * Candidate policies run beside the live one, by name: `name=path,name=path`. The API answers
+   * what-if reads with them (`?policy=<name>`).
+   */
+  SHADOW_POLICIES: z
+    .string()
+    .regex(
+      /^\s*[a-z0-9][a-z0-9-]{0,39}=[^,=]+(\s*,\s*[a-z0-9][a-z0-9-]{0,39}=[^,=]+)*\s*$/,
+      'SHADOW_POLICIES must be name=path pairs, comma-separated, e.g. stricter-sms=policies/stricter.yaml',
+    )
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** SASL for every Kafka connection: `scram-sha-512`, `scram-sha-256` or `plain` (over TLS). */
   KAFKA_SASL_MECHANISM: z.enum(['scram-sha-512', 'scram-sha-256', 'plain']).optional(),

@@ -10,7 +10,6 @@ import type { Policy } from './load.ts';
 
 export { rulesFiredBy } from './activations.ts';
 export { canonicalJson, digestOf } from './canonical.ts';
-export { compareRequirements, compareTiers, type Direction, partsOf, type TierTransition } from './compare.ts';
 export { type CaseFile, loadCaseFile, type PolicyCase, refFor, stateFor } from './case-file.ts';
 export { type CaseResult, runCase, runCases } from './case-runner.ts';
 export {
@@ -24,6 +23,13 @@ export {
   expandTiers,
   PolicyMismatchError,
 } from './compact.ts';
+export {
+  compareRequirements,
+  compareTiers,
+  type Direction,
+  partsOf,
+  type TierTransition,
+} from './compare.ts';
 export { formatDuration, parseDuration } from './durations.ts';
 export { type Evaluation, evaluate, failClosedEvaluation } from './evaluate.ts';
 export { FAIL_CLOSED, strictestRequirement } from './fail-closed.ts';
@@ -32,6 +38,7 @@ export {
   formatIssue,
   loadPolicy,
   loadPolicyFile,
+  loadShadowPolicies,
   type Policy,
   PolicyError,
   type PolicyIssue,

@@ -158,3 +158,20 @@ export function loadPolicyFile(path: string = defaultPolicyPath): Policy {
   }
   return loadPolicy(text, path);
 }
+
+/**
+ * The candidate policies of `SHADOW_POLICIES` (`name=path,...`), loaded and validated, by name.
+ * @throws PolicyError for a file that is not a valid policy; Error for a name given twice.
+ */
+export function loadShadowPolicies(spec: string | undefined): ReadonlyMap<string, Policy> {
+  const out = new Map<string, Policy>();
+  if (!spec) return out;
+  for (const pair of spec.split(',')) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    const file = pair.slice(eq + 1).trim();
+    if (out.has(name)) throw new Error(`SHADOW_POLICIES names "${name}" twice`);
+    out.set(name, loadPolicyFile(file));
+  }
+  return out;
+}

@@ -47,6 +47,8 @@ export interface AppDeps {
   readonly ssfReceiver?: SetReceiver | undefined;
   /** Tiers that fail closed while a transmitter's stream is unhealthy (source-health.ts). */
   readonly sourceFloor?: (() => SourceFloor | undefined) | undefined;
+  /** Candidate policies by name, for what-if reads (SHADOW_POLICIES). */
+  readonly shadowPolicies?: ReadonlyMap<string, Policy>;
   /** Our own Shared Signals transmitter (SSF_ISSUER); absent: its routes answer 404. */
   readonly ssfTransmitter?: SsfTxRouteDeps['transmitter'];
 }
@@ -95,7 +97,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     ...(deps.sourceFloor ? { sourceFloor: deps.sourceFloor } : {}),
   });
   const secret = deps.channelHashSecret;
-  registerAssuranceRoutes(app, reader, secret ? (channel) => bindingRefOf(secret, channel) : undefined);
+  registerAssuranceRoutes(
+    app,
+    reader,
+    secret ? (channel) => bindingRefOf(secret, channel) : undefined,
+    deps.shadowPolicies,
+  );
   registerSignalRoutes(app, {
     explain: {
       store: deps.store,

@@ -56,20 +56,33 @@ export class AssuranceReader {
     return this.#d.policy;
   }
 
-  /** `caller`: a token bound to tenants sees only their identities (403 otherwise). */
-  async read(identityId: string, caller: TokenGrant | null = null): Promise<AssuranceResponse> {
+  /**
+   * `caller`: a token bound to tenants sees only their identities (403 otherwise). `policy`: another
+   * policy to evaluate the same state with (a what-if for a shadow policy); the engines' by default.
+   * Every fail-closed rule holds the same.
+   */
+  async read(
+    identityId: string,
+    caller: TokenGrant | null = null,
+    policy: Policy = this.#d.policy,
+  ): Promise<AssuranceResponse> {
     const now = this.#now();
     try {
-      return await this.#read(identityId, now, caller);
+      return await this.#read(identityId, now, caller, policy);
     } catch (err) {
       if (err instanceof ApiProblem) throw err;
       // Whatever went wrong, the answer is the strictest requirement, never an error.
       this.#d.logger.error({ err }, 'assurance read failed; answering fail-closed');
-      return this.failClosed(identityId, now, ['internal_error'], 0);
+      return this.failClosed(identityId, now, ['internal_error'], 0, policy);
     }
   }
 
-  async #read(identityId: string, now: Date, caller: TokenGrant | null): Promise<AssuranceResponse> {
+  async #read(
+    identityId: string,
+    now: Date,
+    caller: TokenGrant | null,
+    policy: Policy,
+  ): Promise<AssuranceResponse> {
     const reasons = healthReasons(this.#d.engineHealth());
     let record: IdentityRecord | null;
     let status: StoreStatus;
@@ -82,27 +95,27 @@ export class AssuranceReader {
           { err: (err as Error).message },
           'stored state unreadable; answering fail-closed',
         );
-        return this.failClosed(identityId, now, ['state_unreadable', ...reasons], 0);
+        return this.failClosed(identityId, now, ['state_unreadable', ...reasons], 0, policy);
       }
       this.#d.logger.warn({ err: (err as Error).message }, 'Redis read failed; answering fail-closed');
-      return this.failClosed(identityId, now, ['redis_unavailable', ...reasons], 0);
+      return this.failClosed(identityId, now, ['redis_unavailable', ...reasons], 0, policy);
     }
     checkTenant(caller, record);
     reasons.push(...this.#d.storeReasons(status));
     const sequence = record?.seq ?? 0;
-    if (reasons.length > 0) return this.failClosed(identityId, now, reasons, sequence);
+    if (reasons.length > 0) return this.failClosed(identityId, now, reasons, sequence, policy);
     const state = record ? toIdentityState(record, now.getTime()) : emptyState(identityId);
-    const evaluation = evaluate(this.#d.policy, state, now, (err) => {
+    const evaluation = evaluate(policy, state, now, (err) => {
       this.#d.metrics.evaluationFailures.inc();
       this.#d.logger.error({ err }, 'policy evaluation failed; answering fail-closed');
     });
-    const answer = this.#fromEvaluation(identityId, now, sequence, evaluation);
+    const answer = this.#fromEvaluation(identityId, now, sequence, evaluation, policy);
     const floor = this.#d.sourceFloor?.();
-    return floor === undefined ? answer : this.#sourceClosed(answer, floor.from);
+    return floor === undefined ? answer : this.#sourceClosed(answer, floor.from, policy);
   }
 
   /** `answer` with `from` and every tier above it at its strictest (a source is unavailable). */
-  #sourceClosed(answer: AssuranceResponse, from: Tier): AssuranceResponse {
+  #sourceClosed(answer: AssuranceResponse, from: Tier, policy: Policy): AssuranceResponse {
     this.#d.metrics.degraded.inc({ reason: 'signal_source_unavailable' });
     const closed = TIERS.slice(TIERS.indexOf(from));
     return {
@@ -114,20 +127,26 @@ export class AssuranceReader {
       tiers: Object.fromEntries(
         TIERS.map((tier) => [
           tier,
-          closed.includes(tier) ? strictestRequirement(this.#d.policy, tier) : answer.tiers[tier],
+          closed.includes(tier) ? strictestRequirement(policy, tier) : answer.tiers[tier],
         ]),
       ) as Record<Tier, TierRequirement>,
     };
   }
 
-  #fromEvaluation(identityId: string, now: Date, sequence: number, e: Evaluation): AssuranceResponse {
+  #fromEvaluation(
+    identityId: string,
+    now: Date,
+    sequence: number,
+    e: Evaluation,
+    policy: Policy,
+  ): AssuranceResponse {
     return {
       identityId,
       degraded: false,
       degradedReasons: [],
       sequence,
-      policyVersion: this.#d.policy.version,
-      policyDigest: this.#d.policy.digest,
+      policyVersion: policy.version,
+      policyDigest: policy.digest,
       computedAt: now.toISOString(),
       validUntil: e.validUntil,
       riskLevel: e.riskLevel,
@@ -144,11 +163,12 @@ export class AssuranceReader {
     now: Date,
     reasons: readonly DegradedReason[],
     sequence: number,
+    policy: Policy = this.#d.policy,
   ): AssuranceResponse {
     const unique = [...new Set(reasons)];
     for (const reason of unique) this.#d.metrics.degraded.inc({ reason });
     const tiers = Object.fromEntries(
-      TIERS.map((tier) => [tier, strictestRequirement(this.#d.policy, tier)]),
+      TIERS.map((tier) => [tier, strictestRequirement(policy, tier)]),
     ) as Record<Tier, TierRequirement>;
     const at = now.toISOString();
     return {
@@ -156,8 +176,8 @@ export class AssuranceReader {
       degraded: true,
       degradedReasons: unique,
       sequence,
-      policyVersion: this.#d.policy.version,
-      policyDigest: this.#d.policy.digest,
+      policyVersion: policy.version,
+      policyDigest: policy.digest,
       computedAt: at,
       validUntil: at,
       riskLevel: 'critical',

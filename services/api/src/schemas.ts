@@ -52,6 +52,13 @@ export const IdentityParams = z.strictObject({ id: IdentityId.describe('The iden
 
 export const AssuranceQuery = z.strictObject({
   action: ActionName.optional().describe('Answer for this action only (its tier and requirement)'),
+  policy: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,39}$/)
+    .optional()
+    .describe(
+      'What-if: the answer of this shadow policy (SHADOW_POLICIES) for the same state, instead of the live one; needs the scope policy:read',
+    ),
 });
 
 const Envelope = {

@@ -9,7 +9,7 @@ import {
   parseBrokers,
 } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
-import { loadPolicyFile } from '@assurance/policy';
+import { loadPolicyFile, loadShadowPolicies } from '@assurance/policy';
 import {
   keySpace,
   MetaStore,
@@ -99,6 +99,7 @@ export async function startApi(
   opts: StartOptions = {},
 ): Promise<ApiRuntime> {
   const policy = loadPolicyFile(config.POLICY_FILE);
+  const shadowPolicies = loadShadowPolicies(config.SHADOW_POLICIES);
   const topics = topicNames(config.TOPIC_NAMESPACE);
   // A bad transmitters file stops the start, as a bad policy does: never a receiver half trusted.
   let transmitters: Transmitter[] | undefined;
@@ -237,6 +238,7 @@ export async function startApi(
     ssfReceiver,
     sourceFloor: sourceHealth ? () => sourceHealth.floor() : undefined,
     ssfTransmitter,
+    shadowPolicies,
   });
   await app.ready();
   // Transmitters that deliver by poll (RFC 8936) are polled for as long as the API runs.

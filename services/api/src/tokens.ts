@@ -17,7 +17,7 @@ import { z } from 'zod';
  * (signals with their ids, analysts and references); `signals:write` raise compromise signals;
  * `signals:clear` clear them (a separate right: a clear relaxes); `ops:read` readiness details
  * (internal addresses and states); `ssf:stream` a Shared Signals receiver's own stream: manage it
- * and poll it (the token's name is the receiver).
+ * and poll it (the token's name is the receiver); `policy:read` what-if answers of shadow policies.
  */
 export const SCOPES = [
   'decisions:read',
@@ -26,6 +26,7 @@ export const SCOPES = [
   'signals:clear',
   'ops:read',
   'ssf:stream',
+  'policy:read',
 ] as const;
 export const Scope = z.enum(SCOPES);
 export type Scope = z.infer<typeof Scope>;

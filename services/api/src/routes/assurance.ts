@@ -13,6 +13,7 @@ import {
   VerifyRequest,
   VerifyResponse,
 } from '../schemas.ts';
+import type { TokenGrant } from '../tokens.ts';
 
 /** What an app asks before a high-risk action, and whether what the user completed was enough. */
 
@@ -36,7 +37,7 @@ export const getAssurance = defineRoute({
       schema: AssuranceAnswer,
     },
   },
-  problems: ['unknown_action'],
+  problems: ['unknown_action', 'not_found'],
 });
 
 export const verifyAssurance = defineRoute({
@@ -69,6 +70,23 @@ export function tierOfAction(policy: Policy, action: string, location: 'query' |
   });
 }
 
+/**
+ * A shadow policy for a what-if read: the caller needs `policy:read` besides `decisions:read` (a
+ * candidate's answers are not the product's), and the name must be one of SHADOW_POLICIES.
+ */
+function shadowPolicy(shadows: ReadonlyMap<string, Policy>, name: string, caller: TokenGrant | null): Policy {
+  if (!caller?.scopes.has('policy:read'))
+    throw new ApiProblem('forbidden', 'what-if reads of a shadow policy need the scope policy:read', {
+      extensions: { requiredScope: 'policy:read' },
+    });
+  const policy = shadows.get(name);
+  if (!policy)
+    throw new ApiProblem('not_found', `no shadow policy "${name}"`, {
+      extensions: { shadowPolicies: [...shadows.keys()] },
+    });
+  return policy;
+}
+
 /** Narrows an all-tiers answer to one action: its tier and requirement. */
 export function forAction(policy: Policy, answer: Answer, action: string): ActionAnswer {
   const { tiers, ...envelope } = answer;
@@ -91,12 +109,15 @@ export function registerAssuranceRoutes(
   app: FastifyInstance,
   reader: AssuranceReader,
   hashChannel: ((channel: Channel) => BindingRef) | undefined,
+  shadows: ReadonlyMap<string, Policy> = new Map(),
 ): void {
   mount(app, getAssurance, async ({ params, query }, request) => {
+    const policy =
+      query.policy === undefined ? reader.policy : shadowPolicy(shadows, query.policy, request.caller);
     // Refused before any read: the answer would not depend on the identity's state.
-    if (query.action !== undefined) tierOfAction(reader.policy, query.action, 'query');
-    const answer = await reader.read(params.id, request.caller);
-    return query.action === undefined ? answer : forAction(reader.policy, answer, query.action);
+    if (query.action !== undefined) tierOfAction(policy, query.action, 'query');
+    const answer = await reader.read(params.id, request.caller, policy);
+    return query.action === undefined ? answer : forAction(policy, answer, query.action);
   });
 
   mount(app, verifyAssurance, async ({ body }, request) => {
