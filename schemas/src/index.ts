@@ -24,6 +24,7 @@ export * from './fixtures.ts';
 export * from './internal.ts';
 export * from './normalize.ts';
 export * from './signature.ts';
+export * from './shadow.ts';
 export * from './state.ts';
 export * from './topic-names.ts';
 export * from './topics.ts';

@@ -9,6 +9,8 @@ export const BASE_TOPICS = {
   decisions: 'assurance.decisions.v1',
   audit: 'assurance.audit.v1',
   dlq: 'assurance.dlq.v1',
+  /** What candidate (shadow) policies would have decided beside each live decision; never read as one. */
+  shadow: 'assurance.shadow.v1',
   /**
    * Internal: every event re-keyed by identity, so that one consumer owns each identity and its
    * decisions are produced in order even when several engines share the input partitions.

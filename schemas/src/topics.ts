@@ -118,6 +118,19 @@ export const TOPICS = {
     // Over a year plus slack: policy tuning and audits look back across a full annual cycle.
     configs: { 'cleanup.policy': 'delete', 'retention.ms': String(400 * DAY_MS) },
   },
+  'assurance.shadow.v1': {
+    name: 'assurance.shadow.v1',
+    kind: 'output',
+    key: 'identityId',
+    keyDescription: 'identityId',
+    // JSON (ShadowRecord in shadow.ts): an analysis stream for policy owners, no registry subject.
+    value: null,
+    subject: null,
+    avro: null,
+    avroCodec: null,
+    partitions: 6,
+    configs: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * DAY_MS) },
+  },
   'assurance.dlq.v1': {
     name: 'assurance.dlq.v1',
     kind: 'output',

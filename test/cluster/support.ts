@@ -90,7 +90,7 @@ export function clusterEngineConfig(
 /** Messages the engine's router and decider groups have not committed yet, over their topics. */
 export async function groupLag(admin: Admin, config: EngineConfig, topics: TopicNames): Promise<number> {
   const inputs = Object.entries(topics)
-    .filter(([role]) => !['decisions', 'audit', 'dlq', 'identityEvents'].includes(role))
+    .filter(([role]) => !['decisions', 'audit', 'dlq', 'shadow', 'identityEvents'].includes(role))
     .map(([, t]) => t);
   let lag = 0;
   for (const [group, groupTopics] of [

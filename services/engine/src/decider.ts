@@ -35,6 +35,7 @@ import { heldChannels, membershipDue, membershipUntil } from './membership.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { observeWait, stoppedEarly, timedBatch } from './metrics.ts';
 import { type FailurePolicy, RetryBudget } from './retry-budget.ts';
+import type { ShadowJob, ShadowSink } from './shadow.ts';
 import type { BatchGuard } from './store-guard.ts';
 
 export interface DeciderDeps extends FailurePolicy {
@@ -50,6 +51,8 @@ export interface DeciderDeps extends FailurePolicy {
   readonly logger: Logger;
   /** Signs every decision record (docs/contract.md#signed-decisions). */
   readonly signer: DecisionSigner;
+  /** Shadow policies: handed each decision once Kafka acknowledged it (shadow.ts). */
+  readonly shadow?: ShadowSink | undefined;
   readonly clock?: () => Date;
 }
 
@@ -79,6 +82,7 @@ interface GroupState {
   out: OutboundMessage[];
   dlq: OutboundMessage[];
   acks: Ack[];
+  shadows: ShadowJob[];
   receivedAt: number[];
   nextDueMs: number | null | undefined;
 }
@@ -94,6 +98,7 @@ interface GroupResult {
   readonly out: OutboundMessage[];
   readonly dlq: OutboundMessage[];
   readonly acks: Ack[];
+  readonly shadows: ShadowJob[];
   readonly receivedAt: number[];
   readonly nextDueMs: number | null | undefined;
   readonly failedAt?: number;
@@ -242,6 +247,8 @@ export class Decider {
     let offsets: readonly Landed[] = [];
     if (this.#d.producer.sendWithOffsets) offsets = await this.#d.producer.sendWithOffsets(out);
     else await this.#d.producer.send(out);
+    // Acknowledged: the shadows may look at these decisions now, off this path.
+    this.#d.shadow?.submit(results.flatMap((r) => r.shadows));
     // Decisions are produced in the order of their acknowledgements, result by result.
     const decisionOffsets = out.flatMap((m, i) => (m.topic === this.#d.topics.decisions ? [offsets[i]] : []));
     let taken = 0;
@@ -298,12 +305,13 @@ export class Decider {
   }
 
   async #identity(identityId: string, items: readonly Item[]): Promise<GroupResult> {
-    const g: GroupState = { out: [], dlq: [], acks: [], receivedAt: [], nextDueMs: undefined };
+    const g: GroupState = { out: [], dlq: [], acks: [], shadows: [], receivedAt: [], nextDueMs: undefined };
     const result = (failedAt?: number, error?: AssuranceError): GroupResult => ({
       identityId,
       out: g.out,
       dlq: g.dlq,
       acks: g.acks,
+      shadows: g.shadows,
       receivedAt: g.receivedAt,
       nextDueMs: g.nextDueMs,
       ...(failedAt === undefined || error === undefined ? {} : { failedAt, error }),
@@ -538,6 +546,14 @@ export class Decider {
     const audit = buildAudit(previous, published, evaluation, now);
     g.out.push(...this.#messagesFor(published, audit));
     g.acks.push({ seq: candidate.sequence, digest });
+    if (this.#d.shadow)
+      g.shadows.push({
+        state,
+        now,
+        live: evaluation,
+        sequence: candidate.sequence,
+        trigger: candidate.trigger,
+      });
     g.receivedAt.push(routed.receivedAtMs);
     g.nextDueMs = nextRedecisionMs(candidate, nowMs, renewLead);
     this.#d.metrics.decisions.inc({ risk: candidate.riskLevel });

@@ -12,7 +12,7 @@ import {
   RegistryCodec,
 } from '@assurance/kafka';
 import type { Policy } from '@assurance/policy';
-import { loadPolicyFile } from '@assurance/policy';
+import { loadPolicyFile, loadShadowPolicies } from '@assurance/policy';
 import {
   keySpace,
   MetaStore,
@@ -41,6 +41,7 @@ import { createEngineMetrics } from './metrics.ts';
 import { recoverLostStore, seedFromDecisions } from './recovery.ts';
 import type { RoutedInfo } from './router.ts';
 import { Router } from './router.ts';
+import { ShadowRunner } from './shadow.ts';
 import { StageHooks } from './stage-hooks.ts';
 import { StoreGuard } from './store-guard.ts';
 import { Sweeper } from './sweeper.ts';
@@ -339,6 +340,31 @@ async function openOutputs(
   return { producer, dlqProducer, deadLetters };
 }
 
+/** The shadow policies' runner (SHADOW_POLICIES), or undefined when there are none. */
+function shadowRunner(
+  config: EngineConfig,
+  live: Policy,
+  producer: ProducerPort,
+  topic: string,
+  metrics: EngineMetrics,
+  logger: Logger,
+): ShadowRunner | undefined {
+  const shadows = loadShadowPolicies(config.SHADOW_POLICIES);
+  if (shadows.size === 0) return undefined;
+  logger.info(
+    { shadows: [...shadows].map(([name, p]) => `${name} ${p.version}`) },
+    'shadow policies evaluate beside every decision',
+  );
+  return new ShadowRunner({
+    shadows,
+    live,
+    producer,
+    topic,
+    metrics,
+    logger: logger.child({ stage: 'shadow' }),
+  });
+}
+
 /** The router and the decider over the store, the guard and the outputs, sharing one failure policy. */
 function buildStages(d: {
   config: EngineConfig;
@@ -388,6 +414,7 @@ function buildStages(d: {
     metrics,
     logger: logger.child({ stage: 'decider' }),
     ...failurePolicy,
+    shadow: shadowRunner(d.config, policy, d.outputs.producer, topics.shadow, metrics, logger),
   });
   return { router, decider };
 }

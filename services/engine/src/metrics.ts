@@ -62,6 +62,36 @@ export function createEngineMetrics(registry: Registry = new Registry()) {
       help: 'Events that changed nothing a decision depends on (a replay, an older op, a login that raised nothing)',
       registers: [registry],
     }),
+    shadowTransitions: new Counter({
+      name: 'assurance_shadow_decisions_total',
+      help: 'Live decisions a shadow policy evaluated, by shadow, tier and how its requirement would move (same, stricter, looser, route_change)',
+      labelNames: ['shadow', 'tier', 'direction'] as const,
+      registers: [registry],
+    }),
+    shadowErrors: new Counter({
+      name: 'assurance_shadow_errors_total',
+      help: 'Shadow policy evaluations that failed (their record says failed, with the strictest tiers)',
+      labelNames: ['shadow'] as const,
+      registers: [registry],
+    }),
+    shadowSlow: new Counter({
+      name: 'assurance_shadow_slow_total',
+      help: 'Shadow policy evaluations that took longer than 50 ms (off the live path)',
+      labelNames: ['shadow'] as const,
+      registers: [registry],
+    }),
+    shadowDropped: new Counter({
+      name: 'assurance_shadow_dropped_total',
+      help: 'Live decisions not shadowed because the shadow queue was full',
+      labelNames: ['shadow'] as const,
+      registers: [registry],
+    }),
+    shadowProduceFailures: new Counter({
+      name: 'assurance_shadow_produce_failures_total',
+      help: 'Batches of shadow records Kafka did not take (not retried: the stream is an analysis)',
+      labelNames: ['shadow'] as const,
+      registers: [registry],
+    }),
     supersededLate: new Counter({
       name: 'assurance_decisions_superseded_late_total',
       help: 'Decisions acknowledged after a newer one of the same identity (a send that outlived its partition): the newer one was sent again after it',
