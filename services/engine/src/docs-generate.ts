@@ -96,7 +96,11 @@ function topicCatalog(): string {
         code(name),
         t.kind,
         cell(t.keyDescription),
-        t.avro ? code(t.avro.name) : name === 'assurance.shadow.v1' ? '`ShadowRecord` (JSON)' : 'the original bytes',
+        t.avro
+          ? code(t.avro.name)
+          : name === 'assurance.shadow.v1'
+            ? '`ShadowRecord` (JSON)'
+            : 'the original bytes',
         t.subject ? code(t.subject) : '—',
         String(t.partitions),
         configs(t.configs),

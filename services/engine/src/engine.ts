@@ -73,7 +73,14 @@ export interface Engine {
 export async function startEngine(
   config: EngineConfig,
   logger: Logger,
-  opts: { policy?: Policy } = {},
+  opts: {
+    policy?: Policy;
+    /**
+     * A clock for the router, fan-out and decider instead of the wall clock: a backtest replays
+     * history at one frozen instant, so two runs decide alike. Not for a live engine.
+     */
+    clock?: () => number;
+  } = {},
 ): Promise<Engine> {
   const policy = opts.policy ?? loadPolicyFile(config.POLICY_FILE);
   const topics = topicNames(config.TOPIC_NAMESPACE);
@@ -121,6 +128,7 @@ export async function startEngine(
     pageSize: config.FANOUT_PAGE_SIZE,
     intervalMs: config.SWEEP_INTERVAL,
     leaseMs: config.SWEEP_LEASE,
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const { router, decider } = buildStages({
     config,
@@ -135,6 +143,7 @@ export async function startEngine(
     logger,
     events,
     onFanoutQueued: () => fanout.wake(),
+    clock: opts.clock,
   });
 
   const hooks = new StageHooks({ meta, guard, metrics, onFatal: fail });
@@ -379,6 +388,7 @@ function buildStages(d: {
   logger: Logger;
   events: EventEmitter<EngineEvents>;
   onFanoutQueued: () => void;
+  clock: (() => number) | undefined;
 }) {
   const { config, policy, topics, store, guard, metrics, logger } = d;
   const failurePolicy = {
@@ -402,6 +412,7 @@ function buildStages(d: {
     onRouted: (info) => d.events.emit('routed', info),
     fanoutPageSize: config.FANOUT_PAGE_SIZE,
     onFanoutQueued: () => d.onFanoutQueued(),
+    ...(d.clock ? { clock: d.clock } : {}),
   });
   const decider = new Decider({
     store,
@@ -415,6 +426,7 @@ function buildStages(d: {
     logger: logger.child({ stage: 'decider' }),
     ...failurePolicy,
     shadow: shadowRunner(d.config, policy, d.outputs.producer, topics.shadow, metrics, logger),
+    ...(d.clock ? { clock: () => new Date((d.clock as () => number)()) } : {}),
   });
   return { router, decider };
 }
