@@ -14,7 +14,7 @@ import {
 const DAY_MS = 86_400_000;
 
 describe('topic catalog', () => {
-  it('holds the nine v1 topics of docs/contract.md', () => {
+  it('holds the ten v1 topics of docs/contract.md', () => {
     assert.deepEqual(TOPIC_NAMES, [
       'identity.login.v1',
       'identity.device.v1',
@@ -24,6 +24,7 @@ describe('topic catalog', () => {
       'identity.compromise-signal.v1',
       'assurance.decisions.v1',
       'assurance.audit.v1',
+      'assurance.shadow.v1',
       'assurance.dlq.v1',
     ]);
     assert.equal(INPUT_TOPICS.length, 6);
