@@ -9,6 +9,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import { AssuranceReader } from './assurance-reader.ts';
 import { authorize, installAuth } from './auth.ts';
+import { registerConsole } from './console/routes.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { installHttpMetrics } from './metrics.ts';
 import { buildOpenApiDocument } from './openapi.ts';
@@ -103,23 +104,25 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     secret ? (channel) => bindingRefOf(secret, channel) : undefined,
     deps.shadowPolicies,
   );
-  registerSignalRoutes(app, {
-    explain: {
-      store: deps.store,
-      policy: deps.policy,
-      engineHealth,
-      storeReasons: deps.storeReasons,
-      onEvaluationFailure: (err) => {
-        deps.metrics.evaluationFailures.inc();
-        deps.logger.error({ err }, 'policy evaluation failed; explaining the strictest requirement');
-      },
+  const explain = {
+    store: deps.store,
+    policy: deps.policy,
+    engineHealth,
+    storeReasons: deps.storeReasons,
+    onEvaluationFailure: (err: unknown) => {
+      deps.metrics.evaluationFailures.inc();
+      deps.logger.error({ err }, 'policy evaluation failed; explaining the strictest requirement');
     },
+  };
+  registerSignalRoutes(app, {
+    explain,
     producer: deps.producer,
     topic: deps.signalTopic,
     produceTimeoutMs: deps.produceTimeoutMs,
     metrics: deps.metrics,
     logger: deps.logger,
   });
+  registerConsole(app, { tokens: deps.tokens, reader, explain });
   registerSsfRoutes(app, { receiver: deps.ssfReceiver, metrics: deps.metrics, logger: deps.logger });
   registerSsfTxRoutes(app, { transmitter: deps.ssfTransmitter });
   registerOpsRoutes(app, {

@@ -1,0 +1,138 @@
+/**
+ * The SOC console in a real browser: Debian's Chromium driven by playwright-core (no browser
+ * download; .ci/run installs the `chromium` package). Sign-in with a token, the identity card of
+ * an identity held after a SOC-confirmed takeover, its signals and bindings, what each scope shows,
+ * the session cookie's flags, and forged cross-site posts refused.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { startTestApi, type TestApi, TOKENS } from '../api/support.ts';
+import { envelope, startPipeline } from '../src/pipeline.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Flags for a machine with no outside network: no background connections, no updates, no sync.
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+let p: Pipeline;
+let api: TestApi;
+let browser: Browser;
+const id = `console-${Date.now()}`;
+
+before(async () => {
+  assert.ok(
+    existsSync(CHROMIUM),
+    `no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`,
+  );
+  p = await startPipeline();
+  api = await startTestApi(p.config);
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  await p.producer.send(p.topics.channelBinding, id, {
+    ...envelope(-60_000),
+    identityId: id,
+    op: 'bound',
+    channel: { type: 'phone', value: `+4915111${String(Date.now() % 100_000).padStart(5, '0')}` },
+    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
+  });
+  await p.producer.send(p.topics.compromiseSignal, `identity:${id}`, {
+    ...envelope(),
+    signalId: 'case-1',
+    op: 'raise',
+    subject: { type: 'identity', value: id },
+    kind: 'account_takeover',
+    severity: 'critical',
+    raisedBy: 'soc',
+  });
+  await p.watcher.waitFor(id, (d) => d.signals.some((s) => s.code === 'takeover_confirmed'));
+});
+
+after(async () => {
+  await browser?.close();
+  await api?.stop();
+  await p?.stop();
+});
+
+async function signIn(token: string): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(`${api.baseUrl}/console`);
+  assert.match(page.url(), /\/console\/login$/);
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  return page;
+}
+
+test('a wrong token is refused; the right one signs in, and the token is in no address', async () => {
+  const refused = await signIn('not-a-token-0123456789abcdef');
+  assert.match((await refused.getByRole('alert').textContent()) ?? '', /not recognised/);
+  await refused.close();
+  const page = await signIn(TOKENS.both);
+  await page.waitForURL(/\/console\/identities$/);
+  assert.ok(!page.url().includes(TOKENS.both));
+  const [cookie] = await page.context().cookies();
+  assert.equal(cookie?.name, 'assurance_console');
+  assert.equal(cookie?.httpOnly, true);
+  assert.equal(cookie?.sameSite, 'Strict');
+  assert.notEqual(cookie?.value, TOKENS.both);
+  await page.close();
+});
+
+test('an identity held after a SOC-confirmed takeover: its card, signals, bindings and reasons', async () => {
+  const page = await signIn(TOKENS.both);
+  await page.getByLabel('Identity id').fill(id);
+  await page.getByRole('button', { name: 'Look up' }).click();
+  await page.getByRole('heading', { name: id }).waitFor();
+  const medium = page.getByRole('region', { name: /medium/ });
+  assert.match((await medium.textContent()) ?? '', /HOLD/i);
+  assert.match(
+    (await page.getByRole('table', { name: 'Live signals' }).textContent()) ?? '',
+    /takeover_confirmed/,
+  );
+  assert.match(
+    (await page.getByRole('table', { name: 'Bindings' }).textContent()) ?? '',
+    /phone[\s\S]*sms_otp/,
+  );
+  // The bindings show hashed refs, never the number.
+  assert.doesNotMatch(await page.content(), /\+4915111/);
+  await page.close();
+});
+
+test('each scope shows what it allows: requirements without signals; no decisions:read, no page', async () => {
+  const reader = await signIn(TOKENS.reader);
+  await reader.getByLabel('Identity id').fill(id);
+  await reader.getByRole('button', { name: 'Look up' }).click();
+  await reader.getByRole('heading', { name: id }).waitFor();
+  assert.match(await reader.content(), /need the scope signals:read/);
+  assert.equal(await reader.getByRole('table', { name: 'Live signals' }).count(), 0);
+  await reader.close();
+  const writer = await signIn(TOKENS.writer);
+  assert.match((await writer.getByRole('alert').textContent()) ?? '', /no decisions:read/);
+  await writer.close();
+});
+
+test('a forged cross-site sign-out is refused; the real one ends the session', async () => {
+  const page = await signIn(TOKENS.both);
+  await page.waitForURL(/\/console\/identities$/);
+  const forged = await page.request.post(`${api.baseUrl}/console/logout`, {
+    headers: { origin: 'https://evil.example' },
+    form: { csrf: 'guess' },
+    maxRedirects: 0,
+  });
+  assert.equal(forged.status(), 403);
+  await page.goto(`${api.baseUrl}/console/identities`);
+  assert.match(page.url(), /\/console\/identities$/, 'still signed in');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/console\/login$/);
+  await page.goto(`${api.baseUrl}/console/identities`);
+  assert.match(page.url(), /\/console\/login$/);
+  await page.close();
+});
