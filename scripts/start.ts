@@ -193,6 +193,8 @@ printed here until Ctrl-C. The identity is ${identity} (also in ${path.relative(
   curl -s -H "Authorization: Bearer $TOKEN" '${apiUrl}/v1/identities/${identity}/assurance?action=payout.change'
   npm run assurance -- explain ${identity}
 
+The SOC console shows the same at ${apiUrl}/console (sign in with the token, look up ${identity}).
+
 The README's examples use it too (ID=$(cat .stack/demo-identity)).`);
 }
 

@@ -136,3 +136,56 @@ test('a forged cross-site sign-out is refused; the real one ends the session', a
   assert.match(page.url(), /\/console\/login$/);
   await page.close();
 });
+
+test('an analyst raises a SIM swap with a confirmation, sees SMS go from the card, clears it, and sees it back', async () => {
+  const who = `console-raise-${Date.now()}`;
+  await p.producer.send(p.topics.channelBinding, who, {
+    ...envelope(-60_000),
+    identityId: who,
+    op: 'bound',
+    channel: { type: 'phone', value: `+4915112${String(Date.now() % 100_000).padStart(5, '0')}` },
+    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
+  });
+  await p.watcher.waitFor(who, () => true);
+  const page = await signIn(TOKENS.both);
+  const lookUp = async () => {
+    await page.goto(`${api.baseUrl}/console/identities?id=${encodeURIComponent(who)}`);
+    // The medium card's acceptable authenticators (its first entry).
+    return (await page.getByRole('region', { name: /medium/ }).locator('dd').first().textContent()) ?? '';
+  };
+  assert.match(await lookUp(), /sms_otp/);
+  await page.getByLabel('Kind').selectOption('sim_swap');
+  await page.getByLabel(/I confirm: raise this signal/).check();
+  await page.getByRole('button', { name: 'Raise' }).click();
+  assert.match((await page.getByRole('status').textContent()) ?? '', /raise was acknowledged/);
+  await p.watcher.waitFor(who, (d) => d.signals.some((s) => s.code === 'sim_swap'));
+  assert.doesNotMatch(await lookUp(), /sms_otp/);
+  // The analyst is the token's name, and the signal says so.
+  const raised = p.watcher.forIdentity(who).at(-1);
+  assert.equal(raised?.trigger.actor, 'both');
+  await page.getByLabel(/I confirm: clear sim_swap/).check();
+  await page.getByRole('button', { name: 'Clear' }).click();
+  assert.match((await page.getByRole('status').textContent()) ?? '', /clear was acknowledged/);
+  await p.watcher.waitFor(
+    who,
+    (d) => !d.signals.some((s) => s.code === 'sim_swap') && d.sequence > (raised?.sequence ?? 0),
+  );
+  assert.match(await lookUp(), /sms_otp/);
+  await page.close();
+});
+
+test('a read-only token sees no raise form, and a raise it posts anyway is refused', async () => {
+  const page = await signIn(TOKENS.reader);
+  await page.goto(`${api.baseUrl}/console/identities?id=${encodeURIComponent(id)}`);
+  assert.equal(await page.getByRole('button', { name: 'Raise' }).count(), 0);
+  // Its own session's CSRF token (from the sign-out form), so only the scope can refuse it.
+  const csrf = await page.locator('form.signout input[name=csrf]').getAttribute('value');
+  const posted = await page.request.post(`${api.baseUrl}/console/signals`, {
+    headers: { origin: api.baseUrl },
+    form: { csrf: csrf ?? '', op: 'raise', identity: id, kind: 'sim_swap', severity: 'high', confirm: 'yes' },
+    maxRedirects: 0,
+  });
+  assert.equal(posted.status(), 403);
+  assert.match(await posted.text(), /no signals:write scope/);
+  await page.close();
+});

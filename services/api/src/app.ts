@@ -122,7 +122,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     metrics: deps.metrics,
     logger: deps.logger,
   });
-  registerConsole(app, { tokens: deps.tokens, reader, explain });
+  registerConsole(app, {
+    tokens: deps.tokens,
+    reader,
+    explain,
+    signals: { producer: deps.producer, topic: deps.signalTopic, produceTimeoutMs: deps.produceTimeoutMs },
+  });
   registerSsfRoutes(app, { receiver: deps.ssfReceiver, metrics: deps.metrics, logger: deps.logger });
   registerSsfTxRoutes(app, { transmitter: deps.ssfTransmitter });
   registerOpsRoutes(app, {

@@ -1,12 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { TierRequirement } from '@assurance/schemas';
+import { CompromiseSignalEvent, SEVERITIES, SIGNAL_KINDS, type TierRequirement } from '@assurance/schemas';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import type { AssuranceReader } from '../assurance-reader.ts';
 import { findGrant } from '../auth.ts';
 import { type ExplainDeps, explainIdentity } from '../explain.ts';
 import { ApiProblem } from '../problem.ts';
+import { checkSignalTenant, publishSignal, type SignalRouteDeps } from '../routes/signals.ts';
 import type { AssuranceResponse, SignalsResponse } from '../schemas.ts';
 import type { Scope, TokenGrant } from '../tokens.ts';
 import { type Html, html } from './html.ts';
@@ -29,6 +32,8 @@ export interface ConsoleDeps {
   readonly tokens: readonly TokenGrant[];
   readonly reader: AssuranceReader;
   readonly explain: ExplainDeps;
+  /** Where raised and cleared signals go (as POST /v1/signals sends them). */
+  readonly signals: Pick<SignalRouteDeps, 'producer' | 'topic' | 'produceTimeoutMs'>;
   readonly sessions?: SessionStore;
 }
 
@@ -95,6 +100,50 @@ function requirementCard(tier: string, r: TierRequirement): Html {
       : ''
   }
 </section>`;
+}
+
+/** The raise form, and a clear button per SOC signal, for the scopes the session has. */
+function signalForms(id: string, explained: SignalsResponse | undefined, s: ConsoleSession): Html {
+  // One clear per SOC signal (a SIM swap on an identity is kept as two records: one clear lifts both).
+  const seen = new Set<string>();
+  const socSignals = (explained?.signals ?? []).filter((x) => {
+    const key = `${x.attributes.signalId}|${x.attributes.kind}`;
+    if (!x.attributes.signalId || !x.attributes.kind || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return html`${
+    s.grant.scopes.has('signals:write')
+      ? html`<h2>Raise a signal</h2>
+<form method="post" action="/console/signals" class="raise">
+  <input type="hidden" name="csrf" value="${s.csrf}">
+  <input type="hidden" name="op" value="raise">
+  <input type="hidden" name="identity" value="${id}">
+  <label for="kind">Kind</label>
+  <select id="kind" name="kind">${SIGNAL_KINDS.map((k) => html`<option value="${k}">${k.replaceAll('_', ' ')}</option>`)}</select>
+  <label for="severity">Severity</label>
+  <select id="severity" name="severity">${SEVERITIES.map((k) => html`<option value="${k}"${k === 'high' ? html` selected` : ''}>${k}</option>`)}</select>
+  <label for="reference">Reference (ticket, case)</label>
+  <input id="reference" name="reference" maxlength="500">
+  <label class="confirm"><input type="checkbox" name="confirm" value="yes" required> I confirm: raise this signal on ${id}, as ${s.grant.name}</label>
+  <button type="submit">Raise</button>
+</form>`
+      : ''
+  }${
+    s.grant.scopes.has('signals:clear') && socSignals.length > 0
+      ? html`<h2>Clear a signal</h2>${socSignals.map(
+          (x) => html`<form method="post" action="/console/signals" class="clear">
+  <input type="hidden" name="csrf" value="${s.csrf}">
+  <input type="hidden" name="op" value="clear">
+  <input type="hidden" name="identity" value="${id}">
+  <input type="hidden" name="signalId" value="${x.attributes.signalId}">
+  <input type="hidden" name="kind" value="${x.attributes.kind}">
+  <label class="confirm"><input type="checkbox" name="confirm" value="yes" required> I confirm: clear ${x.attributes.kind} (${x.attributes.signalId}), as ${s.grant.name}</label>
+  <button type="submit">Clear</button>
+</form>`,
+        )}`
+      : ''
+  }`;
 }
 
 function identityView(a: AssuranceResponse, explained: SignalsResponse | undefined): Html {
@@ -227,6 +276,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
     return reply.clearCookie(COOKIE, { path: '/console' }).redirect('/console/login', 303);
   });
 
+  registerConsoleSignals(app, deps, sessions);
+
   app.get('/console/identities', async (request, reply) => {
     const s = sessionOf(request);
     if (!s) return reply.redirect('/console/login', 303);
@@ -249,11 +300,94 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       const explained = need(s, 'signals:read')
         ? await explainIdentity(deps.explain, id, s.grant)
         : undefined;
-      return send(reply, 200, page(id, html`${search}${identityView(answer, explained)}`, s));
+      const done = String((request.query as Record<string, unknown>).done ?? '');
+      const notice =
+        done === 'raise' || done === 'clear'
+          ? html`<p class="notice" role="status">The ${done} was acknowledged by Kafka; the engine decides it in a moment (reload to see it).</p>`
+          : '';
+      return send(
+        reply,
+        200,
+        page(
+          id,
+          html`${search}${notice}${identityView(answer, explained)}${signalForms(id, explained, s)}`,
+          s,
+        ),
+      );
     } catch (err) {
       if (err instanceof ApiProblem && err.status === 403)
         return send(reply, 403, page('Not allowed', html`${search}<p role="alert">${err.message}</p>`, s));
       throw err;
     }
+  });
+}
+
+/** What a raise or clear form sends. */
+const SignalForm = z.object({
+  csrf: z.string(),
+  op: z.enum(['raise', 'clear']),
+  identity: z.string().min(1).max(200),
+  kind: z.enum(SIGNAL_KINDS),
+  severity: z.enum(SEVERITIES).optional(),
+  signalId: z.string().max(200).optional(),
+  reference: z.string().max(500).optional(),
+  confirm: z.literal('yes', { error: 'the confirmation box is required' }),
+});
+
+/**
+ * Raising and clearing from the console: the same contract, producer and rules as POST /v1/signals
+ * (the analyst is the token's name; a clear needs signals:clear; a token bound to tenants acts only
+ * on its tenants' identities), after the session's CSRF token and the origin are checked.
+ */
+function registerConsoleSignals(app: FastifyInstance, deps: ConsoleDeps, sessions: SessionStore): void {
+  app.post('/console/signals', async (request, reply) => {
+    const s = sessions.get(request.cookies?.[COOKIE]);
+    if (!s) return reply.redirect('/console/login', 303);
+    const refuse = (status: number, text: string) =>
+      reply
+        .code(status)
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(
+          page('Refused', html`<p role="alert">${text}</p><p><a href="/console/identities">Back</a></p>`, s),
+        );
+    const form = SignalForm.safeParse(request.body);
+    if (!form.success) return refuse(400, form.error.issues[0]?.message ?? 'invalid form');
+    if (form.data.csrf !== s.csrf || !sameOrigin(request))
+      return refuse(403, 'This form did not come from the console.');
+    const f = form.data;
+    if (!s.grant.scopes.has('signals:write')) return refuse(403, 'This token has no signals:write scope.');
+    if (f.op === 'clear' && !s.grant.scopes.has('signals:clear'))
+      return refuse(403, 'Clearing needs the scope signals:clear.');
+    const subject = { type: 'identity' as const, value: f.identity };
+    if (s.grant.tenants !== null) {
+      try {
+        await checkSignalTenant(deps, s.grant, { subject });
+      } catch (err) {
+        if (err instanceof ApiProblem) return refuse(err.status, err.message);
+        throw err;
+      }
+    }
+    const base = {
+      eventId: `api.${s.grant.name}.console-${randomUUID()}`,
+      occurredAt: new Date().toISOString(),
+      source: 'assurance-console',
+      subject,
+      raisedBy: s.grant.name,
+      kind: f.kind,
+      ...(f.reference ? { reference: f.reference } : {}),
+    };
+    const event = CompromiseSignalEvent.parse(
+      f.op === 'raise'
+        ? { ...base, op: 'raise', signalId: `console-${randomUUID()}`, severity: f.severity ?? 'high' }
+        : { ...base, op: 'clear', signalId: f.signalId },
+    );
+    try {
+      await publishSignal(deps.signals, event);
+    } catch {
+      return refuse(503, 'Kafka did not acknowledge the signal; try again.');
+    }
+    request.log.info({ op: event.op, signalId: event.signalId, token: s.grant.name }, 'console signal');
+    return reply.redirect(`/console/identities?id=${encodeURIComponent(f.identity)}&done=${f.op}`, 303);
   });
 }

@@ -65,8 +65,8 @@ export interface SignalRouteDeps {
  * (or its credentials and tokens) whose stored tenant is one of them. A channel is shared across
  * tenants, and a signal on it reaches every identity that holds it: only unbound tokens may.
  */
-async function checkSignalTenant(
-  deps: SignalRouteDeps,
+export async function checkSignalTenant(
+  deps: Pick<SignalRouteDeps, 'explain'>,
   caller: TokenGrant,
   body: {
     tenantId?: string | undefined;
