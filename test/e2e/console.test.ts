@@ -151,7 +151,13 @@ test('an analyst raises a SIM swap with a confirmation, sees SMS go from the car
   const lookUp = async () => {
     await page.goto(`${api.baseUrl}/console/identities?id=${encodeURIComponent(who)}`);
     // The medium card's acceptable authenticators (its first entry).
-    return (await page.getByRole('region', { name: /medium/ }).locator('dd').first().textContent()) ?? '';
+    return (
+      (await page
+        .getByRole('region', { name: /medium/ })
+        .locator('dd')
+        .first()
+        .textContent()) ?? ''
+    );
   };
   assert.match(await lookUp(), /sms_otp/);
   await page.getByLabel('Kind').selectOption('sim_swap');
