@@ -5,8 +5,11 @@
  * the session cookie's flags, and forged cross-site posts refused.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { REPO_ROOT } from '@assurance/stack';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { startTestApi, type TestApi, TOKENS } from '../api/support.ts';
 import { envelope, startPipeline } from '../src/pipeline.ts';
@@ -27,6 +30,7 @@ type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 let p: Pipeline;
 let api: TestApi;
 let browser: Browser;
+let dir: string;
 const id = `console-${Date.now()}`;
 
 before(async () => {
@@ -35,7 +39,16 @@ before(async () => {
     `no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`,
   );
   p = await startPipeline();
-  api = await startTestApi(p.config);
+  dir = mkdtempSync(path.join(tmpdir(), 'console-'));
+  const live = readFileSync(path.join(REPO_ROOT, 'packages/policy/policies/default.yaml'), 'utf8');
+  // A shadow policy without SMS or voice codes for medium actions.
+  writeFileSync(
+    path.join(dir, 'stricter.yaml'),
+    live
+      .replace(/^version: .*$/m, 'version: 1.2.0-stricter')
+      .replace('      [\n        sms_otp,\n        voice_otp,\n', '      [\n'),
+  );
+  api = await startTestApi(p.config, { SHADOW_POLICIES: `stricter=${path.join(dir, 'stricter.yaml')}` });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
   await p.producer.send(p.topics.channelBinding, id, {
     ...envelope(-60_000),
@@ -60,7 +73,14 @@ after(async () => {
   await browser?.close();
   await api?.stop();
   await p?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+/** With CONSOLE_SCREENSHOTS=<dir>, the pages the README shows are saved there. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  const to = process.env.CONSOLE_SCREENSHOTS;
+  if (to) await page.screenshot({ path: path.join(to, `${name}.png`), fullPage: true });
+}
 
 async function signIn(token: string): Promise<Page> {
   const page = await browser.newPage();
@@ -88,6 +108,7 @@ test('a wrong token is refused; the right one signs in, and the token is in no a
 
 test('an identity held after a SOC-confirmed takeover: its card, signals, bindings and reasons', async () => {
   const page = await signIn(TOKENS.both);
+  await page.setViewportSize({ width: 1280, height: 900 });
   await page.getByLabel('Identity id').fill(id);
   await page.getByRole('button', { name: 'Look up' }).click();
   await page.getByRole('heading', { name: id }).waitFor();
@@ -103,6 +124,7 @@ test('an identity held after a SOC-confirmed takeover: its card, signals, bindin
   );
   // The bindings show hashed refs, never the number.
   assert.doesNotMatch(await page.content(), /\+4915111/);
+  await screenshot(page, 'identity');
   await page.close();
 });
 
@@ -194,4 +216,23 @@ test('a read-only token sees no raise form, and a raise it posts anyway is refus
   assert.equal(posted.status(), 403);
   assert.match(await posted.text(), /no signals:write scope/);
   await page.close();
+});
+
+test('a policy owner sees what each shadow policy would require of the identity', async () => {
+  const page = await signIn(TOKENS.policyOwner);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${api.baseUrl}/console/identities?id=${encodeURIComponent(id)}`);
+  const table = page.getByRole('table', { name: 'Shadow policies' });
+  const text = (await table.textContent()) ?? '';
+  assert.match(text, /stricter[\s\S]*1\.2\.0-stricter/);
+  assert.match(text, /stricter/);
+  await screenshot(page, 'shadow');
+  await page.close();
+  // Without policy:read, no shadow section.
+  const other = await signIn(TOKENS.both);
+  await other.goto(`${api.baseUrl}/console/identities?id=${encodeURIComponent(id)}`);
+  assert.equal(await other.getByRole('table', { name: 'Shadow policies' }).count(), 0);
+  await other.goto(`${api.baseUrl}/console/login`);
+  await screenshot(other, 'login');
+  await other.close();
 });

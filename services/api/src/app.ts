@@ -127,6 +127,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     reader,
     explain,
     signals: { producer: deps.producer, topic: deps.signalTopic, produceTimeoutMs: deps.produceTimeoutMs },
+    ...(deps.shadowPolicies ? { shadowPolicies: deps.shadowPolicies } : {}),
   });
   registerSsfRoutes(app, { receiver: deps.ssfReceiver, metrics: deps.metrics, logger: deps.logger });
   registerSsfTxRoutes(app, { transmitter: deps.ssfTransmitter });

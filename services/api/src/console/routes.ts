@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { CompromiseSignalEvent, SEVERITIES, SIGNAL_KINDS, type TierRequirement } from '@assurance/schemas';
+import { compareTiers, type Policy } from '@assurance/policy';
+import {
+  CompromiseSignalEvent,
+  SEVERITIES,
+  SIGNAL_KINDS,
+  TIERS,
+  type TierRequirement,
+} from '@assurance/schemas';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -32,6 +39,8 @@ export interface ConsoleDeps {
   readonly tokens: readonly TokenGrant[];
   readonly reader: AssuranceReader;
   readonly explain: ExplainDeps;
+  /** Candidate policies (SHADOW_POLICIES): shown beside the live answer to tokens with policy:read. */
+  readonly shadowPolicies?: ReadonlyMap<string, Policy>;
   /** Where raised and cleared signals go (as POST /v1/signals sends them). */
   readonly signals: Pick<SignalRouteDeps, 'producer' | 'topic' | 'produceTimeoutMs'>;
   readonly sessions?: SessionStore;
@@ -80,14 +89,18 @@ function sameOrigin(request: FastifyRequest): boolean {
   }
 }
 
+/** A list as words that never break inside (`passkey_device_bound` stays whole). */
+const chips = (items: readonly string[]): Html | string =>
+  items.length === 0 ? 'none' : html`${items.map((i) => html`<span class="chip">${i}</span> `)}`;
+
 function requirementCard(tier: string, r: TierRequirement): Html {
   const excluded = r.excludedAuthenticators;
   return html`<section class="card outcome-${r.outcome}" aria-labelledby="tier-${tier}">
   <h3 id="tier-${tier}">${tier} <span class="outcome">${r.outcome.replace('_', ' ')}</span></h3>
   ${r.holdUntil ? html`<p>Held until ${r.holdUntil}</p>` : ''}
   <dl>
-    <dt>Acceptable</dt><dd>${r.acceptableAuthenticators.length ? r.acceptableAuthenticators.join(', ') : 'none'}</dd>
-    <dt>Recovery</dt><dd>${r.recovery.allowed.length ? r.recovery.allowed.join(', ') : 'none'}</dd>
+    <dt>Acceptable</dt><dd>${chips(r.acceptableAuthenticators)}</dd>
+    <dt>Recovery</dt><dd>${chips(r.recovery.allowed)}</dd>
     ${r.requirePhishingResistant ? html`<dt>Phishing-resistant</dt><dd>required</dd>` : ''}
     ${r.requireLiveness ? html`<dt>Liveness</dt><dd>required</dd>` : ''}
     ${r.requireVerifiedCallback ? html`<dt>Verified callback</dt><dd>required</dd>` : ''}
@@ -100,6 +113,33 @@ function requirementCard(tier: string, r: TierRequirement): Html {
       : ''
   }
 </section>`;
+}
+
+/** What each shadow policy would require of this identity now, tier by tier against the live answer. */
+async function shadowView(
+  deps: ConsoleDeps,
+  id: string,
+  grant: TokenGrant,
+  live: AssuranceResponse,
+): Promise<Html | string> {
+  const shadows = [...(deps.shadowPolicies ?? new Map<string, Policy>())];
+  if (shadows.length === 0) return '';
+  const rows = await Promise.all(
+    shadows.map(async ([name, policy]) => {
+      const answer = await deps.reader.read(id, grant, policy);
+      return html`<tr><th scope="row">${name} <span class="meta">${policy.version}</span></th>${compareTiers(
+        live.tiers,
+        answer.tiers,
+      ).map(
+        (t) =>
+          html`<td class="dir-${t.direction}">${t.from === t.to ? t.to.replace('_', ' ') : `${t.from.replace('_', ' ')} → ${t.to.replace('_', ' ')}`}<br><span class="meta">${t.direction.replace('_', ' ')}</span></td>`,
+      )}</tr>`;
+    }),
+  );
+  return html`<h2>Shadow policies</h2>
+<table><caption class="sr-only">Shadow policies</caption>
+<thead><tr><th scope="col">Policy</th>${TIERS.map((t) => html`<th scope="col">${t}</th>`)}</tr></thead>
+<tbody>${rows}</tbody></table>`;
 }
 
 /** The raise form, and a clear button per SOC signal, for the scopes the session has. */
@@ -300,6 +340,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       const explained = need(s, 'signals:read')
         ? await explainIdentity(deps.explain, id, s.grant)
         : undefined;
+      const shadows = need(s, 'policy:read') ? await shadowView(deps, id, s.grant, answer) : '';
       const done = String((request.query as Record<string, unknown>).done ?? '');
       const notice =
         done === 'raise' || done === 'clear'
@@ -310,7 +351,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
         200,
         page(
           id,
-          html`${search}${notice}${identityView(answer, explained)}${signalForms(id, explained, s)}`,
+          html`${search}${notice}${identityView(answer, explained)}${shadows}${signalForms(id, explained, s)}`,
           s,
         ),
       );
