@@ -227,10 +227,20 @@ ${
 }`;
 }
 
+/**
+ * Mounts the console in a fastify context of its own: its form and cookie parsing apply to its
+ * routes only (the API's routes keep answering 415 to a form body).
+ */
 export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
+  void app.register(async (scoped) => {
+    await scoped.register(cookie);
+    await scoped.register(formbody);
+    consoleRoutes(scoped, deps);
+  });
+}
+
+function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
   const sessions = deps.sessions ?? new SessionStore();
-  void app.register(cookie);
-  void app.register(formbody);
 
   const sessionOf = (request: FastifyRequest) => sessions.get(request.cookies?.[COOKIE]);
   const secure = (request: FastifyRequest) => request.protocol === 'https';
