@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { Compression } from '@assurance/kafka';
 import { javaBinary, resolveLayout } from '@assurance/stack';
-import { envelope, startPipeline } from '../src/pipeline.ts';
+import { bindSmsPhone, envelope, startPipeline } from '../src/pipeline.ts';
 import { producePython, pythonPeer } from '../src/python-peer.ts';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
@@ -22,17 +22,7 @@ before(async () => {
 });
 after(() => p?.stop());
 
-/** An identity whose SMS codes reach `phone`, decided. */
-async function bindPhone(identityId: string, phone: string): Promise<void> {
-  await p.producer.send(p.topics.channelBinding, identityId, {
-    ...envelope(-60_000),
-    identityId,
-    op: 'bound',
-    channel: { type: 'phone', value: phone },
-    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
-  });
-  await p.watcher.waitFor(identityId, () => true);
-}
+const bindPhone = (identityId: string, phone: string) => bindSmsPhone(p, identityId, phone);
 
 const swap = (phone: string, changeType: string) => ({
   ...envelope(),

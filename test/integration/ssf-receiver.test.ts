@@ -12,8 +12,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Decision } from '@assurance/schemas';
 import { ApiProcess } from '../src/api-process.ts';
-import { envelope, startPipeline } from '../src/pipeline.ts';
-import { TestTransmitter } from '../src/ssf-transmitter.ts';
+import { bindSmsPhone, startPipeline } from '../src/pipeline.ts';
+import { ssfSets, TestTransmitter } from '../src/ssf-transmitter.ts';
 import { freePort, pollUntil } from '../src/wait.ts';
 
 const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
@@ -65,14 +65,7 @@ after(async () => {
 
 /** An identity whose SMS codes reach `phone`, decided once. */
 async function bindPhone(identityId: string, phone: string): Promise<void> {
-  await p.producer.send(p.topics.channelBinding, identityId, {
-    ...envelope(-60_000),
-    identityId,
-    op: 'bound',
-    channel: { type: 'phone', value: phone },
-    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
-  });
-  const d = await p.watcher.waitFor(identityId, () => true);
+  const d = await bindSmsPhone(p, identityId, phone);
   assert.ok(d.tiers.medium.acceptableAuthenticators.includes('sms_otp'), 'SMS is accepted before');
 }
 
@@ -81,13 +74,7 @@ let phones = 0;
 const freshPhone = () =>
   `+49151${String(Date.now() % 1_000_000).padStart(6, '0')}${String(phones++).padStart(2, '0')}`;
 
-async function metric(outcome: string): Promise<number> {
-  const text = await (await fetch(`${api.base}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith('assurance_ssf_sets_total{') && l.includes(`outcome="${outcome}"`));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
+const metric = (outcome: string) => ssfSets(api.base, outcome);
 
 describe('happy path', () => {
   test('a RISC credential-compromise for phone-sms excludes SMS codes for the identity bound to that phone', async () => {

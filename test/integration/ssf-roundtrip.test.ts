@@ -6,18 +6,16 @@
  * transmitter routes (discovery, JWKS, stream status, verification) are checked on the way.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { keySpace, SsfTransmitStore } from '@assurance/redis';
 import { generateSsfKey, StreamClient } from '@assurance/ssf';
-import { REPO_ROOT } from '@assurance/stack';
 import { ApiProcess } from '../src/api-process.ts';
 import { storeRedis } from '../src/harness.ts';
-import { envelope, startPipeline } from '../src/pipeline.ts';
+import { bindSmsPhone, envelope, startPipeline } from '../src/pipeline.ts';
+import { ssfCli } from '../src/ssf-transmitter.ts';
 import { freePort, pollUntil } from '../src/wait.ts';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
@@ -70,30 +68,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts/assurance.ts'), 'ssf', ...args], {
-    env: { ...process.env, SSF_TRANSMITTERS_FILE: file },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (x: Buffer) => (out += x.toString()));
-  child.stderr.on('data', (x: Buffer) => (err += x.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, out, err };
-}
-
-/** An identity whose SMS codes reach `phone`, in pipeline `p`. */
-async function bindPhone(p: Pipeline, identityId: string, phone: string): Promise<void> {
-  await p.producer.send(p.topics.channelBinding, identityId, {
-    ...envelope(-60_000),
-    identityId,
-    op: 'bound',
-    channel: { type: 'phone', value: phone },
-    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
-  });
-  await p.watcher.waitFor(identityId, () => true);
-}
+const cli = (args: string[]) => ssfCli(file, args);
+const bindPhone = bindSmsPhone;
 
 describe('A transmits, B receives', () => {
   test("A's discovery document and JWKS are public; its stream routes need a receiver's token", async () => {

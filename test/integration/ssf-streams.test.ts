@@ -6,17 +6,14 @@
  * SETs, `setErrs` with the RFC 8935 code for invalid ones, the verification event received.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DELIVERY_POLL, requestedEvents, StreamApiError, StreamClient } from '@assurance/ssf';
-import { REPO_ROOT } from '@assurance/stack';
 import { ApiProcess } from '../src/api-process.ts';
 import { startPipeline } from '../src/pipeline.ts';
-import { TestTransmitter } from '../src/ssf-transmitter.ts';
+import { ssfCli, ssfSets, TestTransmitter } from '../src/ssf-transmitter.ts';
 import { freePort, pollUntil } from '../src/wait.ts';
 
 const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
@@ -66,31 +63,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** `npm run assurance -- ssf <args>` as a user runs it. */
-async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts/assurance.ts'), 'ssf', ...args], {
-    env: { ...process.env, SSF_TRANSMITTERS_FILE: file },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (b: Buffer) => {
-    out += b.toString();
-  });
-  child.stderr.on('data', (b: Buffer) => {
-    err += b.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, out, err };
-}
-
-async function metric(outcome: string): Promise<number> {
-  const text = await (await fetch(`${api.base}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith('assurance_ssf_sets_total{') && l.includes(`outcome="${outcome}"`));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
+const cli = (args: string[]) => ssfCli(file, args);
+const metric = (outcome: string) => ssfSets(api.base, outcome);
 
 describe('stream management', () => {
   test('create (poll), a second create updates the existing stream (409), read, and delete', async () => {

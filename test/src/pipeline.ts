@@ -277,3 +277,15 @@ export async function pushOnOldAndNewDevice(p: Pipeline, identityId: string): Pr
     ),
   );
 }
+
+/** `identityId` gets its SMS codes and recovery on `phone` (bound a minute ago); its next decision. */
+export async function bindSmsPhone(p: Pipeline, identityId: string, phone: string): Promise<Decision> {
+  await p.producer.send(p.topics.channelBinding, identityId, {
+    ...envelope(-60_000),
+    identityId,
+    op: 'bound',
+    channel: { type: 'phone', value: phone },
+    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
+  });
+  return p.watcher.waitFor(identityId, () => true);
+}

@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { REPO_ROOT } from '@assurance/stack';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 
 interface Stream {
@@ -294,4 +297,34 @@ export class TestTransmitter {
     this.#server.closeAllConnections();
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
+}
+
+/** `npm run assurance -- ssf <args>` as a user runs it, with `transmittersFile` as SSF_TRANSMITTERS_FILE. */
+export async function ssfCli(
+  transmittersFile: string,
+  args: readonly string[],
+): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'scripts/assurance.ts'), 'ssf', ...args], {
+    env: { ...process.env, SSF_TRANSMITTERS_FILE: transmittersFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, out, err };
+}
+
+/** An API's `assurance_ssf_sets_total` for one outcome (summed over transmitters; 0 when absent). */
+export async function ssfSets(apiBase: string, outcome: string): Promise<number> {
+  const text = await (await fetch(`${apiBase}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('assurance_ssf_sets_total{') && l.includes(`outcome="${outcome}"`))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }

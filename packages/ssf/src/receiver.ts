@@ -78,6 +78,18 @@ export class SetReceiver {
     );
   }
 
+  /** The transmitter called `name`, or `access_denied` (a name in a URL is anyone's to choose). */
+  #entry(name: string): { t: Transmitter; verifier: SetVerifier } {
+    const entry = this.#byName.get(name);
+    if (entry === undefined)
+      throw new SetRejection(
+        'access_denied',
+        'unknown_transmitter',
+        'no transmitter of this name is configured',
+      );
+    return entry;
+  }
+
   transmitter(name: string): Transmitter | undefined {
     return this.#byName.get(name)?.t;
   }
@@ -88,13 +100,7 @@ export class SetReceiver {
    * transmitter may not push at all.
    */
   authenticate(name: string, authorization: string | undefined): Transmitter {
-    const entry = this.#byName.get(name);
-    if (entry === undefined)
-      throw new SetRejection(
-        'access_denied',
-        'unknown_transmitter',
-        'no transmitter of this name is configured',
-      );
+    const entry = this.#entry(name);
     const expected = entry.t.pushToken;
     if (expected === undefined)
       throw new SetRejection(
@@ -114,13 +120,7 @@ export class SetReceiver {
 
   /** Verifies, maps and publishes one SET from transmitter `name`. */
   async receive(name: string, token: string): Promise<Received> {
-    const entry = this.#byName.get(name);
-    if (entry === undefined)
-      throw new SetRejection(
-        'access_denied',
-        'unknown_transmitter',
-        'no transmitter of this name is configured',
-      );
+    const entry = this.#entry(name);
     const set = await entry.verifier.verify(token);
     const now = (this.#d.clock ?? Date.now)();
     if (set.eventType === EVENT_TYPES.verification) {
