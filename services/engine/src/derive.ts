@@ -350,48 +350,31 @@ export function deriveCompromiseSignal(e: CompromiseSignalEvent, ctx: DeriveCont
           ? ctx.settings.channel_compromised.defaultTtlMs
           : ctx.settings.credential_compromised.defaultTtlMs;
     const expiresAtMs = e.expiresAt ? ms(e.expiresAt) : defaultTtl === null ? -1 : at + defaultTtl;
-    m = raise(
-      ctx,
-      {
-        k: socKey(scope, ref, e.signalId, e.kind),
-        pk: `${prefix}*`,
-        code,
-        scope,
-        ref,
-        sinceMs: at,
-        expiresAtMs,
-        atMs: at,
-      },
-      defined({ kind: e.kind, severity: e.severity, signalId: e.signalId, raisedBy: e.raisedBy }),
-    );
+    const args = {
+      k: socKey(scope, ref, e.signalId, e.kind),
+      pk: `${prefix}*`,
+      code,
+      scope,
+      ref,
+      sinceMs: at,
+      expiresAtMs,
+      atMs: at,
+    };
+    const attrs = defined({ kind: e.kind, severity: e.severity, signalId: e.signalId, raisedBy: e.raisedBy });
+    m = raise(ctx, args, attrs);
     if (companion)
-      extra.push(
-        raise(
-          ctx,
-          {
-            k: `${socKey(scope, ref, e.signalId, e.kind)}${COMPANION_MARK}`,
-            pk: `${prefix}*`,
-            code: companion,
-            scope,
-            ref,
-            sinceMs: at,
-            expiresAtMs,
-            atMs: at,
-          },
-          defined({ kind: e.kind, severity: e.severity, signalId: e.signalId, raisedBy: e.raisedBy }),
-        ),
-      );
+      extra.push(raise(ctx, { ...args, k: `${args.k}${COMPANION_MARK}`, code: companion }, attrs));
   } else if (e.kind !== undefined) {
-    m = { t: 'c', k: socKey(scope, ref, e.signalId, e.kind), code: socCode(type, e.kind), scope, ref, at };
-    if (companion)
-      extra.push({
-        t: 'c',
-        k: `${socKey(scope, ref, e.signalId, e.kind)}${COMPANION_MARK}`,
-        code: companion,
-        scope,
-        ref,
-        at,
-      });
+    const clear = {
+      t: 'c',
+      k: socKey(scope, ref, e.signalId, e.kind),
+      code: socCode(type, e.kind),
+      scope,
+      ref,
+      at,
+    } as const;
+    m = clear;
+    if (companion) extra.push({ ...clear, k: `${clear.k}${COMPANION_MARK}`, code: companion });
   } else {
     m = { t: 'cp', p: prefix, code: socCode(type, 'suspicious_activity'), scope, ref, at };
   }
