@@ -178,7 +178,8 @@ export async function startApi(
           checkIntervalMs: config.SSF_CHECK_INTERVAL,
           defaultFloor: policy.sharedSignals?.whenUnavailable ?? 'high',
         });
-  // Answers wait for nothing: the first check and reading happen before the API listens.
+  // Answers wait for nothing: what is known is read before the API listens; the transmitters are
+  // asked in the background.
   await sourceHealth?.start();
   const ssfReceiver =
     transmitters === undefined
@@ -284,7 +285,7 @@ export async function startApi(
         await app.close();
         await Promise.all(pollers.map((p) => p.stop()));
         await ssfTransmitter?.runtime.stop();
-        sourceHealth?.stop();
+        await sourceHealth?.stop();
         trust.stop();
         await engine.stop();
         await Promise.allSettled([producer.close(), admin.close()]);

@@ -58,20 +58,34 @@ export class SourceHealthWatch {
     return (this.#o.clock ?? Date.now)();
   }
 
-  /** Checks and reads once (so the first answers know), then keeps doing both in the background. */
+  /**
+   * Reads what is known once (so the first answers have a verdict), then keeps checking the
+   * transmitters and reading in the background. The API does not wait on a transmitter to start:
+   * until a stream's status is read, that transmitter counts as unknown, which fails closed.
+   */
   async start(): Promise<void> {
-    await this.check();
+    this.#checkInBackground();
     await this.refresh();
     this.#timers.push(
-      setInterval(() => void this.check(), this.#o.checkIntervalMs),
+      setInterval(() => this.#checkInBackground(), this.#o.checkIntervalMs),
       setInterval(() => void this.refresh(), 1000),
     );
     for (const t of this.#timers) t.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    await this.#checking;
+  }
+
+  #checking: Promise<void> | undefined;
+
+  /** One check at a time: a slow transmitter is not asked again while it is still being asked. */
+  #checkInBackground(): void {
+    this.#checking ??= this.check().finally(() => {
+      this.#checking = undefined;
+    });
   }
 
   /** The tiers that fail closed now, if any. */
