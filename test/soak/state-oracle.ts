@@ -29,9 +29,15 @@ const redis = new Redis((await endpoints()).REDIS_URL, { enableAutoPipelining: t
 defineScripts(redis);
 const started = Date.now();
 try {
-  await checkStateProperty({ redis, runs, seed, timeLimitMs: Number(values.minutes) * 60_000 });
+  const made = await checkStateProperty({
+    redis,
+    runs,
+    seed,
+    searchLimitMs: Number(values.minutes) * 60_000,
+    shrinkLimitMs: 10 * 60_000,
+  });
   process.stdout.write(
-    `state oracle soak: ${runs} runs passed in ${((Date.now() - started) / 1000).toFixed(0)} s (seed ${seed})\n`,
+    `state oracle soak: ${made} of ${runs} runs passed in ${((Date.now() - started) / 1000).toFixed(0)} s (seed ${seed})${made < runs ? `; --minutes ${values.minutes} ended it` : ''}\n`,
   );
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);

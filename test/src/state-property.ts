@@ -427,12 +427,20 @@ export interface StatePropertyOptions {
   readonly redis: RedisConnection;
   readonly runs: number;
   readonly seed?: number;
-  /** Stops (and reports what it found) after this long, so a shrinking failure still reports. */
-  readonly timeLimitMs: number;
+  /** How long a failure may shrink before it is reported as shrunk so far. */
+  readonly shrinkLimitMs: number;
+  /**
+   * A time budget for the search (the soak's): once spent, the runs made so far are the result.
+   * Without it every run is made, however slow the machine.
+   */
+  readonly searchLimitMs?: number;
 }
 
-/** Runs the property; rejects with fast-check's report (seed, counterexample) on a failure. */
-export async function checkStateProperty(o: StatePropertyOptions): Promise<void> {
+/**
+ * Runs the property; resolves with the number of runs made, or rejects with fast-check's report
+ * (seed, counterexample) on a failure.
+ */
+export async function checkStateProperty(o: StatePropertyOptions): Promise<number> {
   const redis = o.redis;
   const property = fc.asyncProperty(fc.array(phase, { minLength: 1, maxLength: 4 }), async (phases) => {
     const prefix = uniquePrefix();
@@ -471,12 +479,27 @@ export async function checkStateProperty(o: StatePropertyOptions): Promise<void>
       await h.meta.wipe();
     }
   });
-  await fc.assert(property, {
+  // The search has no time limit unless asked: one would turn a slow machine into a failure (or,
+  // unmarked, into fewer runs than asked). The shrinking of a failure found has one, so a failure
+  // is reported before the test's own timeout.
+  const found = await fc.check(property, {
     numRuns: o.runs,
     ...(o.seed === undefined ? {} : { seed: o.seed }),
-    interruptAfterTimeLimit: o.timeLimitMs,
-    markInterruptAsFailure: true,
+    ...(o.searchLimitMs === undefined ? {} : { interruptAfterTimeLimit: o.searchLimitMs }),
+    endOnFailure: true,
   });
+  if (!found.failed) {
+    if (o.searchLimitMs === undefined)
+      assert.equal(found.numRuns, o.runs, `the property ran ${found.numRuns} of ${o.runs} runs`);
+    return found.numRuns;
+  }
+  const shrunk = await fc.check(property, {
+    seed: found.seed,
+    ...(found.counterexamplePath === null ? {} : { path: found.counterexamplePath }),
+    interruptAfterTimeLimit: o.shrinkLimitMs,
+  });
+  // A failure that does not come back when replayed is reported as first seen.
+  throw new Error(fc.defaultReportMessage(shrunk.failed ? shrunk : found));
 }
 
 /**
