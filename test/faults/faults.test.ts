@@ -66,7 +66,7 @@ before(async () => {
     internalPartitions: config.INTERNAL_PARTITIONS,
   });
   await admin.close();
-  engine = new EngineProcess(config);
+  engine = new EngineProcess(config, { keep: 2000 });
   [producer, watcher] = await Promise.all([
     EventProducer.start(config, logger),
     DecisionWatcher.start(config, logger),
@@ -108,12 +108,19 @@ const latest = (id: string): Decision | undefined =>
     .forIdentity(id)
     .reduce<Decision | undefined>((a, d) => (!a || d.sequence > a.sequence ? d : a), undefined);
 
+/** kafkajs's reconnection attempts: while a broker is away they bury everything else. */
+const RECONNECTING = /Connection error|Failed to connect to seed broker|Restarting the consumer/;
+
 async function complete(wave: number, timeoutMs = 90_000): Promise<void> {
   for (const id of ids) {
     await watcher
       .waitFor(id, (d) => d.signals.length >= wave, timeoutMs)
       .catch((err: Error) => {
-        throw new Error(`${err.message}\nengine output:\n${engine.output.slice(-20).join('')}`);
+        const lines = engine.output.join('').split('\n').filter(Boolean);
+        const telling = lines.filter((l) => !RECONNECTING.test(l));
+        throw new Error(
+          `${err.message}\nengine output (${lines.length - telling.length} reconnection lines left out; ids ${ids.filter((x) => (latest(x)?.signals.length ?? 0) < wave).length} of ${ids.length} incomplete):\n${telling.slice(-25).join('\n')}`,
+        );
       });
   }
 }
@@ -148,7 +155,7 @@ test('SIGKILL the engine mid-batch, start another: nothing lost, nothing reorder
   // Kill as soon as the first decision of this wave is out: the rest of the batch is in flight.
   await watcher.waitFor(ids[0] as string, (d) => d.signals.length >= wave, 60_000);
   await engine.kill();
-  engine = new EngineProcess(config);
+  engine = new EngineProcess(config, { keep: 2000 });
   await complete(wave);
   assertNoDecisionLost();
 });

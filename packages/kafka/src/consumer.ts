@@ -42,6 +42,9 @@ export const CONSUMER_DEFAULTS = Object.freeze({
   maxBytesPerPartition: 1_048_576,
 });
 
+/** How often a batch that has not finished is reported (a warning each time). */
+const BATCH_WATCH_MS = 30_000;
+
 export function createConsumer(
   kafka: KafkaClient,
   opts: ConsumerOptions,
@@ -243,6 +246,17 @@ export function createConsumer(
         // Heartbeat while the handler works, so a slow batch (Redis or the broker struggling) does
         // not cost the group membership and trigger a rebalance storm.
         const beat = setInterval(() => void heartbeat().catch(() => {}), 3000);
+        // The heartbeats keep a stuck batch's partition with this member: say so, or the partition
+        // would stall without a word.
+        const startedAt = Date.now();
+        const watch = setInterval(
+          () =>
+            log.warn(
+              { topic, partition, first, messages: messages.length, runningMs: Date.now() - startedAt },
+              'batch still running',
+            ),
+          BATCH_WATCH_MS,
+        );
         let result: Awaited<ReturnType<typeof handle>>;
         try {
           result = await handle(messages, { heartbeat, shouldContinue: live });
@@ -257,6 +271,7 @@ export function createConsumer(
           throw err;
         } finally {
           clearInterval(beat);
+          clearInterval(watch);
         }
         let done = Math.max(0, Math.min(result.processed, messages.length));
         if (done > 0) {
