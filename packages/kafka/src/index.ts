@@ -19,5 +19,7 @@ export { createProducer } from './producer.ts';
 export type { ProvisionResult } from './provision.ts';
 export { provision } from './provision.ts';
 export { readTopicToEnd } from './read-topic.ts';
+export type { TailOptions, TopicTail } from './tail-topic.ts';
+export { tailTopic } from './tail-topic.ts';
 export type * from './types.ts';
 export { muteKafkajsNegativeTimeoutWarning } from './warnings.ts';
