@@ -13,6 +13,7 @@ import { REPO_ROOT } from '@assurance/stack';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { startTestApi, type TestApi, TOKENS } from '../api/support.ts';
 import { envelope, startPipeline } from '../src/pipeline.ts';
+import { pollUntil } from '../src/wait.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // Flags for a machine with no outside network: no background connections, no updates, no sync.
@@ -182,23 +183,89 @@ test('an analyst raises a SIM swap with a confirmation, sees SMS go from the car
     );
   };
   assert.match(await lookUp(), /sms_otp/);
+  const medium = page
+    .getByRole('region', { name: /medium/ })
+    .locator('dd')
+    .first();
+  const entries = page.getByRole('list', { name: 'Timeline' }).locator(':scope > li');
+  assert.match((await entries.first().textContent()) ?? '', /First decision seen/);
   await page.getByLabel('Kind').selectOption('sim_swap');
   await page.getByLabel(/I confirm: raise this signal/).check();
   await page.getByRole('button', { name: 'Raise' }).click();
-  assert.match((await page.getByRole('status').textContent()) ?? '', /raise was acknowledged/);
-  await p.watcher.waitFor(who, (d) => d.signals.some((s) => s.code === 'sim_swap'));
-  assert.doesNotMatch(await lookUp(), /sms_otp/);
-  // The analyst is the token's name, and the signal says so.
+  assert.match((await page.locator('.notice').textContent()) ?? '', /raise was acknowledged/);
+  // Decided in the time the page took to load, or pushed to it just after.
+  await entries
+    .first()
+    .filter({ hasText: /Signals raised: .*sim_swap/ })
+    .waitFor({ timeout: 30_000 });
+  // The entry names the analyst (the token's name), the event's topic and what moved.
+  const raisedText = (await entries.first().textContent()) ?? '';
+  assert.match(raisedText, /by both/);
+  assert.match(raisedText, /identity\.compromise-signal\.v1/);
+  assert.match(raisedText, /medium: step up → hold/);
+  assert.doesNotMatch((await medium.textContent()) ?? '', /sms_otp/);
   const raised = p.watcher.forIdentity(who).at(-1);
   assert.equal(raised?.trigger.actor, 'both');
-  await page.getByLabel(/I confirm: clear sim_swap/).check();
-  await page.getByRole('button', { name: 'Clear' }).click();
-  assert.match((await page.getByRole('status').textContent()) ?? '', /clear was acknowledged/);
-  await p.watcher.waitFor(
-    who,
-    (d) => !d.signals.some((s) => s.code === 'sim_swap') && d.sequence > (raised?.sequence ?? 0),
+  await screenshot(page, 'timeline');
+
+  // Another analyst raises a signal through the API while the page stays open: the page shows it
+  // by itself (the mark set in this page survives: it was not reloaded).
+  await page.evaluate(() => {
+    (globalThis as unknown as { mark: number }).mark = 42;
+  });
+  const before = await entries.count();
+  const other = await api.call('POST', '/v1/signals', {
+    json: {
+      signalId: `case-${Date.now()}`,
+      op: 'raise',
+      subject: { type: 'identity', value: who },
+      kind: 'credential_leak',
+      severity: 'low',
+    },
+  });
+  assert.equal(other.status, 202, other.text);
+  await entries.nth(before).waitFor({ timeout: 30_000 });
+  assert.equal(await page.evaluate(() => (globalThis as unknown as { mark?: number }).mark), 42);
+  assert.match((await page.locator('#live-status').textContent()) ?? '', /new decision/);
+  assert.match((await entries.first().textContent()) ?? '', /by both/);
+
+  const clearSimSwap = page.locator('form.clear', { hasText: 'clear sim_swap' });
+  await clearSimSwap.getByLabel(/I confirm: clear sim_swap/).check();
+  await clearSimSwap.getByRole('button', { name: 'Clear' }).click();
+  assert.match((await page.locator('.notice').textContent()) ?? '', /clear was acknowledged/);
+  await entries
+    .first()
+    .filter({ hasText: /Signals gone: .*sim_swap/ })
+    .waitFor({ timeout: 30_000 });
+  assert.match((await medium.textContent()) ?? '', /sms_otp/);
+  await page.close();
+});
+
+test('the overview: decisions by risk and tier outcome, dead letters by class, the engine state', async () => {
+  // One poison message, so a dead letter has a class to show.
+  await p.producer.sendRaw(p.topics.login, 'poison', Buffer.from('{not json'));
+  const page = await signIn(TOKENS.both);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  const deadLetters = page.getByRole('table', { name: 'Dead letters by error class' });
+  // The view fills as the API's feed reads; the page shows what it has at each load.
+  await pollUntil(
+    async () => {
+      await page.goto(`${api.baseUrl}/console/overview`);
+      return (await deadLetters.count()) > 0 ? true : undefined;
+    },
+    30_000,
+    () => 'a dead letter on the overview',
+    500,
   );
-  assert.match(await lookUp(), /sms_otp/);
+  assert.match((await deadLetters.textContent()) ?? '', /malformed|invalid|undecodable/i);
+  const outcomes = (await page.getByRole('table', { name: 'Decisions by tier outcome' }).textContent()) ?? '';
+  assert.match(outcomes, /medium/);
+  assert.match(
+    (await page.getByRole('img', { name: /Decisions per minute by risk/ }).textContent()) ?? '',
+    /in all/,
+  );
+  assert.match((await page.locator('dl.engine').textContent()) ?? '', /State\s*(ok|lagging)/);
+  await screenshot(page, 'overview');
   await page.close();
 });
 

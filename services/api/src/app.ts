@@ -9,6 +9,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import Fastify, { LogController } from 'fastify';
 import { AssuranceReader } from './assurance-reader.ts';
 import { authorize, installAuth } from './auth.ts';
+import type { ActivitySource } from './console/activity.ts';
 import { registerConsole } from './console/routes.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { installHttpMetrics } from './metrics.ts';
@@ -52,6 +53,8 @@ export interface AppDeps {
   readonly shadowPolicies?: ReadonlyMap<string, Policy>;
   /** Our own Shared Signals transmitter (SSF_ISSUER); absent: its routes answer 404. */
   readonly ssfTransmitter?: SsfTxRouteDeps['transmitter'];
+  /** The console's timelines and overview (console/activity.ts); absent: the console shows none. */
+  readonly activity?: ActivitySource;
 }
 
 /**
@@ -128,6 +131,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     explain,
     signals: { producer: deps.producer, topic: deps.signalTopic, produceTimeoutMs: deps.produceTimeoutMs },
     ...(deps.shadowPolicies ? { shadowPolicies: deps.shadowPolicies } : {}),
+    ...(deps.activity ? { activity: deps.activity } : {}),
+    engineHealth,
   });
   registerSsfRoutes(app, { receiver: deps.ssfReceiver, metrics: deps.metrics, logger: deps.logger });
   registerSsfTxRoutes(app, { transmitter: deps.ssfTransmitter });

@@ -67,6 +67,13 @@ export const ApiConfigSchema = z
       .optional(),
     /** Private JWKs (JSON array) our SETs are signed with; the first signs, all are published. */
     SSF_SIGNING_KEYS: z.string().min(1).optional(),
+    /**
+     * The console's timelines and overview (docs/console.md): records of each partition of the audit
+     * and dead-letter topics read back at start (then every new one is followed). 0: none read back.
+     */
+    CONSOLE_LOOKBACK: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+    /** Identities whose recent decisions the console keeps (the most recently decided ones). */
+    CONSOLE_IDENTITIES: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
   })
   .superRefine((c, ctx) => {
     checkKafkaSecurity(c, ctx);

@@ -34,6 +34,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import type { ApiConfig } from './config.ts';
+import { ActivitySource } from './console/activity.ts';
 import { watchEngine } from './engine-health.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { createApiMetrics } from './metrics.ts';
@@ -211,7 +212,16 @@ export async function startApi(
     });
     ssfTransmitter = { signer, store: txStore, runtime };
   }
+  const activity = new ActivitySource({
+    kafka,
+    topics: { audit: topics.audit, dlq: topics.dlq },
+    groupIdPrefix: `${config.ENGINE_GROUP_ID}.console`,
+    options: { lookback: config.CONSOLE_LOOKBACK, identities: config.CONSOLE_IDENTITIES },
+    logger: logger.child({ component: 'console-activity' }),
+  });
+  activity.start();
   const app = buildApp({
+    activity,
     logger,
     policy,
     store,
@@ -283,6 +293,7 @@ export async function startApi(
     stop() {
       stopping ??= (async () => {
         await app.close();
+        await activity.stop();
         await Promise.all(pollers.map((p) => p.stop()));
         await ssfTransmitter?.runtime.stop();
         await sourceHealth?.stop();

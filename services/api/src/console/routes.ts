@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { EngineHealth } from '@assurance/kafka';
 import { compareTiers, type Policy } from '@assurance/policy';
 import {
   CompromiseSignalEvent,
@@ -19,6 +20,8 @@ import { ApiProblem } from '../problem.ts';
 import { checkSignalTenant, publishSignal, type SignalRouteDeps } from '../routes/signals.ts';
 import type { AssuranceResponse, SignalsResponse } from '../schemas.ts';
 import type { Scope, TokenGrant } from '../tokens.ts';
+import type { ActivitySource, TimelineEntry } from './activity.ts';
+import { overviewView, timelineView } from './activity-views.ts';
 import { type Html, html } from './html.ts';
 import { type ConsoleSession, SessionStore } from './sessions.ts';
 
@@ -34,6 +37,12 @@ import { type ConsoleSession, SessionStore } from './sessions.ts';
  */
 const COOKIE = 'assurance_console';
 const CSS = readFileSync(new URL('./console.css', import.meta.url), 'utf8');
+const JS = readFileSync(new URL('./console.js', import.meta.url), 'utf8');
+/** Live streams one session may hold open (a page each), and all sessions together. */
+const STREAMS_PER_SESSION = 8;
+const STREAMS_MAX = 500;
+/** A comment line this often keeps proxies from closing an idle stream, and notices a closed session. */
+const STREAM_PING_MS = 15_000;
 
 export interface ConsoleDeps {
   readonly tokens: readonly TokenGrant[];
@@ -44,6 +53,10 @@ export interface ConsoleDeps {
   /** Where raised and cleared signals go (as POST /v1/signals sends them). */
   readonly signals: Pick<SignalRouteDeps, 'producer' | 'topic' | 'produceTimeoutMs'>;
   readonly sessions?: SessionStore;
+  /** Recent decisions and dead letters read from Kafka (activity.ts): timelines and the overview. */
+  readonly activity?: ActivitySource;
+  /** The API's own measure of the engine (lag, stalls), shown on the overview. */
+  readonly engineHealth: () => EngineHealth;
 }
 
 function page(title: string, body: Html, session?: ConsoleSession): string {
@@ -54,13 +67,14 @@ function page(title: string, body: Html, session?: ConsoleSession): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · otp-assurance console</title>
 <link rel="stylesheet" href="/console/assets/console.css">
+<script src="/console/assets/console.js" defer></script>
 </head>
 <body>
 <header>
   <a class="brand" href="/console/identities">otp-assurance</a>
   ${
     session
-      ? html`<nav aria-label="Console"><a href="/console/identities">Identities</a></nav>
+      ? html`<nav aria-label="Console"><a href="/console/identities">Identities</a> <a href="/console/overview">Overview</a></nav>
   <form method="post" action="/console/logout" class="signout">
     <input type="hidden" name="csrf" value="${session.csrf}">
     <span>Signed in as <strong>${session.grant.name}</strong></span>
@@ -143,7 +157,11 @@ async function shadowView(
 }
 
 /** The raise form, and a clear button per SOC signal, for the scopes the session has. */
-function signalForms(id: string, explained: SignalsResponse | undefined, s: ConsoleSession): Html {
+function signalForms(
+  id: string,
+  explained: SignalsResponse | undefined,
+  s: ConsoleSession,
+): { raise: Html | string; clear: Html | string } {
   // One clear per SOC signal (a SIM swap on an identity is kept as two records: one clear lifts both).
   const seen = new Set<string>();
   const socSignals = (explained?.signals ?? []).filter((x) => {
@@ -152,8 +170,8 @@ function signalForms(id: string, explained: SignalsResponse | undefined, s: Cons
     seen.add(key);
     return true;
   });
-  return html`${
-    s.grant.scopes.has('signals:write')
+  return {
+    raise: s.grant.scopes.has('signals:write')
       ? html`<h2>Raise a signal</h2>
 <form method="post" action="/console/signals" class="raise">
   <input type="hidden" name="csrf" value="${s.csrf}">
@@ -168,11 +186,11 @@ function signalForms(id: string, explained: SignalsResponse | undefined, s: Cons
   <label class="confirm"><input type="checkbox" name="confirm" value="yes" required> I confirm: raise this signal on ${id}, as ${s.grant.name}</label>
   <button type="submit">Raise</button>
 </form>`
-      : ''
-  }${
-    s.grant.scopes.has('signals:clear') && socSignals.length > 0
-      ? html`<h2>Clear a signal</h2>${socSignals.map(
-          (x) => html`<form method="post" action="/console/signals" class="clear">
+      : '',
+    clear:
+      s.grant.scopes.has('signals:clear') && socSignals.length > 0
+        ? html`<h2>Clear a signal</h2>${socSignals.map(
+            (x) => html`<form method="post" action="/console/signals" class="clear">
   <input type="hidden" name="csrf" value="${s.csrf}">
   <input type="hidden" name="op" value="clear">
   <input type="hidden" name="identity" value="${id}">
@@ -181,9 +199,9 @@ function signalForms(id: string, explained: SignalsResponse | undefined, s: Cons
   <label class="confirm"><input type="checkbox" name="confirm" value="yes" required> I confirm: clear ${x.attributes.kind} (${x.attributes.signalId}), as ${s.grant.name}</label>
   <button type="submit">Clear</button>
 </form>`,
-        )}`
-      : ''
-  }`;
+          )}`
+        : '',
+  };
 }
 
 function identityView(a: AssuranceResponse, explained: SignalsResponse | undefined): Html {
@@ -262,6 +280,10 @@ function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(CSS),
   );
 
+  app.get('/console/assets/console.js', async (_request, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(JS),
+  );
+
   app.get('/console', async (request, reply) =>
     reply.redirect(sessionOf(request) ? '/console/identities' : '/console/login', 303),
   );
@@ -327,6 +349,19 @@ function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
   });
 
   registerConsoleSignals(app, deps, sessions);
+  registerConsoleStreams(app, deps, sessions);
+
+  app.get('/console/overview', async (request, reply) => {
+    const s = sessionOf(request);
+    if (!s) return reply.redirect('/console/login', 303);
+    if (!need(s, 'decisions:read'))
+      return send(
+        reply,
+        403,
+        page('Not allowed', html`<p role="alert">This token has no decisions:read scope.</p>`, s),
+      );
+    return send(reply, 200, page('Overview', overviewView(deps.activity, deps.engineHealth()), s));
+  });
 
   app.get('/console/identities', async (request, reply) => {
     const s = sessionOf(request);
@@ -354,17 +389,23 @@ function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
       const done = String((request.query as Record<string, unknown>).done ?? '');
       const notice =
         done === 'raise' || done === 'clear'
-          ? html`<p class="notice" role="status">The ${done} was acknowledged by Kafka; the engine decides it in a moment (reload to see it).</p>`
+          ? html`<p class="notice" role="status">The ${done} was acknowledged by Kafka; this page updates when the engine has decided it.</p>`
           : '';
-      return send(
-        reply,
-        200,
-        page(
-          id,
-          html`${search}${notice}${identityView(answer, explained)}${shadows}${signalForms(id, explained, s)}`,
-          s,
-        ),
+      // The audit holds who did what: shown with the scope that shows signals.
+      const entries = (deps.activity?.feed?.view.timeline(id) ?? []).filter(
+        (e) => s.grant.tenants === null || (e.tenantId !== null && s.grant.tenants.has(e.tenantId)),
       );
+      const timeline = explained ? timelineView(deps.activity, entries) : '';
+      // The stream starts after the newest decision this page's timeline shows: one made while the
+      // page loads is not missed.
+      const shown = entries[0]?.sequence ?? 0;
+      const forms = signalForms(id, explained, s);
+      // The part a decision changes: the page's script replaces it when the stream says so.
+      const live = html`<p id="live-status" class="meta" role="status" aria-live="polite"></p>
+<div id="live" data-events="/console/identities/events?id=${encodeURIComponent(id)}&amp;after=${shown}">
+${identityView(answer, explained)}${shadows}${forms.clear}${timeline}
+</div>`;
+      return send(reply, 200, page(id, html`${search}${notice}${live}${forms.raise}`, s));
     } catch (err) {
       if (err instanceof ApiProblem && err.status === 403)
         return send(reply, 403, page('Not allowed', html`${search}<p role="alert">${err.message}</p>`, s));
@@ -440,5 +481,71 @@ function registerConsoleSignals(app: FastifyInstance, deps: ConsoleDeps, session
     }
     request.log.info({ op: event.op, signalId: event.signalId, token: s.grant.name }, 'console signal');
     return reply.redirect(`/console/identities?id=${encodeURIComponent(f.identity)}&done=${f.op}`, 303);
+  });
+}
+
+/**
+ * Server-sent events for an identity page: an event named `decision` (its data the sequence, and
+ * nothing else) each time the audit feed sees a new decision for the identity. The page fetches
+ * itself again on each; what it shows is what the session's scopes allow, as on any load.
+ */
+function registerConsoleStreams(app: FastifyInstance, deps: ConsoleDeps, sessions: SessionStore): void {
+  const open = new Map<string, number>();
+  let total = 0;
+  app.get('/console/identities/events', async (request, reply) => {
+    const s = sessions.get(request.cookies?.[COOKIE]);
+    if (!s) return reply.code(401).send();
+    if (!s.grant.scopes.has('decisions:read')) return reply.code(403).send();
+    const id = String((request.query as Record<string, unknown>).id ?? '').trim();
+    if (!id || id.length > 200) return reply.code(400).send();
+    const feed = deps.activity?.feed;
+    // 204 tells EventSource not to reconnect: there is nothing to follow on this process.
+    if (!feed) return reply.code(204).send();
+    if ((open.get(s.id) ?? 0) >= STREAMS_PER_SESSION || total >= STREAMS_MAX) return reply.code(429).send();
+    open.set(s.id, (open.get(s.id) ?? 0) + 1);
+    total++;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      // Proxies that buffer (nginx) would hold the events back.
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 3000\n\n');
+    const visible = (e: TimelineEntry) =>
+      s.grant.tenants === null || (e.tenantId !== null && s.grant.tenants.has(e.tenantId));
+    const send = (e: TimelineEntry) =>
+      res.write(`id: ${e.sequence}\nevent: decision\ndata: ${e.sequence}\n\n`);
+    const unfollow = feed.view.follow(id, (e) => {
+      if (visible(e)) send(e);
+    });
+    // What the page shows (or, reconnecting, the last event it got): anything newer is sent at once.
+    const after = Math.max(
+      Number((request.query as Record<string, unknown>).after) || 0,
+      Number(request.headers['last-event-id']) || 0,
+    );
+    const newest = feed.view.timeline(id).find(visible);
+    if (newest && newest.sequence > after) send(newest);
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(ping);
+      unfollow();
+      total--;
+      const left = (open.get(s.id) ?? 1) - 1;
+      if (left > 0) open.set(s.id, left);
+      else open.delete(s.id);
+      res.end();
+    };
+    const ping = setInterval(() => {
+      // A session signed out or expired ends its streams.
+      if (!sessions.alive(s)) close();
+      else res.write(': ping\n\n');
+    }, STREAM_PING_MS);
+    request.raw.on('close', close);
+    res.on('error', close);
   });
 }

@@ -50,6 +50,13 @@ export class SessionStore {
     return s;
   }
 
+  /** Whether the session is still valid, without counting this as use (a live stream is not). */
+  alive(s: ConsoleSession, now = Date.now()): boolean {
+    return (
+      this.#sessions.get(s.id) === s && now - s.lastSeen <= this.#idleMs && now - s.createdAt <= this.#maxMs
+    );
+  }
+
   destroy(id: string | undefined): void {
     if (id) this.#sessions.delete(id);
   }
