@@ -303,3 +303,63 @@ test('a policy owner sees what each shadow policy would require of the identity'
   await screenshot(other, 'login');
   await other.close();
 });
+
+test('accessibility: axe finds no WCAG A/AA violation on the pages, and a search works by keyboard alone', async () => {
+  // axe is injected by the test, so this context lets a script in that the pages' policy would refuse.
+  const context = await browser.newContext({ bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(`${api.baseUrl}/console/login`);
+  // Keyboard only: the token field has the focus; Enter submits.
+  await page.keyboard.type(TOKENS.policyOwner);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/console\/identities$/);
+  for (
+    let i = 0;
+    i < 10 &&
+    (await page.evaluate(
+      () =>
+        (globalThis as unknown as { document: { activeElement?: { id?: string } } }).document.activeElement
+          ?.id,
+    )) !== 'id';
+    i++
+  )
+    await page.keyboard.press('Tab');
+  assert.equal(
+    await page.evaluate(
+      () =>
+        (globalThis as unknown as { document: { activeElement?: { id?: string } } }).document.activeElement
+          ?.id,
+    ),
+    'id',
+    'Tab reaches the search field',
+  );
+  await page.keyboard.type(id);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: id }).waitFor();
+
+  const axe = (await import('axe-core')).default;
+  const audit = async (on: Page, where: string) => {
+    await on.evaluate(axe.source);
+    const found = await on.evaluate(async () => {
+      const run = (globalThis as unknown as { axe: typeof axe }).axe.run;
+      const r = await run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] });
+      return r.violations.map((v) => `${v.id} (${v.nodes.length}): ${v.help}`);
+    });
+    assert.deepEqual(found, [], `${where}: ${found.join('; ')}`);
+  };
+  await audit(page, 'identity page (policy owner)');
+  await page.goto(`${api.baseUrl}/console/overview`);
+  await audit(page, 'overview');
+  await page.goto(`${api.baseUrl}/console/login`);
+  await audit(page, 'sign-in');
+  await context.close();
+
+  const analyst = await browser.newContext({ bypassCSP: true });
+  const p2 = await analyst.newPage();
+  await p2.goto(`${api.baseUrl}/console/login`);
+  await p2.getByLabel('API token').fill(TOKENS.both);
+  await p2.getByRole('button', { name: 'Sign in' }).click();
+  await p2.goto(`${api.baseUrl}/console/identities?id=${encodeURIComponent(id)}`);
+  await audit(p2, 'identity page with forms and timeline (analyst)');
+  await analyst.close();
+});
