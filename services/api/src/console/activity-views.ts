@@ -1,12 +1,12 @@
 import type { EngineHealth } from '@assurance/kafka';
 import { OUTCOMES, RISK_LEVELS, TIERS } from '@assurance/schemas';
-import type { ActivitySource, MinuteBucket, TimelineEntry } from './activity.ts';
+import type { ConsoleActivity, MinuteBucket, TimelineEntry } from './activity.ts';
 import { type Html, html } from './html.ts';
 
 const words = (s: string) => s.replaceAll('_', ' ');
 
 /** The feed's state in a sentence, or undefined when it is live. */
-function feedNotice(source: ActivitySource | undefined): Html | undefined {
+function feedNotice(source: ConsoleActivity | undefined): Html | undefined {
   const feed = source?.feed;
   if (!source) return html`<p class="meta">This console reads no activity (no audit feed configured).</p>`;
   if (!feed)
@@ -41,7 +41,7 @@ function changesOf(entry: TimelineEntry, before: TimelineEntry | undefined): Htm
 }
 
 /** The identity's decisions from the audit topic, newest first. */
-export function timelineView(source: ActivitySource | undefined, entries: readonly TimelineEntry[]): Html {
+export function timelineView(source: ConsoleActivity | undefined, entries: readonly TimelineEntry[]): Html {
   const notice = feedNotice(source);
   const oldest = source?.feed?.view.oldest;
   return html`<h2 id="timeline-title">Timeline</h2>
@@ -123,7 +123,7 @@ ${
 }
 
 /** The overview: engine state, then the last hour's decisions and dead letters. */
-export function overviewView(source: ActivitySource | undefined, health: EngineHealth): Html {
+export function overviewView(source: ConsoleActivity | undefined, health: EngineHealth): Html {
   const minutes = source?.feed?.view.minutes() ?? [];
   const outcomes = TIERS.map((t) => ({ tier: t, counts: sum(minutes, (m) => m.outcomes[t] ?? {}) }));
   const dead = Object.entries(sum(minutes, (m) => m.deadLetters)).sort((a, b) => b[1] - a[1]);

@@ -226,6 +226,15 @@ function emptyBucket(minute: number): MinuteBucket {
   return { minute, decisions: 0, risk: {}, outcomes: {}, deadLetters: {} };
 }
 
+/** What the console reads of the feed (ActivitySource is one). */
+export interface ConsoleActivity {
+  readonly feed:
+    | { readonly view: ActivityView; readonly state: 'loading' | 'live' | 'interrupted' }
+    | undefined;
+  /** Why there is no feed, when its start failed. */
+  readonly error: string | undefined;
+}
+
 /** The view, fed by tails of the audit and dead-letter topics. */
 export class ActivityFeed {
   readonly view: ActivityView;
@@ -277,7 +286,7 @@ export class ActivityFeed {
  * it (a principal that may not read the audit topic gets a console without timelines, and says
  * why), and never waits for it.
  */
-export class ActivitySource {
+export class ActivitySource implements ConsoleActivity {
   #feed: ActivityFeed | undefined;
   #error: string | undefined;
   #timer: NodeJS.Timeout | undefined;

@@ -20,7 +20,7 @@ import { ApiProblem } from '../problem.ts';
 import { checkSignalTenant, publishSignal, type SignalRouteDeps } from '../routes/signals.ts';
 import type { AssuranceResponse, SignalsResponse } from '../schemas.ts';
 import type { Scope, TokenGrant } from '../tokens.ts';
-import type { ActivitySource, TimelineEntry } from './activity.ts';
+import type { ConsoleActivity, TimelineEntry } from './activity.ts';
 import { overviewView, timelineView } from './activity-views.ts';
 import { type Html, html } from './html.ts';
 import { type ConsoleSession, SessionStore } from './sessions.ts';
@@ -54,9 +54,11 @@ export interface ConsoleDeps {
   readonly signals: Pick<SignalRouteDeps, 'producer' | 'topic' | 'produceTimeoutMs'>;
   readonly sessions?: SessionStore;
   /** Recent decisions and dead letters read from Kafka (activity.ts): timelines and the overview. */
-  readonly activity?: ActivitySource;
+  readonly activity?: ConsoleActivity;
   /** The API's own measure of the engine (lag, stalls), shown on the overview. */
   readonly engineHealth: () => EngineHealth;
+  /** How often an open stream sends a comment line and checks its session (15 s). */
+  readonly streamPingMs?: number;
 }
 
 function page(title: string, body: Html, session?: ConsoleSession): string {
@@ -544,7 +546,7 @@ function registerConsoleStreams(app: FastifyInstance, deps: ConsoleDeps, session
       // A session signed out or expired ends its streams.
       if (!sessions.alive(s)) close();
       else res.write(': ping\n\n');
-    }, STREAM_PING_MS);
+    }, deps.streamPingMs ?? STREAM_PING_MS);
     request.raw.on('close', close);
     res.on('error', close);
   });
