@@ -35,9 +35,12 @@ export async function startLocalPipeline(
     ...defaults,
     ...process.env,
     ...stackEnv,
-    // The development token holds every scope, so the README's examples run with it alone.
+    // The development token holds every scope but ssf:stream (a receiver's own), so the README's
+    // examples run with it alone.
     ...(token
-      ? { API_TOKENS: `dev:${token}:decisions:read+signals:read+signals:write+signals:clear+ops:read` }
+      ? {
+          API_TOKENS: `dev:${token}:decisions:read+signals:read+signals:write+signals:clear+ops:read+policy:read`,
+        }
       : {}),
   };
   const apiUrl = `http://${env.API_HOST ?? '127.0.0.1'}:${env.API_PORT ?? '8080'}`;

@@ -7,7 +7,9 @@ import { startLocalPipeline } from './local-pipeline.ts';
 
 const log = (m: string) => process.stderr.write(`[serve] ${m}\n`);
 const { apiUrl, token, supervisor } = await startLocalPipeline('serve', log);
-log(`HTTP API on ${apiUrl}${token ? ` (dev token with every scope in .stack/api-dev-token)` : ''}`);
+log(
+  `HTTP API on ${apiUrl}${token ? ` (dev token in .stack/api-dev-token: every scope but ssf:stream)` : ''}`,
+);
 log(`SOC console on ${apiUrl}/console (sign in with a token)`);
 log('running until Ctrl-C');
 

@@ -193,7 +193,9 @@ printed here until Ctrl-C. The identity is ${identity} (also in ${path.relative(
   curl -s -H "Authorization: Bearer $TOKEN" '${apiUrl}/v1/identities/${identity}/assurance?action=payout.change'
   npm run assurance -- explain ${identity}
 
-The SOC console shows the same at ${apiUrl}/console (sign in with the token, look up ${identity}).
+The SOC console shows the same at ${apiUrl}/console: sign in with the token and look up ${identity}
+to see her cards, signals and the timeline of her decisions (it updates as they are made); the
+overview shows the engine's state, decisions by risk and outcome, and dead letters.
 
 The README's examples use it too (ID=$(cat .stack/demo-identity)).`);
 }

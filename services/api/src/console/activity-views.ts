@@ -36,7 +36,7 @@ function changesOf(entry: TimelineEntry, before: TimelineEntry | undefined): Htm
   if (gone.length) out.push(html`<li>Signals gone: ${gone.join(', ')}</li>`);
   if (entry.policyVersion !== before.policyVersion)
     out.push(html`<li>Policy ${before.policyVersion} → ${entry.policyVersion}</li>`);
-  if (out.length === 0) out.push(html`<li>Same requirement, made again</li>`);
+  if (out.length === 0) out.push(html`<li>No change in risk, outcomes or signals</li>`);
   return out;
 }
 
