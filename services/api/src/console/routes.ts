@@ -362,6 +362,17 @@ function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
         403,
         page('Not allowed', html`<p role="alert">This token has no decisions:read scope.</p>`, s),
       );
+    // Its counts cover every tenant: a token bound to some sees only its tenants' identities.
+    if (s.grant.tenants !== null)
+      return send(
+        reply,
+        403,
+        page(
+          'Not allowed',
+          html`<p role="alert">The overview counts every tenant's decisions; this token is bound to tenants.</p>`,
+          s,
+        ),
+      );
     return send(reply, 200, page('Overview', overviewView(deps.activity, deps.engineHealth()), s));
   });
 

@@ -178,3 +178,18 @@ test('at most 8 streams per session; signing out ends them', async () => {
   assert.equal(again.status, 200);
   again.close();
 });
+
+test('the overview counts every tenant: a token bound to tenants may not see it', async () => {
+  const page = (sessionId: string) =>
+    fetch(`${base}/console/overview`, {
+      headers: { cookie: `assurance_console=${sessionId}` },
+      redirect: 'manual',
+    });
+  const bound = sessions.create(grant('acme', ['decisions:read'], ['acme']));
+  const res = await page(bound.id);
+  assert.equal(res.status, 403);
+  assert.match(await res.text(), /bound to tenants/);
+  const all = await page(sessions.create(grant('soc', ['decisions:read'])).id);
+  assert.equal(all.status, 200);
+  assert.match(await all.text(), /Engine state unknown/);
+});
