@@ -33,6 +33,15 @@ export function toInbound(topic: string, partition: number, m: KafkaMessage): In
  * What a consumer gets for what its options leave out: the port's defaults, in one place. The
  * engine sets its own concurrency and session timeout from its configuration.
  */
+/**
+ * How old a consumer's cluster metadata may get before its next fetch reads it again (kafkajs's
+ * default: 5 minutes). kafkajs fetches a partition only from the leader its metadata names; a
+ * partition it last saw without one (its broker away) is left out of every fetch until the
+ * metadata is read again, which errors usually bring about sooner. A bound, for the cases where
+ * nothing does: one metadata request per consumer every 10 s.
+ */
+export const CONSUMER_METADATA_MAX_AGE_MS = 10_000;
+
 export const CONSUMER_DEFAULTS = Object.freeze({
   fromBeginning: true,
   concurrency: 3,
@@ -148,6 +157,7 @@ export function createConsumer(
       maxWaitTimeInMs: opts.maxWaitTimeMs ?? CONSUMER_DEFAULTS.maxWaitTimeMs,
       maxBytesPerPartition: opts.maxBytesPerPartition ?? CONSUMER_DEFAULTS.maxBytesPerPartition,
       allowAutoTopicCreation: false,
+      metadataMaxAge: CONSUMER_METADATA_MAX_AGE_MS,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     c.on(c.events.GROUP_JOIN, (e) => {

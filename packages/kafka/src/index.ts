@@ -12,7 +12,7 @@ export {
   UNDECODABLE_SHA256_HEADER,
   UNDECODABLE_SIZE_HEADER,
 } from './codecs.ts';
-export { CONSUMER_DEFAULTS, createConsumer } from './consumer.ts';
+export { CONSUMER_DEFAULTS, CONSUMER_METADATA_MAX_AGE_MS, createConsumer } from './consumer.ts';
 export type { EngineHealth, EngineWatchOptions, StalledPartition, WatchedGroup } from './engine-watch.ts';
 export { EngineWatch } from './engine-watch.ts';
 export { createProducer } from './producer.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type KafkaClient, kafkajsOf } from './client.ts';
-import { toInbound } from './consumer.ts';
+import { CONSUMER_METADATA_MAX_AGE_MS, toInbound } from './consumer.ts';
 import type { InboundMessage } from './types.ts';
 
 /**
@@ -31,6 +31,7 @@ export async function readTopicToEnd(
       groupId,
       maxWaitTimeInMs: 200,
       allowAutoTopicCreation: false,
+      metadataMaxAge: CONSUMER_METADATA_MAX_AGE_MS,
     });
     let count = 0;
     let finish: () => void = () => {};

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@assurance/core';
 import type { Consumer } from 'kafkajs';
 import { type KafkaClient, kafkajsOf } from './client.ts';
-import { toInbound } from './consumer.ts';
+import { CONSUMER_METADATA_MAX_AGE_MS, toInbound } from './consumer.ts';
 import type { InboundMessage } from './types.ts';
 
 export interface TopicTail {
@@ -73,6 +73,7 @@ export async function tailTopic(
       groupId,
       maxWaitTimeInMs: 500,
       allowAutoTopicCreation: false,
+      metadataMaxAge: CONSUMER_METADATA_MAX_AGE_MS,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     consumer = c;
