@@ -120,6 +120,7 @@ export async function tailTopic(
     try {
       await launch();
     } catch (err) {
+      if (stopped) return;
       log.warn({ error: (err as Error).message }, 'tail restart failed; trying again');
       relaunchTimer = setTimeout(() => void relaunch(), 2000);
     }

@@ -17,6 +17,12 @@
       const url = new URL(window.location.href);
       url.searchParams.delete('done');
       const res = await fetch(url, { credentials: 'same-origin', headers: { accept: 'text/html' } });
+      if (new URL(res.url).pathname === '/console/login') {
+        // The session ended (signed out, or idle too long): say so rather than go quiet.
+        events.close();
+        if (status) status.textContent = 'Your session has ended: reload the page to sign in again.';
+        return;
+      }
       if (!res.ok) return;
       const next = new DOMParser().parseFromString(await res.text(), 'text/html').getElementById('live');
       if (!next) return;

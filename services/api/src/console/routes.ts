@@ -94,6 +94,10 @@ ${body}
 
 const scopes = (s: ConsoleSession) => s.grant.scopes;
 
+/** Whether a timeline entry is one the token may see: its tenant is one of the token's, if bound. */
+const mayShow = (grant: TokenGrant, e: TimelineEntry) =>
+  grant.tenants === null || (e.tenantId !== null && grant.tenants.has(e.tenantId));
+
 /** A POST from another origin (a forged form) is refused whatever it carries. */
 function sameOrigin(request: FastifyRequest): boolean {
   const origin = request.headers.origin ?? request.headers.referer;
@@ -405,9 +409,7 @@ function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
           ? html`<p class="notice" role="status">The ${done} was acknowledged by Kafka; this page updates when the engine has decided it.</p>`
           : '';
       // The audit holds who did what: shown with the scope that shows signals.
-      const entries = (deps.activity?.feed?.view.timeline(id) ?? []).filter(
-        (e) => s.grant.tenants === null || (e.tenantId !== null && s.grant.tenants.has(e.tenantId)),
-      );
+      const entries = (deps.activity?.feed?.view.timeline(id) ?? []).filter((e) => mayShow(s.grant, e));
       const timeline = explained ? timelineView(deps.activity, entries) : '';
       // The stream starts after the newest decision this page's timeline shows: one made while the
       // page loads is not missed.
@@ -505,6 +507,11 @@ function registerConsoleSignals(app: FastifyInstance, deps: ConsoleDeps, session
 function registerConsoleStreams(app: FastifyInstance, deps: ConsoleDeps, sessions: SessionStore): void {
   const open = new Map<string, number>();
   let total = 0;
+  /** Each open stream's close: a stopping API ends them, or its server would wait on them forever. */
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const close of [...streams]) close();
+  });
   app.get('/console/identities/events', async (request, reply) => {
     const s = sessions.get(request.cookies?.[COOKIE]);
     if (!s) return reply.code(401).send();
@@ -527,8 +534,7 @@ function registerConsoleStreams(app: FastifyInstance, deps: ConsoleDeps, session
       'x-accel-buffering': 'no',
     });
     res.write('retry: 3000\n\n');
-    const visible = (e: TimelineEntry) =>
-      s.grant.tenants === null || (e.tenantId !== null && s.grant.tenants.has(e.tenantId));
+    const visible = (e: TimelineEntry) => mayShow(s.grant, e);
     const send = (e: TimelineEntry) =>
       res.write(`id: ${e.sequence}\nevent: decision\ndata: ${e.sequence}\n\n`);
     const unfollow = feed.view.follow(id, (e) => {
@@ -545,6 +551,7 @@ function registerConsoleStreams(app: FastifyInstance, deps: ConsoleDeps, session
     const close = () => {
       if (closed) return;
       closed = true;
+      streams.delete(close);
       clearInterval(ping);
       unfollow();
       total--;
@@ -558,6 +565,7 @@ function registerConsoleStreams(app: FastifyInstance, deps: ConsoleDeps, session
       if (!sessions.alive(s)) close();
       else res.write(': ping\n\n');
     }, deps.streamPingMs ?? STREAM_PING_MS);
+    streams.add(close);
     request.raw.on('close', close);
     res.on('error', close);
   });

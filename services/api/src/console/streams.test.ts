@@ -193,3 +193,11 @@ test('the overview counts every tenant: a token bound to tenants may not see it'
   assert.equal(all.status, 200);
   assert.match(await all.text(), /Engine state unknown/);
 });
+
+test('stopping the API ends the streams still open (its server would otherwise wait on them)', async () => {
+  const s = sessions.create(grant('late', ['decisions:read']));
+  const stream = await open(s.id, 'z');
+  assert.equal(stream.status, 200);
+  await app.close();
+  await until(() => stream.ended, 'the stream to end');
+});
