@@ -309,7 +309,13 @@ test('accessibility: axe finds no WCAG A/AA violation on the pages, and a search
   const context = await browser.newContext({ bypassCSP: true });
   const page = await context.newPage();
   await page.goto(`${api.baseUrl}/console/login`);
-  // Keyboard only: the token field has the focus; Enter submits.
+  // Keyboard only: the token field takes the focus by itself (autofocus, applied once the page has
+  // rendered: keys typed before that would go nowhere); Enter submits.
+  await page.waitForFunction(
+    () =>
+      (globalThis as unknown as { document: { activeElement?: { id?: string } } }).document.activeElement
+        ?.id === 'token',
+  );
   await page.keyboard.type(TOKENS.policyOwner);
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/console\/identities$/);
