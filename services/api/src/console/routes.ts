@@ -281,6 +281,19 @@ function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
       .header('referrer-policy', 'same-origin')
       .send(body);
   const need = (session: ConsoleSession, scope: Scope) => scopes(session).has(scope);
+  const notAllowed = (reply: FastifyReply, s: ConsoleSession, why: string) =>
+    send(reply, 403, page('Not allowed', html`<p role="alert">${why}</p>`, s));
+  /**
+   * The session of a page that shows decisions, or undefined once the reply is sent: to sign-in
+   * without a session, 403 without decisions:read.
+   */
+  const readerOf = (request: FastifyRequest, reply: FastifyReply): ConsoleSession | undefined => {
+    const s = sessionOf(request);
+    if (!s) void reply.redirect('/console/login', 303);
+    else if (!need(s, 'decisions:read')) void notAllowed(reply, s, 'This token has no decisions:read scope.');
+    else return s;
+    return undefined;
+  };
 
   app.get('/console/assets/console.css', async (_request, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(CSS),
@@ -358,37 +371,21 @@ function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
   registerConsoleStreams(app, deps, sessions);
 
   app.get('/console/overview', async (request, reply) => {
-    const s = sessionOf(request);
-    if (!s) return reply.redirect('/console/login', 303);
-    if (!need(s, 'decisions:read'))
-      return send(
-        reply,
-        403,
-        page('Not allowed', html`<p role="alert">This token has no decisions:read scope.</p>`, s),
-      );
+    const s = readerOf(request, reply);
+    if (!s) return reply;
     // Its counts cover every tenant: a token bound to some sees only its tenants' identities.
     if (s.grant.tenants !== null)
-      return send(
+      return notAllowed(
         reply,
-        403,
-        page(
-          'Not allowed',
-          html`<p role="alert">The overview counts every tenant's decisions; this token is bound to tenants.</p>`,
-          s,
-        ),
+        s,
+        "The overview counts every tenant's decisions; this token is bound to tenants.",
       );
     return send(reply, 200, page('Overview', overviewView(deps.activity, deps.engineHealth()), s));
   });
 
   app.get('/console/identities', async (request, reply) => {
-    const s = sessionOf(request);
-    if (!s) return reply.redirect('/console/login', 303);
-    if (!need(s, 'decisions:read'))
-      return send(
-        reply,
-        403,
-        page('Not allowed', html`<p role="alert">This token has no decisions:read scope.</p>`, s),
-      );
+    const s = readerOf(request, reply);
+    if (!s) return reply;
     const id = String((request.query as Record<string, unknown>).id ?? '').trim();
     const search = html`<h1>Identities</h1>
 <form method="get" action="/console/identities" role="search" class="search">
