@@ -255,18 +255,20 @@ export function createConsumer(
         const live = () => isRunning() && !isStale();
         // Heartbeat while the handler works, so a slow batch (Redis or the broker struggling) does
         // not cost the group membership and trigger a rebalance storm.
-        const beat = setInterval(() => void heartbeat().catch(() => {}), 3000);
-        // The heartbeats keep a stuck batch's partition with this member: say so, or the partition
-        // would stall without a word.
+        // The heartbeats keep a stuck batch's partition with this member: the same timer says so
+        // every BATCH_WATCH_MS, or the partition would stall without a word.
         const startedAt = Date.now();
-        const watch = setInterval(
-          () =>
-            log.warn(
-              { topic, partition, first, messages: messages.length, runningMs: Date.now() - startedAt },
-              'batch still running',
-            ),
-          BATCH_WATCH_MS,
-        );
+        let reportAt = startedAt + BATCH_WATCH_MS;
+        const beat = setInterval(() => {
+          void heartbeat().catch(() => {});
+          const now = Date.now();
+          if (now < reportAt) return;
+          reportAt = now + BATCH_WATCH_MS;
+          log.warn(
+            { topic, partition, first, messages: messages.length, runningMs: now - startedAt },
+            'batch still running',
+          );
+        }, 3000);
         let result: Awaited<ReturnType<typeof handle>>;
         try {
           result = await handle(messages, { heartbeat, shouldContinue: live });
@@ -281,7 +283,6 @@ export function createConsumer(
           throw err;
         } finally {
           clearInterval(beat);
-          clearInterval(watch);
         }
         let done = Math.max(0, Math.min(result.processed, messages.length));
         if (done > 0) {
