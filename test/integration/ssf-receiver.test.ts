@@ -13,12 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Decision } from '@assurance/schemas';
 import { ApiProcess } from '../src/api-process.ts';
 import { bindSmsPhone, startPipeline } from '../src/pipeline.ts';
-import { ssfSets, TestTransmitter } from '../src/ssf-transmitter.ts';
+import { API_TOKEN, AUDIENCE, RISC, ssfSets, TestTransmitter } from '../src/ssf-transmitter.ts';
 import { freePort, pollUntil } from '../src/wait.ts';
-
-const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
-const AUDIENCE = 'https://assurance.test/ssf';
-const API_TOKEN = 'ssf-test-token-0123456789abcdef';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 let p: Pipeline;

@@ -13,12 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import { DELIVERY_POLL, requestedEvents, StreamApiError, StreamClient } from '@assurance/ssf';
 import { ApiProcess } from '../src/api-process.ts';
 import { startPipeline } from '../src/pipeline.ts';
-import { ssfCli, ssfSets, TestTransmitter } from '../src/ssf-transmitter.ts';
+import { API_TOKEN, AUDIENCE, RISC, ssfCli, ssfSets, TestTransmitter } from '../src/ssf-transmitter.ts';
 import { freePort, pollUntil } from '../src/wait.ts';
-
-const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
-const AUDIENCE = 'https://assurance.test/ssf';
-const API_TOKEN = 'ssf-test-token-0123456789abcdef';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 let p: Pipeline;

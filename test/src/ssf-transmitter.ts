@@ -7,6 +7,13 @@ import path from 'node:path';
 import { REPO_ROOT } from '@assurance/stack';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 
+/** RISC event types are this prefix and a name (written out here, not taken from packages/ssf). */
+export const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
+/** The audience the SSF tests' receiving API is configured with. */
+export const AUDIENCE = 'https://assurance.test/ssf';
+/** The SSF tests' API token. */
+export const API_TOKEN = 'ssf-test-token-0123456789abcdef';
+
 interface Stream {
   stream_id: string;
   aud: string;
