@@ -5,14 +5,14 @@
  * the session cookie's flags, and forged cross-site posts refused.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { REPO_ROOT } from '@assurance/stack';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { startTestApi, type TestApi, TOKENS } from '../api/support.ts';
-import { envelope, startPipeline } from '../src/pipeline.ts';
+import { writeStricterPolicy } from '../src/harness.ts';
+import { bindSmsPhone, envelope, startPipeline } from '../src/pipeline.ts';
 import { pollUntil } from '../src/wait.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -41,23 +41,11 @@ before(async () => {
   );
   p = await startPipeline();
   dir = mkdtempSync(path.join(tmpdir(), 'console-'));
-  const live = readFileSync(path.join(REPO_ROOT, 'packages/policy/policies/default.yaml'), 'utf8');
   // A shadow policy without SMS or voice codes for medium actions.
-  writeFileSync(
-    path.join(dir, 'stricter.yaml'),
-    live
-      .replace(/^version: .*$/m, 'version: 1.2.0-stricter')
-      .replace('      [\n        sms_otp,\n        voice_otp,\n', '      [\n'),
-  );
-  api = await startTestApi(p.config, { SHADOW_POLICIES: `stricter=${path.join(dir, 'stricter.yaml')}` });
+  const stricter = writeStricterPolicy(dir, '1.2.0-stricter');
+  api = await startTestApi(p.config, { SHADOW_POLICIES: `stricter=${stricter}` });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
-  await p.producer.send(p.topics.channelBinding, id, {
-    ...envelope(-60_000),
-    identityId: id,
-    op: 'bound',
-    channel: { type: 'phone', value: `+4915111${String(Date.now() % 100_000).padStart(5, '0')}` },
-    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
-  });
+  await bindSmsPhone(p, id, `+4915111${String(Date.now() % 100_000).padStart(5, '0')}`);
   await p.producer.send(p.topics.compromiseSignal, `identity:${id}`, {
     ...envelope(),
     signalId: 'case-1',
@@ -162,14 +150,7 @@ test('a forged cross-site sign-out is refused; the real one ends the session', a
 
 test('an analyst raises a SIM swap with a confirmation, sees SMS go from the card, clears it, and sees it back', async () => {
   const who = `console-raise-${Date.now()}`;
-  await p.producer.send(p.topics.channelBinding, who, {
-    ...envelope(-60_000),
-    identityId: who,
-    op: 'bound',
-    channel: { type: 'phone', value: `+4915112${String(Date.now() % 100_000).padStart(5, '0')}` },
-    uses: { authenticators: ['sms_otp'], recovery: ['sms_code'] },
-  });
-  await p.watcher.waitFor(who, () => true);
+  await bindSmsPhone(p, who, `+4915112${String(Date.now() % 100_000).padStart(5, '0')}`);
   const page = await signIn(TOKENS.both);
   const lookUp = async () => {
     await page.goto(`${api.baseUrl}/console/identities?id=${encodeURIComponent(who)}`);

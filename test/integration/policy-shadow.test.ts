@@ -5,15 +5,15 @@
  * random input, compared identity by identity).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLogger } from '@assurance/core';
 import { digestOf } from '@assurance/engine';
 import { type ShadowRecord, SIGNAL_KINDS } from '@assurance/schemas';
-import { REPO_ROOT } from '@assurance/stack';
 import fc from 'fast-check';
+import { writeStricterPolicy } from '../src/harness.ts';
 import { envelope, startPipeline, TopicCollector } from '../src/pipeline.ts';
 import { pollUntil } from '../src/wait.ts';
 
@@ -25,15 +25,10 @@ let dir: string;
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'shadow-'));
-  const live = readFileSync(path.join(REPO_ROOT, 'packages/policy/policies/default.yaml'), 'utf8');
   // Stricter: no SMS or voice codes for medium actions.
-  const stricter = live
-    .replace(/^version: .*$/m, 'version: 1.2.0-stricter')
-    .replace('      [\n        sms_otp,\n        voice_otp,\n', '      [\n');
-  assert.notEqual(stricter, live);
-  writeFileSync(path.join(dir, 'stricter.yaml'), stricter);
+  const stricter = writeStricterPolicy(dir, '1.2.0-stricter');
   [shadowed, plain] = await Promise.all([
-    startPipeline({ SHADOW_POLICIES: `stricter=${path.join(dir, 'stricter.yaml')}` }),
+    startPipeline({ SHADOW_POLICIES: `stricter=${stricter}` }),
     startPipeline(),
   ]);
   shadows = await TopicCollector.start(

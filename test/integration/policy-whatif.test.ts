@@ -4,13 +4,13 @@
  * state now, behind its own scope; the live answer is untouched.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadPolicyFile } from '@assurance/policy';
-import { REPO_ROOT } from '@assurance/stack';
 import { startTestApi, type TestApi, TOKENS } from '../api/support.ts';
+import { writeStricterPolicy } from '../src/harness.ts';
 import { envelope, startPipeline } from '../src/pipeline.ts';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
@@ -22,13 +22,8 @@ before(async () => {
   p = await startPipeline();
   dir = mkdtempSync(path.join(tmpdir(), 'whatif-'));
   // A stricter candidate: no SMS or voice codes for medium actions (the live policy accepts them).
-  const live = readFileSync(path.join(REPO_ROOT, 'packages/policy/policies/default.yaml'), 'utf8');
-  const stricter = live
-    .replace(/^version: .*$/m, 'version: 1.2.0-candidate')
-    .replace('      [\n        sms_otp,\n        voice_otp,\n', '      [\n');
-  assert.notEqual(stricter, live);
-  writeFileSync(path.join(dir, 'stricter.yaml'), stricter);
-  api = await startTestApi(p.config, { SHADOW_POLICIES: `stricter=${path.join(dir, 'stricter.yaml')}` });
+  const stricter = writeStricterPolicy(dir, '1.2.0-candidate');
+  api = await startTestApi(p.config, { SHADOW_POLICIES: `stricter=${stricter}` });
 });
 
 after(async () => {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createRedis, createRedisCluster, type RedisConnection } from '@assurance/redis';
 import type { StackEndpoints } from '@assurance/stack';
-import { stackUp } from '@assurance/stack';
+import { REPO_ROOT, stackUp } from '@assurance/stack';
 
 /**
  * Hands tests their endpoints, in this order:
@@ -53,4 +54,23 @@ export async function storeRedis(): Promise<RedisConnection> {
     : createRedis((await endpoints()).REDIS_URL, { kind: 'engine' });
   await redis.connect();
   return redis;
+}
+
+/** The default policy's medium tier lists these first; the stricter candidate drops them. */
+const MEDIUM_SMS_VOICE = '      [\n        sms_otp,\n        voice_otp,\n';
+
+/**
+ * A candidate stricter than the default policy (no SMS or voice codes for medium actions), written
+ * as `dir/stricter.yaml` under `version`; its path. The shadow, what-if and console tests use it.
+ */
+export function writeStricterPolicy(dir: string, version: string): string {
+  const live = readFileSync(path.join(REPO_ROOT, 'packages/policy/policies/default.yaml'), 'utf8');
+  if (!live.includes(MEDIUM_SMS_VOICE))
+    throw new Error('the default policy no longer lists sms_otp and voice_otp first for medium');
+  const file = path.join(dir, 'stricter.yaml');
+  writeFileSync(
+    file,
+    live.replace(/^version: .*$/m, `version: ${version}`).replace(MEDIUM_SMS_VOICE, '      [\n'),
+  );
+  return file;
 }
